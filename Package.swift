@@ -41,7 +41,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
-        .testTarget(name: "RegimeCoreTests", dependencies: ["RegimeCore"]),
+        .testTarget(name: "RegimeCoreTests", dependencies: ["RegimeCore"], exclude: ["Golden"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "RegimeCore"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Worker", "RegimeCore"]),
     ],

@@ -91,7 +91,7 @@ public final class MPIWorld: @unchecked Sendable {
     // MARK: Point to point
 
     /// Sends `bytes` to `destination` with `tag`; returns when the buffer may be reused.
-    public func send(_ bytes: [UInt8], to destination: Int, tag: Int) throws {
+    public func sendBytes(_ bytes: [UInt8], to destination: Int, tag: Int) throws {
         var request = MPI_Request(bitPattern: 0)
         try bytes.withUnsafeBufferPointer { buffer in
             try check(MPI_Isend(buffer.baseAddress, Int32(buffer.count), cmpi_byte(), Int32(destination),
@@ -122,7 +122,7 @@ public final class MPIWorld: @unchecked Sendable {
     }
 
     /// Receives the next message matching `source`/`tag`, waiting without spinning.
-    public func receive(from source: Int? = nil, tag: Int? = nil) throws -> (bytes: [UInt8], envelope: Envelope) {
+    public func receiveBytes(from source: Int? = nil, tag: Int? = nil) throws -> (bytes: [UInt8], envelope: Envelope) {
         let envelope = try polling.wait { try probe(from: source, tag: tag) }
         var bytes = [UInt8](repeating: 0, count: envelope.byteCount)
         try bytes.withUnsafeMutableBufferPointer { buffer in
@@ -134,14 +134,15 @@ public final class MPIWorld: @unchecked Sendable {
 
     /// Sends a `Codable` value as JSON.
     public func send<Message: Encodable>(_ message: Message, to destination: Int, tag: Int) throws {
-        try send(Array(try JSONEncoder().encode(message)), to: destination, tag: tag)
+        try sendBytes(Array(try JSONEncoder().encode(message)), to: destination, tag: tag)
     }
 
-    /// Receives a `Codable` value sent with `send(_:to:tag:)`.
+    /// Receives a `Codable` value sent with `send(_:to:tag:)`. (The byte forms have their own names:
+    /// `[UInt8]` is itself `Codable`, and one overload set would silently JSON-encode byte buffers.)
     public func receive<Message: Decodable>(_ type: Message.Type, from source: Int? = nil, tag: Int? = nil)
         throws -> (message: Message, envelope: Envelope)
     {
-        let (bytes, envelope) = try receive(from: source, tag: tag)
+        let (bytes, envelope) = try receiveBytes(from: source, tag: tag)
         do {
             return (try JSONDecoder().decode(Message.self, from: Data(bytes)), envelope)
         } catch {

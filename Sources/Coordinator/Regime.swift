@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Regime: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "regime",
+        abstract: "Measure regime change (activation patterns vs weight updates) in neural-network training.",
+        subcommands: [Train.self, MPISmoke.self]
+    )
+}

@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import RegimeCore
+import Worker
+
+/// Options that describe one trial, shared by `regime train` and anything else that builds a spec from flags.
+struct TrialOptions: ParsableArguments {
+    @Option(help: "Architecture, e.g. mlp:784-256-256-10.") var arch: String = "mlp:784-256-256-10"
+    @Option(help: "Data set: fashion-mnist, mnist, cifar10 or synthetic.") var dataset: String = "fashion-mnist"
+    @Option(help: "Directory of the data set's files (default: the Debian package's).") var dataPath: String?
+    @Option(help: "Train on the first N training examples (default: all).") var trainSubset: Int?
+    @Option(help: "Probe-set size, drawn from the held-out split.") var probeSubset: Int = 512
+    @Option(help: "Seed of the probe-set draw (shared by the trials of a sweep).") var probeSeed: UInt64 = 7
+    @Option(help: "Validation examples (default: the whole held-out split).") var valSubset: Int?
+    @Option(help: "Optimizer: sgd, adam or adamw.") var optimizer: OptimizerSpec.Kind = .sgd
+    @Option(help: "Base learning rate.") var lr: Double = 0.05
+    @Option(help: "SGD momentum.") var momentum: Double = 0
+    @Flag(help: "Nesterov momentum (SGD).") var nesterov = false
+    @Option(help: "Weight decay (L2 for sgd/adam, decoupled for adamw).") var weightDecay: Double = 0
+    @Option(help: "Adam beta1.") var beta1: Double = 0.9
+    @Option(help: "Adam beta2.") var beta2: Double = 0.999
+    @Option(help: "Adam epsilon.") var eps: Double = 1e-8
+    @Option(help: "Learning-rate schedule: constant, step or cosine.") var schedule: LearningRateSchedule.Kind = .constant
+    @Option(help: "Linear warm-up steps.") var warmup: Int = 0
+    @Option(help: "Step schedule: steps between decays.") var stepSize: Int?
+    @Option(help: "Step schedule: decay factor.") var gamma: Double?
+    @Option(help: "Cosine schedule: final rate.") var lrMin: Double = 0
+    @Option(help: "Batch size.") var batchSize: Int = 128
+    @Option(help: "Training iterations.") var iterations: Int = 2000
+    @Option(help: "Trial seed (init and batch order).") var seed: UInt64 = 1
+    @Option(help: "Record the instruments every k iterations.") var recordEvery: Int = 1
+    @Option(help: "Validation accuracy every N iterations.") var evalEvery: Int = 250
+    @Option(help: "Decay detection: moving-average window (recorded points).") var smoothing: Int = 25
+    @Option(help: "Decay detection: thresholds, comma-separated.") var thresholds: String = "0.05,0.1,0.2"
+    @Option(help: "Decay detection: early-peak window (iterations).") var peakWindow: Int = 50
+    @Option(help: "Decay detection: iterations excluded from the early peak.") var peakSkip: Int = 0
+
+    func makeSpec() throws -> TrialSpec {
+        var decay = DecayOptions()
+        decay.smoothing = smoothing
+        let parsed = thresholds.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard parsed.allSatisfy({ $0 != nil }) else {
+            throw ValidationError("--thresholds: expected comma-separated numbers, got '\(thresholds)'")
+        }
+        decay.thresholds = parsed.map { $0! }
+        decay.peakWindow = peakWindow
+        decay.peakSkip = peakSkip
+        let spec = TrialSpec(
+            arch: arch,
+            dataset: DatasetSpec(name: dataset, path: dataPath, trainSubset: trainSubset, probeSubset: probeSubset,
+                                 probeSeed: probeSeed, valSubset: valSubset),
+            optimizer: OptimizerSpec(kind: optimizer, lr: lr, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay,
+                                     beta1: beta1, beta2: beta2, eps: eps),
+            schedule: LearningRateSchedule(kind: schedule, warmup: warmup, stepSize: stepSize, gamma: gamma, lrMin: lrMin),
+            batchSize: batchSize, iterations: iterations, seed: seed, recordEvery: recordEvery, evalEvery: evalEvery,
+            decay: decay)
+        do { try spec.validate() } catch { throw ValidationError("\(error)") }
+        return spec
+    }
+}
+
+extension OptimizerSpec.Kind: ExpressibleByArgument {}
+extension LearningRateSchedule.Kind: ExpressibleByArgument {}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train one trial and write its curve (curve.csv) and result (result.json).")
+
+    @OptionGroup var trial: TrialOptions
+    @Option(help: "Output directory.") var out: String
+    @Flag(help: "Overwrite an existing result in the output directory.") var force = false
+
+    func run() throws {
+        let spec = try trial.makeSpec()
+        let directory = URL(fileURLWithPath: out)
+        let resultURL = directory.appendingPathComponent("result.json")
+        if FileManager.default.fileExists(atPath: resultURL.path) && !force {
+            throw ValidationError("\(resultURL.path) exists; pass --force to overwrite")
+        }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var runner = TrialRunner()
+        let progress = ProgressBar(total: spec.iterations, label: spec.trialID)
+        runner.betweenIterations = { trainer in progress.update(trainer.iteration, loss: trainer.lastLoss) }
+        let outcome = runner.run(spec)
+        progress.finish()
+        if let curve = outcome.curve {
+            try AtomicFile.write(Data(curve.csv().utf8), to: directory.appendingPathComponent("curve.csv"))
+        }
+        try AtomicFile.write(try JSONFormat.pretty(outcome.result), to: resultURL)
+        print(TrialSummaryText.describe(outcome.result))
+        if outcome.result.status == .failed { throw ExitCode(1) }
+    }
+}

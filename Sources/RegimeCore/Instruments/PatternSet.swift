@@ -1,0 +1,89 @@
+/// Bit-packed activation patterns of a fixed probe set, one bit per (example, ReLU unit).
+///
+/// Layer l keeps, for each of the P examples, ceil(units / 64) words; bit u of example e is
+/// `Z_l[e, u] > 0`. Padding bits past the last unit stay zero, so comparing two sets is an XOR and a
+/// population count per word: the number of (example, unit) pairs whose state differs, exactly.
+public final class PatternSet: @unchecked Sendable {
+    public let exampleCount: Int
+    public let unitsPerExample: [Int]
+    let wordsPerExample: [Int]
+    public private(set) var words: [[UInt64]]
+
+    public init(exampleCount: Int, unitsPerExample: [Int]) {
+        self.exampleCount = exampleCount
+        self.unitsPerExample = unitsPerExample
+        wordsPerExample = unitsPerExample.map { ($0 + 63) / 64 }
+        words = wordsPerExample.map { [UInt64](repeating: 0, count: $0 * exampleCount) }
+    }
+
+    public convenience init(copying other: PatternSet) {
+        self.init(exampleCount: other.exampleCount, unitsPerExample: other.unitsPerExample)
+        words = other.words
+    }
+
+    /// Restores from words saved by `words` (checkpoints); false when the shapes do not match.
+    public func restore(words saved: [[UInt64]]) -> Bool {
+        guard saved.count == words.count, zip(saved, words).allSatisfy({ $0.count == $1.count }) else { return false }
+        words = saved
+        return true
+    }
+
+    public func copy(from other: PatternSet) {
+        precondition(other.unitsPerExample == unitsPerExample && other.exampleCount == exampleCount)
+        words = other.words
+    }
+
+    /// Packs the signs of `rows` rows of pre-activations (row-major, `width` per row) as examples
+    /// `firstExample...`. Fully general in `width`: a row need not fill whole words.
+    public func store(layer: Int, firstExample: Int, rows: Int, preActivations z: UnsafePointer<Float>, width: Int) {
+        precondition(width == unitsPerExample[layer] && firstExample + rows <= exampleCount)
+        let perExample = wordsPerExample[layer]
+        words[layer].withUnsafeMutableBufferPointer { storage in
+            for row in 0..<rows {
+                let source = z + row * width
+                let destination = storage.baseAddress! + (firstExample + row) * perExample
+                for w in 0..<perExample {
+                    let start = w * 64
+                    let end = min(start + 64, width)
+                    var word: UInt64 = 0
+                    for u in start..<end where source[u] > 0 { word |= 1 << UInt64(u - start) }
+                    destination[w] = word
+                }
+            }
+        }
+    }
+
+    /// Number of (example, unit) pairs of `layer` whose state differs between `self` and `other`.
+    public func differingPairs(layer: Int, from other: PatternSet) -> Int {
+        precondition(other.wordsPerExample == wordsPerExample && other.exampleCount == exampleCount)
+        return words[layer].withUnsafeBufferPointer { a in
+            other.words[layer].withUnsafeBufferPointer { b in
+                var total = 0
+                for i in 0..<a.count { total &+= (a[i] ^ b[i]).nonzeroBitCount }
+                return total
+            }
+        }
+    }
+
+    /// (example, unit) pairs per layer: the denominator of the per-layer change fraction.
+    public func pairCount(layer: Int) -> Int { exampleCount * unitsPerExample[layer] }
+
+    /// Fraction of differing pairs, per layer and over all layers (total differing / total pairs).
+    public func changeFractions(from other: PatternSet) -> (global: Double, perLayer: [Double]) {
+        var differing = 0, pairs = 0
+        var perLayer: [Double] = []
+        for layer in 0..<unitsPerExample.count {
+            let d = differingPairs(layer: layer, from: other)
+            differing += d
+            pairs += pairCount(layer: layer)
+            perLayer.append(pairCount(layer: layer) > 0 ? Double(d) / Double(pairCount(layer: layer)) : 0)
+        }
+        return (pairs > 0 ? Double(differing) / Double(pairs) : 0, perLayer)
+    }
+
+    /// The bit of (example, unit) of `layer`, for tests.
+    public func bit(layer: Int, example: Int, unit: Int) -> Bool {
+        let word = words[layer][example * wordsPerExample[layer] + unit / 64]
+        return (word >> UInt64(unit % 64)) & 1 == 1
+    }
+}

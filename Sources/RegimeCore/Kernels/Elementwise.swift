@@ -1,0 +1,77 @@
+import Foundation
+
+// Row-wise and element-wise layer kernels over flat row-major buffers (shape names: B rows of
+// width N). Each is written as a plain loop over unsafe pointers, which LLVM vectorises with the
+// CPU target; the tests compare them against the NumPy reference and finite differences.
+
+/// out[b, n] += bias[n] for every row b.
+@inline(__always)
+func addBias(_ out: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, rows B: Int, columns N: Int) {
+    for b in 0..<B {
+        let row = out + b * N
+        for n in 0..<N { row[n] += bias[n] }
+    }
+}
+
+/// dbias[n] = sum_b dout[b, n] (overwrites). Summed in row order for determinism.
+@inline(__always)
+func biasGradient(_ dbias: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, rows B: Int, columns N: Int) {
+    dbias.update(repeating: 0, count: N)
+    for b in 0..<B {
+        let row = dout + b * N
+        for n in 0..<N { dbias[n] += row[n] }
+    }
+}
+
+/// out = max(x, 0), element-wise over `count` values (out may alias x).
+@inline(__always)
+func reluForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
+    for i in 0..<count { out[i] = x[i] > 0 ? x[i] : 0 }
+}
+
+/// dx = dout where the pre-activation was > 0, else 0 (the subgradient 0 at exactly 0, matching the
+/// strict `z > 0` that defines the activation pattern). dx may alias dout.
+@inline(__always)
+func reluBackward(_ dx: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, preActivation z: UnsafePointer<Float>, count: Int) {
+    for i in 0..<count { dx[i] = z[i] > 0 ? dout[i] : 0 }
+}
+
+/// Mean softmax cross-entropy over B rows of K logits, and its gradient with respect to the logits.
+///
+/// loss = mean_b(logsumexp(z_b) - z_b[y_b]); dlogits[b, k] = (softmax(z_b)[k] - [k == y_b]) / B.
+/// Max-shifted and accumulated in Double so that the loss of a well-trained network (tiny
+/// per-example losses) keeps its digits. Returns the loss; a non-finite logit gives a non-finite
+/// loss, which the trainer reports as divergence.
+func softmaxCrossEntropy(logits: UnsafePointer<Float>, labels: UnsafePointer<Int32>, rows B: Int, classes K: Int,
+                         dlogits: UnsafeMutablePointer<Float>?) -> Double {
+    var total = 0.0
+    let scale = 1.0 / Double(B)
+    for b in 0..<B {
+        let z = logits + b * K
+        var maximum = -Float.infinity
+        for k in 0..<K { maximum = max(maximum, z[k]) }
+        var sum = 0.0
+        for k in 0..<K { sum += exp(Double(z[k] - maximum)) }
+        let label = Int(labels[b])
+        let logSum = Double(maximum) + log(sum)
+        total += logSum - Double(z[label])
+        if let dlogits {
+            let dz = dlogits + b * K
+            for k in 0..<K {
+                let p = exp(Double(z[k]) - logSum)
+                dz[k] = Float((p - (k == label ? 1 : 0)) * scale)
+            }
+        }
+    }
+    return total * scale
+}
+
+/// Index of the largest of K logits per row (first on ties), for accuracy.
+func argmaxRows(_ logits: UnsafePointer<Float>, rows B: Int, classes K: Int, into out: UnsafeMutablePointer<Int32>) {
+    for b in 0..<B {
+        let z = logits + b * K
+        var best = 0
+        for k in 1..<K where z[k] > z[best] { best = k }
+        out[b] = Int32(best)
+    }
+}

@@ -1,0 +1,110 @@
+/// A fully-connected ReLU network (see docs/numerics.md for the exact conventions).
+///
+/// Layer l = 1..L maps D(l-1) to D(l) features with `W_l` (D(l) x D(l-1), row-major) and `b_l`;
+/// the parameter block is W1, b1, W2, b2, ..., WL, bL. Hidden layers are followed by ReLU, whose
+/// on/off states (`Z_l > 0`) are the activation pattern.
+public final class MLP: Network {
+    public let widths: [Int]
+    public let parameterCount: Int
+    public let parameterGroups: [ParameterGroup]
+    public let patternLayers: [PatternLayer]
+    public var architecture: Architecture { .mlp(widths: widths) }
+
+    /// Offsets of W_l and b_l in the parameter block, l = 1..L stored at index l-1.
+    private let weightOffsets: [Int]
+    private let biasOffsets: [Int]
+    private var layerCount: Int { widths.count - 1 }
+
+    // Workspaces, sized for `capacity` rows.
+    private var capacity = 0
+    private var preActivations: [FloatBuffer] = []   // Z_l, B x D_l
+    private var activations: [FloatBuffer] = []      // H_l = relu(Z_l), hidden layers only
+    private var gradientScratch: [FloatBuffer] = []  // two B x max(D) buffers for dZ / dH
+
+    public init(widths: [Int]) {
+        precondition(widths.count >= 2 && widths.allSatisfy { $0 > 0 })
+        self.widths = widths
+        var offset = 0
+        var weights: [Int] = [], biases: [Int] = [], groups: [ParameterGroup] = []
+        for l in 1..<widths.count {
+            let start = offset
+            weights.append(offset); offset += widths[l] * widths[l - 1]
+            biases.append(offset); offset += widths[l]
+            groups.append(ParameterGroup(name: "fc\(l)", range: start..<offset))
+        }
+        weightOffsets = weights
+        biasOffsets = biases
+        parameterCount = offset
+        parameterGroups = groups
+        patternLayers = (1..<(widths.count - 1)).map { PatternLayer(name: "fc\($0)", unitsPerExample: widths[$0]) }
+    }
+
+    /// He/Kaiming normal: W ~ N(0, 2 / fan_in), b = 0, drawn layer by layer in block order.
+    public func initialize(parameters: UnsafeMutablePointer<Float>, rng: inout Xoshiro256) {
+        for l in 1...layerCount {
+            let fanIn = widths[l - 1]
+            let std = (2.0 / Double(fanIn)).squareRoot()
+            let w = parameters + weightOffsets[l - 1]
+            for i in 0..<(widths[l] * fanIn) { w[i] = Float(rng.nextNormal() * std) }
+            (parameters + biasOffsets[l - 1]).update(repeating: 0, count: widths[l])
+        }
+    }
+
+    private func reserve(rows: Int) {
+        guard rows > capacity else { return }
+        capacity = rows
+        preActivations = (1...layerCount).map { FloatBuffer(count: rows * widths[$0]) }
+        activations = (1..<layerCount).map { FloatBuffer(count: rows * widths[$0]) }
+        let widest = widths.max()!
+        gradientScratch = [FloatBuffer(count: rows * widest), FloatBuffer(count: rows * widest)]
+    }
+
+    public func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int) -> UnsafePointer<Float> {
+        reserve(rows: B)
+        var h = input
+        for l in 1...layerCount {
+            let (inWidth, outWidth) = (widths[l - 1], widths[l])
+            let z = preActivations[l - 1].pointer
+            // Z = H W^T + b
+            sgemm(transA: false, transB: true, m: B, n: outWidth, k: inWidth, alpha: 1,
+                  a: h, lda: inWidth, b: parameters + weightOffsets[l - 1], ldb: inWidth, beta: 0, c: z, ldc: outWidth)
+            addBias(z, parameters + biasOffsets[l - 1], rows: B, columns: outWidth)
+            if l < layerCount {
+                let out = activations[l - 1].pointer
+                reluForward(out, z, count: B * outWidth)
+                h = UnsafePointer(out)
+            }
+        }
+        return UnsafePointer(preActivations[layerCount - 1].pointer)
+    }
+
+    public func backward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, dlogits: UnsafePointer<Float>,
+                         batch B: Int, gradients: UnsafeMutablePointer<Float>) {
+        precondition(B <= capacity, "backward without a matching forward")
+        var dz = dlogits
+        var nextScratch = 0
+        for l in stride(from: layerCount, through: 1, by: -1) {
+            let (inWidth, outWidth) = (widths[l - 1], widths[l])
+            let hPrevious = l > 1 ? UnsafePointer(activations[l - 2].pointer) : input
+            // dW = dZ^T H_{l-1};  db = sum_b dZ
+            sgemm(transA: true, transB: false, m: outWidth, n: inWidth, k: B, alpha: 1,
+                  a: dz, lda: outWidth, b: hPrevious, ldb: inWidth, beta: 0, c: gradients + weightOffsets[l - 1], ldc: inWidth)
+            biasGradient(gradients + biasOffsets[l - 1], dz, rows: B, columns: outWidth)
+            guard l > 1 else { break }
+            // dH_{l-1} = dZ W, then dZ_{l-1} = dH_{l-1} * [Z_{l-1} > 0]
+            let dh = gradientScratch[nextScratch].pointer
+            nextScratch ^= 1
+            sgemm(transA: false, transB: false, m: B, n: inWidth, k: outWidth, alpha: 1,
+                  a: dz, lda: outWidth, b: parameters + weightOffsets[l - 1], ldb: inWidth, beta: 0, c: dh, ldc: inWidth)
+            reluBackward(dh, dh, preActivation: preActivations[l - 2].pointer, count: B * inWidth)
+            dz = UnsafePointer(dh)
+        }
+    }
+
+    public func recordPatterns(batch B: Int, into patterns: PatternSet, firstExample: Int) {
+        for (index, layer) in patternLayers.enumerated() {
+            patterns.store(layer: index, firstExample: firstExample, rows: B,
+                           preActivations: preActivations[index].pointer, width: layer.unitsPerExample)
+        }
+    }
+}

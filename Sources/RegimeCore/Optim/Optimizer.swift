@@ -1,0 +1,157 @@
+import Foundation
+
+/// Optimizer settings (PyTorch conventions; docs/numerics.md, "Optimizers").
+public struct OptimizerSpec: Codable, Hashable, Sendable {
+    public enum Kind: String, Codable, Hashable, Sendable, CaseIterable {
+        case sgd, adam, adamw
+    }
+
+    public var kind: Kind
+    public var lr: Double
+    public var momentum: Double = 0
+    public var nesterov: Bool = false
+    public var weightDecay: Double = 0
+    public var beta1: Double = 0.9
+    public var beta2: Double = 0.999
+    public var eps: Double = 1e-8
+
+    public init(kind: Kind, lr: Double, momentum: Double = 0, nesterov: Bool = false, weightDecay: Double = 0,
+                beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8) {
+        self.kind = kind; self.lr = lr; self.momentum = momentum; self.nesterov = nesterov
+        self.weightDecay = weightDecay; self.beta1 = beta1; self.beta2 = beta2; self.eps = eps
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case kind = "name", lr, momentum, nesterov, weightDecay = "weight_decay", beta1, beta2, eps
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        kind = try c.decode(Kind.self, forKey: .kind)
+        lr = try c.decode(Double.self, forKey: .lr)
+        momentum = try c.decodeIfPresent(Double.self, forKey: .momentum) ?? 0
+        nesterov = try c.decodeIfPresent(Bool.self, forKey: .nesterov) ?? false
+        weightDecay = try c.decodeIfPresent(Double.self, forKey: .weightDecay) ?? 0
+        beta1 = try c.decodeIfPresent(Double.self, forKey: .beta1) ?? 0.9
+        beta2 = try c.decodeIfPresent(Double.self, forKey: .beta2) ?? 0.999
+        eps = try c.decodeIfPresent(Double.self, forKey: .eps) ?? 1e-8
+    }
+
+    /// Keys that mean something for this optimizer, so that a canonical spec leaves out the others.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(lr, forKey: .lr)
+        try c.encode(weightDecay, forKey: .weightDecay)
+        switch kind {
+        case .sgd:
+            try c.encode(momentum, forKey: .momentum)
+            try c.encode(nesterov, forKey: .nesterov)
+        case .adam, .adamw:
+            try c.encode(beta1, forKey: .beta1)
+            try c.encode(beta2, forKey: .beta2)
+            try c.encode(eps, forKey: .eps)
+        }
+    }
+
+    public func validate() throws {
+        guard lr > 0, lr.isFinite else { throw SpecError("optimizer.lr: expected a positive number, got \(lr)") }
+        guard weightDecay >= 0, weightDecay.isFinite else { throw SpecError("optimizer.weight_decay: expected a number >= 0") }
+        switch kind {
+        case .sgd:
+            guard momentum >= 0, momentum < 1 else { throw SpecError("optimizer.momentum: expected 0 <= momentum < 1, got \(momentum)") }
+            if nesterov && momentum == 0 { throw SpecError("optimizer.nesterov: Nesterov momentum needs momentum > 0") }
+        case .adam, .adamw:
+            guard beta1 >= 0, beta1 < 1 else { throw SpecError("optimizer.beta1: expected 0 <= beta1 < 1") }
+            guard beta2 >= 0, beta2 < 1 else { throw SpecError("optimizer.beta2: expected 0 <= beta2 < 1") }
+            guard eps > 0 else { throw SpecError("optimizer.eps: expected a positive number") }
+        }
+    }
+}
+
+/// An optimizer over one flat parameter block, with its state in flat buffers of the same layout.
+///
+/// The update is computed in Float per element, with the scalar hyper-parameters (bias
+/// corrections, rate) formed in Double once per step and rounded, as PyTorch's fused CPU kernels do.
+public final class Optimizer {
+    public let spec: OptimizerSpec
+    public let parameterCount: Int
+    /// Steps taken so far (Adam's bias correction uses it).
+    public private(set) var step = 0
+    /// SGD: the momentum buffer. Adam: first moment.
+    let first: FloatBuffer
+    /// Adam: second moment.
+    let second: FloatBuffer
+
+    public init(spec: OptimizerSpec, parameterCount: Int) {
+        self.spec = spec
+        self.parameterCount = parameterCount
+        let needsFirst = spec.kind != .sgd || spec.momentum > 0
+        first = FloatBuffer(count: needsFirst ? parameterCount : 0)
+        second = FloatBuffer(count: spec.kind == .sgd ? 0 : parameterCount)
+    }
+
+    /// The state to checkpoint: step count and moment buffers.
+    public var state: (step: Int, first: [Float], second: [Float]) { (step, first.array, second.array) }
+
+    public func restore(step: Int, first values: [Float], second secondValues: [Float]) throws {
+        guard values.count == first.count, secondValues.count == second.count else {
+            throw SpecError("optimizer state does not match the parameter count")
+        }
+        self.step = step
+        first.copy(from: values)
+        second.copy(from: secondValues)
+    }
+
+    /// One update of `parameters` from `gradients` at learning rate `lr`.
+    public func update(parameters theta: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>, lr: Double) {
+        step += 1
+        let n = parameterCount
+        let rate = Float(lr)
+        let wd = Float(spec.weightDecay)
+        switch spec.kind {
+        case .sgd:
+            if spec.momentum == 0 {
+                for i in 0..<n { theta[i] -= rate * (g[i] + wd * theta[i]) }
+            } else {
+                let mu = Float(spec.momentum)
+                let v = first.pointer
+                if spec.nesterov {
+                    for i in 0..<n {
+                        let gi = g[i] + wd * theta[i]
+                        v[i] = mu * v[i] + gi
+                        theta[i] -= rate * (gi + mu * v[i])
+                    }
+                } else {
+                    for i in 0..<n {
+                        v[i] = mu * v[i] + (g[i] + wd * theta[i])
+                        theta[i] -= rate * v[i]
+                    }
+                }
+            }
+        case .adam, .adamw:
+            let b1 = Float(spec.beta1), b2 = Float(spec.beta2), eps = Float(spec.eps)
+            let correction1 = Float(1 - pow(spec.beta1, Double(step)))
+            let correction2 = Float(1 - pow(spec.beta2, Double(step)))
+            let decoupled = spec.kind == .adamw
+            let l2 = decoupled ? 0 : wd
+            let shrink = decoupled ? 1 - rate * wd : 1
+            let m = first.pointer, v = second.pointer
+            for i in 0..<n {
+                theta[i] *= shrink
+                let gi = g[i] + l2 * theta[i]
+                m[i] = b1 * m[i] + (1 - b1) * gi
+                v[i] = b2 * v[i] + (1 - b2) * gi * gi
+                let mHat = m[i] / correction1
+                let vHat = v[i] / correction2
+                theta[i] -= rate * mHat / (vHat.squareRoot() + eps)
+            }
+        }
+    }
+}
+
+/// A spec that does not describe a valid trial; the message names the key and what was expected.
+public struct SpecError: Error, CustomStringConvertible, Equatable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,190 @@
+import Foundation
+
+/// Trains one trial and records its instruments: the engine behind `regime train` and every
+/// trial of a sweep.
+///
+/// Iteration t = 1...T: take batch t of the seeded epoch order, forward, loss, backward, one
+/// optimizer step at the scheduled rate. On a recorded iteration the update is measured against
+/// a copy of the parameters from before the step, and the probe set's patterns are compared with
+/// the previous recorded iteration's and with those at initialisation.
+public final class Trainer {
+    public let spec: TrialSpec
+    public let network: Network
+    public let data: PreparedData
+    public let optimizer: Optimizer
+    public let parameters: FloatBuffer
+    public let gradients: FloatBuffer
+    /// The parameters before the current step, for the weight update.
+    private let previousParameters: FloatBuffer
+    public let initialPatterns: PatternSet
+    public let previousPatterns: PatternSet
+    private let currentPatterns: PatternSet
+    public private(set) var iteration = 0
+    public private(set) var curve: Curve
+    public private(set) var lastLoss: Double = .nan
+
+    private let batchInput: FloatBuffer
+    private var batchLabels: [Int32]
+    private let dlogits: FloatBuffer
+    private var epochOrder: [Int] = []
+    private var epochOfOrder = -1
+    /// Rows per forward pass when measuring the probe or validation sets (bounds workspace memory).
+    private let evaluationChunk = 256
+
+    public init(spec: TrialSpec, data: PreparedData) throws {
+        try spec.validate()
+        guard data.train.count > 0 else { throw SpecError("dataset: the training split is empty") }
+        self.spec = spec
+        self.data = data
+        network = try Architecture(parsing: spec.arch).makeNetwork()
+        optimizer = Optimizer(spec: spec.optimizer, parameterCount: network.parameterCount)
+        parameters = FloatBuffer(count: network.parameterCount)
+        gradients = FloatBuffer(count: network.parameterCount)
+        previousParameters = FloatBuffer(count: network.parameterCount)
+        let units = network.patternLayers.map(\.unitsPerExample)
+        initialPatterns = PatternSet(exampleCount: data.probe.count, unitsPerExample: units)
+        previousPatterns = PatternSet(exampleCount: data.probe.count, unitsPerExample: units)
+        currentPatterns = PatternSet(exampleCount: data.probe.count, unitsPerExample: units)
+        curve = Curve(layerNames: network.parameterGroups.map(\.name), patternLayerNames: network.patternLayers.map(\.name))
+        batchInput = FloatBuffer(count: spec.batchSize * data.train.featureCount)
+        batchLabels = [Int32](repeating: 0, count: spec.batchSize)
+        dlogits = FloatBuffer(count: spec.batchSize * data.train.classCount)
+
+        var rng = Xoshiro256(seed: spec.seed, stream: .initialization)
+        network.initialize(parameters: parameters.pointer, rng: &rng)
+        measurePatterns(into: initialPatterns)
+        previousPatterns.copy(from: initialPatterns)
+    }
+
+    public var isFinished: Bool { iteration >= spec.iterations }
+
+    /// Why a trial stopped early.
+    public enum Failure: Error, CustomStringConvertible {
+        case diverged(iteration: Int, reason: String)
+        public var description: String {
+            switch self {
+            case .diverged(let iteration, let reason): return "diverged at iteration \(iteration): \(reason)"
+            }
+        }
+    }
+
+    /// Takes one training step and records the instruments if the iteration is a recorded one.
+    /// Throws `Failure.diverged` on a non-finite loss or parameter update.
+    public func step() throws {
+        precondition(!isFinished)
+        let t = iteration + 1
+        let lr = spec.schedule.rate(step: t, totalSteps: spec.iterations, baseRate: spec.optimizer.lr)
+        loadBatch(t)
+        let batch = spec.batchSize
+        let logits = network.forward(parameters: parameters.pointer, input: batchInput.pointer, batch: batch)
+        let loss = batchLabels.withUnsafeBufferPointer {
+            softmaxCrossEntropy(logits: logits, labels: $0.baseAddress!, rows: batch, classes: data.train.classCount,
+                                dlogits: dlogits.pointer)
+        }
+        lastLoss = loss
+        guard loss.isFinite else { throw Failure.diverged(iteration: t, reason: "training loss is \(loss)") }
+        network.backward(parameters: parameters.pointer, input: batchInput.pointer, dlogits: dlogits.pointer,
+                         batch: batch, gradients: gradients.pointer)
+        let recorded = t % spec.recordEvery == 0 || t == spec.iterations
+        if recorded { previousParameters.copy(from: parameters) }
+        optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr)
+        iteration = t
+        if recorded { try record(iteration: t, loss: loss, lr: lr) }
+        if t % spec.evalEvery == 0 || t == spec.iterations {
+            curve.valAccuracy[curve.count - 1] = validationAccuracy()
+        }
+    }
+
+    /// Runs the remaining iterations, calling `progress` after each.
+    public func run(progress: (Int) -> Void = { _ in }) throws {
+        while !isFinished {
+            try step()
+            progress(iteration)
+        }
+    }
+
+    // MARK: Data order
+
+    /// Fills the batch of step t: positions (t-1)B ..< tB of the endless sequence of epochs, each
+    /// epoch a permutation of the training subset drawn from (seed, epoch). A function of t alone,
+    /// so a trial resumed at any iteration continues exactly.
+    private func loadBatch(_ t: Int) {
+        let n = data.train.count, width = data.train.featureCount
+        let batch = spec.batchSize
+        data.train.features.withUnsafeBufferPointer { features in
+            for j in 0..<batch {
+                let position = (t - 1) * batch + j
+                let epoch = position / n
+                if epoch != epochOfOrder {
+                    var rng = Xoshiro256(seed: spec.seed, stream: .batchOrder, index: UInt64(epoch))
+                    epochOrder = rng.permutation(n)
+                    epochOfOrder = epoch
+                }
+                let example = epochOrder[position % n]
+                (batchInput.pointer + j * width).update(from: features.baseAddress! + example * width, count: width)
+                batchLabels[j] = data.train.labels[example]
+            }
+        }
+    }
+
+    // MARK: Instruments
+
+    private func record(iteration t: Int, loss: Double, lr: Double) throws {
+        let update = WeightUpdate(new: parameters.pointer, old: previousParameters.pointer, groups: network.parameterGroups)
+        guard update.abs.isFinite else { throw Failure.diverged(iteration: t, reason: "parameter update is not finite") }
+        measurePatterns(into: currentPatterns)
+        let change = currentPatterns.changeFractions(from: previousPatterns)
+        let changeInit = currentPatterns.changeFractions(from: initialPatterns)
+        previousPatterns.copy(from: currentPatterns)
+
+        curve.iteration.append(t)
+        curve.loss.append(loss)
+        curve.lr.append(lr)
+        curve.weightUpdateAbs.append(update.abs)
+        curve.weightUpdateRel.append(update.rel)
+        curve.patternChange.append(change.global)
+        curve.patternChangeInit.append(changeInit.global)
+        curve.valAccuracy.append(nil)
+        for l in update.layerAbs.indices {
+            curve.layerWeightUpdateAbs[l].append(update.layerAbs[l])
+            curve.layerWeightUpdateRel[l].append(update.layerRel[l])
+        }
+        for l in change.perLayer.indices {
+            curve.layerPatternChange[l].append(change.perLayer[l])
+            curve.layerPatternChangeInit[l].append(changeInit.perLayer[l])
+        }
+    }
+
+    /// Forward passes over the probe set, storing its activation pattern.
+    private func measurePatterns(into patterns: PatternSet) {
+        let probe = data.probe
+        forEachChunk(of: probe) { first, rows, input in
+            _ = network.forward(parameters: parameters.pointer, input: input, batch: rows)
+            network.recordPatterns(batch: rows, into: patterns, firstExample: first)
+        }
+    }
+
+    /// Accuracy of the current parameters on the validation split.
+    public func validationAccuracy() -> Double {
+        let split = data.validation
+        var correct = 0
+        var predictions = [Int32](repeating: 0, count: evaluationChunk)
+        forEachChunk(of: split) { first, rows, input in
+            let logits = network.forward(parameters: parameters.pointer, input: input, batch: rows)
+            predictions.withUnsafeMutableBufferPointer { argmaxRows(logits, rows: rows, classes: split.classCount, into: $0.baseAddress!) }
+            for r in 0..<rows where predictions[r] == split.labels[first + r] { correct += 1 }
+        }
+        return split.count > 0 ? Double(correct) / Double(split.count) : .nan
+    }
+
+    private func forEachChunk(of split: LabeledSplit, _ body: (Int, Int, UnsafePointer<Float>) -> Void) {
+        split.features.withUnsafeBufferPointer { features in
+            var first = 0
+            while first < split.count {
+                let rows = min(evaluationChunk, split.count - first)
+                body(first, rows, features.baseAddress! + first * split.featureCount)
+                first += rows
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+
+/// The outcome of one trial, written as `result.json` by `regime train` and as one line of a
+/// sweep's `trials.jsonl`.
+public struct TrialResult: Codable, Equatable, Sendable {
+    public enum Status: String, Codable, Sendable { case ok, diverged, failed }
+
+    public var trialID: String
+    public var params: TrialSpec
+    public var status: Status
+    /// Iterations completed (less than `params.iterations` for a diverged or failed trial).
+    public var iterations: Int
+    public var finalLoss: Double?
+    public var finalValAccuracy: Double?
+    public var wallSeconds: Double
+    /// Decay times keyed by epsilon, plus "auc90"; nil for a trial that did not finish.
+    public var decay: DecaySummary?
+    /// Why a trial diverged or failed.
+    public var error: String?
+
+    enum CodingKeys: String, CodingKey {
+        case trialID = "trial_id", params, status, iterations, finalLoss = "final_loss",
+             finalValAccuracy = "final_val_accuracy", wallSeconds = "wall_seconds", decay, error
+    }
+
+    public init(trialID: String, params: TrialSpec, status: Status, iterations: Int, finalLoss: Double?,
+                finalValAccuracy: Double?, wallSeconds: Double, decay: DecaySummary?, error: String?) {
+        self.trialID = trialID; self.params = params; self.status = status; self.iterations = iterations
+        self.finalLoss = finalLoss; self.finalValAccuracy = finalValAccuracy; self.wallSeconds = wallSeconds
+        self.decay = decay; self.error = error
+    }
+
+    /// Writes nulls explicitly: a censored or missing value is data, not an absent key.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(trialID, forKey: .trialID)
+        try c.encode(params, forKey: .params)
+        try c.encode(status, forKey: .status)
+        try c.encode(iterations, forKey: .iterations)
+        try c.encode(finalLoss.flatMap { $0.isFinite ? $0 : nil }, forKey: .finalLoss)
+        try c.encode(finalValAccuracy, forKey: .finalValAccuracy)
+        try c.encode(wallSeconds, forKey: .wallSeconds)
+        try c.encode(decay, forKey: .decay)
+        try c.encode(error, forKey: .error)
+    }
+}
+
+extension Trainer {
+    /// The result of the trial as it stands (call after `run()` or a failure).
+    public func result(wallSeconds: Double, failure: Error? = nil) -> TrialResult {
+        var status = TrialResult.Status.ok
+        if let failure { status = failure is Trainer.Failure ? .diverged : .failed }
+        let decay = status == .ok
+            ? DecayDetector.compare(iterations: curve.iteration, weightUpdate: curve.weightUpdateRel,
+                                   patternChange: curve.patternChange, options: spec.decay)
+            : nil
+        return TrialResult(trialID: spec.trialID, params: spec, status: status, iterations: iteration,
+                           finalLoss: lastLoss.isFinite ? lastLoss : nil,
+                           finalValAccuracy: curve.valAccuracy.last ?? nil, wallSeconds: wallSeconds,
+                           decay: decay, error: failure.map { "\($0)" })
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+
+/// Everything that determines a trial's result: architecture, data, optimizer, schedule, sizes,
+/// instrument settings and the seed. Two trials with equal specs produce identical curves and
+/// results on any rank, host or rank count.
+public struct TrialSpec: Codable, Hashable, Sendable {
+    public var arch: String
+    public var dataset: DatasetSpec
+    public var optimizer: OptimizerSpec
+    public var schedule: LearningRateSchedule = LearningRateSchedule()
+    public var batchSize: Int
+    public var iterations: Int
+    public var seed: UInt64
+    /// Record the instruments every `recordEvery` iterations (1: every iteration).
+    public var recordEvery: Int = 1
+    /// Measure validation accuracy every `evalEvery` iterations (and always at the end).
+    public var evalEvery: Int = 250
+    public var decay: DecayOptions = DecayOptions()
+
+    public init(arch: String, dataset: DatasetSpec, optimizer: OptimizerSpec, schedule: LearningRateSchedule = .init(),
+                batchSize: Int, iterations: Int, seed: UInt64, recordEvery: Int = 1, evalEvery: Int = 250,
+                decay: DecayOptions = DecayOptions()) {
+        self.arch = arch; self.dataset = dataset; self.optimizer = optimizer; self.schedule = schedule
+        self.batchSize = batchSize; self.iterations = iterations; self.seed = seed
+        self.recordEvery = recordEvery; self.evalEvery = evalEvery; self.decay = decay
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case arch, dataset, optimizer, schedule, batchSize = "batch_size", iterations, seed,
+             recordEvery = "record_every", evalEvery = "eval_every", decay
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        arch = try c.decode(String.self, forKey: .arch)
+        dataset = try c.decode(DatasetSpec.self, forKey: .dataset)
+        optimizer = try c.decode(OptimizerSpec.self, forKey: .optimizer)
+        schedule = try c.decodeIfPresent(LearningRateSchedule.self, forKey: .schedule) ?? LearningRateSchedule()
+        batchSize = try c.decode(Int.self, forKey: .batchSize)
+        iterations = try c.decode(Int.self, forKey: .iterations)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        recordEvery = try c.decodeIfPresent(Int.self, forKey: .recordEvery) ?? 1
+        evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery) ?? 250
+        decay = try c.decodeIfPresent(DecayOptions.self, forKey: .decay) ?? DecayOptions()
+    }
+
+    /// Checks every setting, and that the architecture fits the data set; the error names the key.
+    public func validate() throws {
+        let architecture: Architecture
+        do { architecture = try Architecture(parsing: arch) } catch { throw SpecError("arch: \(error)") }
+        try dataset.validate()
+        try optimizer.validate()
+        try schedule.validate(totalSteps: iterations)
+        do { try decay.validate() } catch { throw SpecError("decay: \(error)") }
+        guard batchSize > 0 else { throw SpecError("batch_size: expected a positive integer, got \(batchSize)") }
+        guard iterations > 0 else { throw SpecError("iterations: expected a positive integer, got \(iterations)") }
+        guard recordEvery > 0 else { throw SpecError("record_every: expected a positive integer, got \(recordEvery)") }
+        guard evalEvery > 0 else { throw SpecError("eval_every: expected a positive integer, got \(evalEvery)") }
+        let geometry = dataset.geometry
+        guard architecture.inputSize == geometry.features else {
+            throw SpecError("arch: '\(arch)' takes \(architecture.inputSize) inputs but \(dataset.name) examples have \(geometry.features) features")
+        }
+        guard architecture.classCount == geometry.classes else {
+            throw SpecError("arch: '\(arch)' has \(architecture.classCount) outputs but \(dataset.name) has \(geometry.classes) classes")
+        }
+    }
+
+    /// The spec as identity: JSON with sorted keys, without `dataset.path` (where the files are is not
+    /// what they are). Stable across runs and machines of the same regime version.
+    public var canonicalJSON: String {
+        var identity = self
+        identity.dataset.path = nil
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try! encoder.encode(identity), as: UTF8.self)
+    }
+
+    /// A stable id: 64-bit FNV-1a of `canonicalJSON`, as 16 hex digits.
+    public var trialID: String { String(format: "%016llx", fnv1a64(Array(canonicalJSON.utf8))) }
+}
+
+/// FNV-1a, 64 bit: a fixed, documented hash (Swift's `Hasher` is randomly seeded per process).
+public func fnv1a64(_ bytes: [UInt8]) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in bytes {
+        hash ^= UInt64(byte)
+        hash = hash &* 0x0000_0100_0000_01B3
+    }
+    return hash
+}
