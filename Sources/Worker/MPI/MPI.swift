@@ -31,7 +31,7 @@ public struct PollingPolicy: Sendable {
     public static let `default` = PollingPolicy()
 
     /// Runs `test` until it returns a value, sleeping between attempts.
-    func wait<T>(_ test: () throws -> T?) rethrows -> T {
+    public func wait<T>(_ test: () throws -> T?) rethrows -> T {
         var sleep = minimumSleep
         while true {
             if let value = try test() { return value }

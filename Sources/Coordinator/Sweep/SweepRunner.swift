@@ -1,0 +1,136 @@
+import Foundation
+import RegimeCore
+import Worker
+
+/// Runs a sweep on every rank of an MPI job.
+///
+/// Rank 0 is the coordinator and the only writer of the output directory; it also trains, and
+/// serves the other ranks between its own iterations, so no core waits idle and no waiting rank
+/// spins. Trials are handed out dynamically, longest first, each exactly once. Every other rank
+/// asks for a trial, runs it, sends back the result and curve, and asks again. At the end all ranks
+/// reduce their per-group curve moments to rank 0 exactly (integer fixed point), so the statistics
+/// do not depend on which rank ran which trial.
+final class SweepRunner {
+    let world: MPIWorld
+    let sweep: SweepFile
+    let groups: [TrialGroup]
+    let runner: TrialRunner
+    var moments: CurveMoments
+
+    init(world: MPIWorld, sweep: SweepFile) {
+        self.world = world
+        self.sweep = sweep
+        groups = TrialGroup.make(sweep.trials)
+        runner = TrialRunner()
+        moments = CurveMoments(groups: groups)
+    }
+
+    /// Estimated cost of a trial in floating-point operations, for longest-first ordering:
+    /// forward + backward of each batch (about 6 x batch x parameters) plus the probe forward passes.
+    static func estimatedCost(_ spec: TrialSpec) -> Double {
+        let parameters = Double((try? Architecture(parsing: spec.arch).makeNetwork().parameterCount) ?? 1)
+        let training = 6 * Double(spec.batchSize) * parameters
+        let probe = 2 * Double(spec.dataset.probeSubset) * parameters / Double(spec.recordEvery)
+        return Double(spec.iterations) * (training + probe)
+    }
+
+    // MARK: Workers
+
+    func runWorker() throws {
+        var report = WorkerReport(rank: world.rank, host: world.processorName, finished: nil)
+        while true {
+            try world.send(report, to: 0, tag: SweepTag.report)
+            let (assignment, _) = try world.receive(Assignment.self, from: 0, tag: SweepTag.assignment)
+            guard let index = assignment.trialIndex else { break }
+            let outcome = runner.run(sweep.trials[index])
+            if let curve = outcome.curve { moments.add(trial: index, curve: curve) }
+            report.finished = FinishedTrial(trialIndex: index, result: outcome.result, curve: outcome.curve)
+        }
+        _ = try world.reduceSum(moments.words)
+    }
+
+    // MARK: Rank 0
+
+    /// Rank 0's part; `output` is the prepared output directory, `skip` the trials already done.
+    func runCoordinator(output: SweepOutput, skip: Set<Int>) throws -> SweepStatistics {
+        let start = Date()
+        let order = sweep.trials.indices.filter { !skip.contains($0) }
+            .sorted { (Self.estimatedCost(sweep.trials[$0]), -$0) > (Self.estimatedCost(sweep.trials[$1]), -$1) }
+        var queue = order[...]
+        let progress = SweepProgress(total: sweep.trials.count, alreadyDone: skip.count, ranks: world.size)
+        var running: [Int: Int] = [:]  // rank -> trial index
+        var finishedWorkers = Set<Int>()
+        var computeSeconds = 0.0
+
+        func record(_ finished: FinishedTrial, rank: Int, host: String) throws {
+            computeSeconds += finished.result.wallSeconds
+            try output.record(finished, rank: rank, host: host)
+            progress.finished(finished.result, rank: rank, host: host)
+        }
+
+        /// Answers every report waiting in the queue: records results, hands out the next trial.
+        func serve() throws {
+            while let envelope = try world.probe(tag: SweepTag.report) {
+                let (report, _) = try world.receive(WorkerReport.self, from: envelope.source, tag: SweepTag.report)
+                if let finished = report.finished {
+                    running[report.rank] = nil
+                    try record(finished, rank: report.rank, host: report.host)
+                }
+                if let next = queue.popFirst() {
+                    running[report.rank] = next
+                    progress.started(next, rank: report.rank, spec: sweep.trials[next])
+                    try world.send(Assignment(trialIndex: next), to: report.rank, tag: SweepTag.assignment)
+                } else {
+                    try world.send(Assignment(trialIndex: nil), to: report.rank, tag: SweepTag.assignment)
+                    finishedWorkers.insert(report.rank)
+                }
+            }
+        }
+
+        var ownRunner = runner
+        var serveError: Error?
+        ownRunner.betweenIterations = { _ in
+            guard serveError == nil else { return }
+            do { try serve() } catch { serveError = error }
+        }
+        while finishedWorkers.count < world.size - 1 || !queue.isEmpty {
+            try serve()
+            if let index = queue.popFirst() {
+                progress.started(index, rank: 0, spec: sweep.trials[index])
+                let outcome = ownRunner.run(sweep.trials[index])
+                if let serveError { throw serveError }
+                if let curve = outcome.curve { moments.add(trial: index, curve: curve) }
+                try record(FinishedTrial(trialIndex: index, result: outcome.result, curve: outcome.curve),
+                           rank: 0, host: world.processorName)
+            } else if finishedWorkers.count < world.size - 1 {
+                // Nothing left to run here: wait (without spinning) for the next report.
+                _ = try world.polling.wait { try world.probe(tag: SweepTag.report) }
+            }
+        }
+        // Curves of trials finished in an earlier run come from disk, so resumed and uninterrupted
+        // sweeps reduce the same set of curves.
+        for index in skip.sorted() {
+            if let curve = try output.readCurve(trialID: sweep.trials[index].trialID, groupOf: index) {
+                moments.add(trial: index, curve: curve)
+            }
+        }
+        let reduced = try world.reduceSum(moments.words)!
+        moments.replaceWords(reduced)
+        progress.close()
+        let wall = Date().timeIntervalSince(start)
+        return SweepStatistics(wallSeconds: wall, computeSeconds: computeSeconds, ranks: world.size,
+                               efficiency: wall > 0 ? computeSeconds / (wall * Double(world.size)) : 0)
+    }
+}
+
+struct SweepStatistics: Codable {
+    var wallSeconds: Double
+    var computeSeconds: Double
+    var ranks: Int
+    /// Sum of trial compute seconds over (wall seconds x ranks).
+    var efficiency: Double
+
+    enum CodingKeys: String, CodingKey {
+        case wallSeconds = "wall_seconds", computeSeconds = "compute_seconds", ranks, efficiency = "scheduling_efficiency"
+    }
+}

@@ -1,0 +1,175 @@
+import ArgumentParser
+import Foundation
+import RegimeCore
+import Worker
+
+struct Sweep: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a sweep on every rank of an MPI job (or alone without mpirun).",
+        discussion: """
+        mpirun -np N --hostfile hostfile regime sweep SWEEP.yaml --out DIR
+        mpirun -np N --hostfile hostfile regime sweep --resume DIR [SWEEP.yaml]
+        Rank 0 coordinates, trains too, and is the only process that writes DIR.
+        """)
+
+    @Argument(help: "The sweep file (with --resume: an extended version of the sweep in DIR; default DIR/sweep.yaml).")
+    var sweepFile: String?
+    @Option(help: "Output directory (must not exist or be empty, unless --force).") var out: String?
+    @Flag(help: "Start over in an existing output directory (its sweep files are removed first).") var force = false
+    @Option(help: "Continue the sweep in this directory: finished trials are kept, the rest run.") var resume: String?
+    @Flag(help: "With --resume: run again the trials that diverged or failed.") var retryFailed = false
+
+    func validate() throws {
+        if resume == nil && sweepFile == nil { throw ValidationError("give a sweep file, or --resume DIR") }
+        if resume == nil && out == nil { throw ValidationError("--out DIR is required (or --resume DIR)") }
+        if resume != nil && (out != nil || force) { throw ValidationError("--resume DIR continues DIR: do not combine it with --out or --force") }
+        if retryFailed && resume == nil { throw ValidationError("--retry-failed goes with --resume DIR") }
+    }
+
+    func run() throws {
+        let world = try MPIWorld()
+        var exitCode: Int32 = 0
+        do {
+            if world.rank == 0 {
+                try runRankZero(world)
+            } else {
+                try runWorker(world)
+            }
+        } catch let error as ExitCode {
+            exitCode = error.rawValue
+        } catch {
+            FileHandle.standardError.write(Data("regime sweep (rank \(world.rank)): \(error)\n".utf8))
+            if world.size > 1 { world.abort(code: 1) }
+            exitCode = 1
+        }
+        world.finalize()
+        if exitCode != 0 { throw ExitCode(exitCode) }
+    }
+
+    private func runWorker(_ world: MPIWorld) throws {
+        let start = try JSONDecoder().decode(SweepStart.self, from: Data(try world.broadcast([])))
+        guard start.error == nil else { throw ExitCode(1) }
+        try world.send(world.processorName, to: 0, tag: SweepTag.host)
+        let sweep = try SweepFile.parse(text: start.text, path: start.path)
+        try SweepRunner(world: world, sweep: sweep).runWorker()
+    }
+
+    /// Prepares the run (validates the file, the directory and any resume), tells every rank, runs
+    /// the coordinator and writes the summary.
+    private func runRankZero(_ world: MPIWorld) throws {
+        let prepared: PreparedSweep
+        do {
+            prepared = try prepare()
+        } catch {
+            let start = SweepStart(error: "\(error)", path: sweepFile ?? "", text: "", skip: [])
+            _ = try world.broadcast(Array(try JSONEncoder().encode(start)))
+            FileHandle.standardError.write(Data("regime sweep: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        let sweep = prepared.sweep
+        let start = SweepStart(error: nil, path: sweep.path, text: sweep.text, skip: prepared.skip.sorted())
+        _ = try world.broadcast(Array(try JSONEncoder().encode(start)))
+
+        let hosts = try gatherHosts(world)
+        var manifest = prepared.previousManifest ?? Manifest(
+            gitCommit: BuildInfo.current.commit, buildFlags: BuildInfo.current.flags, sweepName: sweep.name,
+            sweepFile: sweep.path, trials: sweep.trials.count, ranks: world.size, hosts: hosts, started: timestamp())
+        if prepared.previousManifest != nil {
+            manifest.resumedFrom.append(manifest.ended ?? "interrupted run started \(manifest.started)")
+            manifest.ranks = world.size
+            manifest.hosts = hosts
+            manifest.trials = sweep.trials.count
+            manifest.ended = nil
+            manifest.gitCommit = BuildInfo.current.commit
+            manifest.buildFlags = BuildInfo.current.flags
+        }
+        try prepared.output.writeManifest(manifest)
+
+        let runner = SweepRunner(world: world, sweep: sweep)
+        let statistics = try runner.runCoordinator(output: prepared.output, skip: prepared.skip)
+        let entries = try Journal.read(url: prepared.output.journalURL).entries
+        let summary = SweepSummary.make(sweep: sweep, groups: runner.groups, entries: entries)
+        try prepared.output.writeGroupCurves(runner.moments)
+        try prepared.output.writeSummary(summary)
+        manifest.ended = timestamp()
+        manifest.statistics = statistics
+        try prepared.output.writeManifest(manifest)
+        print(summary.table())
+        print("")
+        print(String(format: "wall %.1f s, trial compute %.1f s on %d rank%@: scheduling efficiency %.1f%%",
+                     statistics.wallSeconds, statistics.computeSeconds, statistics.ranks, statistics.ranks == 1 ? "" : "s",
+                     100 * statistics.efficiency))
+        print("results: \(prepared.output.directory.path)")
+    }
+
+    /// Every rank's processor name, in rank order (one small message each).
+    private func gatherHosts(_ world: MPIWorld) throws -> [String] {
+        var hosts = [world.processorName]
+        for rank in 1..<max(world.size, 1) {
+            hosts.append(try world.receive(String.self, from: rank, tag: SweepTag.host).message)
+        }
+        return hosts
+    }
+
+    struct PreparedSweep {
+        var sweep: SweepFile
+        var output: SweepOutput
+        var skip: Set<Int>
+        var previousManifest: Manifest?
+    }
+
+    private func prepare() throws -> PreparedSweep {
+        if let resume {
+            return try prepareResume(directory: URL(fileURLWithPath: resume))
+        }
+        let sweep = try SweepFile.load(path: sweepFile!)
+        try checkDatasets(sweep)
+        let output = try SweepOutput.create(directory: URL(fileURLWithPath: out!), sweep: sweep, force: force)
+        return PreparedSweep(sweep: sweep, output: output, skip: [], previousManifest: nil)
+    }
+
+    /// Reads the sweep in `directory` (or the extended file given), repairs a torn journal, and
+    /// refuses a sweep whose finished trials it would change.
+    private func prepareResume(directory: URL) throws -> PreparedSweep {
+        let recorded = directory.appendingPathComponent("sweep.yaml")
+        guard FileManager.default.fileExists(atPath: recorded.path) else {
+            throw FileError("\(directory.path): not a sweep directory (no sweep.yaml)")
+        }
+        let original = try SweepFile.load(path: recorded.path)
+        let sweep = try sweepFile.map { try SweepFile.load(path: $0) } ?? original
+        guard sweep.name == original.name else {
+            throw FileError("\(sweepFile!): sweep '\(sweep.name)' is not the sweep '\(original.name)' in \(directory.path)")
+        }
+        let journalURL = SweepOutput.journalURL(in: directory)
+        let contents = try Journal.read(url: journalURL)
+        if let damage = contents.damage {
+            FileHandle.standardError.write(Data("regime sweep: \(damage); repaired (the trial will run again)\n".utf8))
+            try Journal.repair(url: journalURL, validLength: contents.validLength)
+        }
+        let ids = Dictionary(sweep.trials.enumerated().map { ($1.trialID, $0) }, uniquingKeysWith: { a, _ in a })
+        var skip = Set<Int>()
+        for entry in contents.entries {
+            guard let index = ids[entry.result.trialID] else {
+                throw FileError("\(sweepFile ?? recorded.path): finished trial \(entry.result.trialID) of \(directory.path) is not in this sweep: a changed spec would alter existing trials (extend the grid instead)")
+            }
+            if entry.result.status == .ok || !retryFailed { skip.insert(index) }
+        }
+        try checkDatasets(sweep)
+        if sweepFile != nil {
+            try AtomicFile.write(Data(sweep.text.utf8), to: recorded)
+        }
+        let manifestURL = directory.appendingPathComponent("manifest.json")
+        let manifest = FileManager.default.contents(atPath: manifestURL.path).flatMap { try? JSONDecoder().decode(Manifest.self, from: $0) }
+        return PreparedSweep(sweep: sweep, output: try SweepOutput(directory: directory), skip: skip, previousManifest: manifest)
+    }
+
+    /// Reads each data set the sweep uses once, so that a missing or corrupt file stops the sweep
+    /// before anything runs instead of failing every trial.
+    private func checkDatasets(_ sweep: SweepFile) throws {
+        var seen = Set<DatasetSpec>()
+        let cache = DatasetCache()
+        for trial in sweep.trials where seen.insert(trial.dataset).inserted {
+            do { _ = try cache.prepare(trial.dataset) } catch { throw FileError("\(sweep.path): dataset: \(error)") }
+        }
+    }
+}
