@@ -43,7 +43,7 @@ let package = Package(
         ),
         .testTarget(name: "RegimeCoreTests", dependencies: ["RegimeCore"], exclude: ["Golden"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "RegimeCore"]),
-        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Worker", "RegimeCore"]),
+        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Worker", "RegimeCore"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )

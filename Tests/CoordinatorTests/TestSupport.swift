@@ -1,0 +1,76 @@
+import Foundation
+import XCTest
+
+/// Paths and process helpers for the Coordinator tests.
+enum TestSupport {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// The `regime` executable built beside this test bundle (same configuration).
+    static var regimeBinary: URL {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        // On Linux the test runner is .build/<config>/<package>PackageTests.xctest; on macOS a bundle.
+        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("regime").path),
+              directory.path != "/" {
+            directory = directory.deletingLastPathComponent()
+        }
+        return directory.appendingPathComponent("regime")
+    }
+
+    static func temporaryDirectory(_ name: String) -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("regime-tests-\(getpid())-\(name)")
+        try? FileManager.default.removeItem(at: url)
+        return url
+    }
+
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs a program to completion, killing it after `timeout` seconds.
+    static func run(_ executable: String, _ arguments: [String], timeout: Double = 300,
+                    environment extra: [String: String] = [:]) throws -> Run {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        for (k, v) in extra { environment[k] = v }
+        process.environment = environment
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Drain both pipes concurrently so a chatty child cannot block on a full pipe.
+        var outData = Data(), errData = Data()
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) { outData = out.fileHandleForReading.readDataToEndOfFile() }
+        DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
+        }
+        process.waitUntilExit()
+        group.wait()
+        return Run(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                   stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    static var mpirun: String {
+        for candidate in ["/usr/bin/mpirun", "/usr/local/bin/mpirun"] where FileManager.default.fileExists(atPath: candidate) {
+            return candidate
+        }
+        return "mpirun"
+    }
+
+    /// `mpirun --oversubscribe -np N regime ARGS...`
+    static func mpirunRegime(ranks: Int, _ arguments: [String], timeout: Double = 600) throws -> Run {
+        try run(mpirun, ["--oversubscribe", "-np", "\(ranks)", regimeBinary.path] + arguments, timeout: timeout)
+    }
+}
