@@ -142,10 +142,6 @@ struct Sweep: ParsableCommand {
         }
         let journalURL = SweepOutput.journalURL(in: directory)
         let contents = try Journal.read(url: journalURL)
-        if let damage = contents.damage {
-            FileHandle.standardError.write(Data("regime sweep: \(damage); repaired (the trial will run again)\n".utf8))
-            try Journal.repair(url: journalURL, validLength: contents.validLength)
-        }
         let ids = Dictionary(sweep.trials.enumerated().map { ($1.trialID, $0) }, uniquingKeysWith: { a, _ in a })
         var skip = Set<Int>()
         for entry in contents.entries {
@@ -155,12 +151,22 @@ struct Sweep: ParsableCommand {
             if entry.result.status == .ok || !retryFailed { skip.insert(index) }
         }
         try checkDatasets(sweep)
+        let output = try SweepOutput(directory: directory)
+        // A corrupt checkpoint stops the resume before anything runs (and before anything is written).
+        for index in sweep.trials.indices where !skip.contains(index) {
+            _ = try output.readCheckpoint(trialID: sweep.trials[index].trialID)
+        }
+        // Every check has passed: only now change anything in the directory.
+        if let damage = contents.damage {
+            FileHandle.standardError.write(Data("regime sweep: \(damage); repaired (the trial will run again)\n".utf8))
+            try Journal.repair(url: journalURL, validLength: contents.validLength)
+        }
         if sweepFile != nil {
             try AtomicFile.write(Data(sweep.text.utf8), to: recorded)
         }
         let manifestURL = directory.appendingPathComponent("manifest.json")
-        let manifest = FileManager.default.contents(atPath: manifestURL.path).flatMap { try? JSONDecoder().decode(Manifest.self, from: $0) }
-        return PreparedSweep(sweep: sweep, output: try SweepOutput(directory: directory), skip: skip, previousManifest: manifest)
+        let manifest = FileManager.default.contents(atPath: manifestURL.path).flatMap { try? JSONCoding.decoder().decode(Manifest.self, from: $0) }
+        return PreparedSweep(sweep: sweep, output: output, skip: skip, previousManifest: manifest)
     }
 
     /// Reads each data set the sweep uses once, so that a missing or corrupt file stops the sweep

@@ -41,15 +41,15 @@ enum TestSupport {
         environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         for (k, v) in extra { environment[k] = v }
         process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
+        // Output goes to files, not pipes: a chatty child can never block on a full pipe.
+        let outURL = temporaryDirectory("stdout-\(UUID().uuidString)")
+        let errURL = temporaryDirectory("stderr-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: outURL); try? FileManager.default.removeItem(at: errURL) }
+        process.standardOutput = try FileHandle(forWritingTo: outURL)
+        process.standardError = try FileHandle(forWritingTo: errURL)
         try process.run()
-        // Drain both pipes concurrently so a chatty child cannot block on a full pipe.
-        var outData = Data(), errData = Data()
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) { outData = out.fileHandleForReading.readDataToEndOfFile() }
-        DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { usleep(20_000) }
         if process.isRunning {
@@ -57,7 +57,8 @@ enum TestSupport {
             kill(process.processIdentifier, SIGKILL)
         }
         process.waitUntilExit()
-        group.wait()
+        let outData = FileManager.default.contents(atPath: outURL.path) ?? Data()
+        let errData = FileManager.default.contents(atPath: errURL.path) ?? Data()
         return Run(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
                    stderr: String(decoding: errData, as: UTF8.self))
     }

@@ -74,7 +74,7 @@ final class Journal {
         var start = 0
         var lineNumber = 0
         let bytes = [UInt8](data)
-        let decoder = JSONDecoder()
+        let decoder = JSONCoding.decoder()
         while start < bytes.count {
             lineNumber += 1
             guard let end = bytes[start...].firstIndex(of: 0x0A) else {

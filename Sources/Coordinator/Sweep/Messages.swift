@@ -8,6 +8,10 @@ enum SweepTag {
     static let assignment = 12
     /// Worker to rank 0, once at the start: its host name, for the manifest.
     static let host = 13
+    /// Worker to rank 0: a checkpoint of the running trial (bytes of `TrainerCheckpoint`).
+    static let checkpoint = 14
+    /// Rank 0 to worker, right after an assignment that resumes: the checkpoint to continue from.
+    static let resumeData = 15
 }
 
 /// What a worker tells rank 0.
@@ -28,6 +32,8 @@ struct FinishedTrial: Codable {
 struct Assignment: Codable {
     /// Index into the sweep's trial list; nil means the sweep is over.
     var trialIndex: Int?
+    /// A checkpoint follows (tag `resumeData`): continue the trial from it.
+    var resumes = false
 }
 
 /// What rank 0 broadcasts before anything runs: the sweep file's text (workers need no shared file

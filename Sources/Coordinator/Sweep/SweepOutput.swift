@@ -11,6 +11,27 @@ final class SweepOutput {
     let journal: Journal
     var curvesDirectory: URL { directory.appendingPathComponent("curves") }
     var groupsDirectory: URL { directory.appendingPathComponent("groups") }
+    var checkpointsDirectory: URL { directory.appendingPathComponent("checkpoints") }
+
+    func checkpointURL(_ trialID: String) -> URL { checkpointsDirectory.appendingPathComponent("\(trialID).ckpt") }
+
+    /// Saves a running trial's checkpoint (atomically: a crash leaves the previous one intact).
+    func writeCheckpoint(_ bytes: [UInt8], trialID: String) throws {
+        try FileManager.default.createDirectory(at: checkpointsDirectory, withIntermediateDirectories: true)
+        try AtomicFile.write(Data(bytes), to: checkpointURL(trialID))
+    }
+
+    /// The verified checkpoint of a trial, nil if there is none; a corrupt one is an error.
+    func readCheckpoint(trialID: String) throws -> (bytes: [UInt8], checkpoint: TrainerCheckpoint)? {
+        let url = checkpointURL(trialID)
+        guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
+        let bytes = [UInt8](data)
+        let checkpoint = try TrainerCheckpoint(decoding: bytes, source: url.path)
+        guard checkpoint.metadata.trialID == trialID else {
+            throw CheckpointError("\(url.path): holds trial \(checkpoint.metadata.trialID), not \(trialID)")
+        }
+        return (bytes, checkpoint)
+    }
     var journalURL: URL { directory.appendingPathComponent("trials.jsonl") }
 
     static func journalURL(in directory: URL) -> URL { directory.appendingPathComponent("trials.jsonl") }
@@ -48,6 +69,7 @@ final class SweepOutput {
             try AtomicFile.write(Data(curve.csv().utf8), to: curvesDirectory.appendingPathComponent("\(finished.result.trialID).csv"))
         }
         try journal.append(JournalEntry(result: finished.result, rank: rank, host: host))
+        try? FileManager.default.removeItem(at: checkpointURL(finished.result.trialID))
     }
 
     /// The instrument columns of a finished trial's curve file, or nil if it has none (failed early).

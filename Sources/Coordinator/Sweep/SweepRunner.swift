@@ -21,7 +21,10 @@ final class SweepRunner {
         self.world = world
         self.sweep = sweep
         groups = TrialGroup.make(sweep.trials)
-        runner = TrialRunner()
+        var runner = TrialRunner()
+        runner.checkpointEvery = sweep.checkpointEvery
+        runner.timeout = sweep.trialTimeout
+        self.runner = runner
         moments = CurveMoments(groups: groups)
     }
 
@@ -38,11 +41,22 @@ final class SweepRunner {
 
     func runWorker() throws {
         var report = WorkerReport(rank: world.rank, host: world.processorName, finished: nil)
+        var runner = self.runner
+        // Checkpoints go to rank 0, the only writer; the send returns once rank 0 has taken it.
+        runner.saveCheckpoint = { [world] checkpoint in
+            try world.sendBytes(try checkpoint.encoded(), to: 0, tag: SweepTag.checkpoint)
+        }
         while true {
             try world.send(report, to: 0, tag: SweepTag.report)
             let (assignment, _) = try world.receive(Assignment.self, from: 0, tag: SweepTag.assignment)
             guard let index = assignment.trialIndex else { break }
-            let outcome = runner.run(sweep.trials[index])
+            var resume: (TrainerCheckpoint, source: String)?
+            if assignment.resumes {
+                let (bytes, _) = try world.receiveBytes(from: 0, tag: SweepTag.resumeData)
+                let source = "checkpoint of trial \(sweep.trials[index].trialID) from rank 0"
+                resume = (try TrainerCheckpoint(decoding: bytes, source: source), source)
+            }
+            let outcome = runner.run(sweep.trials[index], resumingFrom: resume)
             if let curve = outcome.curve { moments.add(trial: index, curve: curve) }
             report.finished = FinishedTrial(trialIndex: index, result: outcome.result, curve: outcome.curve)
         }
@@ -68,8 +82,24 @@ final class SweepRunner {
             progress.finished(finished.result, rank: rank, host: host)
         }
 
-        /// Answers every report waiting in the queue: records results, hands out the next trial.
+        /// Sends trial `index` to `rank`, with its checkpoint when one exists.
+        func assign(_ index: Int, to rank: Int) throws {
+            running[rank] = index
+            progress.started(index, rank: rank, spec: sweep.trials[index])
+            let saved = try output.readCheckpoint(trialID: sweep.trials[index].trialID)
+            try world.send(Assignment(trialIndex: index, resumes: saved != nil), to: rank, tag: SweepTag.assignment)
+            if let saved { try world.sendBytes(saved.bytes, to: rank, tag: SweepTag.resumeData) }
+        }
+
+        /// Answers every message waiting: stores checkpoints, records results, hands out trials.
+        /// Checkpoints are drained first, so a trial's last checkpoint never lands after its result.
         func serve() throws {
+            while let envelope = try world.probe(tag: SweepTag.checkpoint) {
+                let (bytes, _) = try world.receiveBytes(from: envelope.source, tag: SweepTag.checkpoint)
+                if let index = running[envelope.source] {
+                    try output.writeCheckpoint(bytes, trialID: sweep.trials[index].trialID)
+                }
+            }
             while let envelope = try world.probe(tag: SweepTag.report) {
                 let (report, _) = try world.receive(WorkerReport.self, from: envelope.source, tag: SweepTag.report)
                 if let finished = report.finished {
@@ -77,9 +107,7 @@ final class SweepRunner {
                     try record(finished, rank: report.rank, host: report.host)
                 }
                 if let next = queue.popFirst() {
-                    running[report.rank] = next
-                    progress.started(next, rank: report.rank, spec: sweep.trials[next])
-                    try world.send(Assignment(trialIndex: next), to: report.rank, tag: SweepTag.assignment)
+                    try assign(next, to: report.rank)
                 } else {
                     try world.send(Assignment(trialIndex: nil), to: report.rank, tag: SweepTag.assignment)
                     finishedWorkers.insert(report.rank)
@@ -88,6 +116,11 @@ final class SweepRunner {
         }
 
         var ownRunner = runner
+        var ownTrial: Int?
+        let trials = sweep.trials
+        ownRunner.saveCheckpoint = { checkpoint in
+            try output.writeCheckpoint(try checkpoint.encoded(), trialID: trials[ownTrial!].trialID)
+        }
         var serveError: Error?
         ownRunner.betweenIterations = { _ in
             guard serveError == nil else { return }
@@ -97,14 +130,19 @@ final class SweepRunner {
             try serve()
             if let index = queue.popFirst() {
                 progress.started(index, rank: 0, spec: sweep.trials[index])
-                let outcome = ownRunner.run(sweep.trials[index])
+                ownTrial = index
+                let trialID = sweep.trials[index].trialID
+                let resume = try output.readCheckpoint(trialID: trialID).map { ($0.checkpoint, source: output.checkpointURL(trialID).path) }
+                let outcome = ownRunner.run(sweep.trials[index], resumingFrom: resume)
                 if let serveError { throw serveError }
                 if let curve = outcome.curve { moments.add(trial: index, curve: curve) }
                 try record(FinishedTrial(trialIndex: index, result: outcome.result, curve: outcome.curve),
                            rank: 0, host: world.processorName)
             } else if finishedWorkers.count < world.size - 1 {
-                // Nothing left to run here: wait (without spinning) for the next report.
-                _ = try world.polling.wait { try world.probe(tag: SweepTag.report) }
+                // Nothing left to run here: wait (without spinning) for the next message of any
+                // kind. Waiting for reports alone would deadlock against a worker whose large
+                // checkpoint send cannot complete until rank 0 receives it.
+                _ = try world.polling.wait { try world.probe() }
             }
         }
         // Curves of trials finished in an earlier run come from disk, so resumed and uninterrupted

@@ -58,6 +58,13 @@ public final class Trainer {
 
     public var isFinished: Bool { iteration >= spec.iterations }
 
+    /// Sets the progress counters from a checkpoint (see `restore(_:source:)`).
+    func restoreProgress(iteration: Int, curve: Curve, lastLoss: Double) {
+        self.iteration = iteration
+        self.curve = curve
+        self.lastLoss = lastLoss
+    }
+
     /// Why a trial stopped early.
     public enum Failure: Error, CustomStringConvertible {
         case diverged(iteration: Int, reason: String)

@@ -3,7 +3,9 @@ import Foundation
 /// The outcome of one trial, written as `result.json` by `regime train` and as one line of a
 /// sweep's `trials.jsonl`.
 public struct TrialResult: Codable, Equatable, Sendable {
-    public enum Status: String, Codable, Sendable { case ok, diverged, failed }
+    /// `ok`: ran to the end. `diverged`: a non-finite loss or update. `failed`: an error (bad data,
+    /// corrupt checkpoint, ...). `timed_out`: ran past the sweep's `trial_timeout`.
+    public enum Status: String, Codable, Sendable { case ok, diverged, failed, timedOut = "timed_out" }
 
     public var trialID: String
     public var params: TrialSpec
@@ -49,7 +51,12 @@ extension Trainer {
     /// The result of the trial as it stands (call after `run()` or a failure).
     public func result(wallSeconds: Double, failure: Error? = nil) -> TrialResult {
         var status = TrialResult.Status.ok
-        if let failure { status = failure is Trainer.Failure ? .diverged : .failed }
+        switch failure {
+        case nil: break
+        case is Trainer.Failure: status = .diverged
+        case is TrialTimeout: status = .timedOut
+        default: status = .failed
+        }
         let decay = status == .ok
             ? DecayDetector.compare(iterations: curve.iteration, weightUpdate: curve.weightUpdateRel,
                                    patternChange: curve.patternChange, options: spec.decay)
@@ -59,4 +66,12 @@ extension Trainer {
                            finalValAccuracy: curve.valAccuracy.last ?? nil, wallSeconds: wallSeconds,
                            decay: decay, error: failure.map { "\($0)" })
     }
+}
+
+/// A trial stopped because it ran longer than the sweep's `trial_timeout`.
+public struct TrialTimeout: Error, CustomStringConvertible {
+    public var seconds: Double
+    public var iteration: Int
+    public init(seconds: Double, iteration: Int) { self.seconds = seconds; self.iteration = iteration }
+    public var description: String { "timed out after \(String(format: "%.1f", seconds)) s at iteration \(iteration)" }
 }

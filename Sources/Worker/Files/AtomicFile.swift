@@ -1,4 +1,5 @@
 import Foundation
+import RegimeCore
 
 /// Writes that are never seen half-done: data goes to a temporary file in the same directory,
 /// is fsync'ed, and is renamed over the target (rename is atomic within a file system), then the
@@ -46,17 +47,13 @@ public struct FileError: Error, CustomStringConvertible {
 /// The JSON forms regime writes: sorted keys so files are byte-stable, slashes unescaped.
 public enum JSONFormat {
     public static func pretty<T: Encodable>(_ value: T) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        var data = try encoder.encode(value)
+        var data = try JSONCoding.encoder(pretty: true).encode(value)
         data.append(0x0A)
         return data
     }
 
     /// One line, for JSON Lines journals.
     public static func line<T: Encodable>(_ value: T) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(value)
+        try JSONCoding.encoder().encode(value)
     }
 }

@@ -1,5 +1,6 @@
 import CMPI
 import Foundation
+import RegimeCore
 
 /// An error returned by an MPI call or by decoding a message.
 public struct MPIError: Error, CustomStringConvertible {
@@ -134,7 +135,7 @@ public final class MPIWorld: @unchecked Sendable {
 
     /// Sends a `Codable` value as JSON.
     public func send<Message: Encodable>(_ message: Message, to destination: Int, tag: Int) throws {
-        try sendBytes(Array(try JSONEncoder().encode(message)), to: destination, tag: tag)
+        try sendBytes(Array(try JSONCoding.encoder().encode(message)), to: destination, tag: tag)
     }
 
     /// Receives a `Codable` value sent with `send(_:to:tag:)`. (The byte forms have their own names:
@@ -144,7 +145,7 @@ public final class MPIWorld: @unchecked Sendable {
     {
         let (bytes, envelope) = try receiveBytes(from: source, tag: tag)
         do {
-            return (try JSONDecoder().decode(Message.self, from: Data(bytes)), envelope)
+            return (try JSONCoding.decoder().decode(Message.self, from: Data(bytes)), envelope)
         } catch {
             throw MPIError(message: "message from rank \(envelope.source) tag \(envelope.tag) is not a valid \(Message.self): \(error)")
         }

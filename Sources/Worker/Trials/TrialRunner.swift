@@ -2,11 +2,17 @@ import Foundation
 import RegimeCore
 
 /// Runs one trial on this rank: loads its data (through a cache shared by the rank's trials),
-/// trains, and turns any failure into a recorded result instead of an exit.
+/// trains, checkpoints, and turns any failure into a recorded result instead of an exit.
 public struct TrialRunner {
     public let cache: DatasetCache
     /// Called after every iteration with the trainer; a sweep's rank 0 serves other ranks here.
     public var betweenIterations: (Trainer) -> Void = { _ in }
+    /// Save a checkpoint every this many iterations (nil: never). The last iteration is not
+    /// checkpointed: the finished result replaces any checkpoint.
+    public var checkpointEvery: Int?
+    public var saveCheckpoint: (TrainerCheckpoint) throws -> Void = { _ in }
+    /// Stop a trial that has trained longer than this many seconds (nil: no limit).
+    public var timeout: Double?
 
     public init(cache: DatasetCache = DatasetCache()) { self.cache = cache }
 
@@ -16,24 +22,35 @@ public struct TrialRunner {
         public var curve: Curve?
     }
 
-    public func run(_ spec: TrialSpec) -> Outcome {
+    /// Runs `spec`, continuing from `checkpoint` when given (bit-identical to an uninterrupted run).
+    public func run(_ spec: TrialSpec, resumingFrom checkpoint: (TrainerCheckpoint, source: String)? = nil) -> Outcome {
         let start = Date()
+        let carried = checkpoint?.0.metadata.elapsedSeconds ?? 0
+        func elapsed() -> Double { carried + Date().timeIntervalSince(start) }
         let trainer: Trainer
         do {
             trainer = try Trainer(spec: spec, data: try cache.prepare(spec.dataset))
+            if let (saved, source) = checkpoint { try trainer.restore(saved, source: source) }
         } catch {
             let result = TrialResult(trialID: spec.trialID, params: spec, status: .failed, iterations: 0, finalLoss: nil,
-                                     finalValAccuracy: nil, wallSeconds: Date().timeIntervalSince(start), decay: nil,
-                                     error: "\(error)")
+                                     finalValAccuracy: nil, wallSeconds: elapsed(), decay: nil, error: "\(error)")
             return Outcome(result: result, curve: nil)
         }
         var failure: Error?
         do {
-            try trainer.run { _ in betweenIterations(trainer) }
+            while !trainer.isFinished {
+                try trainer.step()
+                betweenIterations(trainer)
+                if let checkpointEvery, trainer.iteration % checkpointEvery == 0, !trainer.isFinished {
+                    try saveCheckpoint(trainer.checkpoint(elapsedSeconds: elapsed()))
+                }
+                if let timeout, elapsed() > timeout, !trainer.isFinished {
+                    throw TrialTimeout(seconds: elapsed(), iteration: trainer.iteration)
+                }
+            }
         } catch {
             failure = error
         }
-        return Outcome(result: trainer.result(wallSeconds: Date().timeIntervalSince(start), failure: failure),
-                       curve: trainer.curve)
+        return Outcome(result: trainer.result(wallSeconds: elapsed(), failure: failure), curve: trainer.curve)
     }
 }

@@ -1,0 +1,136 @@
+import CZlib
+import Foundation
+
+/// Everything needed to continue a trial exactly where it stopped: parameters, optimizer state,
+/// iteration (which fixes the data cursor: batch t is a function of t and the seed), the pattern
+/// bits the next recorded iteration is compared with, and the curve so far.
+///
+/// Binary file format (little-endian), so that a 1M-parameter checkpoint stays a few MB and
+/// loads without parsing text:
+/// ```
+/// "RGMCKPT1"                                  8 bytes magic
+/// UInt64 metadata length, metadata JSON       trial id, iteration, sizes, curve, loss, seconds
+/// Float32 x parameterCount                    parameters
+/// Float32 x firstCount, Float32 x secondCount optimizer moments
+/// UInt64 x words, per pattern layer           initial patterns, then previous patterns
+/// UInt32 CRC-32 of every byte before it       zlib's crc32
+/// ```
+public struct TrainerCheckpoint: Equatable {
+    public struct Metadata: Codable, Equatable {
+        public var trialID: String
+        public var iteration: Int
+        public var optimizerStep: Int
+        public var parameterCount: Int
+        public var firstCount: Int
+        public var secondCount: Int
+        public var patternWords: [Int]
+        public var lastLoss: Double?
+        public var elapsedSeconds: Double
+        public var curve: Curve
+    }
+
+    public var metadata: Metadata
+    public var parameters: [Float]
+    public var first: [Float]
+    public var second: [Float]
+    public var initialPatterns: [[UInt64]]
+    public var previousPatterns: [[UInt64]]
+
+    static let magic = Array("RGMCKPT1".utf8)
+
+    public func encoded() throws -> [UInt8] {
+        var out = Self.magic
+        let json = try JSONCoding.encoder().encode(metadata)
+        append(UInt64(json.count), to: &out)
+        out += json
+        for array in [parameters, first, second] {
+            array.withUnsafeBytes { out += $0 }
+        }
+        for layers in [initialPatterns, previousPatterns] {
+            for words in layers { words.withUnsafeBytes { out += $0 } }
+        }
+        let crc = out.withUnsafeBytes { UInt32(crc32(0, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), uInt($0.count))) }
+        append(crc, to: &out)
+        return out
+    }
+
+    /// Decodes and verifies a checkpoint; `source` names it in errors.
+    public init(decoding bytes: [UInt8], source: String) throws {
+        func fail(_ why: String) -> CheckpointError { CheckpointError("\(source): \(why)") }
+        guard bytes.count >= 8 + 8 + 4, Array(bytes[0..<8]) == Self.magic else {
+            throw fail("not a regime checkpoint (bad magic)")
+        }
+        let body = bytes.count - 4
+        let stored = bytes[body..<bytes.count].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
+        let actual = bytes.withUnsafeBytes { UInt32(crc32(0, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), uInt(body))) }
+        guard stored.littleEndian == actual else {
+            throw fail("checksum mismatch (stored \(String(stored, radix: 16)), computed \(String(actual, radix: 16))): the file is corrupt or truncated")
+        }
+        var offset = 8
+        func read<T>(_ count: Int, as: T.Type) throws -> [T] {
+            let size = count * MemoryLayout<T>.stride
+            guard count >= 0, offset + size <= body else { throw fail("truncated") }
+            defer { offset += size }
+            return bytes[offset..<(offset + size)].withUnsafeBytes { raw in
+                (0..<count).map { raw.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.stride, as: T.self) }
+            }
+        }
+        let jsonLength = Int(try read(1, as: UInt64.self)[0])
+        guard jsonLength > 0, offset + jsonLength <= body else { throw fail("truncated metadata") }
+        do {
+            metadata = try JSONCoding.decoder().decode(Metadata.self, from: Data(bytes[offset..<(offset + jsonLength)]))
+        } catch {
+            throw fail("unreadable metadata (\(error))")
+        }
+        offset += jsonLength
+        parameters = try read(metadata.parameterCount, as: Float.self)
+        first = try read(metadata.firstCount, as: Float.self)
+        second = try read(metadata.secondCount, as: Float.self)
+        initialPatterns = try metadata.patternWords.map { try read($0, as: UInt64.self) }
+        previousPatterns = try metadata.patternWords.map { try read($0, as: UInt64.self) }
+        guard offset == body else { throw fail("\(body - offset) unexpected bytes before the checksum") }
+    }
+
+    public init(metadata: Metadata, parameters: [Float], first: [Float], second: [Float],
+                initialPatterns: [[UInt64]], previousPatterns: [[UInt64]]) {
+        self.metadata = metadata; self.parameters = parameters; self.first = first; self.second = second
+        self.initialPatterns = initialPatterns; self.previousPatterns = previousPatterns
+    }
+
+    private func append<T: FixedWidthInteger>(_ value: T, to out: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { out += $0 }
+    }
+}
+
+public struct CheckpointError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+extension Trainer {
+    /// The trial's state now; `elapsedSeconds` is the training time so far (carried across resumes).
+    public func checkpoint(elapsedSeconds: Double) -> TrainerCheckpoint {
+        let state = optimizer.state
+        let metadata = TrainerCheckpoint.Metadata(
+            trialID: spec.trialID, iteration: iteration, optimizerStep: state.step, parameterCount: parameters.count,
+            firstCount: state.first.count, secondCount: state.second.count,
+            patternWords: initialPatterns.words.map(\.count), lastLoss: lastLoss.isFinite ? lastLoss : nil,
+            elapsedSeconds: elapsedSeconds, curve: curve)
+        return TrainerCheckpoint(metadata: metadata, parameters: parameters.array, first: state.first, second: state.second,
+                                 initialPatterns: initialPatterns.words, previousPatterns: previousPatterns.words)
+    }
+
+    /// Continues from `checkpoint`, which must belong to this trial.
+    public func restore(_ checkpoint: TrainerCheckpoint, source: String) throws {
+        let m = checkpoint.metadata
+        guard m.trialID == spec.trialID else { throw CheckpointError("\(source): belongs to trial \(m.trialID), not \(spec.trialID)") }
+        guard m.parameterCount == parameters.count, m.iteration >= 0, m.iteration <= spec.iterations,
+              initialPatterns.restore(words: checkpoint.initialPatterns),
+              previousPatterns.restore(words: checkpoint.previousPatterns) else {
+            throw CheckpointError("\(source): shapes do not match trial \(spec.trialID) (\(spec.arch))")
+        }
+        try optimizer.restore(step: m.optimizerStep, first: checkpoint.first, second: checkpoint.second)
+        parameters.copy(from: checkpoint.parameters)
+        restoreProgress(iteration: m.iteration, curve: m.curve, lastLoss: m.lastLoss ?? .nan)
+    }
+}

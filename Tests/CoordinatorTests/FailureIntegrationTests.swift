@@ -1,0 +1,121 @@
+import Foundation
+import XCTest
+
+/// Kills real ranks with SIGKILL under real mpirun mid-trial, resumes with another rank count,
+/// and requires the final results to equal an uninterrupted run's, bit for bit.
+final class FailureIntegrationTests: XCTestCase {
+    static let sweep = TestSupport.fixtures.appendingPathComponent("failures.yaml").path
+    static var reference: URL?
+
+    /// The uninterrupted run, made once.
+    func referenceRun() throws -> URL {
+        if let reference = Self.reference { return reference }
+        let out = TestSupport.temporaryDirectory("failures-reference")
+        let run = try TestSupport.mpirunRegime(ranks: 2, ["sweep", Self.sweep, "--out", out.path])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        Self.reference = out
+        return out
+    }
+
+    func testWorkerKilledMidTrialThenResumedWithThreeRanks() throws {
+        try killAndResume(victimRank: 1, ranks: 2, resumeRanks: 3, name: "kill-worker")
+    }
+
+    func testRankZeroKilledMidTrialThenResumedAlone() throws {
+        try killAndResume(victimRank: 0, ranks: 2, resumeRanks: 1, name: "kill-rank0")
+    }
+
+    func killAndResume(victimRank: Int, ranks: Int, resumeRanks: Int, name: String) throws {
+        let reference = try referenceRun()
+        let out = TestSupport.temporaryDirectory(name)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: TestSupport.mpirun)
+        process.arguments = ["--oversubscribe", "-np", "\(ranks)", TestSupport.regimeBinary.path, "sweep", Self.sweep, "--out", out.path]
+        var environment = ProcessInfo.processInfo.environment
+        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+
+        // Wait until at least one trial is journaled and another has a checkpoint: mid-sweep, mid-trial.
+        let journal = out.appendingPathComponent("trials.jsonl")
+        let checkpoints = out.appendingPathComponent("checkpoints")
+        let deadline = Date().addingTimeInterval(120)
+        var killed = false
+        while process.isRunning && Date() < deadline {
+            let lines = (try? String(contentsOf: journal, encoding: .utf8))?.split(separator: "\n").count ?? 0
+            let saved = (try? FileManager.default.contentsOfDirectory(atPath: checkpoints.path))?.filter { $0.hasSuffix(".ckpt") } ?? []
+            if lines >= 1 && !saved.isEmpty, let pid = Self.rankProcess(rank: victimRank, outputPath: out.path) {
+                XCTAssertEqual(kill(pid, SIGKILL), 0)
+                killed = true
+                break
+            }
+            usleep(10_000)
+        }
+        XCTAssertTrue(killed, "never found a moment to kill rank \(victimRank)")
+        let exitDeadline = Date().addingTimeInterval(60)
+        while process.isRunning && Date() < exitDeadline { usleep(50_000) }
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        XCTAssertNotEqual(process.terminationStatus, 0, "the killed job should not report success")
+
+        let status = try TestSupport.run(TestSupport.regimeBinary.path, ["status", out.path])
+        XCTAssertTrue(status.stdout.contains("remaining"), status.stdout)
+
+        let resumed = try TestSupport.mpirunRegime(ranks: resumeRanks, ["sweep", "--resume", out.path])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        try Self.assertSameResults(reference, out)
+        try? FileManager.default.removeItem(at: out)
+    }
+
+    /// The pid of the `regime` process of `rank` writing into `outputPath`, from /proc.
+    static func rankProcess(rank: Int, outputPath: String) -> pid_t? {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
+        for entry in entries {
+            guard let pid = Int32(entry) else { continue }
+            guard let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+                  let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { continue }
+            let arguments = cmdline.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard arguments.first?.hasSuffix("/regime") == true, arguments.contains(outputPath) else { continue }
+            let variables = environ.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if variables.contains("OMPI_COMM_WORLD_RANK=\(rank)") { return pid }
+        }
+        return nil
+    }
+
+    static func assertSameResults(_ a: URL, _ b: URL, file: StaticString = #filePath, line: UInt = #line) throws {
+        let journalA = try comparableJournal(a), journalB = try comparableJournal(b)
+        XCTAssertEqual(journalA.count, 6, file: file, line: line)
+        XCTAssertEqual(journalB.count, journalA.count, "trial count differs (a trial ran twice or not at all)", file: file, line: line)
+        XCTAssertEqual(journalA, journalB, file: file, line: line)
+        for name in ["summary.json", "summary.csv"] {
+            XCTAssertEqual(try Data(contentsOf: a.appendingPathComponent(name)), try Data(contentsOf: b.appendingPathComponent(name)),
+                           "\(name) differs", file: file, line: line)
+        }
+        for folder in ["curves", "groups"] {
+            let files = try FileManager.default.contentsOfDirectory(atPath: a.appendingPathComponent(folder).path).sorted()
+            XCTAssertEqual(files, try FileManager.default.contentsOfDirectory(atPath: b.appendingPathComponent(folder).path).sorted(),
+                           file: file, line: line)
+            for f in files {
+                XCTAssertEqual(try Data(contentsOf: a.appendingPathComponent(folder).appendingPathComponent(f)),
+                               try Data(contentsOf: b.appendingPathComponent(folder).appendingPathComponent(f)),
+                               "\(folder)/\(f) differs", file: file, line: line)
+            }
+        }
+    }
+
+    /// Journal lines less timing, rank and host, in trial-id order, as canonical JSON strings.
+    static func comparableJournal(_ directory: URL) throws -> [String] {
+        let text = try String(contentsOf: directory.appendingPathComponent("trials.jsonl"), encoding: .utf8)
+        var ids = Set<String>()
+        return try text.split(separator: "\n").map { line -> (String, String) in
+            var object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            for key in ["wall_seconds", "rank", "host"] { object[key] = nil }
+            let id = object["trial_id"] as! String
+            XCTAssertTrue(ids.insert(id).inserted, "trial \(id) journaled twice")
+            return (id, String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+        }.sorted { $0.0 < $1.0 }.map(\.1)
+    }
+}
