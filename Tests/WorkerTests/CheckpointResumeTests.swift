@@ -1,0 +1,93 @@
+import Foundation
+import RegimeCore
+import XCTest
+@testable import Worker
+
+/// A trial interrupted at a checkpoint and resumed from its bytes must end exactly where an
+/// uninterrupted run ends: same parameters, same curve, same result (less wall time).
+final class CheckpointResumeTests: XCTestCase {
+    func spec(optimizer: OptimizerSpec) -> TrialSpec {
+        TrialSpec(arch: "mlp:32-24-16-10", dataset: DatasetSpec(name: "synthetic", probeSubset: 64, probeSeed: 5),
+                  optimizer: optimizer, schedule: LearningRateSchedule(kind: .cosine, warmup: 5),
+                  batchSize: 16, iterations: 90, seed: 42, recordEvery: 2, evalEvery: 30,
+                  decay: DecayOptions(smoothing: 3, thresholds: [0.2, 0.5], peakWindow: 10))
+    }
+
+    func testResumedTrialIsBitIdentical() throws {
+        let cache = DatasetCache()
+        for optimizer in [OptimizerSpec(kind: .sgd, lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 1e-4),
+                          OptimizerSpec(kind: .adamw, lr: 0.003, weightDecay: 0.01)] {
+            let spec = spec(optimizer: optimizer)
+            let data = try cache.prepare(spec.dataset)
+            let uninterrupted = try Trainer(spec: spec, data: data)
+            try uninterrupted.run()
+
+            for stop in [1, 37, 60, 89] {
+                let first = try Trainer(spec: spec, data: data)
+                while first.iteration < stop { try first.step() }
+                let bytes = try first.checkpoint(elapsedSeconds: 1.5).encoded()
+                let decoded = try TrainerCheckpoint(decoding: bytes, source: "test")
+                XCTAssertEqual(decoded, first.checkpoint(elapsedSeconds: 1.5))
+                let second = try Trainer(spec: spec, data: data)
+                try second.restore(decoded, source: "test")
+                try second.run()
+                XCTAssertEqual(second.curve, uninterrupted.curve, "\(optimizer.kind) stopped at \(stop)")
+                XCTAssertEqual(second.parameters.array, uninterrupted.parameters.array, "\(optimizer.kind) stopped at \(stop)")
+                var a = second.result(wallSeconds: 0), b = uninterrupted.result(wallSeconds: 0)
+                a.wallSeconds = 0; b.wallSeconds = 0
+                XCTAssertEqual(a, b)
+            }
+        }
+    }
+
+    func testTrialRunnerCheckpointsAndResumes() throws {
+        let spec = spec(optimizer: OptimizerSpec(kind: .adam, lr: 0.003))
+        var saved: [TrainerCheckpoint] = []
+        var runner = TrialRunner()
+        runner.checkpointEvery = 25
+        runner.saveCheckpoint = { saved.append($0) }
+        let full = runner.run(spec)
+        XCTAssertEqual(full.result.status, .ok)
+        XCTAssertEqual(saved.map(\.metadata.iteration), [25, 50, 75])
+        let resumed = TrialRunner().run(spec, resumingFrom: (saved[1], source: "memory"))
+        XCTAssertEqual(resumed.curve, full.curve)
+        XCTAssertEqual(resumed.result.decay, full.result.decay)
+        XCTAssertEqual(resumed.result.finalValAccuracy, full.result.finalValAccuracy)
+    }
+
+    func testCorruptCheckpointsAreRejectedWithTheirName() throws {
+        let spec = spec(optimizer: OptimizerSpec(kind: .sgd, lr: 0.05))
+        let trainer = try Trainer(spec: spec, data: try DatasetCache().prepare(spec.dataset))
+        try trainer.step()
+        let bytes = try trainer.checkpoint(elapsedSeconds: 0).encoded()
+        var flipped = bytes
+        flipped[bytes.count / 2] ^= 0x40
+        XCTAssertThrowsError(try TrainerCheckpoint(decoding: flipped, source: "x.ckpt")) {
+            XCTAssertTrue("\($0)".hasPrefix("x.ckpt: checksum mismatch"), "\($0)")
+        }
+        XCTAssertThrowsError(try TrainerCheckpoint(decoding: Array(bytes.prefix(bytes.count - 9)), source: "x.ckpt")) {
+            XCTAssertTrue("\($0)".hasPrefix("x.ckpt: "), "\($0)")
+        }
+        XCTAssertThrowsError(try TrainerCheckpoint(decoding: Array("not a checkpoint at all".utf8), source: "x.ckpt")) {
+            XCTAssertEqual("\($0)", "x.ckpt: not a regime checkpoint (bad magic)")
+        }
+        var other = spec
+        other.seed = 43
+        let otherTrainer = try Trainer(spec: other, data: try DatasetCache().prepare(other.dataset))
+        XCTAssertThrowsError(try otherTrainer.restore(try TrainerCheckpoint(decoding: bytes, source: "x.ckpt"), source: "x.ckpt")) {
+            XCTAssertTrue("\($0)".contains("belongs to trial"), "\($0)")
+        }
+    }
+
+    func testAtomicFileReplacesWholeFiles() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("regime-atomic-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = directory.appendingPathComponent("f.json")
+        try AtomicFile.write(Data("first".utf8), to: url)
+        try AtomicFile.write(Data("second".utf8), to: url)
+        XCTAssertEqual(try String(contentsOf: url, encoding: .utf8), "second")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path), ["f.json"], "temporary file left behind")
+        XCTAssertThrowsError(try AtomicFile.write(Data(), to: URL(fileURLWithPath: "/nonexistent-dir/f")))
+    }
+}
