@@ -36,26 +36,28 @@ struct JournalEntry: Codable, Equatable {
 /// as done. A crash can leave at most a torn last line, which `read` reports and `repair` cuts off.
 final class Journal {
     let url: URL
-    private let handle: FileHandle
+    private let descriptor: Int32
 
+    /// Opens (creating if needed) for appending. O_APPEND puts every write at the current end of
+    /// the file, even after `repair` has cut it shorter.
     init(url: URL) throws {
         self.url = url
-        if !FileManager.default.fileExists(atPath: url.path) {
-            guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
-                throw FileError("\(url.path): cannot create the journal")
-            }
+        descriptor = open(url.path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+        guard descriptor >= 0 else {
+            throw FileError("\(url.path): cannot open the journal (\(String(cString: strerror(errno))))")
         }
-        handle = try FileHandle(forWritingTo: url)
-        try handle.seekToEnd()
     }
 
-    deinit { try? handle.close() }
+    deinit { close(descriptor) }
 
+    /// Appends one line with a single write(2) and fsyncs it before returning.
     func append(_ entry: JournalEntry) throws {
         var line = try JSONFormat.line(entry)
         line.append(0x0A)
-        try handle.write(contentsOf: line)
-        try handle.synchronize()
+        let written = line.withUnsafeBytes { write(descriptor, $0.baseAddress!, $0.count) }
+        guard written == line.count, fsync(descriptor) == 0 else {
+            throw FileError("\(url.path): journal write failed (\(String(cString: strerror(errno))))")
+        }
     }
 
     struct Contents {
