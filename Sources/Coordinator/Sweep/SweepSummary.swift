@@ -44,10 +44,13 @@ struct SweepSummary: Codable {
         var finalValAccuracy: SampleSummary
         /// Keyed like `decay` in result.json: each threshold as a string, and the area rule's key.
         var decay: [String: Measure]
+        /// Robust estimators across seeds: medians with seeded bootstrap 95% CIs (docs/decay-estimators.md).
+        var timing: TimingGroupSummary?
+        var timingLRNormalized: TimingGroupSummary?
         var curves: String
         enum CodingKeys: String, CodingKey {
             case groupID = "group_id", label, params, seeds, trials, ok, diverged, failed,
-                 finalValAccuracy = "final_val_accuracy", decay, curves
+                 finalValAccuracy = "final_val_accuracy", decay, timing, timingLRNormalized = "timing_lr_normalized", curves
         }
     }
 
@@ -69,10 +72,14 @@ struct SweepSummary: Codable {
              groupsWithTaBeforeTw = "groups_with_mean_t_a_before_t_w", notes
     }
 
+    /// Seed of every bootstrap resampling in a summary: fixed, so a summary is reproducible.
+    static let bootstrapSeed: UInt64 = 20_260_208
+
     static let notesText = [
         "Means, sd and 95% Student-t confidence intervals exclude censored values (a curve that never stays below the threshold) and trials that diverged or failed; 'censored' counts them.",
         "ratio = t_w / t_a per trial; its statistics are over the trials where both times were measured.",
         "groups/<group_id>.csv: per recorded iteration, mean and sample sd across seeds of each instrument, reduced exactly over MPI ranks.",
+        "timing: robust estimators (R(eps) over a grid, half-life, knee, time constant, area) per group as median with a seeded percentile-bootstrap 95% CI (2000 resamples); 'missing' counts seeds where an estimator did not apply (censored, no decay).",
     ]
 
     static func make(sweep: SweepFile, groups: [TrialGroup], entries: [JournalEntry]) -> SweepSummary {
@@ -127,7 +134,10 @@ struct SweepSummary: Codable {
                 ok: okMembers.count, diverged: members.filter { $0.status == .diverged }.count,
                 failed: members.filter { $0.status == .failed }.count,
                 finalValAccuracy: SampleSummary(okMembers.map { $0.finalValAccuracy }),
-                decay: decay, curves: "groups/\(group.id).csv"))
+                decay: decay,
+                timing: try? TimingGroupSummary(okMembers.compactMap(\.timing), seed: bootstrapSeed),
+                timingLRNormalized: try? TimingGroupSummary(okMembers.compactMap(\.timingLRNormalized), seed: bootstrapSeed),
+                curves: "groups/\(group.id).csv"))
         }
         _ = measureKeys
         let finished = results.compactMap { $0 }
@@ -159,6 +169,35 @@ struct SweepSummary: Codable {
             }
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// One row per robust estimator, and R(eps) at a few grid points: median [bootstrap 95% CI].
+    static func estimatorRows(_ timing: TimingGroupSummary) -> [String] {
+        func cell(_ b: BootstrapSummary, digits: Int) -> String {
+            guard let median = b.median else { return "n/a" + (b.missing > 0 ? " (\(b.missing) missing)" : "") }
+            var text = String(format: "%.\(digits)f", median)
+            if let lo = b.medianLow, let hi = b.medianHigh { text += String(format: " [%.\(digits)f, %.\(digits)f]", lo, hi) }
+            text += " n=\(b.n)"
+            if b.missing > 0 { text += " +\(b.missing) miss." }
+            return text
+        }
+        func order(_ o: OrderingFraction) -> String { o.decided > 0 ? "\(o.taFirst)/\(o.decided)" : "-" }
+        let widths = [14, 30, 30, 30, 8]
+        func row(_ cells: [String]) -> String {
+            "  " + cells.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: " ")
+        }
+        var rows = ["  robust estimators, median [bootstrap 95% CI] over seeds:",
+                    row(["estimator", "t_a (patterns)", "t_w (weights)", "ratio t_w/t_a", "t_a<t_w"])]
+        for (name, e) in [("half_life", timing.halfLife), ("knee", timing.knee), ("time_constant", timing.timeConstant),
+                          ("area", timing.area)] {
+            rows.append(row([name, cell(e.tA, digits: 0), cell(e.tW, digits: 0), cell(e.ratio, digits: 2), order(e.order)]))
+        }
+        for eps in [0.05, 0.1, 0.2, 0.3, 0.5] {
+            guard let k = timing.epsilon.firstIndex(where: { abs($0 - eps) < 1e-12 }) else { continue }
+            rows.append(row(["R(\(DecayDetector.epsilonKey(eps)))", "", "", cell(timing.thresholdRatio[k], digits: 2),
+                             order(timing.thresholdOrder[k])]))
+        }
+        return rows
     }
 
     /// Thresholds in numeric order, then the area rule.
@@ -197,6 +236,7 @@ struct SweepSummary: Codable {
                 out.append("  " + cells.enumerated().map { $0.element.padding(toLength: [8, 30, 30, 30, 8][$0.offset], withPad: " ", startingAt: 0) }
                     .joined(separator: " "))
             }
+            if let timing = group.timing { out += Self.estimatorRows(timing) }
         }
         return out.joined(separator: "\n")
     }

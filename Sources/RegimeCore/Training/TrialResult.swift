@@ -19,10 +19,17 @@ public struct TrialResult: Codable, Equatable, Sendable {
     public var decay: DecaySummary?
     /// Why a trial diverged or failed.
     public var error: String?
+    /// The robust estimators (docs/decay-estimators.md): R(eps) over a fine grid, half-life, knee,
+    /// time constant and area rule, for `weight_update_rel` against `pattern_change`; nil unless ok.
+    public var timing: TrialTiming?
+    /// The same with the learning-rate-normalised weight update ||dtheta|| / (lr_t ||theta||),
+    /// which separates the schedule from the dynamics.
+    public var timingLRNormalized: TrialTiming?
 
     enum CodingKeys: String, CodingKey {
         case trialID = "trial_id", params, status, iterations, finalLoss = "final_loss",
-             finalValAccuracy = "final_val_accuracy", wallSeconds = "wall_seconds", decay, error
+             finalValAccuracy = "final_val_accuracy", wallSeconds = "wall_seconds", decay, error, timing,
+             timingLRNormalized = "timing_lr_normalized"
     }
 
     public init(trialID: String, params: TrialSpec, status: Status, iterations: Int, finalLoss: Double?,
@@ -44,6 +51,8 @@ public struct TrialResult: Codable, Equatable, Sendable {
         try c.encode(wallSeconds, forKey: .wallSeconds)
         try c.encode(decay, forKey: .decay)
         try c.encode(error, forKey: .error)
+        try c.encode(timing, forKey: .timing)
+        try c.encode(timingLRNormalized, forKey: .timingLRNormalized)
     }
 }
 
@@ -61,10 +70,16 @@ extension Trainer {
             ? DecayDetector.compare(iterations: curve.iteration, weightUpdate: curve.weightUpdateRel,
                                    patternChange: curve.patternChange, options: spec.decay)
             : nil
-        return TrialResult(trialID: spec.trialID, params: spec, status: status, iterations: iteration,
-                           finalLoss: lastLoss.isFinite ? lastLoss : nil,
-                           finalValAccuracy: curve.valAccuracy.last ?? nil, wallSeconds: wallSeconds,
-                           decay: decay, error: failure.map { "\($0)" })
+        var result = TrialResult(trialID: spec.trialID, params: spec, status: status, iterations: iteration,
+                                 finalLoss: lastLoss.isFinite ? lastLoss : nil,
+                                 finalValAccuracy: curve.valAccuracy.last ?? nil, wallSeconds: wallSeconds,
+                                 decay: decay, error: failure.map { "\($0)" })
+        if status == .ok {
+            let options = DecayEstimatorOptions(decayOptions: spec.decay)
+            result.timing = TrialTiming(curve: curve, options: options, measure: .relative)
+            result.timingLRNormalized = TrialTiming(curve: curve, options: options, measure: .learningRateNormalized)
+        }
+        return result
     }
 }
 
