@@ -12,7 +12,8 @@ BIN := .build/release/regime
 NP ?= $(shell nproc)
 SWEEP ?= sweeps/quick.yaml
 OUT ?= results/$(basename $(notdir $(SWEEP)))
-APT_PACKAGES := libopenmpi-dev openmpi-bin dataset-fashion-mnist zlib1g-dev pkg-config python3-numpy
+# chromium: the report's browser-render test (headless screenshot of report.html).
+APT_PACKAGES := libopenmpi-dev openmpi-bin dataset-fashion-mnist zlib1g-dev pkg-config python3-numpy chromium
 
 # OpenMPI refuses to run as root unless told; the oversubscribe flag lets tests use 3 ranks on 2 cores.
 export OMPI_ALLOW_RUN_AS_ROOT := 1
@@ -37,6 +38,11 @@ test: build
 
 sweep: build
 	$(MPIRUN) $(BIN) sweep $(SWEEP) --out $(OUT) --force
+	$(BIN) report $(OUT)
+
+# The HTML report of an existing sweep directory: make report OUT=results/quick
+report: build
+	$(BIN) report $(OUT)
 
 bench: build
 	$(BIN) bench
