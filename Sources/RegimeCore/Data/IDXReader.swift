@@ -60,7 +60,15 @@ public enum IDXReader {
             let o = 4 + 4 * d
             dimensions.append(Int(data[o]) << 24 | Int(data[o + 1]) << 16 | Int(data[o + 2]) << 8 | Int(data[o + 3]))
         }
-        let expected = dimensions.reduce(1, *)
+        // A corrupt header can promise more than Int.max bytes: report it rather than trap on overflow.
+        var expected = 1
+        for d in dimensions {
+            let (product, overflow) = expected.multipliedReportingOverflow(by: d)
+            guard !overflow else {
+                throw DatasetError("\(path): IDX header promises \(dimensions.map(String.init).joined(separator: "x")) bytes of data, more than any file holds (corrupt header)")
+            }
+            expected = product
+        }
         let actual = data.count - headerSize
         guard actual == expected else {
             throw DatasetError("\(path): IDX header promises \(dimensions.map(String.init).joined(separator: "x")) = \(expected) bytes of data, file has \(actual)")

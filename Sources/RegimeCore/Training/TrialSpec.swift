@@ -56,6 +56,10 @@ public struct TrialSpec: Codable, Hashable, Sendable {
         guard iterations > 0 else { throw SpecError("iterations: expected a positive integer, got \(iterations)") }
         guard recordEvery > 0 else { throw SpecError("record_every: expected a positive integer, got \(recordEvery)") }
         guard evalEvery > 0 else { throw SpecError("eval_every: expected a positive integer, got \(evalEvery)") }
+        // Validation accuracy is stored in the curve row of its iteration, so it must be a recorded one.
+        guard evalEvery % recordEvery == 0 else {
+            throw SpecError("eval_every: expected a multiple of record_every (\(recordEvery)), got \(evalEvery)")
+        }
         let geometry = dataset.geometry
         guard architecture.inputSize == geometry.features else {
             throw SpecError("arch: '\(arch)' takes \(architecture.inputSize) inputs but \(dataset.name) examples have \(geometry.features) features")
