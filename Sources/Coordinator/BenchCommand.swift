@@ -1,0 +1,148 @@
+import ArgumentParser
+import Foundation
+import RegimeCore
+
+/// Speed lives here, not in timed tests: every number is measured in this run, and ratios compare
+/// numbers measured in the same run on the same machine.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure GEMM GFLOP/s (fast, naive, NumPy/OpenBLAS) and training-loop throughput.")
+
+    @Option(help: "Square GEMM sizes, comma-separated.") var sizes: String = "128,256,512,1024"
+    @Option(help: "Seconds per GEMM measurement.") var gemmSeconds: Double = 0.5
+    @Option(help: "Seconds per training-loop measurement.") var loopSeconds: Double = 3
+    @Option(help: "Architectures whose training loop to time, comma-separated.")
+    var archs: String = "mlp:784-256-256-10,cnn:1x28x28-c16k3-p-c32k3-p-fc128-10,vit:1x28x28-p7-d64-h4-l2-10"
+    @Option(help: "Batch size of the training loop.") var batch: Int = 128
+    @Option(help: "Probe-set size of the tracked loop.") var probe: Int = 512
+    @Option(help: "NumPy comparison script (run with python3; skipped if missing).")
+    var numpyScript: String = "scripts/bench/numpy_sgemm.py"
+    @Flag(help: "Print JSON instead of tables.") var json = false
+
+    struct NumPyRow: Codable { var size: Int; var variant: String; var gflops: Double }
+    struct NumPyRun: Codable { var results: [NumPyRow] }
+
+    struct Report: Codable {
+        var cpu: String
+        var gemm: [GEMMBenchmarkRow]
+        var numpy: [String: [NumPyRow]]
+        var numpyNotes: [String]
+        /// What NumPy reported about its BLAS (library, kernel/core type, threads), per configuration.
+        var numpyBLAS: [String: String]
+        var loops: [ArchitectureBenchmark]
+        var gemmReference: Double
+    }
+
+    func run() throws {
+        let sizeList = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !sizeList.isEmpty, sizeList.allSatisfy({ $0 > 0 }) else { throw ValidationError("--sizes: expected positive integers, e.g. 128,256") }
+        log("GEMM (single thread, \(sizeList.map(String.init).joined(separator: ", ")))...")
+        let gemm = benchmarkGEMM(sizes: sizeList, minSeconds: gemmSeconds)
+        var numpy: [String: [NumPyRow]] = [:]
+        var blas: [String: String] = [:]
+        var notes: [String] = []
+        for (label, unset) in [("openblas (environment as is)", false), ("openblas (OPENBLAS_CORETYPE unset)", true)] {
+            log("NumPy: \(label)...")
+            switch runNumPy(sizes: sizeList, unsetCoreType: unset) {
+            case .success(let (rows, description)):
+                numpy[label] = rows
+                blas[label] = description
+            case .failure(let error): notes.append("\(label): \(error)")
+            }
+        }
+        // The loops are compared with the fast GEMM's best rate over the sizes a training step uses.
+        let reference = gemm.filter { $0.size >= 256 }.map(\.fastGFLOPS).max() ?? gemm.map(\.fastGFLOPS).max() ?? 0
+        var loops: [ArchitectureBenchmark] = []
+        for arch in archs.split(separator: ",").map({ String($0).trimmingCharacters(in: .whitespaces) }) where !arch.isEmpty {
+            log("training loop \(arch)...")
+            loops.append(try benchmarkArchitecture(arch: arch, batch: batch, probe: probe, seconds: loopSeconds))
+        }
+        let report = Report(cpu: cpuName(), gemm: gemm, numpy: numpy, numpyNotes: notes, numpyBLAS: blas, loops: loops, gemmReference: reference)
+        if json {
+            let encoder = JSONCoding.encoder(pretty: true)
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print(table(report))
+        }
+    }
+
+    func table(_ r: Report) -> String {
+        var out = ["CPU: \(r.cpu)", "", "GEMM GFLOP/s, single thread (C = op(A) op(B), n x n x n):"]
+        let numpyLabels = r.numpy.keys.sorted()
+        var header = ["n", "op", "fast", "naive"] + numpyLabels.map { $0.contains("unset") ? "numpy-avx512?" : "numpy-env" }
+        header.append("fast/best-numpy")
+        out.append(header.map { $0.padding(toLength: 16, withPad: " ", startingAt: 0) }.joined())
+        for row in r.gemm {
+            var cells = ["\(row.size)", row.variant, String(format: "%.1f", row.fastGFLOPS),
+                         row.naiveGFLOPS.map { String(format: "%.2f", $0) } ?? "-"]
+            var best = 0.0
+            for label in numpyLabels {
+                let value = r.numpy[label]?.first { $0.size == row.size && $0.variant == row.variant }?.gflops
+                cells.append(value.map { String(format: "%.1f", $0) } ?? "-")
+                best = max(best, value ?? 0)
+            }
+            cells.append(best > 0 ? String(format: "%.2fx", row.fastGFLOPS / best) : "-")
+            out.append(cells.map { $0.padding(toLength: 16, withPad: " ", startingAt: 0) }.joined())
+        }
+        for label in numpyLabels { out.append("  \(label): \(r.numpyBLAS[label] ?? "?")") }
+        out += r.numpyNotes.map { "  note: \($0)" }
+        out.append("")
+        out.append(String(format: "Training loops (batch %d, probe %d; CPU-time medians): reference GEMM rate %.1f GFLOP/s", batch, probe, r.gemmReference))
+        out.append(["arch", "it/s", "GFLOP/s", "tracked it/s", "tracked GFLOP/s", "tracked/GEMM"].enumerated()
+            .map { $0.element.padding(toLength: $0.offset == 0 ? 44 : 16, withPad: " ", startingAt: 0) }.joined())
+        for loop in r.loops {
+            let cells = [loop.arch, String(format: "%.1f", loop.iterationsPerSecond), String(format: "%.1f", loop.gflops),
+                         String(format: "%.1f", loop.trackedIterationsPerSecond), String(format: "%.1f", loop.trackedGflops),
+                         r.gemmReference > 0 ? String(format: "%.0f%%", 100 * loop.trackedGflops / r.gemmReference) : "-"]
+            out.append(cells.enumerated().map { $0.element.padding(toLength: $0.offset == 0 ? 44 : 16, withPad: " ", startingAt: 0) }.joined())
+        }
+        return out.joined(separator: "\n")
+    }
+
+    /// Runs the NumPy script in a child process, OpenBLAS pinned to one thread; with `unsetCoreType`
+    /// the OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE variables are removed for that child only, so
+    /// OpenBLAS picks its kernel for this CPU (e.g. SkylakeX's AVX-512) instead of a forced one.
+    func runNumPy(sizes: [Int], unsetCoreType: Bool) -> Result<([NumPyRow], String), BenchError> {
+        guard FileManager.default.fileExists(atPath: numpyScript) else { return .failure(BenchError("\(numpyScript) not found")) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", numpyScript, "--sizes", sizes.map(String.init).joined(separator: ","),
+                             "--min-seconds", "\(gemmSeconds)"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["OPENBLAS_NUM_THREADS"] = "1"
+        environment["OMP_NUM_THREADS"] = "1"
+        if unsetCoreType {
+            environment["OPENBLAS_CORETYPE"] = nil
+            environment["OPENBLAS_L2_SIZE"] = nil
+        }
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { return .failure(BenchError("cannot run python3: \(error)")) }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, let run = try? JSONDecoder().decode(NumPyRun.self, from: data) else {
+            return .failure(BenchError("python3 \(numpyScript) failed (status \(process.terminationStatus)); is numpy installed?"))
+        }
+        var description = "?"
+        if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let info = object["blas"],
+           let text = try? JSONSerialization.data(withJSONObject: info, options: [.sortedKeys]) {
+            description = String(decoding: text, as: UTF8.self)
+        }
+        return .success((run.results, description))
+    }
+
+    func cpuName() -> String {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }) else { return "unknown" }
+        return line.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown"
+    }
+
+    func log(_ message: String) { FileHandle.standardError.write(Data("bench: \(message)\n".utf8)) }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,750 @@
+// Single-precision general matrix multiply (SGEMM) in pure Swift SIMD: no BLAS, no C.
+//
+//     C = alpha * op(A) * op(B) + beta * C        (row-major; op(X) = X or X^T)
+//
+// Algorithm (GotoBLAS / BLIS structure, arranged for a row-major C and a register tile that is
+// vectorised along the rows of C):
+//
+//   for jc in 0..<n step NC                       -- column panel of B and C
+//     for pc in 0..<k step KC                     -- rank-kc update
+//       pack op(B)[pc..<pc+kc, jc..<jc+nc] into 32-column slivers (the "B panel")
+//       for ic in 0..<m step MC                   -- row block of A and C
+//         pack op(A)[ic..<ic+mc, pc..<pc+kc] into 12-row slivers
+//         for ir in 0..<mc step 12                -- one 12-row sliver of A ...
+//           for jr in 0..<nc step 32              -- ... against every B sliver of the panel
+//             micro-kernel: C[ic+ir.., jc+jr..] (12 x 32) = alpha * sum_p A[:, p] B[p, :] + beta' * C
+//
+// Packing turns all four (transA, transB) combinations into the same two layouts, so one set of
+// micro-kernels serves them all: the transposed cases (op(A) = A when A is row-major M x K, and
+// op(B) = B^T) go through 16 x 16 in-register SIMD transposes, the others are straight copies.
+// Edges are zero-padded in the packs; m % 12 and n % 32 remainders use 4-row and 16-column
+// variants of the kernel, and a partial tile goes through a 12 x 32 scratch tile.
+//
+// Reproducibility: every block size and kernel choice depends only on (m, n, k), and every
+// C element is computed the same way whichever kernel produces it: acc = FMA chain over p in
+// increasing order within each KC block, then C = alpha * acc + beta' * C with one FMA, with
+// beta' = beta for the first KC block and 1 for the later ones. Results are therefore
+// bit-identical for the same inputs and shapes (on any x86-64 with FMA, and any machine whose
+// FMA is IEEE fused multiply-add), independent of timing, addresses or threads.
+//
+// Thread safety: the only state is two pack buffers allocated per call (KC x NC + MC x KC floats
+// at most, i.e. 4 MiB + 193 KiB, far less for small shapes; malloc + free measured at 150-350 ns,
+// under 1% of a 64^3 product); there are no globals to share.
+
+// Block sizes, for one core of the machine they were tuned on (AMD EPYC Zen 4: 32 KiB L1d,
+// 1 MiB L2, 32 MiB shared L3; 32 zmm registers; 512-bit FMAs issued as 2 x 256-bit, so the
+// fp32 peak is 32 flop/cycle, ~115 GFLOP/s measured; FMA latency 4 cycles). Measured on a
+// machine shared with other jobs (+-5% noise), so differences below that were not acted on.
+
+/// Rows of the register tile (the broadcast direction, from A).
+///
+/// Register tile 12 x 32: 24 accumulators + 2 B vectors + 1 broadcast of the 32 zmm registers;
+/// per k step 2 vector loads and 12 broadcasts feed 24 FMAs, so the FMA pipes, not the load
+/// ports, are the limit, and 24 independent chains cover the FMA latency. Measured against
+/// 8x32, 14x32, 6x64 and a 4x-unrolled 12x32: 12x32 was the most consistent (8x32 ties at
+/// m = 256, where 256 % 12 leaves an edge, but is ~4% slower at 1024; 14x32 was ~5% slower
+/// and 6x64 and the unrolled loop no better).
+@usableFromInline internal let gemmMR = 12
+/// Columns of the register tile (the vector direction, from B): two SIMD16<Float>.
+@usableFromInline internal let gemmNR = 32
+
+/// Depth of one rank-kc update. The C tile is loaded and stored once per kernel call, i.e. once
+/// per 24 * kc FMAs, so a long kc amortises it and the cache misses on C behind it; per k step
+/// the kernel streams 48 B of A and 128 B of B, which L2 (64 B/cycle) sustains with room to
+/// spare, so the 24 KiB A sliver need not stay in L1. 384 and 512 were within noise; 512 keeps
+/// k <= 512 in one block. k is split into ceil(k / KC) equal parts (600 = 300 + 300, not 512 + 88).
+@usableFromInline internal let gemmKC = 512
+
+/// Width of the packed B panel (kc x nc floats, up to 4 MiB: L3-resident). A is packed once
+/// per panel, so a wide panel makes packing A a one-off for n <= 2048, while re-reading a 64 KiB
+/// B sliver from L3 per kernel call needs only ~5 B/cycle. Measured at n = 1024: NC = 480 (an
+/// L2-sized panel) ~5% slower than 1024-2048. n is split into equal parts rounded up to 32.
+@usableFromInline internal let gemmNC = 2048
+
+/// Rows of A packed per pass (8 slivers). Packing walks the stored rows in order, so for
+/// transA it reads 96 contiguous floats per row of A instead of 12 (rows a page apart defeat the
+/// hardware prefetcher); the packed block, 96 x kc floats = 192 KiB, stays in L2. 48 to 1032 were
+/// within noise.
+@usableFromInline internal let gemmMC = 96
+
+/// 2 * m * n * k: the floating-point operations of one GEMM (one multiply and one add per term).
+public func gemmFlops(m: Int, n: Int, k: Int) -> Double {
+    2.0 * Double(m) * Double(n) * Double(k)
+}
+
+/// C = alpha * op(A) * op(B) + beta * C, row-major; op(A) is M x K, op(B) is K x N, C is M x N.
+/// A is M x K (lda >= K) when !transA, else K x M (lda >= M). B is K x N (ldb >= N) when !transB,
+/// else N x K (ldb >= K).
+///
+/// When beta == 0, C is only written, never read (NaNs or garbage in C are overwritten); when
+/// k == 0 or alpha == 0, A and B are not read and C = beta * C. Single-threaded; safe to call
+/// concurrently (on disjoint C); deterministic: the summation order depends only on the shapes.
+public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                  a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                  beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    precondition(m >= 0 && n >= 0 && k >= 0, "sgemm: negative dimension")
+    precondition(lda >= max(1, transA ? m : k), "sgemm: lda too small")
+    precondition(ldb >= max(1, transB ? k : n), "sgemm: ldb too small")
+    precondition(ldc >= max(1, n), "sgemm: ldc too small")
+    if m == 0 || n == 0 { return }
+    if k == 0 || alpha == 0 {
+        gemmScaleC(m: m, n: n, beta: beta, c: c, ldc: ldc)
+        return
+    }
+    gemmBlocked(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, kcBlock: gemmKC, ncBlock: gemmNC)
+}
+
+/// The naive triple loop with the same contract as `sgemm`, the reference kernel for tests:
+/// for each C[i, j], acc = sum over p = 0..<k, in that order, in Float, of op(A)[i, p] * op(B)[p, j]
+/// (separate multiply and add), then C[i, j] = alpha * acc + beta * C[i, j] (C[i, j] = alpha * acc,
+/// C not read, when beta == 0).
+public func sgemmReference(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                           a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                           beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    precondition(m >= 0 && n >= 0 && k >= 0, "sgemmReference: negative dimension")
+    for i in 0..<m {
+        for j in 0..<n {
+            var acc: Float = 0
+            for p in 0..<k {
+                let av = transA ? a[p * lda + i] : a[i * lda + p]
+                let bv = transB ? b[j * ldb + p] : b[p * ldb + j]
+                acc += av * bv
+            }
+            let ci = c + i * ldc + j
+            ci.pointee = beta == 0 ? alpha * acc : alpha * acc + beta * ci.pointee
+        }
+    }
+}
+
+// MARK: - Blocked driver
+
+/// The blocked algorithm of `sgemm` for m, n, k > 0 and alpha != 0, with the block sizes
+/// KC = `kcBlock`, NC = `ncBlock`, MC = `mcBlock` (all > 0) as parameters (tests use small ones).
+internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                          a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                          beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
+                          kcBlock: Int, ncBlock: Int, mcBlock: Int = gemmMC) {
+    let mr = gemmMR, nr = gemmNR
+    // Balanced blocks: k in ceil(k / KC) nearly equal parts, n in ceil(n / NC) equal parts
+    // rounded up to NR, so that no block is a thin remainder.
+    let kParts = (k + kcBlock - 1) / kcBlock
+    let kcMax = (k + kParts - 1) / kParts
+    let nParts = (n + ncBlock - 1) / ncBlock
+    let ncMax = gemmRoundUp((n + nParts - 1) / nParts, nr)
+
+    let mcMax = gemmRoundUp(min(m, mcBlock), mr)
+
+    let bPack = gemmAllocate(kcMax * ncMax)
+    let aPack = gemmAllocate(mcMax * kcMax + mr * nr)
+    let tile = aPack + mcMax * kcMax  // 12 x 32 scratch for partial tiles of C
+    defer {
+        bPack.deallocate()
+        aPack.deallocate()
+    }
+
+    var jc = 0
+    while jc < n {
+        let nc = min(ncMax, n - jc)
+        var pc = 0
+        while pc < k {
+            let kc = min(kcMax, k - pc)
+            gemmPackB(transB: transB, b: b, ldb: ldb, row0: pc, col0: jc, kc: kc, nc: nc, dst: bPack)
+            // The first rank-kc update applies beta; the later ones accumulate into C.
+            let betaIsZero = pc == 0 && beta == 0
+            let betaNow: Float = pc == 0 ? beta : 1
+            var ic = 0
+            while ic < m {
+                let mc = min(mcMax, m - ic)
+                gemmPackA(transA: transA, a: a, lda: lda, row0: ic, col0: pc, mc: mc, kc: kc, dst: aPack)
+                var ir = 0
+                while ir < mc {
+                    let mrNow = min(mr, mc - ir)
+                    let aSliver = UnsafePointer(aPack + ir * kc)
+                    var jr = 0
+                    while jr < nc {
+                        let nrNow = min(nr, nc - jr)
+                        let cTile = c + (ic + ir) * ldc + jc + jr
+                        let bSliver = UnsafePointer(bPack + jr * kc)
+                        if mrNow == mr && nrNow == nr {
+                            gemmKernel12x32(kc: kc, a: aSliver, b: bSliver, c: cTile, ldc: ldc,
+                                            alpha: alpha, beta: betaNow, betaIsZero: betaIsZero)
+                        } else {
+                            gemmEdgeTile(kc: kc, a: aSliver, b: bSliver, mr: mrNow, nr: nrNow, c: cTile, ldc: ldc,
+                                         alpha: alpha, beta: betaNow, betaIsZero: betaIsZero, tile: tile)
+                        }
+                        jr += nr
+                    }
+                    ir += mr
+                }
+                ic += mc
+            }
+            pc += kc
+        }
+        jc += nc
+    }
+}
+
+/// A partial tile, mr <= 12 rows by nr <= 32 columns: rows in one 12-row kernel call (mr > 8)
+/// or in 4-row calls at row offsets 0 and 4, columns in a 32- (nr > 16) or 16-column kernel.
+/// A call whose whole block is valid writes C directly; otherwise it writes alpha * acc to the
+/// scratch tile and `gemmMergeTile` copies the valid part, with the same arithmetic.
+internal func gemmEdgeTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, mr: Int, nr: Int,
+                           c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float,
+                           betaIsZero: Bool, tile: UnsafeMutablePointer<Float>) {
+    let rows = mr > 8 ? 12 : 4
+    let cols = nr > 16 ? 32 : 16
+    var r0 = 0
+    while r0 < mr {
+        let validRows = min(rows, mr - r0)
+        let direct = validRows == rows && nr == cols
+        let dst = direct ? c + r0 * ldc : tile
+        let ldDst = direct ? ldc : gemmNR
+        let bz = direct ? betaIsZero : true
+        switch (rows, cols) {
+        case (12, 32):
+            gemmKernel12x32(kc: kc, a: a + r0, b: b, c: dst, ldc: ldDst, alpha: alpha, beta: beta, betaIsZero: bz)
+        case (12, 16):
+            gemmKernel12x16(kc: kc, a: a + r0, b: b, c: dst, ldc: ldDst, alpha: alpha, beta: beta, betaIsZero: bz)
+        case (4, 32):
+            gemmKernel4x32(kc: kc, a: a + r0, b: b, c: dst, ldc: ldDst, alpha: alpha, beta: beta, betaIsZero: bz)
+        default:
+            gemmKernel4x16(kc: kc, a: a + r0, b: b, c: dst, ldc: ldDst, alpha: alpha, beta: beta, betaIsZero: bz)
+        }
+        if !direct {
+            gemmMergeTile(tile: tile, mr: validRows, nr: nr, c: c + r0 * ldc, ldc: ldc,
+                          beta: beta, betaIsZero: betaIsZero)
+        }
+        r0 += rows
+    }
+}
+
+// MARK: - Small helpers
+
+@inline(__always)
+internal func gemmRoundUp(_ x: Int, _ to: Int) -> Int { (x + to - 1) / to * to }
+
+/// A 64-byte aligned buffer of `count` floats (uninitialised; every element read is written first).
+@inline(__always)
+internal func gemmAllocate(_ count: Int) -> UnsafeMutablePointer<Float> {
+    UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
+        .bindMemory(to: Float.self, capacity: count)
+}
+
+/// C = beta * C (C = 0 when beta == 0, ignoring NaNs in C): the k == 0 or alpha == 0 case.
+internal func gemmScaleC(m: Int, n: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    for i in 0..<m {
+        let row = c + i * ldc
+        if beta == 0 {
+            row.update(repeating: 0, count: n)
+        } else if beta != 1 {
+            for j in 0..<n { row[j] *= beta }
+        }
+    }
+}
+
+/// Stores `v` at `p` (unaligned).
+@inline(__always)
+internal func gemmStore(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+}
+
+/// p[0..<16] = v + vb * p[0..<16] with one FMA per lane (`v` is already alpha * acc).
+@inline(__always)
+internal func gemmUpdate(_ v: SIMD16<Float>, _ vb: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+    let raw = UnsafeMutableRawPointer(p)
+    let old = raw.loadUnaligned(as: SIMD16<Float>.self)
+    raw.storeBytes(of: v.addingProduct(vb, old), as: SIMD16<Float>.self)
+}
+
+/// Copies the valid mr x nr corner of the scratch tile (row stride 32, holding alpha * acc) into
+/// C with the arithmetic of the full-tile path: C = t + beta * C (one fused multiply-add), or
+/// C = t when beta is zero; so edge elements round exactly like interior ones.
+internal func gemmMergeTile(tile: UnsafeMutablePointer<Float>, mr: Int, nr: Int,
+                            c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float, betaIsZero: Bool) {
+    for i in 0..<mr {
+        let t = tile + i * gemmNR
+        let row = c + i * ldc
+        if betaIsZero {
+            for j in 0..<nr { row[j] = t[j] }
+        } else {
+            for j in 0..<nr { row[j] = t[j].addingProduct(beta, row[j]) }
+        }
+    }
+}
+
+// MARK: - Packing
+
+/// Packs op(A)[row0 ..< row0+mc, col0 ..< col0+kc] into ceil(mc / 12) slivers; sliver s holds
+/// rows 12s ..< 12s+12 as dst[s * kc * 12 + p * 12 + i] (column p of the sliver contiguous: what
+/// the micro-kernel broadcasts at step p), rows past mc zero-filled.
+internal func gemmPackA(transA: Bool, a: UnsafePointer<Float>, lda: Int, row0: Int, col0: Int,
+                        mc: Int, kc: Int, dst: UnsafeMutablePointer<Float>) {
+    let MR = gemmMR
+    if transA {
+        // op(A)[i, p] = A[p, i]: row p of A holds all mc values of step p contiguously; walk the
+        // rows of A in order (sequential reads the hardware prefetcher follows) and deal each
+        // into the slivers 12 floats at a time.
+        let full = mc / MR, rest = mc - full * MR
+        for p in 0..<kc {
+            let src = a + (col0 + p) * lda + row0
+            var d = dst + p * MR
+            for s in 0..<full {
+                gemmCopy12(from: src + s * MR, to: d)
+                d += kc * MR
+            }
+            if rest > 0 {
+                d.update(from: src + full * MR, count: rest)
+                (d + rest).update(repeating: 0, count: MR - rest)
+            }
+        }
+    } else {
+        // op(A)[i, p] = A[i, p]: 12 strided rows per sliver, transposed in 16 x 16 register blocks.
+        var i0 = 0
+        while i0 < mc {
+            gemmPackTransposed(src: a + (row0 + i0) * lda + col0, ld: lda, rows: min(MR, mc - i0),
+                               kc: kc, dst: dst + i0 * kc, dstStride: MR)
+            i0 += MR
+        }
+    }
+}
+
+/// to[0..<12] = from[0..<12] as one 8- and one 4-lane vector move.
+@inline(__always)
+internal func gemmCopy12(from: UnsafePointer<Float>, to: UnsafeMutablePointer<Float>) {
+    let s = UnsafeRawPointer(from), d = UnsafeMutableRawPointer(to)
+    d.storeBytes(of: s.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+    d.storeBytes(of: s.loadUnaligned(fromByteOffset: 32, as: SIMD4<Float>.self), toByteOffset: 32, as: SIMD4<Float>.self)
+}
+
+/// Packs op(B)[row0 ..< row0+kc, col0 ..< col0+nc] into ceil(nc / NR) slivers; sliver s holds
+/// columns s*NR ..< s*NR+NR as dst[s * kc * NR + p * NR + j] (row p of the sliver contiguous:
+/// what the micro-kernel loads as two SIMD16 at step p), columns past nc zero-filled.
+internal func gemmPackB(transB: Bool, b: UnsafePointer<Float>, ldb: Int, row0: Int, col0: Int,
+                        kc: Int, nc: Int, dst: UnsafeMutablePointer<Float>) {
+    let NR = gemmNR
+    if !transB {
+        // op(B)[p, j] = B[p, j]: row p of B holds all nc values of step p contiguously; walk the
+        // rows in order (sequential reads) and deal each into the slivers 32 floats at a time.
+        let full = nc / NR, rest = nc - full * NR
+        for p in 0..<kc {
+            let src = UnsafeRawPointer(b + (row0 + p) * ldb + col0)
+            var d = UnsafeMutableRawPointer(dst + p * NR)
+            for s in 0..<full {
+                let v0 = src.loadUnaligned(fromByteOffset: s * 128, as: SIMD16<Float>.self)
+                let v1 = src.loadUnaligned(fromByteOffset: s * 128 + 64, as: SIMD16<Float>.self)
+                d.storeBytes(of: v0, as: SIMD16<Float>.self)
+                d.storeBytes(of: v1, toByteOffset: 64, as: SIMD16<Float>.self)
+                d += kc * NR * 4
+            }
+            if rest > 0 {
+                let df = d.assumingMemoryBound(to: Float.self)
+                df.update(from: src.assumingMemoryBound(to: Float.self) + full * NR, count: rest)
+                (df + rest).update(repeating: 0, count: NR - rest)
+            }
+        }
+    } else {
+        // op(B)[p, j] = B[j, p]: 32 strided rows of B per sliver, transposed in 16 x 16 register
+        // blocks (two per sliver; rows past nc read as zero).
+        var jr = 0
+        while jr < nc {
+            let nr = min(NR, nc - jr)
+            let sliver = dst + jr * kc
+            var j0 = 0
+            while j0 < NR {
+                gemmPackTransposed(src: b + (col0 + jr + j0) * ldb + row0, ld: ldb, rows: max(0, min(16, nr - j0)),
+                                   kc: kc, dst: sliver + j0, dstStride: NR)
+                j0 += 16
+            }
+            jr += NR
+        }
+    }
+}
+
+/// Writes dst[p * dstStride + r] = src[r * ld + p] for r in 0..<16, p in 0..<kc, where rows
+/// r >= `rows` (0...16) read as zero. Full 16 x 16 blocks go through `gemmTranspose16x16`; the
+/// last kc % 16 columns are copied one by one. Writes exactly min(dstStride, 16) floats per p.
+internal func gemmPackTransposed(src: UnsafePointer<Float>, ld: Int, rows: Int, kc: Int,
+                                 dst: UnsafeMutablePointer<Float>, dstStride: Int) {
+    let width = min(dstStride, 16)
+    var p = 0
+    if rows == 0 {
+        for q in 0..<kc { (dst + q * dstStride).update(repeating: 0, count: width) }
+        return
+    }
+    while p + 16 <= kc {
+        gemmTranspose16x16(src: src + p, ld: ld, rows: rows, dst: dst + p * dstStride, dstStride: dstStride)
+        p += 16
+    }
+    while p < kc {
+        let d = dst + p * dstStride
+        for r in 0..<rows { d[r] = src[r * ld + p] }
+        for r in rows..<width { d[r] = 0 }
+        p += 1
+    }
+}
+
+/// One 16 x 16 block: loads rows x_r = src[r * ld ..< r * ld + 16] (zero for r >= rows), and
+/// stores column c, (x_0[c], ..., x_15[c]), at dst + c * dstStride. Four shuffle stages of 16
+/// two-source shuffles each (32-bit and 64-bit interleaves inside 128-bit lanes, then two
+/// 128-bit lane selections), the classic AVX-512 transpose; ~0.3 shuffles per element instead
+/// of a scalar load and store per element.
+@inline(__always)
+internal func gemmTranspose16x16(src: UnsafePointer<Float>, ld: Int, rows: Int,
+                                 dst: UnsafeMutablePointer<Float>, dstStride: Int) {
+    @inline(__always) func row(_ r: Int) -> SIMD16<Float> {
+        r < rows ? UnsafeRawPointer(src + r * ld).loadUnaligned(as: SIMD16<Float>.self) : SIMD16<Float>()
+    }
+    // Stage 1: 32-bit interleave of row pairs.
+    let x0 = row(0), x1 = row(1), x2 = row(2), x3 = row(3)
+    let x4 = row(4), x5 = row(5), x6 = row(6), x7 = row(7)
+    let x8 = row(8), x9 = row(9), x10 = row(10), x11 = row(11)
+    let x12 = row(12), x13 = row(13), x14 = row(14), x15 = row(15)
+    let a0 = gemmUnpackLo32(x0, x1), a1 = gemmUnpackHi32(x0, x1)
+    let a2 = gemmUnpackLo32(x2, x3), a3 = gemmUnpackHi32(x2, x3)
+    let a4 = gemmUnpackLo32(x4, x5), a5 = gemmUnpackHi32(x4, x5)
+    let a6 = gemmUnpackLo32(x6, x7), a7 = gemmUnpackHi32(x6, x7)
+    let a8 = gemmUnpackLo32(x8, x9), a9 = gemmUnpackHi32(x8, x9)
+    let a10 = gemmUnpackLo32(x10, x11), a11 = gemmUnpackHi32(x10, x11)
+    let a12 = gemmUnpackLo32(x12, x13), a13 = gemmUnpackHi32(x12, x13)
+    let a14 = gemmUnpackLo32(x14, x15), a15 = gemmUnpackHi32(x14, x15)
+    // Stage 2: 64-bit interleave. b{g}{c} has, in 128-bit lane L, rows 4g..<4g+4 of column c + 4L.
+    let b00 = gemmUnpackLo64(a0, a2), b01 = gemmUnpackHi64(a0, a2)
+    let b02 = gemmUnpackLo64(a1, a3), b03 = gemmUnpackHi64(a1, a3)
+    let b10 = gemmUnpackLo64(a4, a6), b11 = gemmUnpackHi64(a4, a6)
+    let b12 = gemmUnpackLo64(a5, a7), b13 = gemmUnpackHi64(a5, a7)
+    let b20 = gemmUnpackLo64(a8, a10), b21 = gemmUnpackHi64(a8, a10)
+    let b22 = gemmUnpackLo64(a9, a11), b23 = gemmUnpackHi64(a9, a11)
+    let b30 = gemmUnpackLo64(a12, a14), b31 = gemmUnpackHi64(a12, a14)
+    let b32 = gemmUnpackLo64(a13, a15), b33 = gemmUnpackHi64(a13, a15)
+    // Stages 3 and 4: gather the four 128-bit pieces of each column.
+    @inline(__always) func columns(_ g0: SIMD16<Float>, _ g1: SIMD16<Float>, _ g2: SIMD16<Float>,
+                                   _ g3: SIMD16<Float>, _ c: Int) {
+        let sLo = gemmLanes(g0, g1, 0, 1, 0, 1), sHi = gemmLanes(g0, g1, 2, 3, 2, 3)
+        let tLo = gemmLanes(g2, g3, 0, 1, 0, 1), tHi = gemmLanes(g2, g3, 2, 3, 2, 3)
+        gemmStoreColumn(gemmLanes(sLo, tLo, 0, 2, 0, 2), dst + c * dstStride, dstStride)
+        gemmStoreColumn(gemmLanes(sLo, tLo, 1, 3, 1, 3), dst + (c + 4) * dstStride, dstStride)
+        gemmStoreColumn(gemmLanes(sHi, tHi, 0, 2, 0, 2), dst + (c + 8) * dstStride, dstStride)
+        gemmStoreColumn(gemmLanes(sHi, tHi, 1, 3, 1, 3), dst + (c + 12) * dstStride, dstStride)
+    }
+    columns(b00, b10, b20, b30, 0)
+    columns(b01, b11, b21, b31, 1)
+    columns(b02, b12, b22, b32, 2)
+    columns(b03, b13, b23, b33, 3)
+}
+
+/// Stores the first min(16, width) lanes of `v` at `p` (width 12 = MR: one 8- and one 4-lane store).
+@inline(__always)
+internal func gemmStoreColumn(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ width: Int) {
+    let raw = UnsafeMutableRawPointer(p)
+    if width >= 16 {
+        raw.storeBytes(of: v, as: SIMD16<Float>.self)
+    } else if width == 12 {
+        raw.storeBytes(of: v.lowHalf, as: SIMD8<Float>.self)
+        raw.storeBytes(of: SIMD4(v[8], v[9], v[10], v[11]), toByteOffset: 32, as: SIMD4<Float>.self)
+    } else {
+        for i in 0..<width { p[i] = v[i] }
+    }
+}
+
+/// Per 128-bit lane l: (a[4l], b[4l], a[4l+1], b[4l+1]) (vunpcklps).
+@inline(__always)
+internal func gemmUnpackLo32(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+    SIMD16(a[0], b[0], a[1], b[1], a[4], b[4], a[5], b[5], a[8], b[8], a[9], b[9], a[12], b[12], a[13], b[13])
+}
+
+/// Per 128-bit lane l: (a[4l+2], b[4l+2], a[4l+3], b[4l+3]) (vunpckhps).
+@inline(__always)
+internal func gemmUnpackHi32(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+    SIMD16(a[2], b[2], a[3], b[3], a[6], b[6], a[7], b[7], a[10], b[10], a[11], b[11], a[14], b[14], a[15], b[15])
+}
+
+/// Per 128-bit lane l: (a[4l], a[4l+1], b[4l], b[4l+1]) (vunpcklpd).
+@inline(__always)
+internal func gemmUnpackLo64(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+    SIMD16(a[0], a[1], b[0], b[1], a[4], a[5], b[4], b[5], a[8], a[9], b[8], b[9], a[12], a[13], b[12], b[13])
+}
+
+/// Per 128-bit lane l: (a[4l+2], a[4l+3], b[4l+2], b[4l+3]) (vunpckhpd).
+@inline(__always)
+internal func gemmUnpackHi64(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+    SIMD16(a[2], a[3], b[2], b[3], a[6], a[7], b[6], b[7], a[10], a[11], b[10], b[11], a[14], a[15], b[14], b[15])
+}
+
+/// 128-bit lanes (a.lane i, a.lane j, b.lane k, b.lane l) (vshuff32x4); indices are constants.
+@inline(__always)
+internal func gemmLanes(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ i: Int, _ j: Int, _ k: Int, _ l: Int) -> SIMD16<Float> {
+    SIMD16(a[4 * i], a[4 * i + 1], a[4 * i + 2], a[4 * i + 3],
+           a[4 * j], a[4 * j + 1], a[4 * j + 2], a[4 * j + 3],
+           b[4 * k], b[4 * k + 1], b[4 * k + 2], b[4 * k + 3],
+           b[4 * l], b[4 * l + 1], b[4 * l + 2], b[4 * l + 3])
+}
+
+
+// MARK: - Micro-kernels
+//
+// Fully unrolled by hand (one accumulator variable per SIMD16 of the tile, so that they all live
+// in registers); the four kernels differ only in tile size. Each reads the packed A sliver with
+// stride 12 (a 4-row kernel gets a pointer offset into it) and the packed B sliver with stride 32.
+
+/// 12 x 32 register tile: 24 SIMD16<Float> accumulators, 2 SIMD16 of the B row, and one
+/// broadcast A element at a time. For p in 0..<kc: acc[i, :] += A[p * 12 + i] * B[p * 32 ..< p * 32 + 32]
+/// (rows i in 0..<12 of the packed A sliver starting at `a`, the first 32 columns of the packed B
+/// sliver), one FMA per SIMD16; then C[i, :] = alpha * acc[i, :] (+ beta * C[i, :] unless `betaIsZero`).
+@inline(never)
+internal func gemmKernel12x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                              c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool) {
+    var c0_0 = SIMD16<Float>(), c0_1 = SIMD16<Float>()
+    var c1_0 = SIMD16<Float>(), c1_1 = SIMD16<Float>()
+    var c2_0 = SIMD16<Float>(), c2_1 = SIMD16<Float>()
+    var c3_0 = SIMD16<Float>(), c3_1 = SIMD16<Float>()
+    var c4_0 = SIMD16<Float>(), c4_1 = SIMD16<Float>()
+    var c5_0 = SIMD16<Float>(), c5_1 = SIMD16<Float>()
+    var c6_0 = SIMD16<Float>(), c6_1 = SIMD16<Float>()
+    var c7_0 = SIMD16<Float>(), c7_1 = SIMD16<Float>()
+    var c8_0 = SIMD16<Float>(), c8_1 = SIMD16<Float>()
+    var c9_0 = SIMD16<Float>(), c9_1 = SIMD16<Float>()
+    var c10_0 = SIMD16<Float>(), c10_1 = SIMD16<Float>()
+    var c11_0 = SIMD16<Float>(), c11_1 = SIMD16<Float>()
+    var ap = a
+    var bp = UnsafeRawPointer(b)
+    for _ in 0..<kc {
+        let b0 = bp.loadUnaligned(fromByteOffset: 0, as: SIMD16<Float>.self)
+        let b1 = bp.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+        let a0 = ap[0]
+        c0_0 = c0_0.addingProduct(b0, a0)
+        c0_1 = c0_1.addingProduct(b1, a0)
+        let a1 = ap[1]
+        c1_0 = c1_0.addingProduct(b0, a1)
+        c1_1 = c1_1.addingProduct(b1, a1)
+        let a2 = ap[2]
+        c2_0 = c2_0.addingProduct(b0, a2)
+        c2_1 = c2_1.addingProduct(b1, a2)
+        let a3 = ap[3]
+        c3_0 = c3_0.addingProduct(b0, a3)
+        c3_1 = c3_1.addingProduct(b1, a3)
+        let a4 = ap[4]
+        c4_0 = c4_0.addingProduct(b0, a4)
+        c4_1 = c4_1.addingProduct(b1, a4)
+        let a5 = ap[5]
+        c5_0 = c5_0.addingProduct(b0, a5)
+        c5_1 = c5_1.addingProduct(b1, a5)
+        let a6 = ap[6]
+        c6_0 = c6_0.addingProduct(b0, a6)
+        c6_1 = c6_1.addingProduct(b1, a6)
+        let a7 = ap[7]
+        c7_0 = c7_0.addingProduct(b0, a7)
+        c7_1 = c7_1.addingProduct(b1, a7)
+        let a8 = ap[8]
+        c8_0 = c8_0.addingProduct(b0, a8)
+        c8_1 = c8_1.addingProduct(b1, a8)
+        let a9 = ap[9]
+        c9_0 = c9_0.addingProduct(b0, a9)
+        c9_1 = c9_1.addingProduct(b1, a9)
+        let a10 = ap[10]
+        c10_0 = c10_0.addingProduct(b0, a10)
+        c10_1 = c10_1.addingProduct(b1, a10)
+        let a11 = ap[11]
+        c11_0 = c11_0.addingProduct(b0, a11)
+        c11_1 = c11_1.addingProduct(b1, a11)
+        ap += 12
+        bp += 128
+    }
+    let va = SIMD16<Float>(repeating: alpha)
+    if betaIsZero {
+        gemmStore(va * c0_0, c + 0 * ldc); gemmStore(va * c0_1, c + 0 * ldc + 16)
+        gemmStore(va * c1_0, c + 1 * ldc); gemmStore(va * c1_1, c + 1 * ldc + 16)
+        gemmStore(va * c2_0, c + 2 * ldc); gemmStore(va * c2_1, c + 2 * ldc + 16)
+        gemmStore(va * c3_0, c + 3 * ldc); gemmStore(va * c3_1, c + 3 * ldc + 16)
+        gemmStore(va * c4_0, c + 4 * ldc); gemmStore(va * c4_1, c + 4 * ldc + 16)
+        gemmStore(va * c5_0, c + 5 * ldc); gemmStore(va * c5_1, c + 5 * ldc + 16)
+        gemmStore(va * c6_0, c + 6 * ldc); gemmStore(va * c6_1, c + 6 * ldc + 16)
+        gemmStore(va * c7_0, c + 7 * ldc); gemmStore(va * c7_1, c + 7 * ldc + 16)
+        gemmStore(va * c8_0, c + 8 * ldc); gemmStore(va * c8_1, c + 8 * ldc + 16)
+        gemmStore(va * c9_0, c + 9 * ldc); gemmStore(va * c9_1, c + 9 * ldc + 16)
+        gemmStore(va * c10_0, c + 10 * ldc); gemmStore(va * c10_1, c + 10 * ldc + 16)
+        gemmStore(va * c11_0, c + 11 * ldc); gemmStore(va * c11_1, c + 11 * ldc + 16)
+    } else {
+        let vb = SIMD16<Float>(repeating: beta)
+        gemmUpdate(va * c0_0, vb, c + 0 * ldc); gemmUpdate(va * c0_1, vb, c + 0 * ldc + 16)
+        gemmUpdate(va * c1_0, vb, c + 1 * ldc); gemmUpdate(va * c1_1, vb, c + 1 * ldc + 16)
+        gemmUpdate(va * c2_0, vb, c + 2 * ldc); gemmUpdate(va * c2_1, vb, c + 2 * ldc + 16)
+        gemmUpdate(va * c3_0, vb, c + 3 * ldc); gemmUpdate(va * c3_1, vb, c + 3 * ldc + 16)
+        gemmUpdate(va * c4_0, vb, c + 4 * ldc); gemmUpdate(va * c4_1, vb, c + 4 * ldc + 16)
+        gemmUpdate(va * c5_0, vb, c + 5 * ldc); gemmUpdate(va * c5_1, vb, c + 5 * ldc + 16)
+        gemmUpdate(va * c6_0, vb, c + 6 * ldc); gemmUpdate(va * c6_1, vb, c + 6 * ldc + 16)
+        gemmUpdate(va * c7_0, vb, c + 7 * ldc); gemmUpdate(va * c7_1, vb, c + 7 * ldc + 16)
+        gemmUpdate(va * c8_0, vb, c + 8 * ldc); gemmUpdate(va * c8_1, vb, c + 8 * ldc + 16)
+        gemmUpdate(va * c9_0, vb, c + 9 * ldc); gemmUpdate(va * c9_1, vb, c + 9 * ldc + 16)
+        gemmUpdate(va * c10_0, vb, c + 10 * ldc); gemmUpdate(va * c10_1, vb, c + 10 * ldc + 16)
+        gemmUpdate(va * c11_0, vb, c + 11 * ldc); gemmUpdate(va * c11_1, vb, c + 11 * ldc + 16)
+    }
+}
+
+/// 4 x 32 register tile: 8 SIMD16<Float> accumulators, 2 SIMD16 of the B row, and one
+/// broadcast A element at a time. For p in 0..<kc: acc[i, :] += A[p * 12 + i] * B[p * 32 ..< p * 32 + 32]
+/// (rows i in 0..<4 of the packed A sliver starting at `a`, the first 32 columns of the packed B
+/// sliver), one FMA per SIMD16; then C[i, :] = alpha * acc[i, :] (+ beta * C[i, :] unless `betaIsZero`).
+@inline(never)
+internal func gemmKernel4x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                             c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool) {
+    var c0_0 = SIMD16<Float>(), c0_1 = SIMD16<Float>()
+    var c1_0 = SIMD16<Float>(), c1_1 = SIMD16<Float>()
+    var c2_0 = SIMD16<Float>(), c2_1 = SIMD16<Float>()
+    var c3_0 = SIMD16<Float>(), c3_1 = SIMD16<Float>()
+    var ap = a
+    var bp = UnsafeRawPointer(b)
+    for _ in 0..<kc {
+        let b0 = bp.loadUnaligned(fromByteOffset: 0, as: SIMD16<Float>.self)
+        let b1 = bp.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+        let a0 = ap[0]
+        c0_0 = c0_0.addingProduct(b0, a0)
+        c0_1 = c0_1.addingProduct(b1, a0)
+        let a1 = ap[1]
+        c1_0 = c1_0.addingProduct(b0, a1)
+        c1_1 = c1_1.addingProduct(b1, a1)
+        let a2 = ap[2]
+        c2_0 = c2_0.addingProduct(b0, a2)
+        c2_1 = c2_1.addingProduct(b1, a2)
+        let a3 = ap[3]
+        c3_0 = c3_0.addingProduct(b0, a3)
+        c3_1 = c3_1.addingProduct(b1, a3)
+        ap += 12
+        bp += 128
+    }
+    let va = SIMD16<Float>(repeating: alpha)
+    if betaIsZero {
+        gemmStore(va * c0_0, c + 0 * ldc); gemmStore(va * c0_1, c + 0 * ldc + 16)
+        gemmStore(va * c1_0, c + 1 * ldc); gemmStore(va * c1_1, c + 1 * ldc + 16)
+        gemmStore(va * c2_0, c + 2 * ldc); gemmStore(va * c2_1, c + 2 * ldc + 16)
+        gemmStore(va * c3_0, c + 3 * ldc); gemmStore(va * c3_1, c + 3 * ldc + 16)
+    } else {
+        let vb = SIMD16<Float>(repeating: beta)
+        gemmUpdate(va * c0_0, vb, c + 0 * ldc); gemmUpdate(va * c0_1, vb, c + 0 * ldc + 16)
+        gemmUpdate(va * c1_0, vb, c + 1 * ldc); gemmUpdate(va * c1_1, vb, c + 1 * ldc + 16)
+        gemmUpdate(va * c2_0, vb, c + 2 * ldc); gemmUpdate(va * c2_1, vb, c + 2 * ldc + 16)
+        gemmUpdate(va * c3_0, vb, c + 3 * ldc); gemmUpdate(va * c3_1, vb, c + 3 * ldc + 16)
+    }
+}
+
+/// 12 x 16 register tile: 12 SIMD16<Float> accumulators, 1 SIMD16 of the B row, and one
+/// broadcast A element at a time. For p in 0..<kc: acc[i, :] += A[p * 12 + i] * B[p * 32 ..< p * 32 + 16]
+/// (rows i in 0..<12 of the packed A sliver starting at `a`, the first 16 columns of the packed B
+/// sliver), one FMA per SIMD16; then C[i, :] = alpha * acc[i, :] (+ beta * C[i, :] unless `betaIsZero`).
+@inline(never)
+internal func gemmKernel12x16(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                              c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool) {
+    var c0_0 = SIMD16<Float>()
+    var c1_0 = SIMD16<Float>()
+    var c2_0 = SIMD16<Float>()
+    var c3_0 = SIMD16<Float>()
+    var c4_0 = SIMD16<Float>()
+    var c5_0 = SIMD16<Float>()
+    var c6_0 = SIMD16<Float>()
+    var c7_0 = SIMD16<Float>()
+    var c8_0 = SIMD16<Float>()
+    var c9_0 = SIMD16<Float>()
+    var c10_0 = SIMD16<Float>()
+    var c11_0 = SIMD16<Float>()
+    var ap = a
+    var bp = UnsafeRawPointer(b)
+    for _ in 0..<kc {
+        let b0 = bp.loadUnaligned(fromByteOffset: 0, as: SIMD16<Float>.self)
+        let a0 = ap[0]
+        c0_0 = c0_0.addingProduct(b0, a0)
+        let a1 = ap[1]
+        c1_0 = c1_0.addingProduct(b0, a1)
+        let a2 = ap[2]
+        c2_0 = c2_0.addingProduct(b0, a2)
+        let a3 = ap[3]
+        c3_0 = c3_0.addingProduct(b0, a3)
+        let a4 = ap[4]
+        c4_0 = c4_0.addingProduct(b0, a4)
+        let a5 = ap[5]
+        c5_0 = c5_0.addingProduct(b0, a5)
+        let a6 = ap[6]
+        c6_0 = c6_0.addingProduct(b0, a6)
+        let a7 = ap[7]
+        c7_0 = c7_0.addingProduct(b0, a7)
+        let a8 = ap[8]
+        c8_0 = c8_0.addingProduct(b0, a8)
+        let a9 = ap[9]
+        c9_0 = c9_0.addingProduct(b0, a9)
+        let a10 = ap[10]
+        c10_0 = c10_0.addingProduct(b0, a10)
+        let a11 = ap[11]
+        c11_0 = c11_0.addingProduct(b0, a11)
+        ap += 12
+        bp += 128
+    }
+    let va = SIMD16<Float>(repeating: alpha)
+    if betaIsZero {
+        gemmStore(va * c0_0, c + 0 * ldc)
+        gemmStore(va * c1_0, c + 1 * ldc)
+        gemmStore(va * c2_0, c + 2 * ldc)
+        gemmStore(va * c3_0, c + 3 * ldc)
+        gemmStore(va * c4_0, c + 4 * ldc)
+        gemmStore(va * c5_0, c + 5 * ldc)
+        gemmStore(va * c6_0, c + 6 * ldc)
+        gemmStore(va * c7_0, c + 7 * ldc)
+        gemmStore(va * c8_0, c + 8 * ldc)
+        gemmStore(va * c9_0, c + 9 * ldc)
+        gemmStore(va * c10_0, c + 10 * ldc)
+        gemmStore(va * c11_0, c + 11 * ldc)
+    } else {
+        let vb = SIMD16<Float>(repeating: beta)
+        gemmUpdate(va * c0_0, vb, c + 0 * ldc)
+        gemmUpdate(va * c1_0, vb, c + 1 * ldc)
+        gemmUpdate(va * c2_0, vb, c + 2 * ldc)
+        gemmUpdate(va * c3_0, vb, c + 3 * ldc)
+        gemmUpdate(va * c4_0, vb, c + 4 * ldc)
+        gemmUpdate(va * c5_0, vb, c + 5 * ldc)
+        gemmUpdate(va * c6_0, vb, c + 6 * ldc)
+        gemmUpdate(va * c7_0, vb, c + 7 * ldc)
+        gemmUpdate(va * c8_0, vb, c + 8 * ldc)
+        gemmUpdate(va * c9_0, vb, c + 9 * ldc)
+        gemmUpdate(va * c10_0, vb, c + 10 * ldc)
+        gemmUpdate(va * c11_0, vb, c + 11 * ldc)
+    }
+}
+
+/// 4 x 16 register tile: 4 SIMD16<Float> accumulators, 1 SIMD16 of the B row, and one
+/// broadcast A element at a time. For p in 0..<kc: acc[i, :] += A[p * 12 + i] * B[p * 32 ..< p * 32 + 16]
+/// (rows i in 0..<4 of the packed A sliver starting at `a`, the first 16 columns of the packed B
+/// sliver), one FMA per SIMD16; then C[i, :] = alpha * acc[i, :] (+ beta * C[i, :] unless `betaIsZero`).
+@inline(never)
+internal func gemmKernel4x16(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                             c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool) {
+    var c0_0 = SIMD16<Float>()
+    var c1_0 = SIMD16<Float>()
+    var c2_0 = SIMD16<Float>()
+    var c3_0 = SIMD16<Float>()
+    var ap = a
+    var bp = UnsafeRawPointer(b)
+    for _ in 0..<kc {
+        let b0 = bp.loadUnaligned(fromByteOffset: 0, as: SIMD16<Float>.self)
+        let a0 = ap[0]
+        c0_0 = c0_0.addingProduct(b0, a0)
+        let a1 = ap[1]
+        c1_0 = c1_0.addingProduct(b0, a1)
+        let a2 = ap[2]
+        c2_0 = c2_0.addingProduct(b0, a2)
+        let a3 = ap[3]
+        c3_0 = c3_0.addingProduct(b0, a3)
+        ap += 12
+        bp += 128
+    }
+    let va = SIMD16<Float>(repeating: alpha)
+    if betaIsZero {
+        gemmStore(va * c0_0, c + 0 * ldc)
+        gemmStore(va * c1_0, c + 1 * ldc)
+        gemmStore(va * c2_0, c + 2 * ldc)
+        gemmStore(va * c3_0, c + 3 * ldc)
+    } else {
+        let vb = SIMD16<Float>(repeating: beta)
+        gemmUpdate(va * c0_0, vb, c + 0 * ldc)
+        gemmUpdate(va * c1_0, vb, c + 1 * ldc)
+        gemmUpdate(va * c2_0, vb, c + 2 * ldc)
+        gemmUpdate(va * c3_0, vb, c + 3 * ldc)
+    }
+}
