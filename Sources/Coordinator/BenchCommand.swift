@@ -41,7 +41,7 @@ struct Bench: ParsableCommand {
         var numpy: [String: [NumPyRow]] = [:]
         var blas: [String: String] = [:]
         var notes: [String] = []
-        for (label, unset) in [("openblas (environment as is)", false), ("openblas (OPENBLAS_CORETYPE unset)", true)] {
+        for (label, unset) in [("numpy-env: environment as is", false), ("numpy-unset: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset", true)] {
             log("NumPy: \(label)...")
             switch runNumPy(sizes: sizeList, unsetCoreType: unset) {
             case .success(let (rows, description)):
@@ -69,7 +69,7 @@ struct Bench: ParsableCommand {
     func table(_ r: Report) -> String {
         var out = ["CPU: \(r.cpu)", "", "GEMM GFLOP/s, single thread (C = op(A) op(B), n x n x n):"]
         let numpyLabels = r.numpy.keys.sorted()
-        var header = ["n", "op", "fast", "naive"] + numpyLabels.map { $0.contains("unset") ? "numpy-avx512?" : "numpy-env" }
+        var header = ["n", "op", "fast", "naive"] + numpyLabels.map { $0.contains("unset") ? "numpy-unset" : "numpy-env" }
         header.append("fast/best-numpy")
         out.append(header.map { $0.padding(toLength: 16, withPad: " ", startingAt: 0) }.joined())
         for row in r.gemm {
@@ -126,9 +126,11 @@ struct Bench: ParsableCommand {
             return .failure(BenchError("python3 \(numpyScript) failed (status \(process.terminationStatus)); is numpy installed?"))
         }
         var description = "?"
-        if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let info = object["blas"],
-           let text = try? JSONSerialization.data(withJSONObject: info, options: [.sortedKeys]) {
-            description = String(decoding: text, as: UTF8.self)
+        if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+           let info = object["blas"] as? [String: Any] {
+            let core = info["coretype"] as? String ?? "?"
+            let library = (info["numpy_blas_build"] as? [String: Any])?["version"] as? String ?? "?"
+            description = "OpenBLAS \(library), kernel \(core), 1 thread"
         }
         return .success((run.results, description))
     }
