@@ -96,30 +96,10 @@ final class ClusterTests: XCTestCase {
         XCTAssertEqual(referenceRun.status, 0, referenceRun.stderr)
 
         let out = TestSupport.temporaryDirectory(name)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestSupport.mpirun)
-        process.arguments = try clusterArguments(hosts: ["rgmh1", "rgmh2", "rgmh3"], ["sweep", sweep, "--out", out.path])
-        var environment = ProcessInfo.processInfo.environment
-        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let journal = out.appendingPathComponent("trials.jsonl")
-        let checkpoints = out.appendingPathComponent("checkpoints")
-        var interrupted = false
-        let deadline = Date().addingTimeInterval(180)
-        while process.isRunning && Date() < deadline {
-            let lines = (try? String(contentsOf: journal, encoding: .utf8))?.split(separator: "\n").count ?? 0
-            let saved = (try? FileManager.default.contentsOfDirectory(atPath: checkpoints.path))?.count ?? 0
-            if lines >= 1 && saved >= 1 {
-                try interrupt()
-                interrupted = true
-                break
-            }
-            usleep(10_000)
-        }
+        let process = try TestSupport.startMPIRun(try clusterArguments(hosts: ["rgmh1", "rgmh2", "rgmh3"],
+                                                                       ["sweep", sweep, "--out", out.path]))
+        let interrupted = TestSupport.waitUntilMidTrial(out, process: process, timeout: 180)
+        if interrupted { try interrupt() }
         XCTAssertTrue(interrupted, "the sweep finished before it could be interrupted")
         let interruptedAt = Date()
         while process.isRunning && Date().timeIntervalSince(interruptedAt) < Self.partitionDeadline { usleep(100_000) }

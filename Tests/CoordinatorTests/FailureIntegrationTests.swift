@@ -28,31 +28,21 @@ final class FailureIntegrationTests: XCTestCase {
     func killAndResume(victimRank: Int, ranks: Int, resumeRanks: Int, name: String) throws {
         let reference = try referenceRun()
         let out = TestSupport.temporaryDirectory(name)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestSupport.mpirun)
-        process.arguments = ["--oversubscribe", "-np", "\(ranks)", TestSupport.regimeBinary.path, "sweep", Self.sweep, "--out", out.path]
-        var environment = ProcessInfo.processInfo.environment
-        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-
-        // Wait until at least one trial is journaled and another has a checkpoint: mid-sweep, mid-trial.
-        let journal = out.appendingPathComponent("trials.jsonl")
-        let checkpoints = out.appendingPathComponent("checkpoints")
-        let deadline = Date().addingTimeInterval(120)
+        let process = try TestSupport.startMPIRun(["--oversubscribe", "-np", "\(ranks)", TestSupport.regimeBinary.path,
+                                                   "sweep", Self.sweep, "--out", out.path])
         var killed = false
-        while process.isRunning && Date() < deadline {
-            let lines = (try? String(contentsOf: journal, encoding: .utf8))?.split(separator: "\n").count ?? 0
-            let saved = (try? FileManager.default.contentsOfDirectory(atPath: checkpoints.path))?.filter { $0.hasSuffix(".ckpt") } ?? []
-            if lines >= 1 && !saved.isEmpty, let pid = Self.rankProcess(rank: victimRank, outputPath: out.path) {
-                XCTAssertEqual(kill(pid, SIGKILL), 0)
-                killed = true
-                break
+        // Mid-sweep and mid-trial: one trial journaled, another with a checkpoint.
+        if TestSupport.waitUntilMidTrial(out, process: process, timeout: 120) {
+            // The rank's process may need a moment to appear under /proc after the first checkpoint.
+            let deadline = Date().addingTimeInterval(10)
+            while !killed && Date() < deadline {
+                if let pid = Self.rankProcess(rank: victimRank, outputPath: out.path) {
+                    XCTAssertEqual(kill(pid, SIGKILL), 0)
+                    killed = true
+                } else {
+                    usleep(10_000)
+                }
             }
-            usleep(10_000)
         }
         XCTAssertTrue(killed, "never found a moment to kill rank \(victimRank)")
         let exitDeadline = Date().addingTimeInterval(60)

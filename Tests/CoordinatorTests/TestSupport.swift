@@ -63,6 +63,36 @@ enum TestSupport {
                    stderr: String(decoding: errData, as: UTF8.self))
     }
 
+    /// Starts `mpirun ARGUMENTS` in the background, output discarded (the tests read the files).
+    static func startMPIRun(_ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: mpirun)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// Waits until the sweep writing `out` is mid-sweep and mid-trial (a trial journaled, another
+    /// checkpointed); false if the process ended or `timeout` passed first.
+    static func waitUntilMidTrial(_ out: URL, process: Process, timeout: Double) -> Bool {
+        let journal = out.appendingPathComponent("trials.jsonl")
+        let checkpoints = out.appendingPathComponent("checkpoints")
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline {
+            let lines = (try? String(contentsOf: journal, encoding: .utf8))?.split(separator: "\n").count ?? 0
+            let saved = (try? FileManager.default.contentsOfDirectory(atPath: checkpoints.path))?.filter { $0.hasSuffix(".ckpt") } ?? []
+            if lines >= 1 && !saved.isEmpty { return true }
+            usleep(10_000)
+        }
+        return false
+    }
+
     static var mpirun: String {
         for candidate in ["/usr/bin/mpirun", "/usr/local/bin/mpirun"] where FileManager.default.fileExists(atPath: candidate) {
             return candidate
