@@ -28,13 +28,14 @@ final class SweepRunner {
         moments = CurveMoments(groups: groups)
     }
 
-    /// Estimated cost of a trial in floating-point operations, for longest-first ordering:
-    /// forward + backward of each batch (about 6 x batch x parameters) plus the probe forward passes.
+    /// Estimated cost of a trial in floating-point operations, for longest-first ordering: the
+    /// architecture's analytic forward and backward FLOPs per example over every batch, plus the
+    /// probe forward passes of the recorded iterations.
     static func estimatedCost(_ spec: TrialSpec) -> Double {
-        let parameters = Double((try? Architecture(parsing: spec.arch).makeNetwork().parameterCount) ?? 1)
-        let training = 6 * Double(spec.batchSize) * parameters
-        let probe = 2 * Double(spec.dataset.probeSubset) * parameters / Double(spec.recordEvery)
-        return Double(spec.iterations) * (training + probe)
+        guard let architecture = try? Architecture(parsing: spec.arch) else { return 1 }
+        let (forward, backward) = (architecture.flopsPerExampleForward, architecture.flopsPerExampleBackward)
+        return Double(spec.iterations) * (Double(spec.batchSize) * (forward + backward)
+            + Double(spec.dataset.probeSubset) * forward / Double(spec.recordEvery))
     }
 
     // MARK: Workers

@@ -34,20 +34,31 @@ public final class PatternSet: @unchecked Sendable {
     }
 
     /// Packs the signs of `rows` rows of pre-activations (row-major, `width` per row) as examples
-    /// `firstExample...`. Fully general in `width`: a row need not fill whole words.
+    /// `firstExample...`. Whole words are built 16 lanes at a time: each lane whose value is > 0
+    /// contributes its power of two, and the sum of distinct powers is the bit mask (NaN compares
+    /// false, as in the scalar rule). The tail of a row that does not fill a word goes bit by bit.
     public func store(layer: Int, firstExample: Int, rows: Int, preActivations z: UnsafePointer<Float>, width: Int) {
         precondition(width == unitsPerExample[layer] && firstExample + rows <= exampleCount)
-        let perExample = wordsPerExample[layer]
+        let perExample = wordsPerExample[layer], wholeWords = width / 64
+        let lanes = SIMD16<UInt32>(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
         words[layer].withUnsafeMutableBufferPointer { storage in
             for row in 0..<rows {
                 let source = z + row * width
                 let destination = storage.baseAddress! + (firstExample + row) * perExample
-                for w in 0..<perExample {
-                    let start = w * 64
-                    let end = min(start + 64, width)
+                for w in 0..<wholeWords {
                     var word: UInt64 = 0
-                    for u in start..<end where source[u] > 0 { word |= 1 << UInt64(u - start) }
+                    for q in 0..<4 {
+                        let v = UnsafeRawPointer(source + w * 64 + q * 16).loadUnaligned(as: SIMD16<Float>.self)
+                        let mask = SIMD16<UInt32>(repeating: 0).replacing(with: lanes, where: v .> 0).wrappedSum()
+                        word |= UInt64(mask) << UInt64(16 * q)
+                    }
                     destination[w] = word
+                }
+                if wholeWords < perExample {
+                    let start = wholeWords * 64
+                    var word: UInt64 = 0
+                    for u in start..<width where source[u] > 0 { word |= 1 << UInt64(u - start) }
+                    destination[wholeWords] = word
                 }
             }
         }

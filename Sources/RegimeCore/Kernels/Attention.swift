@@ -1,0 +1,256 @@
+import Foundation
+
+// Multi-head scaled dot-product self-attention (no mask) over T tokens of width D = H * Dh.
+//
+// Input: the projections `qkv` (B*T, 3D) row-major: columns 0..<D are Q, D..<2D are K, 2D..<3D
+// are V; head h uses columns h*Dh..<(h+1)*Dh of each. Per example b and head h:
+//     S = Q_h K_h^T / sqrt(Dh)   (T x T),   P = softmax over each row of S,   O_h = P V_h,
+// and the output (B*T, D) holds O_h in columns h*Dh..<(h+1)*Dh. P is kept for the backward pass
+// (rows padded to a multiple of 16 columns), which is exact:
+//     dP = dO_h V_h^T,  dS = P * (dP - rowsum(P * dP)),  dQ_h = dS K_h / sqrt(Dh),
+//     dK_h = dS^T Q_h / sqrt(Dh),  dV_h = P^T dO_h.
+// The products are small (T, Dh up to a few dozen), so they are register-blocked loops rather than
+// GEMM calls: each output vector of 16 lanes is accumulated over the inner index in increasing
+// order, so results are deterministic. The softmax uses a vectorised exp (`fastExp`).
+
+/// The geometry of one attention layer. Rows of scores and probabilities are padded from T to
+/// `paddedTokens` (a multiple of 16) so that they are processed in whole 16-lane vectors; the
+/// padding columns hold 0.
+struct AttentionShape {
+    var tokens: Int
+    var dim: Int
+    var heads: Int
+    var headDim: Int { dim / heads }
+    var paddedTokens: Int { (tokens + 15) / 16 * 16 }
+    /// Floats of the probabilities buffer per example: heads x T x paddedTokens.
+    var probsPerExample: Int { heads * tokens * paddedTokens }
+    /// Floats of scratch the forward and backward passes need.
+    var scratchCount: Int { 2 * headDim * paddedTokens + tokens * paddedTokens }
+}
+
+// MARK: exp
+
+/// e^x for 16 lanes: Cephes' expf (range reduction by ln 2 in two parts, degree-6 polynomial,
+/// exponent by bit manipulation), max error ~2 ulp on [-87.3, 88.7]; inputs are clamped to
+/// that range (so e^-1000 gives ~1.2e-38, which is 0 next to the softmax's largest term, 1).
+@inline(__always)
+func fastExp(_ input: SIMD16<Float>) -> SIMD16<Float> {
+    let lo = SIMD16<Float>(repeating: -87.33654), hi = SIMD16<Float>(repeating: 88.72284)
+    var x = input
+    x.replace(with: lo, where: x .< lo)   // (SIMD.clamped is not specialised: 8x slower)
+    x.replace(with: hi, where: x .> hi)
+    // n = round(x / ln 2) by the 1.5 * 2^23 trick: adding it leaves n in the low mantissa bits.
+    let magic = SIMD16<Float>(repeating: 12582912)
+    let shifted = x * 1.44269504088896341 + magic
+    let n = shifted - magic
+    var r = x - n * 0.693359375
+    r = r - n * -2.12194440e-4
+    let z = r * r
+    var y = SIMD16<Float>(repeating: 1.9875691500e-4)
+    y = y * r + 1.3981999507e-3
+    y = y * r + 8.3334519073e-3
+    y = y * r + 4.1665795894e-2
+    y = y * r + 1.6666665459e-1
+    y = y * r + 5.0000001201e-1
+    y = y * z + r + 1
+    let exponent = (unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000 &+ 127) &<< 23
+    return y * unsafeBitCast(exponent, to: SIMD16<Float>.self)
+}
+
+@inline(__always)
+private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+@inline(__always)
+private func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+}
+
+/// Softmax of row[0..<n] in place; row[n..<padded] (padded a multiple of 16) is set to 0.
+@inline(__always)
+func softmaxPadded(_ row: UnsafeMutablePointer<Float>, _ n: Int, padded: Int) {
+    var m = -Float.infinity
+    for i in 0..<n { m = max(m, row[i]) }
+    let shift = SIMD16<Float>(repeating: m)
+    let lane = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+    var acc = SIMD16<Float>()
+    var c = 0
+    while c < padded {
+        var e = fastExp(load16(row + c) - shift)
+        if c + 16 > n { e.replace(with: 0, where: lane .>= SIMD16<Int32>(repeating: Int32(n - c))) }
+        store16(e, row + c)
+        acc += e
+        c += 16
+    }
+    let inverse = SIMD16<Float>(repeating: 1 / acc.sum())
+    c = 0
+    while c < padded {
+        store16(load16(row + c) * inverse, row + c)
+        c += 16
+    }
+}
+
+/// Four outputs at once (rows j = 0..<4; rows past `count` repeat the last one, which writes the
+/// same values twice): out_j[0..<width] = sum_{r < n} w[j*wj + r*wr] * rows[r*rowStride ..< +width],
+/// 16 columns at a time in registers, the sum over r in increasing order.
+@inline(__always)
+private func weightedRowSum4(_ out: UnsafeMutablePointer<Float>, outStride: Int, count: Int, width: Int, n: Int,
+                             weights w: UnsafePointer<Float>, wj: Int, wr: Int, rows: UnsafePointer<Float>, rowStride: Int) {
+    let j1 = min(1, count - 1), j2 = min(2, count - 1), j3 = min(3, count - 1)
+    let (w0, w1, w2, w3) = (w, w + j1 * wj, w + j2 * wj, w + j3 * wj)
+    let (o0, o1, o2, o3) = (out, out + j1 * outStride, out + j2 * outStride, out + j3 * outStride)
+    var i0 = 0
+    while i0 + 16 <= width {
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        for r in 0..<n {
+            let v = load16(rows + r * rowStride + i0)
+            let k = r * wr
+            a0.addProduct(SIMD16(repeating: w0[k]), v)
+            a1.addProduct(SIMD16(repeating: w1[k]), v)
+            a2.addProduct(SIMD16(repeating: w2[k]), v)
+            a3.addProduct(SIMD16(repeating: w3[k]), v)
+        }
+        store16(a0, o0 + i0); store16(a1, o1 + i0); store16(a2, o2 + i0); store16(a3, o3 + i0)
+        i0 += 16
+    }
+    if i0 < width {
+        for (wq, o) in [(w0, o0), (w1, o1), (w2, o2), (w3, o3)] {
+            for i in i0..<width { o[i] = 0 }
+            for r in 0..<n {
+                let x = wq[r * wr], v = rows + r * rowStride
+                for i in i0..<width { o[i] += x * v[i] }
+            }
+        }
+    }
+}
+
+/// Four rows at once (as in `weightedRowSum4`): dst_j[c ..< c+16] = scale * sum_{i < depth}
+/// x[j*xStride + i] * mat[i*padded + c ...] for every 16-column chunk c of `padded`.
+@inline(__always)
+private func rowsTimesMatrix4(_ dst: UnsafeMutablePointer<Float>, dstStride: Int, count: Int, _ x: UnsafePointer<Float>,
+                              xStride: Int, depth: Int, _ mat: UnsafePointer<Float>, padded: Int, scale: Float) {
+    let j1 = min(1, count - 1), j2 = min(2, count - 1), j3 = min(3, count - 1)
+    let (x0, x1, x2, x3) = (x, x + j1 * xStride, x + j2 * xStride, x + j3 * xStride)
+    let (d0, d1, d2, d3) = (dst, dst + j1 * dstStride, dst + j2 * dstStride, dst + j3 * dstStride)
+    let sv = SIMD16<Float>(repeating: scale)
+    var c = 0
+    while c < padded {
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        for i in 0..<depth {
+            let m = load16(mat + i * padded + c)
+            a0.addProduct(SIMD16(repeating: x0[i]), m)
+            a1.addProduct(SIMD16(repeating: x1[i]), m)
+            a2.addProduct(SIMD16(repeating: x2[i]), m)
+            a3.addProduct(SIMD16(repeating: x3[i]), m)
+        }
+        store16(a0 * sv, d0 + c); store16(a1 * sv, d1 + c); store16(a2 * sv, d2 + c); store16(a3 * sv, d3 + c)
+        c += 16
+    }
+}
+
+// MARK: Forward and backward
+
+/// out (B*T, D), probs (B, H, T, paddedTokens) from qkv (B*T, 3D). `scratch`: `shape.scratchCount` floats.
+func attentionForward(out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>,
+                      batch B: Int, shape: AttentionShape, scratch: UnsafeMutablePointer<Float>) {
+    let (T, D, H, Dh, Tp) = (shape.tokens, shape.dim, shape.heads, shape.headDim, shape.paddedTokens)
+    let scale = 1 / Float(Dh).squareRoot()
+    let kt = scratch  // K_h^T, Dh x Tp, zero in the padding columns
+    kt.update(repeating: 0, count: Dh * Tp)
+    for b in 0..<B {
+        let base = qkv + b * T * 3 * D
+        for h in 0..<H {
+            for s in 0..<T {
+                let k = base + s * 3 * D + D + h * Dh
+                for i in 0..<Dh { kt[i * Tp + s] = k[i] }
+            }
+            let p = probs + (b * H + h) * T * Tp
+            for t0 in stride(from: 0, to: T, by: 4) {
+                let count = min(4, T - t0)
+                rowsTimesMatrix4(p + t0 * Tp, dstStride: Tp, count: count, base + t0 * 3 * D + h * Dh, xStride: 3 * D,
+                                 depth: Dh, kt, padded: Tp, scale: scale)
+                for t in t0..<(t0 + count) { softmaxPadded(p + t * Tp, T, padded: Tp) }
+                weightedRowSum4(out + (b * T + t0) * D + h * Dh, outStride: D, count: count, width: Dh, n: T,
+                                weights: p + t0 * Tp, wj: Tp, wr: 1, rows: base + 2 * D + h * Dh, rowStride: 3 * D)
+            }
+        }
+    }
+}
+
+/// dqkv (B*T, 3D) (every entry overwritten) from dout (B*T, D), the forward pass's qkv and probs.
+func attentionBackward(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
+                       probs: UnsafePointer<Float>, batch B: Int, shape: AttentionShape, scratch: UnsafeMutablePointer<Float>) {
+    let (T, D, H, Dh, Tp) = (shape.tokens, shape.dim, shape.heads, shape.headDim, shape.paddedTokens)
+    let scale = 1 / Float(Dh).squareRoot()
+    let vt = scratch                    // V_h^T, Dh x Tp, zero in the padding columns
+    let ds = scratch + 2 * Dh * Tp      // dS, T x Tp (already scaled by 1/sqrt(Dh))
+    vt.update(repeating: 0, count: Dh * Tp)
+    for b in 0..<B {
+        let base = qkv + b * T * 3 * D
+        let dbase = dqkv + b * T * 3 * D
+        let gbase = dout + b * T * D
+        for h in 0..<H {
+            for s in 0..<T {
+                let v = base + s * 3 * D + 2 * D + h * Dh
+                for i in 0..<Dh { vt[i * Tp + s] = v[i] }
+            }
+            let p = probs + (b * H + h) * T * Tp
+            for t0 in stride(from: 0, to: T, by: 4) {
+                let count = min(4, T - t0)
+                // dP[t, :] = dO_t V^T, then dS = P * (dP - sum(P * dP)) / sqrt(Dh)
+                rowsTimesMatrix4(ds + t0 * Tp, dstStride: Tp, count: count, gbase + t0 * D + h * Dh, xStride: D, depth: Dh,
+                                 vt, padded: Tp, scale: 1)
+                for t in t0..<(t0 + count) {
+                    let row = p + t * Tp, dsRow = ds + t * Tp
+                    var accW = SIMD16<Float>()
+                    var c = 0
+                    while c < Tp { accW.addProduct(load16(row + c), load16(dsRow + c)); c += 16 }
+                    let weighted = SIMD16<Float>(repeating: accW.sum()), scaleV = SIMD16<Float>(repeating: scale)
+                    c = 0
+                    while c < Tp { store16(load16(row + c) * (load16(dsRow + c) - weighted) * scaleV, dsRow + c); c += 16 }
+                }
+                // dQ_t = dS[t, :] K
+                weightedRowSum4(dbase + t0 * 3 * D + h * Dh, outStride: 3 * D, count: count, width: Dh, n: T,
+                                weights: ds + t0 * Tp, wj: Tp, wr: 1, rows: base + D + h * Dh, rowStride: 3 * D)
+            }
+            // dK_s = sum_t dS[t, s] q_t;  dV_s = sum_t P[t, s] dO_t
+            for s0 in stride(from: 0, to: T, by: 4) {
+                let count = min(4, T - s0)
+                weightedRowSum4(dbase + s0 * 3 * D + D + h * Dh, outStride: 3 * D, count: count, width: Dh, n: T,
+                                weights: ds + s0, wj: 1, wr: Tp, rows: base + h * Dh, rowStride: 3 * D)
+                weightedRowSum4(dbase + s0 * 3 * D + 2 * D + h * Dh, outStride: 3 * D, count: count, width: Dh, n: T,
+                                weights: p + s0, wj: 1, wr: Tp, rows: gbase + h * Dh, rowStride: D)
+            }
+        }
+    }
+}
+
+/// Multiply-adds x 2 of the attention products (QK^T and PV) per example, forward.
+func attentionFlopsPerExample(_ shape: AttentionShape) -> Double {
+    4 * Double(shape.tokens) * Double(shape.tokens) * Double(shape.dim)
+}
+
+// MARK: Naive reference (Double)
+
+/// Naive reference in Double: out (B*T, D) from qkv (B*T, 3D), with the layout above.
+public func attentionNaive(qkv: [Double], batch B: Int, tokens T: Int, dim D: Int, heads H: Int) -> [Double] {
+    let Dh = D / H
+    let scale = 1 / Double(Dh).squareRoot()
+    var out = [Double](repeating: 0, count: B * T * D)
+    for b in 0..<B {
+        for h in 0..<H {
+            func at(_ t: Int, _ part: Int, _ i: Int) -> Double { qkv[(b * T + t) * 3 * D + part * D + h * Dh + i] }
+            for t in 0..<T {
+                var scores = (0..<T).map { s in (0..<Dh).reduce(0.0) { $0 + at(t, 0, $1) * at(s, 1, $1) } * scale }
+                let m = scores.max()!
+                scores = scores.map { exp($0 - m) }
+                let z = scores.reduce(0, +)
+                for i in 0..<Dh {
+                    out[(b * T + t) * D + h * Dh + i] = (0..<T).reduce(0.0) { $0 + scores[$1] / z * at($1, 2, i) }
+                }
+            }
+        }
+    }
+    return out
+}

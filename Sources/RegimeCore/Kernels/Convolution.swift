@@ -1,0 +1,403 @@
+// 2-D convolution over channel-last (NHWC) feature maps, by im2col + the packed GEMM.
+//
+// Layouts (docs/architectures.md): a batch of feature maps is (B, H, W, C) row-major, channel
+// fastest; the weights of a convolution are (OC, KH, KW, IC) row-major, i.e. one row of
+// KH*KW*IC numbers per output channel, in the same (kh, kw, ic) order as a row of the im2col
+// matrix. Output size per dimension: floor((I + 2*pad - K) / stride) + 1, padding with zeros.
+//
+// The fast path works on chunks of whole examples so that the im2col matrix of a chunk stays
+// cache-sized; the backward pass rebuilds each chunk's im2col matrix rather than keeping the
+// batch's (which for wide layers would be hundreds of MB). Summation orders are fixed by the
+// shapes and the chunking (a function of the geometry and B alone), so results are reproducible.
+
+/// The shape of one convolution: input (H, W, IC), output (OH, OW, OC), square kernel.
+public struct ConvGeometry: Hashable, Sendable {
+    public var inChannels: Int
+    public var inHeight: Int
+    public var inWidth: Int
+    public var outChannels: Int
+    public var kernel: Int
+    public var stride: Int
+    public var pad: Int
+
+    public init(inChannels: Int, inHeight: Int, inWidth: Int, outChannels: Int, kernel: Int, stride: Int, pad: Int) {
+        self.inChannels = inChannels; self.inHeight = inHeight; self.inWidth = inWidth
+        self.outChannels = outChannels; self.kernel = kernel; self.stride = stride; self.pad = pad
+        usesDirect = kernel * kernel * inChannels <= 32
+        precondition(outHeight >= 1 && outWidth >= 1, "convolution output would be empty")
+    }
+
+    public var outHeight: Int { (inHeight + 2 * pad - kernel) / stride + 1 }
+    public var outWidth: Int { (inWidth + 2 * pad - kernel) / stride + 1 }
+    /// Output positions per example (rows of the im2col matrix per example).
+    public var positions: Int { outHeight * outWidth }
+    /// KH * KW * IC: columns of the im2col matrix, length of a weight row.
+    public var patchSize: Int { kernel * kernel * inChannels }
+    public var inputSize: Int { inHeight * inWidth * inChannels }
+    public var outputSize: Int { positions * outChannels }
+    public var weightCount: Int { outChannels * patchSize }
+    /// Multiply-adds x 2 of the forward pass, per example.
+    public var flopsPerExample: Double { 2 * Double(positions) * Double(outChannels) * Double(patchSize) }
+
+    /// Layers with a small patch (a first layer on gray or RGB images with a 3x3 kernel) are
+    /// computed directly (`conv2dDirectForward`): a GEMM of depth K*K*IC < 33 would waste most of its
+    /// packing and register tile, and their im2col matrix is mostly overhead.
+    /// (A stored choice, so that the tests can run every geometry through both paths.)
+    public var usesDirect: Bool
+    var paddedOutChannels: Int { (outChannels + 15) / 16 * 16 }
+    /// Floats of scratch for the direct path: transposed weights (patch x paddedOC), padded bias,
+    /// one zero-padded input image, one 16-float tile.
+    var directScratchCount: Int {
+        patchSize * paddedOutChannels + paddedOutChannels + (inHeight + 2 * pad) * (inWidth + 2 * pad) * inChannels + 16
+    }
+
+    /// Floats of `cols` / `dcols` scratch for chunks of `chunk` examples (either path).
+    func scratchCount(chunk: Int) -> Int { max(chunk * positions * patchSize, directScratchCount) }
+
+    /// Examples per im2col chunk: whole examples, about `convChunkFloats` floats of im2col matrix.
+    func chunkExamples(batch: Int) -> Int {
+        max(1, min(batch, convChunkFloats / max(1, positions * patchSize)))
+    }
+}
+
+/// Target size of one chunk's im2col matrix (floats): 256 KB, which stays in L2 between being
+/// written and being packed by the GEMM (measured: 2 MB chunks made im2col's stores miss L2 and
+/// cost ~10% more per training step).
+let convChunkFloats = 1 << 16
+
+/// dst[0..<n] = src[0..<n] in 16-float vectors (runs here are a few dozen floats: the compiler's
+/// own loop would take its 8-wide remainder path for most of them).
+@inline(__always)
+private func copyFloats(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+    var i = 0
+    while i + 16 <= n {
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self),
+                                                    as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < n { dst[i] = src[i]; i += 1 }
+}
+
+/// Rows `0..<count*positions` of `cols` = the im2col matrix of examples `first..<first+count` of
+/// the NHWC batch `input`: row (e, oh, ow), column (kh, kw, ic) holds
+/// input[e, oh*stride - pad + kh, ow*stride - pad + kw, ic], or 0 outside the image.
+func im2col(_ cols: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ g: ConvGeometry, first: Int, count: Int) {
+    let (C, H, W, K, S, P) = (g.inChannels, g.inHeight, g.inWidth, g.kernel, g.stride, g.pad)
+    let (OH, OW, patch) = (g.outHeight, g.outWidth, g.patchSize)
+    let rowSpan = K * C
+    for e in 0..<count {
+        let x = input + (first + e) * g.inputSize
+        for oh in 0..<OH {
+            for ow in 0..<OW {
+                let row = cols + ((e * OH + oh) * OW + ow) * patch
+                let iw0 = ow * S - P
+                // Kernel columns kw0..<kw1 fall inside the image; they are contiguous in the input.
+                let kw0 = max(0, -iw0), kw1 = min(K, W - iw0)
+                for kh in 0..<K {
+                    let ih = oh * S - P + kh
+                    let dst = row + kh * rowSpan
+                    if ih < 0 || ih >= H || kw1 <= kw0 {
+                        for i in 0..<rowSpan { dst[i] = 0 }
+                        continue
+                    }
+                    for i in 0..<(kw0 * C) { dst[i] = 0 }
+                    copyFloats(dst + kw0 * C, x + (ih * W + iw0 + kw0) * C, (kw1 - kw0) * C)
+                    for i in (kw1 * C)..<rowSpan { dst[i] = 0 }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of `im2col`: adds each entry of `cols` (rows of examples `first..<first+count`)
+/// into the input position it was read from. `dinput` of those examples must be zeroed first;
+/// rows are visited in order, so the sums are in a fixed order.
+func col2imAdd(_ dinput: UnsafeMutablePointer<Float>, _ cols: UnsafePointer<Float>, _ g: ConvGeometry, first: Int, count: Int) {
+    let (C, H, W, K, S, P) = (g.inChannels, g.inHeight, g.inWidth, g.kernel, g.stride, g.pad)
+    let (OH, OW, patch) = (g.outHeight, g.outWidth, g.patchSize)
+    let rowSpan = K * C
+    for e in 0..<count {
+        let dx = dinput + (first + e) * g.inputSize
+        for oh in 0..<OH {
+            for ow in 0..<OW {
+                let row = cols + ((e * OH + oh) * OW + ow) * patch
+                let iw0 = ow * S - P
+                let kw0 = max(0, -iw0), kw1 = min(K, W - iw0)
+                guard kw1 > kw0 else { continue }
+                for kh in 0..<K {
+                    let ih = oh * S - P + kh
+                    if ih < 0 || ih >= H { continue }
+                    let d = dx + (ih * W + iw0 + kw0) * C
+                    let s = row + kh * rowSpan + kw0 * C
+                    let n = (kw1 - kw0) * C
+                    for i in 0..<n { d[i] += s[i] }
+                }
+            }
+        }
+    }
+}
+
+/// out[r, n] = max(out[r, n] + bias[n], 0): bias and ReLU in one pass. Since relu(z) > 0 exactly
+/// when z > 0, the result still carries the activation pattern and the ReLU backward mask.
+@inline(__always)
+func addBiasRelu(_ out: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, rows: Int, columns N: Int) {
+    for r in 0..<rows {
+        let row = out + r * N
+        for n in 0..<N {
+            let z = row[n] + bias[n]
+            row[n] = z > 0 ? z : 0
+        }
+    }
+}
+
+/// Forward convolution of a batch: `output` (B, OH, OW, OC) = conv(`input` (B, H, W, IC)) + bias,
+/// followed by ReLU when `relu` (fused per chunk, while it is in cache).
+/// `cols` holds at least `g.scratchCount(chunk:)` floats, chunk = `chunkExamples` (tests) or
+/// `g.chunkExamples(batch: B)`. Small-patch layers (`usesDirect`) take the direct path.
+func conv2dForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                   bias: UnsafePointer<Float>, batch B: Int, geometry g: ConvGeometry, relu: Bool,
+                   cols: UnsafeMutablePointer<Float>, chunkExamples: Int? = nil) {
+    if g.usesDirect {
+        conv2dDirectForward(output: output, input: input, weights: weights, bias: bias, batch: B, geometry: g, relu: relu,
+                            scratch: cols)
+        return
+    }
+    let chunk = chunkExamples ?? g.chunkExamples(batch: B)
+    var first = 0
+    while first < B {
+        let count = min(chunk, B - first)
+        let rows = count * g.positions
+        let z = output + first * g.outputSize
+        im2col(cols, input, g, first: first, count: count)
+        // Z (rows x OC) = cols (rows x patch) W^T
+        sgemm(transA: false, transB: true, m: rows, n: g.outChannels, k: g.patchSize, alpha: 1,
+              a: cols, lda: g.patchSize, b: weights, ldb: g.patchSize, beta: 0, c: z, ldc: g.outChannels)
+        if relu {
+            addBiasRelu(z, bias, rows: rows, columns: g.outChannels)
+        } else {
+            addBias(z, bias, rows: rows, columns: g.outChannels)
+        }
+        first += count
+    }
+}
+
+/// Backward convolution: from `doutput` (B, OH, OW, OC) to the weight and bias gradients
+/// (overwritten, or added to when `accumulate`) and, when `dinput` is given, the input gradient
+/// (B, H, W, IC) (overwritten).
+/// `cols` and `dcols` each hold `g.scratchCount(chunk:)` floats. On the direct path the weight
+/// gradient is computed directly (`cols` is its scratch) and the input gradient, if wanted, by GEMM
+/// and col2im as on the im2col path.
+func conv2dBackward(doutput: UnsafePointer<Float>, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                    dweights: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>,
+                    dinput: UnsafeMutablePointer<Float>?, batch B: Int, geometry g: ConvGeometry,
+                    cols: UnsafeMutablePointer<Float>, dcols: UnsafeMutablePointer<Float>, accumulate: Bool = false,
+                    chunkExamples: Int? = nil) {
+    if accumulate {
+        // dbias += sum over rows, in row order
+        for r in 0..<(B * g.positions) {
+            let row = doutput + r * g.outChannels
+            for n in 0..<g.outChannels { dbias[n] += row[n] }
+        }
+    } else {
+        biasGradient(dbias, doutput, rows: B * g.positions, columns: g.outChannels)
+    }
+    if let dinput { dinput.update(repeating: 0, count: B * g.inputSize) }
+    if g.usesDirect {
+        conv2dDirectWeightGradient(dweights: dweights, doutput: doutput, input: input, batch: B, geometry: g,
+                                   accumulate: accumulate, scratch: cols)
+        if dinput == nil { return }
+    }
+    let chunk = chunkExamples ?? g.chunkExamples(batch: B)
+    var first = 0
+    while first < B {
+        let count = min(chunk, B - first)
+        let rows = count * g.positions
+        let dz = doutput + first * g.outputSize
+        if !g.usesDirect {
+            im2col(cols, input, g, first: first, count: count)
+            // dW (OC x patch) (+)= dZ^T cols, chunks summed in order
+            sgemm(transA: true, transB: false, m: g.outChannels, n: g.patchSize, k: rows, alpha: 1,
+                  a: dz, lda: g.outChannels, b: cols, ldb: g.patchSize, beta: first == 0 && !accumulate ? 0 : 1,
+                  c: dweights, ldc: g.patchSize)
+        }
+        if let dinput {
+            // dcols (rows x patch) = dZ W, then scattered back to the input positions
+            sgemm(transA: false, transB: false, m: rows, n: g.patchSize, k: g.outChannels, alpha: 1,
+                  a: dz, lda: g.outChannels, b: weights, ldb: g.patchSize, beta: 0, c: dcols, ldc: g.patchSize)
+            col2imAdd(dinput, dcols, g, first: first, count: count)
+        }
+        first += count
+    }
+}
+
+// MARK: Direct convolution (small patches)
+
+@inline(__always)
+private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+@inline(__always)
+private func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+}
+
+/// Copies example `e` of the NHWC batch into a zero-bordered (H + 2 pad, W + 2 pad, C) image.
+@inline(__always)
+private func padImage(_ xpad: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ g: ConvGeometry, example e: Int) {
+    let (C, H, W, P) = (g.inChannels, g.inHeight, g.inWidth, g.pad)
+    let Wp = W + 2 * P
+    xpad.update(repeating: 0, count: (H + 2 * P) * Wp * C)
+    let x = input + e * g.inputSize
+    for h in 0..<H { (xpad + ((h + P) * Wp + P) * C).update(from: x + h * W * C, count: W * C) }
+}
+
+/// The direct forward convolution (same result definition as `conv2dForward`, bias added first):
+/// each output vector of 16 channels at 4 neighbouring positions is accumulated in registers over
+/// the patch in (kh, kw, ic) order. `scratch`: `g.directScratchCount` floats.
+func conv2dDirectForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                         bias: UnsafePointer<Float>, batch B: Int, geometry g: ConvGeometry, relu: Bool,
+                         scratch: UnsafeMutablePointer<Float>) {
+    let (C, K, S, OC, OCp, patch) = (g.inChannels, g.kernel, g.stride, g.outChannels, g.paddedOutChannels, g.patchSize)
+    let (OH, OW, Wp) = (g.outHeight, g.outWidth, g.inWidth + 2 * g.pad)
+    let wt = scratch, biasP = scratch + patch * OCp, xpad = biasP + OCp
+    let tile = xpad + (g.inHeight + 2 * g.pad) * Wp * C
+    // WT[tap, oc] = W[oc, tap], zero for oc >= OC
+    wt.update(repeating: 0, count: patch * OCp)
+    biasP.update(repeating: 0, count: OCp)
+    for oc in 0..<OC {
+        for tap in 0..<patch { wt[tap * OCp + oc] = weights[oc * patch + tap] }
+        biasP[oc] = bias[oc]
+    }
+    let zero = SIMD16<Float>()
+    let span = K * C, step = S * C
+    func put(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ lanes: Int) {
+        let r = relu ? v.replacing(with: zero, where: v .< zero) : v
+        if lanes == 16 { store16(r, p) } else { store16(r, tile); for i in 0..<lanes { p[i] = tile[i] } }
+    }
+    for e in 0..<B {
+        padImage(xpad, input, g, example: e)
+        let out = output + e * g.outputSize
+        for oh in 0..<OH {
+            for c0 in stride(from: 0, to: OCp, by: 16) {
+                let lanes = min(16, OC - c0)
+                let b = load16(biasP + c0)
+                var ow = 0
+                while ow + 4 <= OW {
+                    var a0 = b, a1 = b, a2 = b, a3 = b
+                    for kh in 0..<K {
+                        let row = xpad + ((oh * S + kh) * Wp + ow * S) * C
+                        let w = wt + kh * span * OCp + c0
+                        for j in 0..<span {
+                            let wv = load16(w + j * OCp)
+                            a0.addProduct(SIMD16(repeating: row[j]), wv)
+                            a1.addProduct(SIMD16(repeating: row[step + j]), wv)
+                            a2.addProduct(SIMD16(repeating: row[2 * step + j]), wv)
+                            a3.addProduct(SIMD16(repeating: row[3 * step + j]), wv)
+                        }
+                    }
+                    let o = out + (oh * OW + ow) * OC + c0
+                    put(a0, o, lanes); put(a1, o + OC, lanes); put(a2, o + 2 * OC, lanes); put(a3, o + 3 * OC, lanes)
+                    ow += 4
+                }
+                while ow < OW {
+                    var a0 = b
+                    for kh in 0..<K {
+                        let row = xpad + ((oh * S + kh) * Wp + ow * S) * C
+                        let w = wt + kh * span * OCp + c0
+                        for j in 0..<span { a0.addProduct(SIMD16(repeating: row[j]), load16(w + j * OCp)) }
+                    }
+                    put(a0, out + (oh * OW + ow) * OC + c0, lanes)
+                    ow += 1
+                }
+            }
+        }
+    }
+}
+
+/// dW (OC, patch) of the direct path (overwritten, or added to when `accumulate`): sum over examples and positions, in order, of
+/// input patch x output gradient, accumulated into a transposed copy. `scratch`: `g.directScratchCount`.
+func conv2dDirectWeightGradient(dweights: UnsafeMutablePointer<Float>, doutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                                batch B: Int, geometry g: ConvGeometry, accumulate: Bool, scratch: UnsafeMutablePointer<Float>) {
+    let (C, K, S, OC, OCp, patch) = (g.inChannels, g.kernel, g.stride, g.outChannels, g.paddedOutChannels, g.patchSize)
+    let (OH, OW, Wp) = (g.outHeight, g.outWidth, g.inWidth + 2 * g.pad)
+    let dwt = scratch, xpad = scratch + patch * OCp + OCp
+    let tile = xpad + (g.inHeight + 2 * g.pad) * Wp * C
+    dwt.update(repeating: 0, count: patch * OCp)
+    let span = K * C
+    for e in 0..<B {
+        padImage(xpad, input, g, example: e)
+        let dz = doutput + e * g.outputSize
+        for oh in 0..<OH {
+            for ow in 0..<OW {
+                let d = dz + (oh * OW + ow) * OC
+                for c0 in stride(from: 0, to: OCp, by: 16) {
+                    let dv: SIMD16<Float>
+                    if c0 + 16 <= OC {
+                        dv = load16(d + c0)
+                    } else {
+                        for i in 0..<16 { tile[i] = c0 + i < OC ? d[c0 + i] : 0 }
+                        dv = load16(tile)
+                    }
+                    for kh in 0..<K {
+                        let row = xpad + ((oh * S + kh) * Wp + ow * S) * C
+                        let w = dwt + kh * span * OCp + c0
+                        for j in 0..<span {
+                            var acc = load16(w + j * OCp)
+                            acc.addProduct(SIMD16(repeating: row[j]), dv)
+                            store16(acc, w + j * OCp)
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for oc in 0..<OC {
+        for tap in 0..<patch {
+            dweights[oc * patch + tap] = accumulate ? dweights[oc * patch + tap] + dwt[tap * OCp + oc] : dwt[tap * OCp + oc]
+        }
+    }
+}
+
+// MARK: Naive reference (Double, direct loops; used by the tests)
+
+/// Direct convolution in Double: input (B, H, W, IC), weights (OC, K, K, IC), bias (OC);
+/// returns (B, OH, OW, OC). Follows the definition term by term, independent of im2col.
+public func conv2dNaive(input: [Double], weights: [Double], bias: [Double], batch B: Int, geometry g: ConvGeometry) -> [Double] {
+    precondition(input.count == B * g.inputSize && weights.count == g.weightCount && bias.count == g.outChannels)
+    var out = [Double](repeating: 0, count: B * g.outputSize)
+    for b in 0..<B {
+        for oh in 0..<g.outHeight {
+            for ow in 0..<g.outWidth {
+                for oc in 0..<g.outChannels {
+                    var s = bias[oc]
+                    for kh in 0..<g.kernel {
+                        let ih = oh * g.stride - g.pad + kh
+                        guard ih >= 0 && ih < g.inHeight else { continue }
+                        for kw in 0..<g.kernel {
+                            let iw = ow * g.stride - g.pad + kw
+                            guard iw >= 0 && iw < g.inWidth else { continue }
+                            for ic in 0..<g.inChannels {
+                                s += input[b * g.inputSize + (ih * g.inWidth + iw) * g.inChannels + ic]
+                                    * weights[((oc * g.kernel + kh) * g.kernel + kw) * g.inChannels + ic]
+                            }
+                        }
+                    }
+                    out[b * g.outputSize + (oh * g.outWidth + ow) * g.outChannels + oc] = s
+                }
+            }
+        }
+    }
+    return out
+}
+
+/// (C, H, W) -> (H, W, C) for each of `batch` examples (the data sets store images channel-major).
+func channelsLast(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, batch B: Int, shape: ImageShape) {
+    let (C, HW) = (shape.channels, shape.height * shape.width)
+    for b in 0..<B {
+        let x = input + b * shape.count, y = out + b * shape.count
+        for c in 0..<C {
+            for p in 0..<HW { y[p * C + c] = x[c * HW + p] }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+// 2x2 max-pooling with stride 2 over channel-last (NHWC) feature maps.
+//
+// Output (H/2, W/2, C) (floor: an odd last row or column is not pooled). Each output takes the
+// largest of its four inputs, scanned in the order (0,0), (0,1), (1,0), (1,1) with a strict `>`,
+// so a tie goes to the first of them; the backward pass routes the gradient to that one input
+// only (the others, and an unpooled last row or column, get 0). In the networks pooling follows
+// a ReLU, where ties are between zeros whose gradient the ReLU mask discards anyway.
+//
+// No argmax is stored: the backward pass finds the chosen input again as the first of the four
+// that equals the output (the output is a copy of it, so the comparison is exact).
+
+@inline(__always)
+private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+@inline(__always)
+private func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+}
+
+/// out (B, H/2, W/2, C) from input (B, H, W, C).
+func maxPool2x2Forward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
+                       batch B: Int, height H: Int, width W: Int, channels C: Int) {
+    let (OH, OW) = (H / 2, W / 2)
+    let inSize = H * W * C, outSize = OH * OW * C
+    for b in 0..<B {
+        let x = input + b * inSize
+        for oh in 0..<OH {
+            for ow in 0..<OW {
+                let x00 = x + ((2 * oh) * W + 2 * ow) * C
+                let x01 = x00 + C, x10 = x00 + W * C, x11 = x10 + C
+                let y = out + b * outSize + (oh * OW + ow) * C
+                var c = 0
+                while c + 16 <= C {
+                    var best = load16(x00 + c)
+                    var v = load16(x01 + c); best.replace(with: v, where: v .> best)
+                    v = load16(x10 + c); best.replace(with: v, where: v .> best)
+                    v = load16(x11 + c); best.replace(with: v, where: v .> best)
+                    store16(best, y + c)
+                    c += 16
+                }
+                while c < C {
+                    var best = x00[c]
+                    if x01[c] > best { best = x01[c] }
+                    if x10[c] > best { best = x10[c] }
+                    if x11[c] > best { best = x11[c] }
+                    y[c] = best
+                    c += 1
+                }
+            }
+        }
+    }
+}
+
+/// dinput (B, H, W, C) (overwritten) from dout (B, H/2, W/2, C), given the forward pass's input and
+/// output: each window's gradient goes to the first of its four inputs equal to the output.
+func maxPool2x2Backward(_ dinput: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                        output: UnsafePointer<Float>, batch B: Int, height H: Int, width W: Int, channels C: Int) {
+    let (OH, OW) = (H / 2, W / 2)
+    let inSize = H * W * C, outSize = OH * OW * C
+    // Every pooled input is written below; only an odd last row or column needs zeroing.
+    if H % 2 == 1 || W % 2 == 1 { dinput.update(repeating: 0, count: B * inSize) }
+    let zero = SIMD16<Float>()
+    for b in 0..<B {
+        let x = input + b * inSize, dx = dinput + b * inSize
+        for oh in 0..<OH {
+            for ow in 0..<OW {
+                let o00 = ((2 * oh) * W + 2 * ow) * C
+                let o01 = o00 + C, o10 = o00 + W * C, o11 = o10 + C
+                let j = b * outSize + (oh * OW + ow) * C
+                let y = output + j, g = dout + j
+                var c = 0
+                while c + 16 <= C {
+                    let yv = load16(y + c), gv = load16(g + c)
+                    var free = SIMDMask<SIMD16<Int32>>(repeating: true)  // no input of the window chosen yet
+                    for offset in [o00, o01, o10, o11] {
+                        let take = free .& (load16(x + offset + c) .== yv)
+                        store16(gv.replacing(with: zero, where: .!take), dx + offset + c)
+                        free = free .& .!take
+                    }
+                    c += 16
+                }
+                while c < C {
+                    var free = true
+                    for offset in [o00, o01, o10, o11] {
+                        let take = free && x[offset + c] == y[c]
+                        dx[offset + c] = take ? g[c] : 0
+                        if take { free = false }
+                    }
+                    c += 1
+                }
+            }
+        }
+    }
+}
+
+/// Naive reference in Double: (B, H, W, C) -> (B, H/2, W/2, C), first maximum on ties.
+public func maxPool2x2Naive(_ input: [Double], batch B: Int, height H: Int, width W: Int, channels C: Int) -> [Double] {
+    let (OH, OW) = (H / 2, W / 2)
+    var out = [Double](repeating: 0, count: B * OH * OW * C)
+    for b in 0..<B {
+        for oh in 0..<OH {
+            for ow in 0..<OW {
+                for c in 0..<C {
+                    var best = -Double.infinity
+                    for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                        let v = input[((b * H + 2 * oh + dy) * W + 2 * ow + dx) * C + c]
+                        if v > best { best = v }
+                    }
+                    out[((b * OH + oh) * OW + ow) * C + c] = best
+                }
+            }
+        }
+    }
+    return out
+}

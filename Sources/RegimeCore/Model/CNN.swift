@@ -1,0 +1,266 @@
+/// Floats of activations per block of examples run through the convolutions together (512 KB,
+/// about half of L2; measured best among 256 KB to 4 MB).
+let cnnSpatialBlockFloats = 1 << 17
+
+/// A convolutional ReLU network `cnn:CxHxW-...-K` (docs/architectures.md has the exact conventions).
+///
+/// - Feature maps are channel-last: an example's input (C, H, W) is first transposed to (H, W, C);
+///   every later map is (H, W, C) row-major, channel fastest, and a fully-connected layer reads
+///   its input flattened in that (h, w, c) order.
+/// - Parameter block, in layer order: each convolution's weights (OC, K, K, IC) row-major then its
+///   bias (OC); each fully-connected layer's weights (out, in) then bias (out); the classifier last.
+///   Pooling has no parameters. Groups: `conv1`, `conv2`, ..., `fc1`, ..., `fc<n+1>` (the classifier).
+/// - Every convolution and hidden fully-connected layer is followed by ReLU; their units are the
+///   pattern layers (same names). Unit u of a convolution's pattern is output position
+///   p = oh*OW + ow and channel c, with u = p*OC + c; of a fully-connected layer, the unit index.
+///   The bit is `z > 0` for the pre-activation z.
+/// - Init: He normal, W ~ N(0, 2/fan_in) with fan_in = K*K*IC (convolution) or `in` (fully
+///   connected, classifier included, as in the MLP); biases 0. Drawn in parameter-block order.
+public final class CNN: Network {
+    public let spec: CNNSpec
+    public var architecture: Architecture { .cnn(spec) }
+    public let parameterCount: Int
+    public let parameterGroups: [ParameterGroup]
+    public let patternLayers: [PatternLayer]
+    /// Multiply-adds x 2 of one example's forward pass (convolutions and fully-connected layers;
+    /// bias, ReLU and pooling are not counted).
+    public let flopsPerExampleForward: Double
+    /// The same for the backward pass: weight gradients of every layer, input gradients of every
+    /// layer but the first.
+    public let flopsPerExampleBackward: Double
+
+    enum Op {
+        case conv(ConvGeometry, weights: Int, bias: Int)
+        case pool(height: Int, width: Int, channels: Int)
+        case dense(inputs: Int, outputs: Int, weights: Int, bias: Int, relu: Bool)
+    }
+    let ops: [Op]
+    /// Floats per example of each op's input and output.
+    let inputSizes: [Int]
+    let outputSizes: [Int]
+    /// Ops whose (ReLU) output is a pattern layer, in pattern-layer order.
+    let patternOps: [Int]
+
+    // Workspaces, sized for `capacity` examples.
+    private var capacity = 0
+    private var inputHWC: FloatBuffer?
+    private var outputs: [FloatBuffer] = []          // per op: its output (after ReLU where there is one)
+    private var cols = FloatBuffer(count: 0)
+    private var dcols = FloatBuffer(count: 0)
+    private var gradientScratch: [FloatBuffer] = []
+
+    public init(spec: CNNSpec) {
+        self.spec = spec
+        var ops: [Op] = [], inSizes: [Int] = [], outSizes: [Int] = [], patternOps: [Int] = []
+        var groups: [ParameterGroup] = [], patterns: [PatternLayer] = []
+        var shape = spec.input
+        var offset = 0
+        var forward = 0.0, backward = 0.0
+        var convCount = 0, denseCount = 0
+        func addDense(_ inputs: Int, _ outputs: Int, relu: Bool) {
+            denseCount += 1
+            let start = offset
+            let w = offset; offset += inputs * outputs
+            let b = offset; offset += outputs
+            groups.append(ParameterGroup(name: "fc\(denseCount)", range: start..<offset))
+            if relu { patterns.append(PatternLayer(name: "fc\(denseCount)", unitsPerExample: outputs)); patternOps.append(ops.count) }
+            let flops = 2 * Double(inputs) * Double(outputs)
+            forward += flops
+            backward += ops.isEmpty ? flops : 2 * flops
+            ops.append(.dense(inputs: inputs, outputs: outputs, weights: w, bias: b, relu: relu))
+            inSizes.append(inputs); outSizes.append(outputs)
+        }
+        for layer in spec.layers {
+            switch layer {
+            case .conv(let channels, let kernel, let stride, let same):
+                convCount += 1
+                let g = ConvGeometry(inChannels: shape.channels, inHeight: shape.height, inWidth: shape.width,
+                                     outChannels: channels, kernel: kernel, stride: stride, pad: same ? kernel / 2 : 0)
+                let start = offset
+                let w = offset; offset += g.weightCount
+                let b = offset; offset += channels
+                groups.append(ParameterGroup(name: "conv\(convCount)", range: start..<offset))
+                patterns.append(PatternLayer(name: "conv\(convCount)", unitsPerExample: g.outputSize))
+                patternOps.append(ops.count)
+                forward += g.flopsPerExample
+                backward += ops.isEmpty ? g.flopsPerExample : 2 * g.flopsPerExample
+                ops.append(.conv(g, weights: w, bias: b))
+                inSizes.append(g.inputSize); outSizes.append(g.outputSize)
+                shape = ImageShape(channels: channels, height: g.outHeight, width: g.outWidth)
+            case .maxPool:
+                ops.append(.pool(height: shape.height, width: shape.width, channels: shape.channels))
+                inSizes.append(shape.count)
+                shape = ImageShape(channels: shape.channels, height: shape.height / 2, width: shape.width / 2)
+                outSizes.append(shape.count)
+            case .dense(let units):
+                addDense(shape.count, units, relu: true)
+                shape = ImageShape(channels: units, height: 1, width: 1)
+            }
+        }
+        addDense(shape.count, spec.classes, relu: false)
+        self.ops = ops
+        inputSizes = inSizes
+        outputSizes = outSizes
+        self.patternOps = patternOps
+        parameterCount = offset
+        parameterGroups = groups
+        patternLayers = patterns
+        flopsPerExampleForward = forward
+        flopsPerExampleBackward = backward
+    }
+
+    /// He normal for every convolution and fully-connected layer, biases 0, in block order.
+    public func initialize(parameters: UnsafeMutablePointer<Float>, rng: inout Xoshiro256) {
+        for op in ops {
+            let (w, b, count, fanIn, biasCount): (Int, Int, Int, Int, Int)
+            switch op {
+            case .conv(let g, let weights, let bias):
+                (w, b, count, fanIn, biasCount) = (weights, bias, g.weightCount, g.patchSize, g.outChannels)
+            case .dense(let inputs, let outputs, let weights, let bias, _):
+                (w, b, count, fanIn, biasCount) = (weights, bias, inputs * outputs, inputs, outputs)
+            case .pool:
+                continue
+            }
+            let std = (2.0 / Double(fanIn)).squareRoot()
+            for i in 0..<count { parameters[w + i] = Float(rng.nextNormal() * std) }
+            (parameters + b).update(repeating: 0, count: biasCount)
+        }
+    }
+
+    private func reserve(examples: Int) {
+        guard examples > capacity else { return }
+        capacity = examples
+        inputHWC = spec.input.channels > 1 ? FloatBuffer(count: examples * spec.input.count) : nil
+        outputs = outputSizes.map { FloatBuffer(count: examples * $0) }
+        var colsCount = 0
+        for case .conv(let g, _, _) in ops {
+            colsCount = max(colsCount, g.scratchCount(chunk: g.chunkExamples(batch: examples)))
+        }
+        cols = FloatBuffer(count: colsCount)
+        dcols = FloatBuffer(count: colsCount)
+        let widest = max(inputSizes.max() ?? 0, outputSizes.max() ?? 0)
+        gradientScratch = [FloatBuffer(count: examples * widest), FloatBuffer(count: examples * widest)]
+    }
+
+    /// The network's input in channel-last order (the caller's buffer when there is one channel).
+    private func channelLastInput(_ input: UnsafePointer<Float>) -> UnsafePointer<Float> {
+        inputHWC.map { UnsafePointer($0.pointer) } ?? input
+    }
+
+    /// The convolutions and pools (the ops before the first fully-connected layer) run on blocks of
+    /// `spatialBlock(batch:)` examples, each block through all of them before the next, so that a
+    /// layer's output is still in cache when the next layer reads it; the fully-connected layers run
+    /// on the whole batch. Block sizes depend only on the architecture and the batch size.
+    private var spatialOpCount: Int { ops.firstIndex { if case .dense = $0 { return true } else { return false } } ?? ops.count }
+
+    private func spatialBlock(batch B: Int) -> Int {
+        let perExample = inputSizes[0] + outputSizes.prefix(spatialOpCount).reduce(0, +)
+        return max(1, min(B, cnnSpatialBlockFloats / max(perExample, 1)))
+    }
+
+    /// Runs op i on examples first..<first+count (forward).
+    private func forwardOp(_ i: Int, parameters: UnsafePointer<Float>, input h: UnsafePointer<Float>, first: Int, count: Int) {
+        let out = outputs[i].pointer + first * outputSizes[i]
+        let x = h + first * inputSizes[i]
+        switch ops[i] {
+        case .conv(let g, let w, let b):
+            conv2dForward(output: out, input: x, weights: parameters + w, bias: parameters + b, batch: count,
+                          geometry: g, relu: true, cols: cols.pointer)
+        case .pool(let height, let width, let channels):
+            maxPool2x2Forward(out, x, batch: count, height: height, width: width, channels: channels)
+        case .dense(let inputs, let outputs, let w, let b, let relu):
+            sgemm(transA: false, transB: true, m: count, n: outputs, k: inputs, alpha: 1,
+                  a: x, lda: inputs, b: parameters + w, ldb: inputs, beta: 0, c: out, ldc: outputs)
+            if relu {
+                addBiasRelu(out, parameters + b, rows: count, columns: outputs)
+            } else {
+                addBias(out, parameters + b, rows: count, columns: outputs)
+            }
+        }
+    }
+
+    /// The input of op i (channel-last network input for i = 0).
+    private func opInput(_ i: Int, _ x0: UnsafePointer<Float>) -> UnsafePointer<Float> {
+        i > 0 ? UnsafePointer(outputs[i - 1].pointer) : x0
+    }
+
+    public func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int) -> UnsafePointer<Float> {
+        reserve(examples: B)
+        if let inputHWC { channelsLast(inputHWC.pointer, input, batch: B, shape: spec.input) }
+        let x0 = channelLastInput(input)
+        let spatial = spatialOpCount, block = spatialBlock(batch: B)
+        for first in stride(from: 0, to: B, by: block) {
+            for i in 0..<spatial {
+                forwardOp(i, parameters: parameters, input: opInput(i, x0), first: first, count: min(block, B - first))
+            }
+        }
+        for i in spatial..<ops.count { forwardOp(i, parameters: parameters, input: opInput(i, x0), first: 0, count: B) }
+        return UnsafePointer(outputs[ops.count - 1].pointer)
+    }
+
+    /// Backward through op i for examples first..<first+count. `dout` is the gradient of the op's
+    /// output (rows of these examples; masked by the ReLU in place, so never `dlogits` when the op
+    /// has a ReLU), `dinput` receives the input gradient (nil for the first op); weight gradients
+    /// are overwritten, or added to when `accumulate`.
+    private func backwardOp(_ i: Int, parameters: UnsafePointer<Float>, input h: UnsafePointer<Float>, dout: UnsafePointer<Float>,
+                            dinput: UnsafeMutablePointer<Float>?, gradients: UnsafeMutablePointer<Float>, first: Int, count: Int,
+                            accumulate: Bool) {
+        let x = h + first * inputSizes[i]
+        switch ops[i] {
+        case .conv(let g, let w, let b):
+            let dz = UnsafeMutablePointer(mutating: dout)
+            reluBackward(dz, dz, preActivation: outputs[i].pointer + first * outputSizes[i], count: count * g.outputSize)
+            conv2dBackward(doutput: dz, input: x, weights: parameters + w, dweights: gradients + w, dbias: gradients + b,
+                           dinput: dinput, batch: count, geometry: g, cols: cols.pointer, dcols: dcols.pointer, accumulate: accumulate)
+        case .pool(let height, let width, let channels):
+            guard let dinput else { return }
+            maxPool2x2Backward(dinput, dout, input: x, output: outputs[i].pointer + first * outputSizes[i], batch: count,
+                               height: height, width: width, channels: channels)
+        case .dense(let inputs, let outputs, let w, let b, let relu):
+            precondition(first == 0 && !accumulate)
+            if relu {
+                let dz = UnsafeMutablePointer(mutating: dout)
+                reluBackward(dz, dz, preActivation: self.outputs[i].pointer, count: count * outputs)
+            }
+            // dW = dZ^T H;  db = sum_b dZ;  dH = dZ W
+            sgemm(transA: true, transB: false, m: outputs, n: inputs, k: count, alpha: 1,
+                  a: dout, lda: outputs, b: x, ldb: inputs, beta: 0, c: gradients + w, ldc: inputs)
+            biasGradient(gradients + b, dout, rows: count, columns: outputs)
+            if let dinput {
+                sgemm(transA: false, transB: false, m: count, n: inputs, k: outputs, alpha: 1,
+                      a: dout, lda: outputs, b: parameters + w, ldb: inputs, beta: 0, c: dinput, ldc: inputs)
+            }
+        }
+    }
+
+    public func backward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, dlogits: UnsafePointer<Float>,
+                         batch B: Int, gradients: UnsafeMutablePointer<Float>) {
+        precondition(B <= capacity, "backward without a matching forward")
+        let x0 = channelLastInput(input)
+        let n = ops.count
+        // The gradient of op i's output lives in dlogits (i = n-1) or in scratch (n - 2 - i) % 2;
+        // its input gradient goes to scratch (n - 1 - i) % 2.
+        func dout(_ i: Int) -> UnsafePointer<Float> { i == n - 1 ? dlogits : UnsafePointer(gradientScratch[(n - 2 - i) % 2].pointer) }
+        func din(_ i: Int) -> UnsafeMutablePointer<Float>? { i > 0 ? gradientScratch[(n - 1 - i) % 2].pointer : nil }
+        let spatial = spatialOpCount, block = spatialBlock(batch: B)
+        for i in stride(from: n - 1, through: spatial, by: -1) {
+            backwardOp(i, parameters: parameters, input: opInput(i, x0), dout: dout(i), dinput: din(i), gradients: gradients,
+                       first: 0, count: B, accumulate: false)
+        }
+        for first in stride(from: 0, to: B, by: block) {
+            let count = min(block, B - first)
+            for i in stride(from: spatial - 1, through: 0, by: -1) {
+                backwardOp(i, parameters: parameters, input: opInput(i, x0), dout: dout(i) + first * outputSizes[i],
+                           dinput: din(i).map { $0 + first * inputSizes[i] }, gradients: gradients, first: first, count: count,
+                           accumulate: first > 0)
+            }
+        }
+    }
+
+    public func recordPatterns(batch B: Int, into patterns: PatternSet, firstExample: Int) {
+        for (layer, op) in patternOps.enumerated() {
+            patterns.store(layer: layer, firstExample: firstExample, rows: B,
+                           preActivations: outputs[op].pointer, width: outputSizes[op])
+        }
+    }
+}

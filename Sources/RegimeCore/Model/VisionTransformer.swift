@@ -1,0 +1,352 @@
+/// A ViT-style classifier `vit:CxHxW-p<P>-d<D>-h<H>-l<L>[-cls]-K` (docs/architectures.md).
+///
+/// Forward, per example (rows are tokens, R = B*T rows in a batch):
+/// - patches: the image (C, H, W) is cut into P x P patches in row-major patch order; a patch is
+///   the vector (c, dy, dx) of length C*P*P. `E = patches We^T + be`.
+/// - tokens: X0[t] = E[t] + pos[t] (T = number of patches); with a class token, X0[0] = cls + pos[0]
+///   and X0[1 + t] = E[t] + pos[1 + t].
+/// - each of the L pre-LayerNorm blocks:
+///   `A = LN1(X); QKV = A Wqkv^T; X' = X + Attn(QKV) Wo^T + bo;`
+///   `Z = LN2(X') W1^T + b1; X'' = X' + relu(Z) W2^T + b2` (attention as in Kernels/Attention.swift).
+/// - head: `F = LNf(X)`, pooled = mean over tokens of F (or F[0] with a class token),
+///   logits = pooled Wh^T + bh.
+///
+/// Parameter block, in order (all matrices (out, in) row-major):
+/// `We (D, C*P*P), be (D), [cls (D)], pos (T, D)`, then per block
+/// `ln1.gamma (D), ln1.beta (D), Wqkv (3D, D), Wo (D, D), bo (D),
+///  ln2.gamma (D), ln2.beta (D), W1 (4D, D), b1 (4D), W2 (D, 4D), b2 (D)`, then
+/// `lnf.gamma (D), lnf.beta (D), Wh (K, D), bh (K)`.
+/// The Q, K, V projection has no bias: a K bias gets an exactly-zero gradient (the softmax is
+/// invariant to a per-row shift), which Adam would turn into a noise-driven random walk that
+/// pollutes the weight-update instrument, and a V bias only duplicates `bo`.
+/// Groups: `embed` (We..pos), `block<l>.attn` (ln1..bo), `block<l>.ffn` (ln2..b2), `head` (lnf..bh).
+///
+/// Pattern layers `block<l>.ffn`: the bits Z > 0 of the feed-forward hidden units, unit
+/// u = t*4D + j for token t (class token first when present) and hidden unit j.
+///
+/// Init, in block order: We Xavier normal N(0, 2/(C*P*P + D)); cls and pos N(0, 0.02^2); Wqkv
+/// Xavier normal per D x D projection, N(0, 1/D); Wo N(0, 1/D); W1 He normal N(0, 2/D) (it feeds
+/// the ReLU); W2 Xavier N(0, 2/(5D)); Wh Xavier N(0, 2/(D + K)); biases 0; LayerNorm gamma 1, beta 0.
+public final class VisionTransformer: Network {
+    public let spec: ViTSpec
+    public var architecture: Architecture { .vit(spec) }
+    public let parameterCount: Int
+    public let parameterGroups: [ParameterGroup]
+    public let patternLayers: [PatternLayer]
+    /// Multiply-adds x 2 of one example's forward pass: the linear maps and the two attention
+    /// products (LayerNorm, softmax, ReLU, biases and residual additions are not counted).
+    public let flopsPerExampleForward: Double
+    /// The same for the backward pass (the patch embedding needs no input gradient).
+    public let flopsPerExampleBackward: Double
+
+    struct BlockOffsets {
+        var ln1Gamma, ln1Beta, qkvW, oW, oB, ln2Gamma, ln2Beta, f1W, f1B, f2W, f2B: Int
+    }
+    let T: Int          // tokens
+    let Np: Int         // patches
+    let D: Int
+    let F: Int          // 4D
+    let patchSize: Int  // C*P*P
+    let patchW: Int, patchB: Int, cls: Int?, pos: Int
+    let blocks: [BlockOffsets]
+    let lnfGamma: Int, lnfBeta: Int, headW: Int, headB: Int
+    let attention: AttentionShape
+
+    // Workspaces for `capacity` examples (R = capacity * T rows).
+    private var capacity = 0
+    struct BlockBuffers {
+        var ln1: FloatBuffer, ln1Mean: FloatBuffer, ln1Rstd: FloatBuffer
+        var qkv: FloatBuffer, probs: FloatBuffer, attn: FloatBuffer, x1: FloatBuffer
+        var ln2: FloatBuffer, ln2Mean: FloatBuffer, ln2Rstd: FloatBuffer
+        var hidden: FloatBuffer, x2: FloatBuffer
+    }
+    private var patches = FloatBuffer(count: 0)
+    private var embedded = FloatBuffer(count: 0)   // E, or dE in the backward pass (class-token case)
+    private var x0 = FloatBuffer(count: 0)
+    private var blockBuffers: [BlockBuffers] = []
+    private var lnf = FloatBuffer(count: 0), lnfMean = FloatBuffer(count: 0), lnfRstd = FloatBuffer(count: 0)
+    private var pooled = FloatBuffer(count: 0)
+    private var logits = FloatBuffer(count: 0)
+    private var dx = FloatBuffer(count: 0), dtmp = FloatBuffer(count: 0), dwide = FloatBuffer(count: 0)
+    private var dpooled = FloatBuffer(count: 0)
+    private let scratch: FloatBuffer
+
+    public init(spec: ViTSpec) {
+        self.spec = spec
+        let D = spec.dim, F = spec.ffnWidth, T = spec.tokenCount, K = spec.classes
+        let patchSize = spec.input.channels * spec.patch * spec.patch
+        self.D = D; self.F = F; self.T = T; Np = spec.patchCount; self.patchSize = patchSize
+        var offset = 0
+        func take(_ n: Int) -> Int { defer { offset += n }; return offset }
+        var groups: [ParameterGroup] = []
+        patchW = take(D * patchSize); patchB = take(D)
+        cls = spec.classToken ? take(D) : nil
+        pos = take(T * D)
+        groups.append(ParameterGroup(name: "embed", range: 0..<offset))
+        var blocks: [BlockOffsets] = []
+        var patterns: [PatternLayer] = []
+        for l in 1...spec.depth {
+            let attnStart = offset
+            let ln1g = take(D), ln1b = take(D), qkvW = take(3 * D * D), oW = take(D * D), oB = take(D)
+            groups.append(ParameterGroup(name: "block\(l).attn", range: attnStart..<offset))
+            let ffnStart = offset
+            let ln2g = take(D), ln2b = take(D), f1W = take(F * D), f1B = take(F), f2W = take(D * F), f2B = take(D)
+            groups.append(ParameterGroup(name: "block\(l).ffn", range: ffnStart..<offset))
+            blocks.append(BlockOffsets(ln1Gamma: ln1g, ln1Beta: ln1b, qkvW: qkvW, oW: oW, oB: oB,
+                                       ln2Gamma: ln2g, ln2Beta: ln2b, f1W: f1W, f1B: f1B, f2W: f2W, f2B: f2B))
+            patterns.append(PatternLayer(name: "block\(l).ffn", unitsPerExample: T * F))
+        }
+        let headStart = offset
+        lnfGamma = take(D); lnfBeta = take(D); headW = take(K * D); headB = take(K)
+        groups.append(ParameterGroup(name: "head", range: headStart..<offset))
+        self.blocks = blocks
+        parameterCount = offset
+        parameterGroups = groups
+        patternLayers = patterns
+        attention = AttentionShape(tokens: T, dim: D, heads: spec.heads)
+        scratch = FloatBuffer(count: max(attention.scratchCount, D))
+
+        let (t, d) = (Double(T), Double(D))
+        let embedFlops = 2 * Double(Np) * Double(patchSize) * d
+        let blockLinear = 2 * t * d * (3 * d + d + 2 * Double(F))
+        let blockFlops = blockLinear + attentionFlopsPerExample(attention)
+        let headFlops = 2 * d * Double(K)
+        flopsPerExampleForward = embedFlops + Double(spec.depth) * blockFlops + headFlops
+        flopsPerExampleBackward = embedFlops + Double(spec.depth) * 2 * blockFlops + 2 * headFlops
+    }
+
+    public func initialize(parameters: UnsafeMutablePointer<Float>, rng: inout Xoshiro256) {
+        func normal(_ start: Int, _ count: Int, std: Double) {
+            for i in 0..<count { parameters[start + i] = Float(rng.nextNormal() * std) }
+        }
+        func fill(_ start: Int, _ count: Int, _ value: Float) { (parameters + start).update(repeating: value, count: count) }
+        let d = Double(D)
+        normal(patchW, D * patchSize, std: (2 / Double(patchSize + D)).squareRoot())
+        fill(patchB, D, 0)
+        if let cls { normal(cls, D, std: 0.02) }
+        normal(pos, T * D, std: 0.02)
+        for b in blocks {
+            fill(b.ln1Gamma, D, 1); fill(b.ln1Beta, D, 0)
+            normal(b.qkvW, 3 * D * D, std: (1 / d).squareRoot())
+            normal(b.oW, D * D, std: (1 / d).squareRoot()); fill(b.oB, D, 0)
+            fill(b.ln2Gamma, D, 1); fill(b.ln2Beta, D, 0)
+            normal(b.f1W, F * D, std: (2 / d).squareRoot()); fill(b.f1B, F, 0)
+            normal(b.f2W, D * F, std: (2 / Double(D + F)).squareRoot()); fill(b.f2B, D, 0)
+        }
+        fill(lnfGamma, D, 1); fill(lnfBeta, D, 0)
+        normal(headW, spec.classes * D, std: (2 / Double(D + spec.classes)).squareRoot())
+        fill(headB, spec.classes, 0)
+    }
+
+    private func reserve(examples B: Int) {
+        guard B > capacity else { return }
+        capacity = B
+        let R = B * T
+        func buffer(_ n: Int) -> FloatBuffer { FloatBuffer(count: n) }
+        patches = buffer(B * Np * patchSize)
+        embedded = spec.classToken ? buffer(B * Np * D) : buffer(0)
+        x0 = buffer(R * D)
+        blockBuffers = blocks.map { _ in
+            BlockBuffers(ln1: buffer(R * D), ln1Mean: buffer(R), ln1Rstd: buffer(R),
+                         qkv: buffer(R * 3 * D), probs: buffer(B * attention.probsPerExample), attn: buffer(R * D), x1: buffer(R * D),
+                         ln2: buffer(R * D), ln2Mean: buffer(R), ln2Rstd: buffer(R),
+                         hidden: buffer(R * F), x2: buffer(R * D))
+        }
+        lnf = buffer(R * D); lnfMean = buffer(R); lnfRstd = buffer(R)
+        pooled = buffer(B * D)
+        logits = buffer(B * spec.classes)
+        dx = buffer(R * D); dtmp = buffer(R * D); dwide = buffer(R * max(F, 3 * D))
+        dpooled = buffer(B * D)
+    }
+
+    /// patches (B*Np, C*P*P): patch (i, j) of example b is row b*Np + i*(W/P) + j, entries (c, dy, dx).
+    private func patchify(_ input: UnsafePointer<Float>, batch B: Int) {
+        let (C, H, W, P) = (spec.input.channels, spec.input.height, spec.input.width, spec.patch)
+        let across = W / P
+        for b in 0..<B {
+            let x = input + b * C * H * W
+            for n in 0..<Np {
+                let (i, j) = (n / across, n % across)
+                let row = patches.pointer + (b * Np + n) * patchSize
+                for c in 0..<C {
+                    for dy in 0..<P {
+                        let src = x + (c * H + i * P + dy) * W + j * P
+                        let dst = row + (c * P + dy) * P
+                        for dx in 0..<P { dst[dx] = src[dx] }
+                    }
+                }
+            }
+        }
+    }
+
+    public func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int) -> UnsafePointer<Float> {
+        reserve(examples: B)
+        let R = B * T
+        let p = parameters
+        patchify(input, batch: B)
+        // Embedding: E = patches We^T (into X0 directly without a class token), then + be + pos.
+        let e = spec.classToken ? embedded.pointer : x0.pointer
+        sgemm(transA: false, transB: true, m: B * Np, n: D, k: patchSize, alpha: 1, a: patches.pointer, lda: patchSize,
+              b: p + patchW, ldb: patchSize, beta: 0, c: e, ldc: D)
+        let firstPatchToken = spec.classToken ? 1 : 0
+        for b in 0..<B {
+            if let cls {
+                let row = x0.pointer + b * T * D
+                for i in 0..<D { row[i] = p[cls + i] + p[pos + i] }
+            }
+            for n in 0..<Np {
+                let t = firstPatchToken + n
+                let source = e + (b * Np + n) * D
+                let row = x0.pointer + (b * T + t) * D
+                let position = p + pos + t * D
+                for i in 0..<D { row[i] = source[i] + p[patchB + i] + position[i] }
+            }
+        }
+        var x = UnsafePointer(x0.pointer)
+        for (l, o) in blocks.enumerated() {
+            let w = blockBuffers[l]
+            layerNormForward(w.ln1.pointer, mean: w.ln1Mean.pointer, rstd: w.ln1Rstd.pointer, x,
+                             gamma: p + o.ln1Gamma, beta: p + o.ln1Beta, rows: R, width: D)
+            sgemm(transA: false, transB: true, m: R, n: 3 * D, k: D, alpha: 1, a: w.ln1.pointer, lda: D,
+                  b: p + o.qkvW, ldb: D, beta: 0, c: w.qkv.pointer, ldc: 3 * D)
+            attentionForward(out: w.attn.pointer, probs: w.probs.pointer, qkv: w.qkv.pointer, batch: B, shape: attention,
+                             scratch: scratch.pointer)
+            w.x1.pointer.update(from: x, count: R * D)
+            sgemm(transA: false, transB: true, m: R, n: D, k: D, alpha: 1, a: w.attn.pointer, lda: D,
+                  b: p + o.oW, ldb: D, beta: 1, c: w.x1.pointer, ldc: D)
+            addBias(w.x1.pointer, p + o.oB, rows: R, columns: D)
+            layerNormForward(w.ln2.pointer, mean: w.ln2Mean.pointer, rstd: w.ln2Rstd.pointer, w.x1.pointer,
+                             gamma: p + o.ln2Gamma, beta: p + o.ln2Beta, rows: R, width: D)
+            sgemm(transA: false, transB: true, m: R, n: F, k: D, alpha: 1, a: w.ln2.pointer, lda: D,
+                  b: p + o.f1W, ldb: D, beta: 0, c: w.hidden.pointer, ldc: F)
+            addBiasRelu(w.hidden.pointer, p + o.f1B, rows: R, columns: F)
+            w.x2.pointer.update(from: w.x1.pointer, count: R * D)
+            sgemm(transA: false, transB: true, m: R, n: D, k: F, alpha: 1, a: w.hidden.pointer, lda: F,
+                  b: p + o.f2W, ldb: F, beta: 1, c: w.x2.pointer, ldc: D)
+            addBias(w.x2.pointer, p + o.f2B, rows: R, columns: D)
+            x = UnsafePointer(w.x2.pointer)
+        }
+        layerNormForward(lnf.pointer, mean: lnfMean.pointer, rstd: lnfRstd.pointer, x,
+                         gamma: p + lnfGamma, beta: p + lnfBeta, rows: R, width: D)
+        for b in 0..<B {
+            let out = pooled.pointer + b * D
+            let f = lnf.pointer + b * T * D
+            if spec.classToken {
+                out.update(from: f, count: D)
+            } else {
+                for i in 0..<D { out[i] = 0 }
+                for t in 0..<T {
+                    let row = f + t * D
+                    for i in 0..<D { out[i] += row[i] }
+                }
+                let inverse = 1 / Float(T)
+                for i in 0..<D { out[i] *= inverse }
+            }
+        }
+        let K = spec.classes
+        sgemm(transA: false, transB: true, m: B, n: K, k: D, alpha: 1, a: pooled.pointer, lda: D,
+              b: p + headW, ldb: D, beta: 0, c: logits.pointer, ldc: K)
+        addBias(logits.pointer, p + headB, rows: B, columns: K)
+        return UnsafePointer(logits.pointer)
+    }
+
+    public func backward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, dlogits: UnsafePointer<Float>,
+                         batch B: Int, gradients g: UnsafeMutablePointer<Float>) {
+        precondition(B <= capacity, "backward without a matching forward")
+        let R = B * T, K = spec.classes
+        let p = parameters
+        // Head: dWh = dlogits^T pooled, dbh, dpooled = dlogits Wh.
+        sgemm(transA: true, transB: false, m: K, n: D, k: B, alpha: 1, a: dlogits, lda: K, b: pooled.pointer, ldb: D,
+              beta: 0, c: g + headW, ldc: D)
+        biasGradient(g + headB, dlogits, rows: B, columns: K)
+        sgemm(transA: false, transB: false, m: B, n: D, k: K, alpha: 1, a: dlogits, lda: K, b: p + headW, ldb: D,
+              beta: 0, c: dpooled.pointer, ldc: D)
+        // Pooling: dF into dtmp.
+        let dF = dtmp.pointer
+        for b in 0..<B {
+            let dp = dpooled.pointer + b * D
+            if spec.classToken {
+                dF.advanced(by: b * T * D).update(from: dp, count: D)
+                (dF + (b * T + 1) * D).update(repeating: 0, count: (T - 1) * D)
+            } else {
+                let inverse = 1 / Float(T)
+                for t in 0..<T {
+                    let row = dF + (b * T + t) * D
+                    for i in 0..<D { row[i] = dp[i] * inverse }
+                }
+            }
+        }
+        let lastX = blocks.isEmpty ? UnsafePointer(x0.pointer) : UnsafePointer(blockBuffers[blocks.count - 1].x2.pointer)
+        layerNormBackward(dx: dx.pointer, accumulate: false, dgamma: g + lnfGamma, dbeta: g + lnfBeta, dy: dF, x: lastX,
+                          mean: lnfMean.pointer, rstd: lnfRstd.pointer, gamma: p + lnfGamma, rows: R, width: D,
+                          scratch: scratch.pointer)
+        for l in stride(from: blocks.count - 1, through: 0, by: -1) {
+            let o = blocks[l], w = blockBuffers[l]
+            let xIn = l > 0 ? UnsafePointer(blockBuffers[l - 1].x2.pointer) : UnsafePointer(x0.pointer)
+            // Feed-forward: X'' = X' + relu(Z) W2^T + b2, Z = LN2(X') W1^T + b1.
+            sgemm(transA: true, transB: false, m: D, n: F, k: R, alpha: 1, a: dx.pointer, lda: D, b: w.hidden.pointer, ldb: F,
+                  beta: 0, c: g + o.f2W, ldc: F)
+            biasGradient(g + o.f2B, dx.pointer, rows: R, columns: D)
+            let dh = dwide.pointer
+            sgemm(transA: false, transB: false, m: R, n: F, k: D, alpha: 1, a: dx.pointer, lda: D, b: p + o.f2W, ldb: F,
+                  beta: 0, c: dh, ldc: F)
+            reluBackward(dh, dh, preActivation: w.hidden.pointer, count: R * F)
+            sgemm(transA: true, transB: false, m: F, n: D, k: R, alpha: 1, a: dh, lda: F, b: w.ln2.pointer, ldb: D,
+                  beta: 0, c: g + o.f1W, ldc: D)
+            biasGradient(g + o.f1B, dh, rows: R, columns: F)
+            sgemm(transA: false, transB: false, m: R, n: D, k: F, alpha: 1, a: dh, lda: F, b: p + o.f1W, ldb: D,
+                  beta: 0, c: dtmp.pointer, ldc: D)
+            layerNormBackward(dx: dx.pointer, accumulate: true, dgamma: g + o.ln2Gamma, dbeta: g + o.ln2Beta, dy: dtmp.pointer,
+                              x: w.x1.pointer, mean: w.ln2Mean.pointer, rstd: w.ln2Rstd.pointer, gamma: p + o.ln2Gamma,
+                              rows: R, width: D, scratch: scratch.pointer)
+            // Attention: X' = X + Attn(LN1(X) Wqkv^T) Wo^T + bo.
+            sgemm(transA: true, transB: false, m: D, n: D, k: R, alpha: 1, a: dx.pointer, lda: D, b: w.attn.pointer, ldb: D,
+                  beta: 0, c: g + o.oW, ldc: D)
+            biasGradient(g + o.oB, dx.pointer, rows: R, columns: D)
+            sgemm(transA: false, transB: false, m: R, n: D, k: D, alpha: 1, a: dx.pointer, lda: D, b: p + o.oW, ldb: D,
+                  beta: 0, c: dtmp.pointer, ldc: D)
+            let dqkv = dwide.pointer
+            attentionBackward(dqkv: dqkv, dout: dtmp.pointer, qkv: w.qkv.pointer, probs: w.probs.pointer, batch: B,
+                              shape: attention, scratch: scratch.pointer)
+            sgemm(transA: true, transB: false, m: 3 * D, n: D, k: R, alpha: 1, a: dqkv, lda: 3 * D, b: w.ln1.pointer, ldb: D,
+                  beta: 0, c: g + o.qkvW, ldc: D)
+            sgemm(transA: false, transB: false, m: R, n: D, k: 3 * D, alpha: 1, a: dqkv, lda: 3 * D, b: p + o.qkvW, ldb: D,
+                  beta: 0, c: dtmp.pointer, ldc: D)
+            layerNormBackward(dx: dx.pointer, accumulate: true, dgamma: g + o.ln1Gamma, dbeta: g + o.ln1Beta, dy: dtmp.pointer,
+                              x: xIn, mean: w.ln1Mean.pointer, rstd: w.ln1Rstd.pointer, gamma: p + o.ln1Gamma,
+                              rows: R, width: D, scratch: scratch.pointer)
+        }
+        // Embedding: dpos[t] = sum_b dX0[b, t]; dcls = sum_b dX0[b, 0]; dbe, dWe from the patch rows.
+        let dpos = g + pos
+        dpos.update(repeating: 0, count: T * D)
+        for b in 0..<B {
+            for t in 0..<T {
+                let row = dx.pointer + (b * T + t) * D
+                let out = dpos + t * D
+                for i in 0..<D { out[i] += row[i] }
+            }
+        }
+        var dE = UnsafePointer(dx.pointer)
+        if let cls {
+            let dcls = g + cls
+            dcls.update(repeating: 0, count: D)
+            for b in 0..<B {
+                let row = dx.pointer + b * T * D
+                for i in 0..<D { dcls[i] += row[i] }
+                (embedded.pointer + b * Np * D).update(from: row + D, count: Np * D)
+            }
+            dE = UnsafePointer(embedded.pointer)
+        }
+        biasGradient(g + patchB, dE, rows: B * Np, columns: D)
+        sgemm(transA: true, transB: false, m: D, n: patchSize, k: B * Np, alpha: 1, a: dE, lda: D, b: patches.pointer,
+              ldb: patchSize, beta: 0, c: g + patchW, ldc: patchSize)
+    }
+
+    public func recordPatterns(batch B: Int, into patterns: PatternSet, firstExample: Int) {
+        // relu(z) > 0 exactly when z > 0, so the stored ReLU outputs carry the pattern.
+        for l in blocks.indices {
+            patterns.store(layer: l, firstExample: firstExample, rows: B, preActivations: blockBuffers[l].hidden.pointer,
+                           width: T * F)
+        }
+    }
+}
