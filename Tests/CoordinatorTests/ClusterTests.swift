@@ -6,6 +6,8 @@ import XCTest
 /// traffic stays on the test subnet. Needs root; without it every test here is reported as
 /// skipped, loudly, never as passed.
 final class ClusterTests: XCTestCase {
+    override class func tearDown() { TestSupport.removeTemporaryDirectories() }
+
     static let scripts = TestSupport.packageRoot.appendingPathComponent("scripts/cluster")
     static let state = "/tmp/regime-cluster-tests"
     /// OpenMPI's out-of-band keepalive: a daemon silent for 5 s is probed every 2 s and declared

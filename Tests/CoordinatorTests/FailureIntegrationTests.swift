@@ -4,6 +4,8 @@ import XCTest
 /// Kills real ranks with SIGKILL under real mpirun mid-trial, resumes with another rank count,
 /// and requires the final results to equal an uninterrupted run's, bit for bit.
 final class FailureIntegrationTests: XCTestCase {
+    override class func tearDown() { TestSupport.removeTemporaryDirectories() }
+
     static let sweep = TestSupport.fixtures.appendingPathComponent("failures.yaml").path
     static var reference: URL?
 

@@ -3,6 +3,8 @@ import XCTest
 
 /// Runs the real `regime` binary under real `mpirun` with 1, 2 and 3 ranks.
 final class MPIIntegrationTests: XCTestCase {
+    override class func tearDown() { TestSupport.removeTemporaryDirectories() }
+
     struct SmokeReport: Decodable {
         var ranks: Int
         var messagesChecked: Int

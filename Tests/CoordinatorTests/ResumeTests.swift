@@ -4,6 +4,8 @@ import XCTest
 /// Resume and bad-input behaviour of `regime sweep` on real files (one rank, no mpirun needed:
 /// the same binary initialises MPI as a singleton).
 final class ResumeTests: XCTestCase {
+    override class func tearDown() { TestSupport.removeTemporaryDirectories() }
+
     let tiny = TestSupport.fixtures.appendingPathComponent("tiny.yaml").path
 
     func regime(_ arguments: [String]) throws -> TestSupport.Run {

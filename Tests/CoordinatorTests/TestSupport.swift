@@ -24,6 +24,16 @@ enum TestSupport {
         return url
     }
 
+    /// Removes every directory `temporaryDirectory` made in this process (test classes call it
+    /// from their class tearDown, so sweeps do not pile up under /tmp).
+    static func removeTemporaryDirectories() {
+        let root = FileManager.default.temporaryDirectory
+        let prefix = "regime-tests-\(getpid())-"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? [] where name.hasPrefix(prefix) {
+            try? FileManager.default.removeItem(at: root.appendingPathComponent(name))
+        }
+    }
+
     struct Run {
         var status: Int32
         var stdout: String
@@ -44,8 +54,8 @@ enum TestSupport {
         // Output goes to files, not pipes: a chatty child can never block on a full pipe.
         let outURL = temporaryDirectory("stdout-\(UUID().uuidString)")
         let errURL = temporaryDirectory("stderr-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: outURL); try? FileManager.default.removeItem(at: errURL) }
         process.standardOutput = try FileHandle(forWritingTo: outURL)
         process.standardError = try FileHandle(forWritingTo: errURL)

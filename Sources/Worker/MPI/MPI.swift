@@ -203,7 +203,7 @@ public final class MPIWorld: @unchecked Sendable {
     }
 
     private func waitFor(_ request: inout MPI_Request?) throws {
-        try polling.wait { () throws -> Bool? in
+        _ = try polling.wait { () throws -> Bool? in
             var flag: Int32 = 0
             try check(MPI_Test(&request, &flag, cmpi_status_ignore()), "MPI_Test")
             return flag != 0 ? true : nil
