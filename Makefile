@@ -33,8 +33,10 @@ setup:
 build: setup
 	swift build $(CONFIG)
 
+# XCTest only (the suites are XCTest), then the plain closing line "N passed, N failed, N skipped".
 test: build
-	swift test $(CONFIG) 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+	swift test $(CONFIG) --disable-swift-testing 2>&1 | tee .build/test.log; status=$${PIPESTATUS[0]}; \
+	scripts/test-summary .build/test.log; exit $$status
 
 sweep: build
 	$(MPIRUN) $(BIN) sweep $(SWEEP) --out $(OUT) --force
