@@ -18,20 +18,27 @@ enum TestSupport {
         return directory.appendingPathComponent("regime")
     }
 
-    static func temporaryDirectory(_ name: String) -> URL {
+    /// A fresh path under /tmp for this process, remembered under the calling file so that
+    /// `removeTemporaryDirectories()` from that file's test class removes exactly its own.
+    static func temporaryDirectory(_ name: String, file: String = #fileID) -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("regime-tests-\(getpid())-\(name)")
         try? FileManager.default.removeItem(at: url)
+        madeLock.lock()
+        made[file, default: []].append(url)
+        madeLock.unlock()
         return url
     }
 
-    /// Removes every directory `temporaryDirectory` made in this process (test classes call it
-    /// from their class tearDown, so sweeps do not pile up under /tmp).
-    static func removeTemporaryDirectories() {
-        let root = FileManager.default.temporaryDirectory
-        let prefix = "regime-tests-\(getpid())-"
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? [] where name.hasPrefix(prefix) {
-            try? FileManager.default.removeItem(at: root.appendingPathComponent(name))
-        }
+    private static let madeLock = NSLock()
+    nonisolated(unsafe) private static var made: [String: [URL]] = [:]
+
+    /// Removes the paths `temporaryDirectory` made for the calling file (test classes call it from
+    /// their class tearDown, so sweeps do not pile up under /tmp; other classes' shared fixtures stay).
+    static func removeTemporaryDirectories(file: String = #fileID) {
+        madeLock.lock()
+        let urls = made.removeValue(forKey: file) ?? []
+        madeLock.unlock()
+        for url in urls { try? FileManager.default.removeItem(at: url) }
     }
 
     struct Run {
