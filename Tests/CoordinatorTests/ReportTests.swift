@@ -184,6 +184,12 @@ final class ReportTests: XCTestCase {
             XCTAssertTrue(html.contains("id=\"group-\(group.id)-decay-lin\""))
             XCTAssertTrue(html.contains("id=\"group-\(group.id)-ratio\""))
         }
+        // Both knees appear on each group's decay plots (log and linear): a marker or a note saying why not.
+        let input = try ReportInput.load(dir)
+        for symbol in ["knee_a", "knee_w"] {
+            XCTAssertEqual(html.components(separatedBy: ">\(symbol)").count - 1,
+                           2 * input.summary.groups.filter { $0.timing != nil }.count, symbol)
+        }
         for trial in sweep.trials {
             XCTAssertTrue(html.contains("<section class=\"card trial\" id=\"trial-\(trial.trialID)\">"), trial.trialID)
         }

@@ -510,7 +510,23 @@ struct ReportBuilder {
             guard let m = view.summary?.decay[key] else { continue }
             addMarkers(&plot, tA: m.tA, tW: m.tW, k: k, key: key)
         }
+        if let knee = view.summary?.timing?.knee { addKneeMarkers(&plot, knee) }
         return plot.render()
+    }
+
+    /// Both knees (the end of each curve's fast phase, docs/decay-estimators.md): dotted markers at
+    /// the median over seeds, shown whatever measure is selected; when a knee does not apply for
+    /// any seed, a note says why instead.
+    func addKneeMarkers(_ plot: inout SVGPlot, _ knee: EstimatorGroupSummary) {
+        for (b, symbol, color, row) in [(knee.tA, "knee_a", Self.patternColor, 2), (knee.tW, "knee_w", Self.weightColor, 3)] {
+            if let median = b.median {
+                var label = "\(symbol) = \(ReportFormat.time(median)) (median)"
+                if b.missing > 0 { label += ", \(b.missing) without a knee" }
+                plot.markers.append(SVGPlot.VMarker(x: median, label: label, color: color, dash: "1 3", span: nil, row: row))
+            } else {
+                plot.notes.append(SVGPlot.Note(text: "\(symbol): no knee in any seed (censored or no decay)", color: color, row: row))
+            }
+        }
     }
 
     func addDecayCurves(_ plot: inout SVGPlot, iterations: [Double], w: [Double], wsd: [Double]?, a: [Double], asd: [Double]?, width: Double) {
