@@ -41,9 +41,9 @@ public struct CurveDecay: Codable, Hashable, Sendable {
     /// Writes `null` explicitly for censored values (synthesised Codable would omit the keys).
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encodeOrNullDecay(peak, forKey: .peak)
+        try c.encodeOrNull(peak, forKey: .peak)
         try c.encode(thresholdTimes, forKey: .thresholdTimes)
-        try c.encodeOrNullDecay(areaTime, forKey: .areaTime)
+        try c.encodeOrNull(areaTime, forKey: .areaTime)
     }
 }
 
@@ -93,9 +93,9 @@ public struct DecayComparison: Codable, Hashable, Sendable {
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encodeOrNullDecay(tW, forKey: .tW)
-        try c.encodeOrNullDecay(tA, forKey: .tA)
-        try c.encodeOrNullDecay(ratio, forKey: .ratio)
+        try c.encodeOrNull(tW, forKey: .tW)
+        try c.encodeOrNull(tA, forKey: .tA)
+        try c.encodeOrNull(ratio, forKey: .ratio)
     }
 }
 
@@ -389,9 +389,3 @@ fileprivate struct NeumaierSum {
     var value: Double { sum + compensation }
 }
 
-fileprivate extension KeyedEncodingContainer {
-    /// Encodes `value`, or an explicit `null` when it is `nil` (never omits the key).
-    mutating func encodeOrNullDecay<T: Encodable>(_ value: T?, forKey key: Key) throws {
-        if let value { try encode(value, forKey: key) } else { try encodeNil(forKey: key) }
-    }
-}

@@ -524,13 +524,13 @@ public struct CurveTiming: Codable, Hashable, Sendable {
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encodeOrNullEstimators(reference, forKey: .reference)
+        try c.encodeOrNull(reference, forKey: .reference)
         try c.encode(threshold, forKey: .threshold)
         try c.encode(halfLife, forKey: .halfLife)
         try c.encode(knee, forKey: .knee)
-        try c.encodeOrNullEstimators(kneeFit, forKey: .kneeFit)
+        try c.encodeOrNull(kneeFit, forKey: .kneeFit)
         try c.encode(timeConstant, forKey: .timeConstant)
-        try c.encodeOrNullEstimators(exponentialFit, forKey: .exponentialFit)
+        try c.encodeOrNull(exponentialFit, forKey: .exponentialFit)
         try c.encode(area, forKey: .area)
     }
 }
@@ -1112,7 +1112,7 @@ public struct OrderingFraction: Codable, Hashable, Sendable {
         try c.encode(twFirst, forKey: .twFirst)
         try c.encode(ties, forKey: .ties)
         try c.encode(undecided, forKey: .undecided)
-        try c.encodeOrNullEstimators(fraction, forKey: .fraction)
+        try c.encodeOrNull(fraction, forKey: .fraction)
     }
 }
 
@@ -1227,9 +1227,3 @@ public struct TimingGroupSummary: Codable, Hashable, Sendable {
     }
 }
 
-fileprivate extension KeyedEncodingContainer {
-    /// Encodes `value`, or an explicit `null` when it is `nil` (never omits the key).
-    mutating func encodeOrNullEstimators<T: Encodable>(_ value: T?, forKey key: Key) throws {
-        if let value { try encode(value, forKey: key) } else { try encodeNil(forKey: key) }
-    }
-}

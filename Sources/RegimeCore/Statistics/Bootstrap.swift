@@ -217,18 +217,12 @@ public struct BootstrapSummary: Codable, Hashable, Sendable {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(n, forKey: .n)
         try c.encode(missing, forKey: .missing)
-        try c.encodeOrNullBootstrap(median, forKey: .median)
-        try c.encodeOrNullBootstrap(medianLow, forKey: .medianLow)
-        try c.encodeOrNullBootstrap(medianHigh, forKey: .medianHigh)
-        try c.encodeOrNullBootstrap(mean, forKey: .mean)
-        try c.encodeOrNullBootstrap(meanLow, forKey: .meanLow)
-        try c.encodeOrNullBootstrap(meanHigh, forKey: .meanHigh)
+        try c.encodeOrNull(median, forKey: .median)
+        try c.encodeOrNull(medianLow, forKey: .medianLow)
+        try c.encodeOrNull(medianHigh, forKey: .medianHigh)
+        try c.encodeOrNull(mean, forKey: .mean)
+        try c.encodeOrNull(meanLow, forKey: .meanLow)
+        try c.encodeOrNull(meanHigh, forKey: .meanHigh)
     }
 }
 
-private extension KeyedEncodingContainer {
-    /// Encodes `value`, or an explicit `null` when it is `nil`.
-    mutating func encodeOrNullBootstrap<T: Encodable>(_ value: T?, forKey key: Key) throws {
-        if let value { try encode(value, forKey: key) } else { try encodeNil(forKey: key) }
-    }
-}

@@ -106,10 +106,10 @@ public struct SampleSummary: Codable, Hashable, Sendable {
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(n, forKey: .n)
-        try c.encodeOrNullStatistics(mean, forKey: .mean)
-        try c.encodeOrNullStatistics(sd, forKey: .sd)
-        try c.encodeOrNullStatistics(ciLow, forKey: .ciLow)
-        try c.encodeOrNullStatistics(ciHigh, forKey: .ciHigh)
+        try c.encodeOrNull(mean, forKey: .mean)
+        try c.encodeOrNull(sd, forKey: .sd)
+        try c.encodeOrNull(ciLow, forKey: .ciLow)
+        try c.encodeOrNull(ciHigh, forKey: .ciHigh)
         try c.encode(censored, forKey: .censored)
     }
 }
@@ -527,9 +527,3 @@ private struct CompensatedAccumulator {
     var value: Double { sum + compensation }
 }
 
-private extension KeyedEncodingContainer {
-    /// Encodes `value`, or an explicit `null` when it is `nil`.
-    mutating func encodeOrNullStatistics<T: Encodable>(_ value: T?, forKey key: Key) throws {
-        if let value { try encode(value, forKey: key) } else { try encodeNil(forKey: key) }
-    }
-}

@@ -21,3 +21,11 @@ public enum JSONCoding {
         return decoder
     }
 }
+
+extension KeyedEncodingContainer {
+    /// Writes `value`, or an explicit JSON null when it is nil: in regime's files a censored or
+    /// missing value is data, so the key is always present.
+    mutating func encodeOrNull<T: Encodable>(_ value: T?, forKey key: Key) throws {
+        if let value { try encode(value, forKey: key) } else { try encodeNil(forKey: key) }
+    }
+}
