@@ -70,4 +70,80 @@ enum EngineTestKit {
         precondition(a.count == b.count)
         return zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
     }
+
+    // MARK: The optimizer-trajectory golden files (mlp_, cnn_, vit_optimizers.json share one schema)
+
+    struct GoldenBatch: Decodable { var x: [Double]; var labels: [Int32] }
+    struct GoldenSchedule: Decodable {
+        var name: String
+        var warmup: Int
+        var stepSize: Int
+        var gamma: Double
+        var lrMin: Double
+        enum CodingKeys: String, CodingKey { case name, warmup, gamma, stepSize = "step_size", lrMin = "lr_min" }
+    }
+    struct GoldenOptimizerSettings: Decodable {
+        var name: String
+        var lr: Double
+        var momentum: Double
+        var nesterov: Bool
+        var weightDecay: Double
+        var beta1: Double
+        var beta2: Double
+        var eps: Double
+        var schedule: GoldenSchedule
+        var totalIterations: Int
+        enum CodingKeys: String, CodingKey {
+            case name, lr, momentum, nesterov, beta1, beta2, eps, schedule
+            case weightDecay = "weight_decay", totalIterations = "total_iterations"
+        }
+    }
+    struct GoldenStep: Decodable {
+        var t: Int
+        var lr: Double
+        var loss: Double
+        var grad: [Double]
+        var params: [Double]
+        var weightUpdateAbs: Double
+        var weightUpdateRel: Double
+        var weightUpdateAbsLayers: [Double]
+        var weightUpdateRelLayers: [Double]
+        var patternChange: Double
+        var patternChangeLayers: [Double]
+        var patternDiffCounts: [Int]
+        var patternChangeInit: Double
+        var patternChangeInitLayers: [Double]
+        var patternDiffCountsInit: [Int]
+        enum CodingKeys: String, CodingKey {
+            case t, lr, loss, grad, params
+            case weightUpdateAbs = "weight_update_abs", weightUpdateRel = "weight_update_rel"
+            case weightUpdateAbsLayers = "weight_update_abs_layers", weightUpdateRelLayers = "weight_update_rel_layers"
+            case patternChange = "pattern_change", patternChangeLayers = "pattern_change_layers"
+            case patternDiffCounts = "pattern_diff_counts"
+            case patternChangeInit = "pattern_change_init", patternChangeInitLayers = "pattern_change_init_layers"
+            case patternDiffCountsInit = "pattern_diff_counts_init"
+        }
+    }
+    struct GoldenCase: Decodable {
+        var name: String
+        var optimizer: GoldenOptimizerSettings
+        var steps: [GoldenStep]
+    }
+
+    /// Maps the golden optimizer keys to the engine's settings.
+    static func engineSettings(_ o: GoldenOptimizerSettings) throws -> (OptimizerSpec, LearningRateSchedule) {
+        guard let kind = OptimizerSpec.Kind(rawValue: o.name) else { throw SpecError("unknown optimizer \(o.name)") }
+        guard let scheduleKind = LearningRateSchedule.Kind(rawValue: o.schedule.name) else {
+            throw SpecError("unknown schedule \(o.schedule.name)")
+        }
+        let spec = OptimizerSpec(kind: kind, lr: o.lr, momentum: o.momentum, nesterov: o.nesterov,
+                                 weightDecay: o.weightDecay, beta1: o.beta1, beta2: o.beta2, eps: o.eps)
+        let schedule = LearningRateSchedule(kind: scheduleKind, warmup: o.schedule.warmup,
+                                            stepSize: scheduleKind == .step ? o.schedule.stepSize : nil,
+                                            gamma: scheduleKind == .step ? o.schedule.gamma : nil,
+                                            lrMin: o.schedule.lrMin)
+        try spec.validate()
+        try schedule.validate(totalSteps: o.totalIterations)
+        return (spec, schedule)
+    }
 }

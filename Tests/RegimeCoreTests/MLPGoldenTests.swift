@@ -35,65 +35,10 @@ final class MLPGoldenTests: XCTestCase {
     }
 
     struct Optimizers: Decodable {
-        struct Batch: Decodable { var x: [Double]; var labels: [Int32] }
-        struct Schedule: Decodable {
-            var name: String
-            var warmup: Int
-            var stepSize: Int
-            var gamma: Double
-            var lrMin: Double
-            enum CodingKeys: String, CodingKey {
-                case name, warmup, gamma
-                case stepSize = "step_size", lrMin = "lr_min"
-            }
-        }
-        struct OptimizerSettings: Decodable {
-            var name: String
-            var lr: Double
-            var momentum: Double
-            var nesterov: Bool
-            var weightDecay: Double
-            var beta1: Double
-            var beta2: Double
-            var eps: Double
-            var schedule: Schedule
-            var totalIterations: Int
-            enum CodingKeys: String, CodingKey {
-                case name, lr, momentum, nesterov, beta1, beta2, eps, schedule
-                case weightDecay = "weight_decay", totalIterations = "total_iterations"
-            }
-        }
-        struct Step: Decodable {
-            var t: Int
-            var lr: Double
-            var loss: Double
-            var grad: [Double]
-            var params: [Double]
-            var weightUpdateAbs: Double
-            var weightUpdateRel: Double
-            var weightUpdateAbsLayers: [Double]
-            var weightUpdateRelLayers: [Double]
-            var patternChange: Double
-            var patternChangeLayers: [Double]
-            var patternDiffCounts: [Int]
-            var patternChangeInit: Double
-            var patternChangeInitLayers: [Double]
-            var patternDiffCountsInit: [Int]
-            enum CodingKeys: String, CodingKey {
-                case t, lr, loss, grad, params
-                case weightUpdateAbs = "weight_update_abs", weightUpdateRel = "weight_update_rel"
-                case weightUpdateAbsLayers = "weight_update_abs_layers", weightUpdateRelLayers = "weight_update_rel_layers"
-                case patternChange = "pattern_change", patternChangeLayers = "pattern_change_layers"
-                case patternDiffCounts = "pattern_diff_counts"
-                case patternChangeInit = "pattern_change_init", patternChangeInitLayers = "pattern_change_init_layers"
-                case patternDiffCountsInit = "pattern_diff_counts_init"
-            }
-        }
-        struct Case: Decodable {
-            var name: String
-            var optimizer: OptimizerSettings
-            var steps: [Step]
-        }
+        typealias Batch = EngineTestKit.GoldenBatch
+        typealias OptimizerSettings = EngineTestKit.GoldenOptimizerSettings
+        typealias Step = EngineTestKit.GoldenStep
+        typealias Case = EngineTestKit.GoldenCase
         var arch: String
         var sizes: [Int]
         var batchSize: Int
@@ -151,21 +96,8 @@ final class MLPGoldenTests: XCTestCase {
 
     // MARK: Optimizer trajectories
 
-    /// Maps the golden optimizer keys to the engine's settings.
     static func engineSettings(_ o: Optimizers.OptimizerSettings) throws -> (OptimizerSpec, LearningRateSchedule) {
-        guard let kind = OptimizerSpec.Kind(rawValue: o.name) else { throw SpecError("unknown optimizer \(o.name)") }
-        guard let scheduleKind = LearningRateSchedule.Kind(rawValue: o.schedule.name) else {
-            throw SpecError("unknown schedule \(o.schedule.name)")
-        }
-        let spec = OptimizerSpec(kind: kind, lr: o.lr, momentum: o.momentum, nesterov: o.nesterov,
-                                 weightDecay: o.weightDecay, beta1: o.beta1, beta2: o.beta2, eps: o.eps)
-        let schedule = LearningRateSchedule(kind: scheduleKind, warmup: o.schedule.warmup,
-                                            stepSize: scheduleKind == .step ? o.schedule.stepSize : nil,
-                                            gamma: scheduleKind == .step ? o.schedule.gamma : nil,
-                                            lrMin: o.schedule.lrMin)
-        try spec.validate()
-        try schedule.validate(totalSteps: o.totalIterations)
-        return (spec, schedule)
+        try EngineTestKit.engineSettings(o)
     }
 
     func testEveryOptimizerCaseMatchesReferenceStepByStep() throws {
