@@ -85,7 +85,7 @@ struct Sweep: ParsableCommand {
         }
         try prepared.output.writeManifest(manifest)
 
-        let runner = SweepRunner(world: world, sweep: sweep)
+        let runner = SweepRunner(world: world, sweep: sweep, cache: prepared.cache)
         let statistics = try runner.runCoordinator(output: prepared.output, skip: prepared.skip)
         let entries = try Journal.read(url: prepared.output.journalURL).entries
         let summary = SweepSummary.make(sweep: sweep, groups: runner.groups, entries: entries)
@@ -116,6 +116,8 @@ struct Sweep: ParsableCommand {
         var output: SweepOutput
         var skip: Set<Int>
         var previousManifest: Manifest?
+        /// The data sets read while checking the sweep, reused for rank 0's own trials.
+        var cache: DatasetCache
     }
 
     private func prepare() throws -> PreparedSweep {
@@ -123,9 +125,9 @@ struct Sweep: ParsableCommand {
             return try prepareResume(directory: URL(fileURLWithPath: resume))
         }
         let sweep = try SweepFile.load(path: sweepFile!)
-        try checkDatasets(sweep)
+        let cache = try checkDatasets(sweep)
         let output = try SweepOutput.create(directory: URL(fileURLWithPath: out!), sweep: sweep, force: force)
-        return PreparedSweep(sweep: sweep, output: output, skip: [], previousManifest: nil)
+        return PreparedSweep(sweep: sweep, output: output, skip: [], previousManifest: nil, cache: cache)
     }
 
     /// Reads the sweep in `directory` (or the extended file given), repairs a torn journal, and
@@ -150,7 +152,7 @@ struct Sweep: ParsableCommand {
             }
             if entry.result.status == .ok || !retryFailed { skip.insert(index) }
         }
-        try checkDatasets(sweep)
+        let cache = try checkDatasets(sweep)
         let output = try SweepOutput(directory: directory)
         // A corrupt checkpoint stops the resume before anything runs (and before anything is written).
         for index in sweep.trials.indices where !skip.contains(index) {
@@ -166,16 +168,16 @@ struct Sweep: ParsableCommand {
         }
         let manifestURL = directory.appendingPathComponent("manifest.json")
         let manifest = FileManager.default.contents(atPath: manifestURL.path).flatMap { try? JSONCoding.decoder().decode(Manifest.self, from: $0) }
-        return PreparedSweep(sweep: sweep, output: output, skip: skip, previousManifest: manifest)
+        return PreparedSweep(sweep: sweep, output: output, skip: skip, previousManifest: manifest, cache: cache)
     }
 
     /// Reads each data set the sweep uses once, so that a missing or corrupt file stops the sweep
     /// before anything runs instead of failing every trial.
-    private func checkDatasets(_ sweep: SweepFile) throws {
-        var seen = Set<DatasetSpec>()
+    private func checkDatasets(_ sweep: SweepFile) throws -> DatasetCache {
         let cache = DatasetCache()
-        for trial in sweep.trials where seen.insert(trial.dataset).inserted {
+        for trial in sweep.trials {
             do { _ = try cache.prepare(trial.dataset) } catch { throw FileError("\(sweep.path): dataset: \(error)") }
         }
+        return cache
     }
 }

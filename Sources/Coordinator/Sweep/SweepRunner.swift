@@ -17,11 +17,12 @@ final class SweepRunner {
     let runner: TrialRunner
     var moments: CurveMoments
 
-    init(world: MPIWorld, sweep: SweepFile) {
+    /// `cache` lets rank 0 reuse the data sets it already read while validating the sweep.
+    init(world: MPIWorld, sweep: SweepFile, cache: DatasetCache = DatasetCache()) {
         self.world = world
         self.sweep = sweep
         groups = TrialGroup.make(sweep.trials)
-        var runner = TrialRunner()
+        var runner = TrialRunner(cache: cache)
         runner.checkpointEvery = sweep.checkpointEvery
         runner.timeout = sweep.trialTimeout
         self.runner = runner
@@ -70,7 +71,9 @@ final class SweepRunner {
     func runCoordinator(output: SweepOutput, skip: Set<Int>) throws -> SweepStatistics {
         let start = Date()
         let order = sweep.trials.indices.filter { !skip.contains($0) }
-            .sorted { (Self.estimatedCost(sweep.trials[$0]), -$0) > (Self.estimatedCost(sweep.trials[$1]), -$1) }
+            .map { (index: $0, cost: Self.estimatedCost(sweep.trials[$0])) }
+            .sorted { ($0.cost, -$0.index) > ($1.cost, -$1.index) }
+            .map(\.index)
         var queue = order[...]
         let progress = SweepProgress(total: sweep.trials.count, alreadyDone: skip.count, ranks: world.size)
         var running: [Int: Int] = [:]  // rank -> trial index
