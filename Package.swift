@@ -55,7 +55,7 @@ let package = Package(
         ),
         .testTarget(name: "RegimeCoreTests", dependencies: ["RegimeCore"], exclude: ["Golden"]),
         .testTarget(name: "RegimeAnalysisTests", dependencies: ["RegimeAnalysis", "RegimeCore"], exclude: ["Golden"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "RegimeCore"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "RegimeCore", "SweepStore"]),
         .testTarget(
             name: "CoordinatorTests",
             dependencies: ["Coordinator", "Worker", "RegimeMPI", "RegimeCore", "RegimeAnalysis", "SweepStore", "RegimeReport"],

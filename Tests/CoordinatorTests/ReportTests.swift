@@ -5,6 +5,11 @@ import FoundationXML
 import RegimeCore
 import XCTest
 @testable import Coordinator
+@testable import RegimeReport
+@testable import RegimeAnalysis
+@testable import SweepStore
+@testable import RegimeMPI
+@testable import Worker
 
 /// Sweep directories for the report tests, made once per test process by the real binary.
 enum ReportFixture {
@@ -309,12 +314,13 @@ final class ReportTests: XCTestCase {
         let builder = ReportBuilder(input: input)
         for group in builder.groups {
             for trial in group.trials {
-                let decay = try XCTUnwrap(trial.entry?.result.decay)
+                let decay = try XCTUnwrap(trial.analysis?.decay)
                 let its = trial.iterations.map { Int($0) }
                 let w = try XCTUnwrap(trial.normalizedW), a = try XCTUnwrap(trial.normalizedA)
-                for (k, eps) in decay.thresholds.enumerated() {
-                    XCTAssertEqual(DecayDetector.thresholdTime(iterations: its, normalized: w, epsilon: eps), decay.byThreshold[k].tW)
-                    XCTAssertEqual(DecayDetector.thresholdTime(iterations: its, normalized: a, epsilon: eps), decay.byThreshold[k].tA)
+                for eps in input.options.thresholds {
+                    let c = try XCTUnwrap(decay[DecayRules.epsilonKey(eps)])
+                    XCTAssertEqual(DecayRules.thresholdTime(iterations: its, normalized: w, epsilon: eps).map(Double.init), c.tW.value)
+                    XCTAssertEqual(DecayRules.thresholdTime(iterations: its, normalized: a, epsilon: eps).map(Double.init), c.tA.value)
                 }
             }
         }

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import RegimeCore
+@testable import RegimeAnalysis
+import RegimeCore
 
 final class BootstrapTests: XCTestCase {
     /// Element-wise equality of optional values; on failure the first differing position and the

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import RegimeCore
+@testable import RegimeAnalysis
+import RegimeCore
 
 /// Test helpers shared by the decay and statistics tests, namespaced so they cannot collide with
 /// other helpers in the RegimeCoreTests target.
@@ -51,10 +52,60 @@ enum DecayTestKit {
                 + "actual \(actual), expected \(expected)", file: file, line: line)
     }
 
+    /// The threshold and area rules as a test reads them: the settings of the rules' original
+    /// form (`peak_skip` an inclusive first iteration, as `docs/numerics.md` writes it) mapped onto
+    /// ``AnalysisOptions`` (`earlyPeak(window:, skip: peakSkip - 1)`), then the real
+    /// ``DecayEstimators/analyze(iterations:values:options:)``.
+    struct DecayOptions: Decodable, Equatable {
+        var smoothing = 25
+        var thresholds = [0.05, 0.1, 0.2]
+        var peakWindow = 50
+        var peakSkip = 0
+        var areaFraction = 0.9
+
+        init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case smoothing, thresholds, peakWindow = "peak_window", peakSkip = "peak_skip", areaFraction = "area_fraction"
+        }
+
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            smoothing = try c.decodeIfPresent(Int.self, forKey: .smoothing) ?? 25
+            thresholds = try c.decodeIfPresent([Double].self, forKey: .thresholds) ?? [0.05, 0.1, 0.2]
+            peakWindow = try c.decodeIfPresent(Int.self, forKey: .peakWindow) ?? 50
+            peakSkip = try c.decodeIfPresent(Int.self, forKey: .peakSkip) ?? 0
+            areaFraction = try c.decodeIfPresent(Double.self, forKey: .areaFraction) ?? 0.9
+        }
+
+        var analysisOptions: AnalysisOptions {
+            AnalysisOptions(smoothing: smoothing, thresholds: thresholds,
+                            normalization: .earlyPeak(window: peakWindow, skip: max(0, peakSkip - 1)),
+                            epsilonGrid: thresholds, areaFraction: areaFraction)
+        }
+    }
+
+    struct CurveDecay: Equatable {
+        var peak: Double?
+        var thresholdTimes: [Int?]
+        var areaTime: Int?
+    }
+
+    enum DecayDetector {
+        static func analyze(iterations: [Int], values: [Double], options: DecayOptions) -> CurveDecay {
+            let t = DecayEstimators.analyze(iterations: iterations, values: values, options: options.analysisOptions)
+            return CurveDecay(peak: t.reference, thresholdTimes: t.threshold.map { $0.value.map { Int($0) } },
+                              areaTime: t.area.value.map { Int($0) })
+        }
+    }
+
     /// The definition of `docs/numerics.md` transcribed as literally as possible (O(n * w), no
     /// tricks), as an oracle for the optimised implementation.
     enum LiteralDecay {
-        static func analyze(iterations it: [Int], values c: [Double], options o: DecayOptions) -> CurveDecay {
+        static func analyze(iterations all: [Int], values raw: [Double], options o: DecayOptions) -> CurveDecay {
+            // Points before peak_skip are removed before smoothing (a spike cannot leak into the window).
+            let kept = all.indices.filter { all[$0] >= o.peakSkip }
+            let it = kept.map { all[$0] }, c = kept.map { raw[$0] }
             let n = c.count
             var s = [Double](repeating: 0, count: n)
             for i in 0..<n {
@@ -69,7 +120,7 @@ enum DecayTestKit {
             if window.contains(where: { s[$0].isNaN }) { return CurveDecay(peak: nil, thresholdTimes: none, areaTime: nil) }
             let p = window.map { s[$0] }.max()!
             guard p.isFinite else { return CurveDecay(peak: nil, thresholdTimes: none, areaTime: nil) }
-            guard p > 0 else { return CurveDecay(peak: p, thresholdTimes: none, areaTime: nil) }
+            guard p > 0 else { return CurveDecay(peak: nil, thresholdTimes: none, areaTime: nil) }
             let nn = s.map { $0 / p }
             let times: [Int?] = o.thresholds.map { eps in
                 guard let i = (0..<n).first(where: { i in (i..<n).allSatisfy { nn[$0] < eps } }) else { return nil }
@@ -103,12 +154,16 @@ enum DecayTestKit {
 }
 
 final class DecayDetectorTests: XCTestCase {
+    typealias DecayOptions = DecayTestKit.DecayOptions
+    typealias CurveDecay = DecayTestKit.CurveDecay
+    typealias DecayDetector = DecayTestKit.DecayDetector
+
     // MARK: smoothing
 
     func testSmoothingWindowOneIsIdentity() {
         var rng = DecayTestKit.SplitMix64(state: 1)
         let values = (0..<500).map { _ in rng.uniform() * 1e3 - 200 } + [.nan, 1, .infinity, 2]
-        let s = DecayDetector.smooth(values, window: 1)
+        let s = DecayRules.smooth(values, window: 1)
         DecayTestKit.assertClose(s, values, "window 1")
         XCTAssertEqual(s.count, values.count)
     }
@@ -121,9 +176,9 @@ final class DecayDetectorTests: XCTestCase {
                 let lo = max(0, i - w + 1)
                 return values[lo...i].reduce(0, +) / Double(i - lo + 1)
             }
-            DecayTestKit.assertClose(DecayDetector.smooth(values, window: w), direct, relative: 1e-14, "window \(w)")
+            DecayTestKit.assertClose(DecayRules.smooth(values, window: w), direct, relative: 1e-14, "window \(w)")
         }
-        XCTAssertEqual(DecayDetector.smooth([], window: 5), [])
+        XCTAssertEqual(DecayRules.smooth([], window: 5), [])
     }
 
     func testSmoothingDoesNotDriftOnLongCurves() {
@@ -131,7 +186,7 @@ final class DecayDetectorTests: XCTestCase {
         var rng = DecayTestKit.SplitMix64(state: 3)
         let n = 200_000, w = 25
         let values = (0..<n).map { i in 1e8 * (i % 1000 == 0 ? 1 : 0) + rng.uniform() * 1e-3 }
-        let smoothed = DecayDetector.smooth(values, window: w)
+        let smoothed = DecayRules.smooth(values, window: w)
         // Exact reference for the last 1000 windows: direct Neumaier-free sum in extended care
         // (values are tiny except the spikes, so the direct sum is accurate to ~1e-16 relative).
         let tailStart = n - 1000
@@ -147,7 +202,7 @@ final class DecayDetectorTests: XCTestCase {
         values[10] = .nan
         values[30] = .infinity
         let w = 5
-        let s = DecayDetector.smooth(values, window: w)
+        let s = DecayRules.smooth(values, window: w)
         for i in 0..<40 {
             if (10..<15).contains(i) {
                 XCTAssert(s[i].isNaN, "s[\(i)] = \(s[i]) should be NaN")
@@ -280,7 +335,7 @@ final class DecayDetectorTests: XCTestCase {
         XCTAssertEqual(r, literal)
         // The smoothed peak lies at the end of the window (the trailing mean peaks after t0 but
         // within 50) and is below the raw peak 1.
-        let s = DecayDetector.smooth(c, window: options.smoothing)
+        let s = DecayRules.smooth(c, window: options.smoothing)
         XCTAssertEqual(r.peak!, s[0..<50].max()!)
         XCTAssertLessThan(r.peak!, 1)
         for t in r.thresholdTimes { XCTAssertGreaterThan(t!, 50, "decay times fall after the rise") }
@@ -404,121 +459,98 @@ final class DecayDetectorTests: XCTestCase {
 
     func testCompareGivesRatioOfTimeConstants() {
         let it = Array(1...6000)
-        let w = it.map { exp(-Double($0) / 600) }
-        let a = it.map { exp(-Double($0) / 200) }
-        var options = DecayOptions()
-        options.smoothing = 1
-        let summary = DecayDetector.compare(iterations: it, weightUpdate: w, patternChange: a, options: options)
-        XCTAssertEqual(summary.thresholds, options.thresholds)
+        var curve = Curve(layerNames: [], patternLayerNames: [])
+        curve.iteration = it
+        curve.weightUpdateRel = it.map { exp(-Double($0) / 600) }
+        curve.patternChange = it.map { exp(-Double($0) / 200) }
+        curve.lr = it.map { _ in 0.1 }
+        let options = AnalysisOptions(smoothing: 1)
+        let analysis = TrialAnalysis(trialID: "t", curve: curve, options: options)
         for eps in options.thresholds {
-            let row = summary[epsilon: eps]!
-            XCTAssertEqual(row.tW, Int((1 + 600 * log(1 / eps)).rounded(.down)) + 1)
-            XCTAssertEqual(row.tA, Int((1 + 200 * log(1 / eps)).rounded(.down)) + 1)
-            XCTAssertEqual(row.ratio!, Double(row.tW!) / Double(row.tA!))
-            XCTAssertEqual(row.ratio!, 3, accuracy: 0.02)
+            let row = analysis.decay[DecayRules.epsilonKey(eps)]!
+            XCTAssertEqual(row.tW.value, Double(Int((1 + 600 * log(1 / eps)).rounded(.down)) + 1))
+            XCTAssertEqual(row.tA.value, Double(Int((1 + 200 * log(1 / eps)).rounded(.down)) + 1))
+            XCTAssertEqual(row.ratio.value!, row.tW.value! / row.tA.value!)
+            XCTAssertEqual(row.ratio.value!, 3, accuracy: 0.02)
         }
-        XCTAssertEqual(summary.area.ratio!, 3, accuracy: 0.02)
+        XCTAssertEqual(analysis.decay["auc90"]!.ratio.value!, 3, accuracy: 0.02)
+        XCTAssertEqual(Set(analysis.decay.keys), ["0.05", "0.1", "0.2", "auc90"])
     }
 
     func testRatioRules() {
-        XCTAssertEqual(DecayComparison(tW: 300, tA: 100).ratio, 3)
-        XCTAssertNil(DecayComparison(tW: nil, tA: 100).ratio)
-        XCTAssertNil(DecayComparison(tW: 300, tA: nil).ratio)
-        XCTAssertNil(DecayComparison(tW: 300, tA: 0).ratio)
-        XCTAssertEqual(DecayComparison(tW: 0, tA: 7).ratio, 0)
+        XCTAssertEqual(TimingComparison(tW: .time(300), tA: .time(100)).ratio, .time(3))
+        XCTAssertEqual(TimingComparison(tW: .unavailable(.censored), tA: .time(100)).ratio, .unavailable(.censored))
+        XCTAssertEqual(TimingComparison(tW: .time(300), tA: .unavailable(.censored)).ratio, .unavailable(.censored))
+        XCTAssertEqual(TimingComparison(tW: .time(300), tA: .time(0)).ratio, .unavailable(.notApplicable))
+        XCTAssertEqual(TimingComparison(tW: .time(0), tA: .time(7)).ratio, .time(0))
     }
 
     func testEpsilonAndAreaKeys() {
-        XCTAssertEqual(DecayDetector.epsilonKey(0.05), "0.05")
-        XCTAssertEqual(DecayDetector.epsilonKey(0.1), "0.1")
-        XCTAssertEqual(DecayDetector.epsilonKey(0.2), "0.2")
-        XCTAssertEqual(DecayDetector.epsilonKey(0.3), "0.3")
-        XCTAssertEqual(DecayDetector.epsilonKey(0.001), "0.001")
-        XCTAssertEqual(DecayDetector.epsilonKey(1e-5), "1e-05") // Python repr(1e-5)
-        XCTAssertEqual(DecayDetector.epsilonKey(0.1 + 0.2), "0.30000000000000004")
-        XCTAssertEqual(DecayDetector.areaKey(0.9), "auc90")
-        XCTAssertEqual(DecayDetector.areaKey(0.95), "auc95")
-        XCTAssertEqual(DecayDetector.areaKey(0.925), "auc92.5")
+        XCTAssertEqual(DecayRules.epsilonKey(0.05), "0.05")
+        XCTAssertEqual(DecayRules.epsilonKey(0.1), "0.1")
+        XCTAssertEqual(DecayRules.epsilonKey(0.2), "0.2")
+        XCTAssertEqual(DecayRules.epsilonKey(0.3), "0.3")
+        XCTAssertEqual(DecayRules.epsilonKey(0.001), "0.001")
+        XCTAssertEqual(DecayRules.epsilonKey(1e-5), "1e-05") // Python repr(1e-5)
+        XCTAssertEqual(DecayRules.epsilonKey(0.1 + 0.2), "0.30000000000000004")
+        XCTAssertEqual(DecayRules.areaKey(0.9), "auc90")
+        XCTAssertEqual(DecayRules.areaKey(0.95), "auc95")
+        XCTAssertEqual(DecayRules.areaKey(0.925), "auc92.5")
     }
 
-    func testSummaryJSONMatchesProductFormatExactly() throws {
-        let summary = DecaySummary(
-            thresholds: [0.05, 0.1, 0.2],
-            byThreshold: [
-                DecayComparison(tW: 812, tA: nil),
-                DecayComparison(tW: 250, tA: 100),
-                DecayComparison(tW: nil, tA: nil),
-            ],
-            areaFraction: 0.9,
-            area: DecayComparison(tW: 300, tA: 0))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let json = String(decoding: try encoder.encode(summary), as: UTF8.self)
-        let expected = #"{"0.05":{"ratio":null,"t_a":null,"t_w":812},"0.1":{"ratio":2.5,"t_a":100,"t_w":250},"#
-            + #""0.2":{"ratio":null,"t_a":null,"t_w":null},"auc90":{"ratio":null,"t_a":0,"t_w":300}}"#
-        XCTAssertEqual(json, expected)
-
-        // Same content as a generic JSON object (independent of key order and number spelling).
-        let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: [String: Any]]
-        XCTAssertEqual(Set(object.keys), ["0.05", "0.1", "0.2", "auc90"])
-        for (_, row) in object { XCTAssertEqual(Set(row.keys), ["t_w", "t_a", "ratio"], "nulls are present, not omitted") }
-        XCTAssert(object["0.2"]!["t_w"] is NSNull)
-
-        let decoded = try JSONDecoder().decode(DecaySummary.self, from: Data(json.utf8))
-        XCTAssertEqual(decoded, summary)
-        XCTAssertThrowsError(try JSONDecoder().decode(DecaySummary.self, from: Data(#"{"0.1":{"t_w":1,"t_a":1,"ratio":1}}"#.utf8)))
-        XCTAssertThrowsError(try JSONDecoder().decode(DecaySummary.self, from: Data(#"{"x":{},"auc90":{}}"#.utf8)))
-        XCTAssertThrowsError(try JSONDecoder().decode(DecaySummary.self, from: Data(#"{"nan":{},"auc90":{}}"#.utf8)))
-    }
-
-    func testCurveDecayJSONWritesNulls() throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let r = CurveDecay(peak: nil, thresholdTimes: [12, nil], areaTime: nil)
-        let json = String(decoding: try encoder.encode(r), as: UTF8.self)
-        XCTAssertEqual(json, #"{"area_time":null,"peak":null,"threshold_times":[12,null]}"#)
-        XCTAssertEqual(try JSONDecoder().decode(CurveDecay.self, from: Data(json.utf8)), r)
+    func testDecayJSONWritesEveryKeyAndReason() throws {
+        let keyed: [String: TimingComparison] = [
+            "0.05": TimingComparison(tW: .time(812), tA: .unavailable(.censored)),
+            "0.1": TimingComparison(tW: .time(250), tA: .time(100)),
+            "auc90": TimingComparison(tW: .time(300), tA: .time(0)),
+        ]
+        let json = String(decoding: try JSONCoding.encoder().encode(keyed), as: UTF8.self)
+        XCTAssertEqual(json, #"{"0.05":{"ratio":"censored","t_a":"censored","t_w":812},"0.1":{"ratio":2.5,"t_a":100,"t_w":250},"#
+                       + #""auc90":{"ratio":"not_applicable","t_a":0,"t_w":300}}"#)
+        XCTAssertEqual(try JSONDecoder().decode([String: TimingComparison].self, from: Data(json.utf8)), keyed)
     }
 
     // MARK: options
 
     func testOptionsDecodeWithDefaultsAndSnakeCase() throws {
-        let empty = try JSONDecoder().decode(DecayOptions.self, from: Data("{}".utf8))
-        XCTAssertEqual(empty, DecayOptions())
+        let empty = try JSONDecoder().decode(AnalysisOptions.self, from: Data("{}".utf8))
+        XCTAssertEqual(empty, AnalysisOptions())
         XCTAssertEqual(empty.smoothing, 25)
         XCTAssertEqual(empty.thresholds, [0.05, 0.1, 0.2])
-        XCTAssertEqual(empty.peakWindow, 50)
-        XCTAssertEqual(empty.peakSkip, 0)
+        XCTAssertEqual(empty.normalization, .earlyPeak(window: 50, skip: 0))
         XCTAssertEqual(empty.areaFraction, 0.9)
         let partial = try JSONDecoder().decode(
-            DecayOptions.self, from: Data(#"{"peak_window": 200, "peak_skip": 5, "area_fraction": 0.8}"#.utf8))
-        XCTAssertEqual(partial, DecayOptions(peakWindow: 200, peakSkip: 5, areaFraction: 0.8))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        XCTAssertEqual(String(decoding: try encoder.encode(DecayOptions()), as: UTF8.self),
-                       #"{"area_fraction":0.9,"peak_skip":0,"peak_window":50,"smoothing":25,"thresholds":[0.05,0.1,0.2]}"#)
+            AnalysisOptions.self,
+            from: Data(#"{"reference": {"mode": "early_peak", "window": 200, "skip": 5}, "area_fraction": 0.8, "thresholds": [0.07]}"#.utf8))
+        XCTAssertEqual(partial.normalization, .earlyPeak(window: 200, skip: 5))
+        XCTAssertEqual(partial.areaFraction, 0.8)
+        XCTAssertTrue(partial.epsilonGrid.contains(0.07), "a threshold missing from the default grid joins it")
+        XCTAssertNoThrow(try partial.validate())
+        let roundTrip = try JSONDecoder().decode(AnalysisOptions.self, from: try JSONCoding.encoder().encode(partial))
+        XCTAssertEqual(roundTrip, partial)
     }
 
     func testOptionsValidation() {
-        XCTAssertNoThrow(try DecayOptions().validate())
-        let bad: [(DecayOptions, String)] = [
-            (DecayOptions(smoothing: 0), "smoothing"),
-            (DecayOptions(thresholds: []), "thresholds"),
-            (DecayOptions(thresholds: [0.1, 1.0]), "thresholds"),
-            (DecayOptions(thresholds: [0, 0.1]), "thresholds"),
-            (DecayOptions(thresholds: [.nan]), "thresholds"),
-            (DecayOptions(thresholds: [0.2, 0.1]), "thresholds"),
-            (DecayOptions(thresholds: [0.1, 0.1]), "thresholds"),
-            (DecayOptions(peakSkip: -1), "peak_skip"),
-            (DecayOptions(peakWindow: 5, peakSkip: 10), "peak_window"),
-            (DecayOptions(areaFraction: 1), "area_fraction"),
-            (DecayOptions(areaFraction: 0), "area_fraction"),
+        XCTAssertNoThrow(try AnalysisOptions().validate())
+        let bad: [(AnalysisOptions, String)] = [
+            (AnalysisOptions(smoothing: 0), "smoothing"),
+            (AnalysisOptions(thresholds: []), "thresholds"),
+            (AnalysisOptions(thresholds: [0.1, 1.0]), "thresholds"),
+            (AnalysisOptions(thresholds: [0, 0.1]), "thresholds"),
+            (AnalysisOptions(thresholds: [.nan]), "thresholds"),
+            (AnalysisOptions(thresholds: [0.2, 0.1]), "thresholds"),
+            (AnalysisOptions(thresholds: [0.1, 0.1]), "thresholds"),
+            (AnalysisOptions(thresholds: [0.015]), "epsilon_grid"),
+            (AnalysisOptions(normalization: .earlyPeak(window: 50, skip: -1)), "reference.skip"),
+            (AnalysisOptions(normalization: .earlyPeak(window: 5, skip: 10)), "reference.window"),
+            (AnalysisOptions(areaFraction: 1), "area_fraction"),
+            (AnalysisOptions(areaFraction: 0), "area_fraction"),
         ]
         for (options, key) in bad {
             XCTAssertThrowsError(try options.validate(), key) { error in
                 let text = "\(error)"
                 XCTAssert(text.contains("'\(key)'") && text.contains("expected"), "message names the key: \(text)")
-                XCTAssertEqual((error as? DecayOptionsError)?.key, key)
+                XCTAssertEqual((error as? AnalysisOptionsError)?.key, key)
             }
         }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import RegimeCore
+@testable import RegimeAnalysis
+import RegimeCore
 
 /// Synthetic curves and comparison helpers for the estimator tests (namespaced so they cannot
 /// collide with other helpers of the RegimeCoreTests target).
@@ -110,14 +111,15 @@ final class DecayEstimatorTests: XCTestCase {
             var bad = AnalysisOptions()
             change(&bad)
             XCTAssertThrowsError(try bad.validate(), line: line) { error in
-                XCTAssertEqual((error as? DecayOptionsError)?.key, key, "\(error)", line: line)
+                XCTAssertEqual((error as? AnalysisOptionsError)?.key, key, "\(error)", line: line)
             }
         }
         rejects({ $0.smoothing = 0 }, key: "smoothing")
-        rejects({ $0.normalization = .earlyPeak(window: 5, skip: 5) }, key: "normalization.window")
-        rejects({ $0.normalization = .earlyPeak(window: 5, skip: -1) }, key: "normalization.skip")
-        rejects({ $0.normalization = .valueAt(iteration: 0) }, key: "normalization.iteration")
+        rejects({ $0.normalization = .earlyPeak(window: 5, skip: 5) }, key: "reference.window")
+        rejects({ $0.normalization = .earlyPeak(window: 5, skip: -1) }, key: "reference.skip")
+        rejects({ $0.normalization = .valueAt(iteration: 0) }, key: "reference.iteration")
         rejects({ $0.epsilonGrid = [] }, key: "epsilon_grid")
+        rejects({ $0.epsilonGrid = [0.1, 0.2] }, key: "epsilon_grid")  // misses the threshold 0.05
         rejects({ $0.epsilonGrid = [0.2, 0.1] }, key: "epsilon_grid")
         rejects({ $0.epsilonGrid = [0.1, 1] }, key: "epsilon_grid")
         rejects({ $0.areaFraction = 1 }, key: "area_fraction")
@@ -129,47 +131,8 @@ final class DecayEstimatorTests: XCTestCase {
         rejects({ $0.theilSenMaxPoints = 5 }, key: "theil_sen_max_points")
     }
 
-    func testOptionsFromDecayOptions() {
-        let o = AnalysisOptions(decayOptions: DecayOptions(smoothing: 9, thresholds: [0.015, 0.1], peakWindow: 70,
-                                                                 peakSkip: 3, areaFraction: 0.8))
-        XCTAssertEqual(o.smoothing, 9)
-        XCTAssertEqual(o.normalization, .earlyPeak(window: 70, skip: 2))
-        XCTAssertEqual(o.areaFraction, 0.8)
-        XCTAssertEqual(o.epsilonGrid.first, 0.015)
-        XCTAssertEqual(o.epsilonGrid.count, 50)
-        XCTAssertNoThrow(try o.validate())
-        XCTAssertEqual(AnalysisOptions(decayOptions: DecayOptions()).normalization, .standard)
-    }
-
     // MARK: threshold rule, R(eps), half-life, area
 
-    /// With the product's defaults the new threshold and area rules give exactly
-    /// `DecayDetector`'s times (same smoothing, peak and definition).
-    func testThresholdAndAreaAgreeWithDecayDetector() {
-        let decay = DecayOptions()
-        let options = AnalysisOptions(decayOptions: decay)
-        let columns = decay.thresholds.map { options.epsilonGrid.firstIndex(of: $0)! }
-        for seed in UInt64(1)...12 {
-            let (it, c): ([Int], [Double])
-            switch seed % 3 {
-            case 0: (it, c) = Kit.exponential(tau: 80 + 30 * Double(seed), T: 2000, sigma: 0.4, seed: seed)
-            case 1: (it, c) = Kit.twoPhase(tau1: 60, knee: 250, tau2: 900, T: 3000, every: 3, sigma: 0.3, seed: seed)
-            default: (it, c) = Kit.exponential(tau: 5000, T: 1500, sigma: 0.2, seed: seed)  // mostly censored
-            }
-            let reference = DecayDetector.analyze(iterations: it, values: c, options: decay)
-            let timing = DecayEstimators.analyze(iterations: it, values: c, options: options)
-            XCTAssertEqual(timing.reference, reference.peak, "seed \(seed)")
-            let mine: [Int?] = columns.map { timing.threshold[$0].value.map { Int($0) } }
-            XCTAssertEqual(mine, reference.thresholdTimes, "seed \(seed): threshold times")
-            XCTAssertEqual(timing.area.value.map { Int($0) }, reference.areaTime, "seed \(seed): area")
-            for k in columns where timing.threshold[k].value == nil {
-                XCTAssertEqual(timing.threshold[k].reason, .censored, "seed \(seed)")
-            }
-        }
-    }
-
-    /// Exponentials: every grid time equals the closed form exactly; times never increase with
-    /// eps; R(eps) of two exponentials is the ratio of the closed forms.
     func testExponentialThresholdTimesAndRatioCurve() {
         let options = AnalysisOptions()
         let w = options.smoothing
@@ -248,13 +211,13 @@ final class DecayEstimatorTests: XCTestCase {
         options.normalization = .valueAt(iteration: I)
         let (it, c) = Kit.exponential(tau: tau, T: 3000)
         let timing = DecayEstimators.analyze(iterations: it, values: c, options: options)
-        XCTAssertEqual(timing.reference!, DecayDetector.smooth(c, window: 25)[I - 1], accuracy: 0)
+        XCTAssertEqual(timing.reference!, DecayRules.smooth(c, window: 25)[I - 1], accuracy: 0)
         let expected = options.epsilonGrid.map { (Double(I) + tau * log(1 / $0)).rounded(.down) + 1 }
         Kit.assertWithin(timing.threshold.map(\.value), expected, tolerance: 1, "valueAt thresholds")
         // Sparse recording: the last recorded iteration at or before I is used.
         let (its, cs) = Kit.exponential(tau: tau, T: 3000, every: 30)
         let sparse = DecayEstimators.analyze(iterations: its, values: cs, options: options)
-        XCTAssertEqual(sparse.reference!, DecayDetector.smooth(cs, window: 25)[5], "recorded at 180 <= 200")
+        XCTAssertEqual(sparse.reference!, DecayRules.smooth(cs, window: 25)[5], "recorded at 180 <= 200")
         // Nothing recorded at or before I: no reference.
         options.normalization = .valueAt(iteration: 10)
         let none = DecayEstimators.analyze(iterations: its, values: cs, options: options)
@@ -567,7 +530,7 @@ final class DecayEstimatorTests: XCTestCase {
         // Decay to a plateau at 0.3 of the peak: censored exactly below the plateau.
         let plateau = it.map { 0.3 + 0.7 * exp(-Double($0) / 100) }
         let p = DecayEstimators.analyze(iterations: it, values: plateau, options: options)
-        let peak = DecayDetector.smooth(plateau, window: 25)[0]
+        let peak = DecayRules.smooth(plateau, window: 25)[0]
         for (eps, t) in zip(grid, p.threshold) {
             if eps * peak <= 0.3 { XCTAssertEqual(t, .unavailable(.censored), "eps \(eps)") } else { XCTAssertNotNil(t.value, "eps \(eps)") }
         }

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import RegimeCore
+@testable import RegimeAnalysis
+import RegimeCore
 
 /// Checks the decay detector against `Golden/decay_curves.json`, written by the independent
 /// NumPy reference (`scripts/reference/make_golden.py`; schema and tolerances in
@@ -11,6 +12,9 @@ import XCTest
 /// correctly rounded mean, this code a compensated running sum); threshold times, `auc90` and
 /// nulls exact (the generator keeps every decision at least 1e-5 relative away from a tie).
 final class DecayGoldenTests: XCTestCase {
+    typealias DecayOptions = DecayTestKit.DecayOptions
+    typealias DecayDetector = DecayTestKit.DecayDetector
+
     struct Golden: Decodable {
         struct Curve: Decodable {
             struct Expected: Decodable {
@@ -54,7 +58,8 @@ final class DecayGoldenTests: XCTestCase {
 
     func loadGolden() throws -> Golden {
         guard FileManager.default.fileExists(atPath: Self.goldenURL.path) else {
-            throw XCTSkip("golden file missing: \(Self.goldenURL.path) (run scripts/reference/make_golden.py)")
+            XCTFail("golden file missing: \(Self.goldenURL.path) (run scripts/reference/make_golden.py)")
+            throw CocoaError(.fileNoSuchFile)
         }
         return try JSONDecoder().decode(Golden.self, from: Data(contentsOf: Self.goldenURL))
     }
@@ -63,8 +68,11 @@ final class DecayGoldenTests: XCTestCase {
         let golden = try loadGolden()
         XCTAssertFalse(golden.curves.isEmpty)
         for curve in golden.curves {
-            XCTAssertNoThrow(try curve.options.validate(), curve.name)
-            let smoothed = DecayDetector.smooth(curve.values, window: curve.options.smoothing)
+            XCTAssertNoThrow(try curve.options.analysisOptions.validate(), curve.name)
+            // The rule removes the points before peak_skip before smoothing; the reference's
+            // `smoothed` is that of the kept points.
+            let kept = curve.iterations.indices.filter { curve.iterations[$0] >= curve.options.peakSkip }
+            let smoothed = DecayRules.smooth(kept.map { curve.values[$0] }, window: curve.options.smoothing)
             DecayTestKit.assertClose(smoothed, curve.expected.smoothed, relative: 1e-12, absolute: 1e-300, "\(curve.name) smoothed")
 
             let result = DecayDetector.analyze(iterations: curve.iterations, values: curve.values, options: curve.options)
@@ -95,25 +103,21 @@ final class DecayGoldenTests: XCTestCase {
             XCTAssertEqual(a.options.thresholds, pair.thresholds, label)
             let dw = DecayDetector.analyze(iterations: w.iterations, values: w.values, options: w.options)
             let da = DecayDetector.analyze(iterations: a.iterations, values: a.values, options: a.options)
-            let rows = zip(dw.thresholdTimes, da.thresholdTimes).map { DecayComparison(tW: $0, tA: $1) }
-            DecayTestKit.assertTimes(rows.map(\.tW), pair.tW, "\(label) t_w")
-            DecayTestKit.assertTimes(rows.map(\.tA), pair.tA, "\(label) t_a")
+            let rows = zip(dw.thresholdTimes, da.thresholdTimes).map { w, a in
+                TimingComparison(tW: w.map { .time(Double($0)) } ?? .unavailable(.censored),
+                                 tA: a.map { .time(Double($0)) } ?? .unavailable(.censored))
+            }
+            DecayTestKit.assertTimes(rows.map { $0.tW.value.map { Int($0) } }, pair.tW, "\(label) t_w")
+            DecayTestKit.assertTimes(rows.map { $0.tA.value.map { Int($0) } }, pair.tA, "\(label) t_a")
             for (k, (row, expected)) in zip(rows, pair.ratio).enumerated() {
-                switch (row.ratio, expected) {
+                switch (row.ratio.value, expected) {
                 case let (r?, e?):
                     XCTAssertEqual(r, e, accuracy: 1e-12 * abs(e), "\(label) ratio[\(k)]")
                 case (nil, nil):
                     break
                 default:
-                    XCTFail("\(label) ratio[\(k)] \(String(describing: row.ratio)) vs expected \(String(describing: expected))")
+                    XCTFail("\(label) ratio[\(k)] \(row.ratio) vs expected \(String(describing: expected))")
                 }
-            }
-            // Pairs on a common recording grid with common options also go through `compare`.
-            if w.iterations == a.iterations && w.options == a.options {
-                let summary = DecayDetector.compare(
-                    iterations: w.iterations, weightUpdate: w.values, patternChange: a.values, options: w.options)
-                XCTAssertEqual(summary.byThreshold, rows, label)
-                XCTAssertEqual(summary.area, DecayComparison(tW: w.expected.auc90, tA: a.expected.auc90), label)
             }
         }
     }

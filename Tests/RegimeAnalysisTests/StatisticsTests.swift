@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import RegimeCore
+@testable import RegimeAnalysis
+import RegimeCore
 
 final class StatisticsTests: XCTestCase {
     // MARK: Student t
@@ -105,103 +106,4 @@ final class StatisticsTests: XCTestCase {
     }
 
     // MARK: moment accumulator
-
-    func testAccumulatorMeanAndSdMatchDirect() {
-        var rng = DecayTestKit.SplitMix64(state: 11)
-        let length = 50, curves = 20
-        var acc = MomentAccumulator(length: length)
-        var data: [[Double]] = []
-        for _ in 0..<curves {
-            let c = (0..<length).map { k in Double(k) + rng.uniform() }
-            data.append(c)
-            acc.add(c)
-        }
-        let directMean = (0..<length).map { k in data.map { $0[k] }.reduce(0, +) / Double(curves) }
-        let directSd = (0..<length).map { k -> Double in
-            let m = directMean[k]
-            let squares: [Double] = data.map { (row: [Double]) -> Double in (row[k] - m) * (row[k] - m) }
-            return (squares.reduce(0, +) / Double(curves - 1)).squareRoot()
-        }
-        DecayTestKit.assertClose(acc.mean.map { $0! }, directMean, relative: 1e-14, "mean")
-        DecayTestKit.assertClose(acc.standardDeviation.map { $0! }, directSd, relative: 1e-9, "sd")
-        XCTAssertEqual(acc.count, Array(repeating: curves, count: length))
-    }
-
-    func testAccumulatorSkipsNonFinitePerIndex() {
-        var acc = MomentAccumulator(length: 3)
-        acc.add([1, .nan, 5])
-        acc.add([3, 2, .infinity])
-        acc.add([.nan, 4, 7])
-        XCTAssertEqual(acc.count, [2, 2, 2])
-        XCTAssertEqual(acc.skipped, [1, 1, 1])
-        XCTAssertEqual(acc.mean, [2, 3, 6])
-        DecayTestKit.assertClose(acc.standardDeviation.map { $0! }, [Double(2).squareRoot(), Double(2).squareRoot(), Double(2).squareRoot()],
-                    relative: 1e-15, "sd")
-        var sparse = MomentAccumulator(length: 2)
-        sparse.add([1, .nan])
-        XCTAssertEqual(sparse.mean, [1, nil])
-        XCTAssertEqual(sparse.standardDeviation, [nil, nil])
-    }
-
-    func testAccumulatorClampsCancellationToZero() {
-        var acc = MomentAccumulator(length: 4)
-        for _ in 0..<1000 { acc.add([0.1, 1e8 + 0.1, 3.3, -7.77]) }
-        for (k, sd) in acc.standardDeviation.enumerated() {
-            XCTAssert(sd! >= 0 && sd!.isFinite, "sd[\(k)] = \(sd!)")
-            XCTAssertLessThan(sd!, 1e-6 * max(1, abs(acc.mean[k]!)), "sd[\(k)] of a constant")
-        }
-    }
-
-    func testAccumulatorMergeEqualsSingleAccumulation() throws {
-        var rng = DecayTestKit.SplitMix64(state: 5)
-        let length = 64
-        // Dyadic values with few bits: every sum is exact, so merge order cannot matter and the
-        // merged state must equal the single accumulation bit for bit.
-        let curves = (0..<30).map { c in
-            (0..<length).map { k -> Double in
-                (c + k) % 7 == 0 ? .nan : Double(Int(rng.next() % 1024)) / 64
-            }
-        }
-        var single = MomentAccumulator(length: length)
-        for c in curves { single.add(c) }
-        var parts = [MomentAccumulator](repeating: MomentAccumulator(length: length), count: 4)
-        for (i, c) in curves.enumerated() { parts[i % 4].add(c) }
-        var merged = MomentAccumulator(length: length)
-        for p in parts { merged.merge(p) }
-        XCTAssertEqual(merged.count, single.count)
-        XCTAssertEqual(merged.skipped, single.skipped)
-        DecayTestKit.assertClose(merged.sum, single.sum, "sum")
-        DecayTestKit.assertClose(merged.sumOfSquares, single.sumOfSquares, "sumOfSquares")
-        XCTAssertEqual(merged, single)
-        XCTAssertEqual(parts[0].merged(with: parts[1]).merged(with: parts[2]).merged(with: parts[3]), single)
-
-        // Random values: equal up to rounding.
-        let randomCurves = (0..<30).map { _ in (0..<length).map { _ in rng.uniform() * 10 } }
-        var s2 = MomentAccumulator(length: length)
-        for c in randomCurves { s2.add(c) }
-        var m2 = MomentAccumulator(length: length)
-        for part in 0..<3 {
-            var p = MomentAccumulator(length: length)
-            for c in randomCurves[(part * 10)..<(part * 10 + 10)] { p.add(c) }
-            m2.merge(p)
-        }
-        DecayTestKit.assertClose(m2.sum, s2.sum, relative: 1e-14, "random sum")
-        DecayTestKit.assertClose(m2.sumOfSquares, s2.sumOfSquares, relative: 1e-14, "random sumOfSquares")
-        DecayTestKit.assertClose(m2.standardDeviation.map { $0! }, s2.standardDeviation.map { $0! }, relative: 1e-10, "random sd")
-    }
-
-    func testAccumulatorPackedAndCodableRoundTrip() throws {
-        var acc = MomentAccumulator(length: 3)
-        acc.add([1, .nan, 2.5])
-        acc.add([3, 4, -1])
-        XCTAssertEqual(acc.packed, [2, 1, 2, 4, 4, 1.5, 10, 16, 7.25, 0, 1, 0])
-        XCTAssertEqual(try MomentAccumulator(length: 3, packed: acc.packed), acc)
-        XCTAssertThrowsError(try MomentAccumulator(length: 2, packed: acc.packed))
-        XCTAssertThrowsError(try MomentAccumulator(length: 1, packed: [0.5, 0, 0, 0]))
-
-        let data = try JSONEncoder().encode(acc)
-        XCTAssertEqual(try JSONDecoder().decode(MomentAccumulator.self, from: data), acc)
-        let broken = #"{"count":[1,2],"sum":[1],"sum_of_squares":[1,2],"skipped":[0,0]}"#
-        XCTAssertThrowsError(try JSONDecoder().decode(MomentAccumulator.self, from: Data(broken.utf8)))
-    }
 }
