@@ -37,10 +37,10 @@ final class RatioCoverageTests: XCTestCase {
                 let s = RatioSummary(trials.map { TimingComparison(tW: .time($0.tW), tA: .time($0.tA)) },
                                      runLengths: Array(repeating: 1e12, count: n))
                 let g = s.geometricMean
-                if g.ciLow! <= 3 && 3 <= g.ciHigh! { geometricCovers += 1 }
-                if g.ciLow! > 0 { positive += 1 }
-                if let low = s.median.ciLow, let high = s.median.ciHigh, low <= 3 && 3 <= high { medianCovers += 1 }
-                stated = s.median.coverage
+                if g.interval.contains(3) { geometricCovers += 1 }
+                if g.interval.low! > 0 { positive += 1 }
+                if s.median.interval.contains(3) { medianCovers += 1 }
+                stated = s.median.interval.coverage
             }
             let coverage = Double(geometricCovers) / Double(Self.replicates)
             print("log-scale t interval, n = \(n): coverage \(coverage) (nominal 0.95, \(Self.replicates) replicates)")
@@ -67,10 +67,10 @@ final class RatioCoverageTests: XCTestCase {
             for _ in 0..<Self.replicates {
                 // Standard normal: median 0.
                 let m = MedianSummary((0..<n).map { _ in rng.nextNormal() }, level: 0.95)
-                if m.ciLow! <= 0 && 0 <= m.ciHigh! { continuous += 1 }
+                if m.interval.contains(0) { continuous += 1 }
                 // Uniform on 1...5: P(X <= 3) = P(X >= 3) = 0.6, median 3; ties everywhere.
                 let d = MedianSummary((0..<n).map { _ in Double(1 + rng.nextInt(below: 5)) }, level: 0.95)
-                if d.ciLow! <= 3 && 3 <= d.ciHigh! { discrete += 1 }
+                if d.interval.contains(3) { discrete += 1 }
             }
             let c = Double(continuous) / Double(Self.replicates), d = Double(discrete) / Double(Self.replicates)
             print("order-statistic interval, n = \(n): stated \(stated), continuous \(c), with ties \(d)")
@@ -95,9 +95,9 @@ final class RatioCoverageTests: XCTestCase {
             }
             let s = RatioSummary(comparisons, runLengths: Array(repeating: runLength, count: n))
             censoredTrials += s.twCensored + s.taCensored + s.bothCensored
-            stated = s.medianBounds.coverage!
-            if s.medianBounds.ciLow! <= 3 && 3 <= s.medianBounds.ciHigh! { aware += 1 }
-            if let low = s.median.ciLow, let high = s.median.ciHigh, low <= 3 && 3 <= high { dropped += 1 }
+            stated = s.medianBounds.interval.coverage!
+            if s.medianBounds.interval.contains(3) { aware += 1 }
+            if s.median.interval.contains(3) { dropped += 1 }
         }
         let a = Double(aware) / Double(Self.replicates), d = Double(dropped) / Double(Self.replicates)
         let fraction = Double(censoredTrials) / Double(n * Self.replicates)

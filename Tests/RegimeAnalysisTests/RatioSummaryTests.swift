@@ -19,8 +19,8 @@ final class RatioSummaryTests: XCTestCase {
     func values(_ xs: [Double?]) -> [Double] { xs.map { $0 ?? .nan } }
 
     func medianFields(_ m: MedianSummary) -> [Double] {
-        values([Double(m.n), m.median, m.medianLow, m.medianHigh, m.coverage, m.lowerRank.map(Double.init),
-                m.upperRank.map(Double.init), m.ciLow, m.ciHigh])
+        values([Double(m.n), m.median, m.medianLow, m.medianHigh, m.interval.coverage, m.lowerRank.map(Double.init),
+                m.upperRank.map(Double.init), m.interval.low, m.interval.high])
     }
 
     func counts(_ s: RatioSummary) -> [Int] {
@@ -36,13 +36,14 @@ final class RatioSummaryTests: XCTestCase {
         let s = RatioSummary([pair(200, 100), pair(300, 100), pair(100, 200)], runLengths: [1000, 1000, 1000])
         XCTAssertEqual(counts(s), [3, 3, 0, 0, 0, 0, 0], "trials, both measured, tw/ta/both censored, no_decay, n/a")
         let g = s.geometricMean
-        Kit.assertClose(values([g.geometricMean, g.logMean, g.logSD, g.ciLow, g.ciHigh]),
+        Kit.assertClose(values([g.geometricMean, g.logMean, g.logSD, g.interval.low, g.interval.high]),
                         [1.4422495703074083, 0.36620409622270317, 0.93955805259125, 0.1397657468478743, 14.882643780496064],
                         relative: 1e-13, "geometric mean 3^(1/3), log mean, log sd, t interval")
-        XCTAssertNil(g.intervalUnavailableReason)
+        XCTAssertNil(g.interval.unavailableReason)
+        XCTAssertEqual(g.interval.coverage, 0.95, "the t interval states its nominal level")
         // median 2, no interval, and it says why.
         Kit.assertClose(medianFields(s.median), values([3, 2, 2, 2, nil, nil, nil, nil, nil]), "median of r")
-        XCTAssertEqual(s.median.intervalUnavailableReason, .tooFewForLevel)
+        XCTAssertEqual(s.median.interval.unavailableReason, .tooFewForLevel)
         XCTAssertEqual(s.medianBounds, s.median, "nothing censored: the bounds are the median")
         // 2 of 3 with t_a first: P(Bin(3, 1/2) >= 2) = 4/8.
         Kit.assertClose(signFields(s.signTest), [2, 1, 0, 0.5], relative: 1e-14, "sign test")
@@ -63,12 +64,12 @@ final class RatioSummaryTests: XCTestCase {
         let s = RatioSummary(ten(), runLengths: Array(repeating: 1000, count: 10))
         XCTAssertEqual(counts(s), [10, 10, 0, 0, 0, 0, 0])
         let g = s.geometricMean
-        Kit.assertClose(values([g.geometricMean, g.logMean, g.logSD, g.ciLow, g.ciHigh]),
+        Kit.assertClose(values([g.geometricMean, g.logMean, g.logSD, g.interval.low, g.interval.high]),
                         [2.710247138580843, 0.9970398257818756, 0.7716998448828633, 1.5604886547064631, 4.707140631898646],
                         relative: 1e-13, "geometric mean and t interval on log r")
         Kit.assertClose(medianFields(s.median), [10, 2.75, 2.75, 2.75, 0.978515625, 2, 9, 1.1, 6],
                         relative: 1e-15, "n, median, bounds, coverage, ranks, interval")
-        XCTAssertNil(s.median.intervalUnavailableReason)
+        XCTAssertNil(s.median.interval.unavailableReason)
         XCTAssertEqual(s.medianBounds, s.median)
         Kit.assertClose(signFields(s.signTest), [9, 1, 0, 11.0 / 1024], relative: 1e-13, "sign test")
         // t_w sorted: 40 90 110 120 240 250 300 400 500 900; t_a: 30 40 50 60 100 x5 200.
@@ -182,8 +183,8 @@ final class RatioSummaryTests: XCTestCase {
                         "all censored: (0, inf)")
         XCTAssertEqual(s.geometricMean.n, 0)
         XCTAssertNil(s.geometricMean.geometricMean)
-        XCTAssertEqual(s.geometricMean.intervalUnavailableReason, .noValues)
-        XCTAssertEqual(s.median.intervalUnavailableReason, .noValues)
+        XCTAssertEqual(s.geometricMean.interval.unavailableReason, .noValues)
+        XCTAssertEqual(s.median.interval.unavailableReason, .noValues)
         Kit.assertClose(signFields(s.signTest), [0, 0, 0, 1], "no decided trial: p = 1")
         // Times: every one later than T = 1500.
         Kit.assertClose(medianFields(s.tW.median), values([8, nil, 1500, .infinity, 0.9921875, 1, 8, 1500, .infinity]), "t_w")
@@ -191,7 +192,7 @@ final class RatioSummaryTests: XCTestCase {
         // An empty group.
         let empty = RatioSummary([], runLengths: [])
         XCTAssertEqual(counts(empty), [0, 0, 0, 0, 0, 0, 0])
-        XCTAssertEqual(empty.medianBounds.intervalUnavailableReason, .noValues)
+        XCTAssertEqual(empty.medianBounds.interval.unavailableReason, .noValues)
         XCTAssertNil(empty.medianBounds.medianLow)
     }
 
@@ -227,7 +228,7 @@ final class RatioSummaryTests: XCTestCase {
                 if !(low <= median && median <= high) {
                     XCTFail("trial \(trial): median \(median) outside [\(low), \(high)] for \(comparisons)")
                 }
-                if let k = m.lowerRank, let u = m.upperRank, let cl = m.ciLow, let ch = m.ciHigh {
+                if let k = m.lowerRank, let u = m.upperRank, let cl = m.interval.low, let ch = m.interval.high {
                     if !(cl <= rs[k - 1] && rs[u - 1] <= ch) {
                         XCTFail("trial \(trial): order statistics (\(rs[k - 1]), \(rs[u - 1])) outside [\(cl), \(ch)]")
                     }
@@ -263,13 +264,13 @@ final class RatioSummaryTests: XCTestCase {
                                           "not_applicable", "level", "geometric_mean", "median", "median_bounds", "sign_test",
                                           "t_w", "t_a"])
         let bounds = try XCTUnwrap(object["median_bounds"] as? [String: Any])
-        XCTAssertEqual(Set(bounds.keys), ["n", "median", "median_low", "median_high", "level", "coverage", "lower_rank",
-                                          "upper_rank", "ci_low", "ci_high", "interval_unavailable_reason"])
-        XCTAssertEqual(bounds["ci_high"] as? String, "inf", text)
-        XCTAssert(bounds["interval_unavailable_reason"] is NSNull, "explicit null: \(text)")
+        XCTAssertEqual(Set(bounds.keys), ["n", "median", "median_low", "median_high", "lower_rank", "upper_rank", "interval"])
+        let interval = try XCTUnwrap(bounds["interval"] as? [String: Any])
+        XCTAssertEqual(Set(interval.keys), ["level", "coverage", "low", "high", "unavailable_reason"])
+        XCTAssertEqual(interval["high"] as? String, "inf", text)
+        XCTAssert(interval["unavailable_reason"] is NSNull, "explicit null: \(text)")
         let geometric = try XCTUnwrap(object["geometric_mean"] as? [String: Any])
-        XCTAssertEqual(Set(geometric.keys), ["n", "geometric_mean", "log_mean", "log_sd", "level", "ci_low", "ci_high",
-                                             "interval_unavailable_reason"])
+        XCTAssertEqual(Set(geometric.keys), ["n", "geometric_mean", "log_mean", "log_sd", "interval"])
         XCTAssertEqual(Set(try XCTUnwrap(object["sign_test"] as? [String: Any]).keys), ["ta_first", "tw_first", "ties", "p_value"])
         XCTAssertEqual(Set(try XCTUnwrap(object["t_w"] as? [String: Any]).keys),
                        ["trials", "measured", "censored", "no_decay", "not_applicable", "median"])
@@ -278,11 +279,11 @@ final class RatioSummaryTests: XCTestCase {
         // The exact form of a small median summary: no interval, and why.
         let small = MedianSummary([3, 1, 2], level: 0.95)
         XCTAssertEqual(String(decoding: try JSONCoding.encoder().encode(small), as: UTF8.self),
-                       #"{"ci_high":null,"ci_low":null,"coverage":null,"interval_unavailable_reason":"too_few_for_level","#
-                       + #""level":0.95,"lower_rank":null,"median":2,"median_high":2,"median_low":2,"n":3,"upper_rank":null}"#)
+                       #"{"interval":{"coverage":null,"high":null,"level":0.95,"low":null,"unavailable_reason":"too_few_for_level"},"#
+                       + #""lower_rank":null,"median":2,"median_high":2,"median_low":2,"n":3,"upper_rank":null}"#)
         let single = GeometricMeanSummary([4], level: 0.95)
         XCTAssertEqual(String(decoding: try JSONCoding.encoder().encode(single), as: UTF8.self),
-                       #"{"ci_high":null,"ci_low":null,"geometric_mean":4,"interval_unavailable_reason":"single_value","#
-                       + #""level":0.95,"log_mean":1.3862943611198906,"log_sd":null,"n":1}"#)
+                       #"{"geometric_mean":4,"interval":{"coverage":null,"high":null,"level":0.95,"low":null,"#
+                       + #""unavailable_reason":"single_value"},"log_mean":1.3862943611198906,"log_sd":null,"n":1}"#)
     }
 }

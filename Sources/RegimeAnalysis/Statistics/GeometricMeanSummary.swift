@@ -23,8 +23,8 @@ import RegimeCore
 /// `single_value`). Identical values give `s = 0` and the interval `[g, g]`.
 ///
 /// JSON form: `{"n": int, "geometric_mean": x|null, "log_mean": x|null, "log_sd": x|null,
-/// "level": x, "ci_low": x|null, "ci_high": x|null, "interval_unavailable_reason":
-/// "no_values"|"single_value"|null}`, nulls written explicitly.
+/// "interval": ConfidenceInterval}` (``ConfidenceInterval/coverage`` is the nominal level),
+/// nulls written explicitly.
 public struct GeometricMeanSummary: Codable, Hashable, Sendable {
     public var n: Int
     /// `exp(ybar)`; `nil` when `n == 0`.
@@ -33,35 +33,30 @@ public struct GeometricMeanSummary: Codable, Hashable, Sendable {
     public var logMean: Double?
     /// `s`, the sample standard deviation of `ln r`; `nil` when `n < 2`.
     public var logSD: Double?
-    /// The nominal level of the interval.
-    public var level: Double
-    public var ciLow: Double?
-    public var ciHigh: Double?
-    /// Why there is no interval; `nil` when there is one.
-    public var intervalUnavailableReason: IntervalUnavailable?
+    /// `[exp(ybar - t s / sqrt n), exp(ybar + t s / sqrt n)]` at the nominal level, or the
+    /// reason there is none (`no_values`, `single_value`).
+    public var interval: ConfidenceInterval
 
     /// - Precondition: every value positive and finite, `0 < level < 1`.
     public init(_ values: [Double], level: Double) {
         precondition(values.allSatisfy { $0 > 0 && $0.isFinite }, "GeometricMeanSummary: values must be positive and finite")
         precondition(level > 0 && level < 1, "GeometricMeanSummary: level must lie in (0, 1), got \(level)")
         n = values.count
-        self.level = level
         let moments = SampleMoments(values.map { log($0) })
         guard let mean = moments.mean else {
-            intervalUnavailableReason = .noValues
+            interval = ConfidenceInterval(level: level, unavailable: .noValues)
             return
         }
         logMean = mean
         geometricMean = exp(mean)
         guard let sd = moments.sd else {
-            intervalUnavailableReason = .singleValue
+            interval = ConfidenceInterval(level: level, unavailable: .singleValue)
             return
         }
         logSD = sd
         let t = StudentT.quantile(0.5 + level / 2, degreesOfFreedom: Double(n - 1))
         let half = t * sd / Double(n).squareRoot()
-        ciLow = exp(mean - half)
-        ciHigh = exp(mean + half)
+        interval = ConfidenceInterval(level: level, coverage: level, low: exp(mean - half), high: exp(mean + half))
     }
 
     enum CodingKeys: String, CodingKey {
@@ -69,10 +64,7 @@ public struct GeometricMeanSummary: Codable, Hashable, Sendable {
         case geometricMean = "geometric_mean"
         case logMean = "log_mean"
         case logSD = "log_sd"
-        case level
-        case ciLow = "ci_low"
-        case ciHigh = "ci_high"
-        case intervalUnavailableReason = "interval_unavailable_reason"
+        case interval
     }
 
     public init(from decoder: Decoder) throws {
@@ -81,10 +73,7 @@ public struct GeometricMeanSummary: Codable, Hashable, Sendable {
         geometricMean = try c.decodeIfPresent(Double.self, forKey: .geometricMean)
         logMean = try c.decodeIfPresent(Double.self, forKey: .logMean)
         logSD = try c.decodeIfPresent(Double.self, forKey: .logSD)
-        level = try c.decode(Double.self, forKey: .level)
-        ciLow = try c.decodeIfPresent(Double.self, forKey: .ciLow)
-        ciHigh = try c.decodeIfPresent(Double.self, forKey: .ciHigh)
-        intervalUnavailableReason = try c.decodeIfPresent(IntervalUnavailable.self, forKey: .intervalUnavailableReason)
+        interval = try c.decode(ConfidenceInterval.self, forKey: .interval)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -93,9 +82,6 @@ public struct GeometricMeanSummary: Codable, Hashable, Sendable {
         try c.encodeOrNull(geometricMean, forKey: .geometricMean)
         try c.encodeOrNull(logMean, forKey: .logMean)
         try c.encodeOrNull(logSD, forKey: .logSD)
-        try c.encode(level, forKey: .level)
-        try c.encodeOrNull(ciLow, forKey: .ciLow)
-        try c.encodeOrNull(ciHigh, forKey: .ciHigh)
-        try c.encodeOrNull(intervalUnavailableReason, forKey: .intervalUnavailableReason)
+        try c.encode(interval, forKey: .interval)
     }
 }

@@ -21,16 +21,15 @@ import RegimeCore
 /// The confidence interval is `[lo_(k), hi_(n+1-k)]` with the ranks `(k, n+1-k)` of
 /// ``OrderStatisticInterval`` for `n` and `level`: the order statistics are non-decreasing in
 /// every value, so `lo_(k) <= x_(k)` and `x_(n+1-k) <= hi_(n+1-k)` for the unknown true values,
-/// and the interval covers the population median with at least ``coverage``, censored or not.
-/// Fewer than ``OrderStatisticInterval/minimumSampleSize(level:)`` values (6 at 0.95): no
-/// interval, ``intervalUnavailableReason`` says why.
+/// and the interval covers the population median with at least its stated
+/// ``ConfidenceInterval/coverage``, censored or not. Fewer than
+/// ``OrderStatisticInterval/minimumSampleSize(level:)`` values (6 at 0.95): no interval, and
+/// ``ConfidenceInterval/unavailableReason`` says why.
 ///
 /// JSON form: `{"n": int, "median": x|null, "median_low": x|null, "median_high": x|"inf"|null,
-/// "level": x, "coverage": x|null, "lower_rank": int|null, "upper_rank": int|null,
-/// "ci_low": x|null, "ci_high": x|"inf"|null, "interval_unavailable_reason": "no_values"|
-/// "too_few_for_level"|null}`. `null` means "not available"; an upper end that is unbounded
-/// (a censored value reaches it) is `inf`, written as the string `"inf"` by the project's
-/// encoder (``JSONCoding``, which reads it back as infinity).
+/// "lower_rank": int|null, "upper_rank": int|null, "interval": ConfidenceInterval}`; `null`
+/// means "not available", an unbounded upper end is `inf` (the string `"inf"`, see
+/// ``ConfidenceInterval``).
 public struct MedianSummary: Codable, Hashable, Sendable {
     /// Number of values.
     public var n: Int
@@ -40,19 +39,13 @@ public struct MedianSummary: Codable, Hashable, Sendable {
     public var medianLow: Double?
     /// The largest sample median consistent with the bounds (may be `+inf`); `nil` when `n == 0`.
     public var medianHigh: Double?
-    /// The requested level.
-    public var level: Double
-    /// The interval's actual coverage (at least ``level``); `nil` without an interval.
-    public var coverage: Double?
-    /// `k`, 1-based.
+    /// `k`, 1-based; `nil` without an interval.
     public var lowerRank: Int?
-    /// `n + 1 - k`, 1-based.
+    /// `n + 1 - k`, 1-based; `nil` without an interval.
     public var upperRank: Int?
-    public var ciLow: Double?
-    /// May be `+inf`.
-    public var ciHigh: Double?
-    /// Why there is no interval; `nil` when there is one.
-    public var intervalUnavailableReason: IntervalUnavailable?
+    /// `[lo_(k), hi_(n+1-k)]` with its actual coverage, or the reason there is none
+    /// (`no_values`, `too_few_for_level`).
+    public var interval: ConfidenceInterval
 
     /// The median of exactly known values.
     /// - Precondition: every value finite, `0 < level < 1`.
@@ -68,11 +61,10 @@ public struct MedianSummary: Codable, Hashable, Sendable {
                      "MedianSummary: a lower end must be finite and an upper end not NaN")
         precondition(level > 0 && level < 1, "MedianSummary: level must lie in (0, 1), got \(level)")
         n = bounds.count
-        self.level = level
         let lows = bounds.map(\.lowerBound).sorted()
         let highs = bounds.map(\.upperBound).sorted()
         guard n > 0 else {
-            intervalUnavailableReason = .noValues
+            interval = ConfidenceInterval(level: level, unavailable: .noValues)
             return
         }
         let low = Bootstrap.sortedMedian(lows), high = Bootstrap.sortedMedian(highs)
@@ -80,26 +72,22 @@ public struct MedianSummary: Codable, Hashable, Sendable {
         medianHigh = high
         median = low == high ? low : nil
         guard let ranks = OrderStatisticInterval(sampleSize: n, level: level) else {
-            intervalUnavailableReason = .tooFewForLevel
+            interval = ConfidenceInterval(level: level, unavailable: .tooFewForLevel)
             return
         }
-        coverage = ranks.coverage
         lowerRank = ranks.lowerRank
         upperRank = ranks.upperRank
-        ciLow = ranks.ends(sorted: lows).low
-        ciHigh = ranks.ends(sorted: highs).high
+        interval = ConfidenceInterval(level: level, coverage: ranks.coverage,
+                                      low: ranks.ends(sorted: lows).low, high: ranks.ends(sorted: highs).high)
     }
 
     enum CodingKeys: String, CodingKey {
         case n, median
         case medianLow = "median_low"
         case medianHigh = "median_high"
-        case level, coverage
         case lowerRank = "lower_rank"
         case upperRank = "upper_rank"
-        case ciLow = "ci_low"
-        case ciHigh = "ci_high"
-        case intervalUnavailableReason = "interval_unavailable_reason"
+        case interval
     }
 
     public init(from decoder: Decoder) throws {
@@ -108,13 +96,9 @@ public struct MedianSummary: Codable, Hashable, Sendable {
         median = try c.decodeIfPresent(Double.self, forKey: .median)
         medianLow = try c.decodeIfPresent(Double.self, forKey: .medianLow)
         medianHigh = try c.decodeIfPresent(Double.self, forKey: .medianHigh)
-        level = try c.decode(Double.self, forKey: .level)
-        coverage = try c.decodeIfPresent(Double.self, forKey: .coverage)
         lowerRank = try c.decodeIfPresent(Int.self, forKey: .lowerRank)
         upperRank = try c.decodeIfPresent(Int.self, forKey: .upperRank)
-        ciLow = try c.decodeIfPresent(Double.self, forKey: .ciLow)
-        ciHigh = try c.decodeIfPresent(Double.self, forKey: .ciHigh)
-        intervalUnavailableReason = try c.decodeIfPresent(IntervalUnavailable.self, forKey: .intervalUnavailableReason)
+        interval = try c.decode(ConfidenceInterval.self, forKey: .interval)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -123,12 +107,8 @@ public struct MedianSummary: Codable, Hashable, Sendable {
         try c.encodeOrNull(median, forKey: .median)
         try c.encodeOrNull(medianLow, forKey: .medianLow)
         try c.encodeOrNull(medianHigh, forKey: .medianHigh)
-        try c.encode(level, forKey: .level)
-        try c.encodeOrNull(coverage, forKey: .coverage)
         try c.encodeOrNull(lowerRank, forKey: .lowerRank)
         try c.encodeOrNull(upperRank, forKey: .upperRank)
-        try c.encodeOrNull(ciLow, forKey: .ciLow)
-        try c.encodeOrNull(ciHigh, forKey: .ciHigh)
-        try c.encodeOrNull(intervalUnavailableReason, forKey: .intervalUnavailableReason)
+        try c.encode(interval, forKey: .interval)
     }
 }
