@@ -15,7 +15,8 @@ import Foundation
 ///
 /// "After run" is `censored` or `no_decay` (``CensoredTime``): a time later than `T`, so
 /// `t_w > T` gives `r > T/t_a` and `t_a > T` gives `r < t_w/T`. A one-sided censored trial
-/// whose run length is not positive and finite cannot be bounded and is `notApplicable`.
+/// whose run length is not positive and finite cannot be bounded and is `notApplicable`, and so
+/// is a trial whose ratio or bound overflows or underflows (not a positive finite number).
 /// (The bounds are closed for simplicity; the open ends are never attained, which changes no
 /// median bound.) The ratio field stored in a ``TimingComparison`` is not read: this type
 /// derives everything from `t_w` and `t_a`.
