@@ -85,7 +85,7 @@ extension ReportBuilder {
             out += "<tr class=\"row-\(k)\"><td>\(Markup.escape(ReportFormat.measure(key)))</td>"
             out += "<td>\(statCell(m.tA, format: ReportFormat.time))</td>"
             out += "<td>\(statCell(m.tW, format: ReportFormat.time))</td>"
-            out += "<td>\(statCell(m.ratio, format: ReportFormat.ratio))</td>"
+            out += "<td>\(ratioCell(view.summary?.definition(forDecayKey: key)?.ratio))</td>"
             out += "<td>\(m.ordering.decided > 0 ? "\(m.ordering.taFirst)/\(m.ordering.decided)" : "<span class=\"muted\">-</span>")</td></tr>\n"
         }
         out += "</tbody>\n</table>\n"
@@ -215,7 +215,7 @@ extension ReportBuilder {
         for (k, key) in measureKeys.enumerated() {
             let ratios = ok.map { $0.analysis?.decay[key]?.ratio.value }
             all += ratios.compactMap { $0 }
-            addRatioRow(&plot, row: Double(k), values: ratios, seeds: ok.map(\.spec.seed), summary: view.summary?.decay[key]?.ratio,
+            addRatioRow(&plot, row: Double(k), values: ratios, seeds: ok.map(\.spec.seed), summary: view.summary?.definition(forDecayKey: key)?.ratio.median,
                         cssClass: "", allValues: &all)
         }
         configureRatioAxis(&plot, values: all)

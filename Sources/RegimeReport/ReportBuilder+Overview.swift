@@ -19,7 +19,7 @@ extension ReportBuilder {
             out += "<td>\(group.summary.map { statCell($0.finalValAccuracy, format: ReportFormat.accuracy) } ?? "<span class=\"muted\">no data</span>")</td>"
             for key in measureKeys {
                 if let m = group.summary?.decay[key] {
-                    out += "<td>\(statCell(m.ratio, format: ReportFormat.ratio))<br/><span class=\"muted\">t<sub>a</sub>&lt;t<sub>w</sub> in \(m.ordering.taFirst)/\(m.ordering.decided)</span></td>"
+                    out += "<td>\(ratioCell(group.summary?.definition(forDecayKey: key)?.ratio))<br/><span class=\"muted\">t<sub>a</sub>&lt;t<sub>w</sub> in \(m.ordering.taFirst)/\(m.ordering.decided)</span></td>"
                 } else {
                     out += "<td><span class=\"muted\">-</span></td>"
                 }
@@ -52,7 +52,7 @@ extension ReportBuilder {
                 let values = ratios.compactMap { $0 }.filter(\.isFinite)
                 allValues += values
                 addRatioRow(&plot, row: Double(g), values: ratios, seeds: group.okTrials.map(\.spec.seed),
-                            summary: group.summary?.decay[key]?.ratio, cssClass: measureClass(k), allValues: &allValues)
+                            summary: group.summary?.definition(forDecayKey: key)?.ratio.median, cssClass: measureClass(k), allValues: &allValues)
             }
         }
         configureRatioAxis(&plot, values: allValues)
@@ -67,8 +67,18 @@ extension ReportBuilder {
         return plot.render()
     }
 
-    /// Seeds as dots spread around `row`, the mean as a diamond and its CI as a bar; censored seeds counted at the right.
-    func addRatioRow(_ plot: inout SVGPlot, row: Double, values: [Double?], seeds: [UInt64], summary: SampleSummary?,
+    /// A ratio's median with its interval and real coverage, and the censoring counts.
+    func ratioCell(_ r: RatioSummary?) -> String {
+        guard let r else { return "<span class=\"muted\">no data</span>" }
+        var text = Markup.escape(Verdict.describe(r.median))
+        let censored = r.twCensored + r.taCensored + r.bothCensored
+        if censored > 0 { text += " <span class=\"censored\">+\(censored) censored</span>" }
+        return text
+    }
+
+    /// Seeds as dots spread around `row`, the median as a diamond and its order-statistic
+    /// interval as a bar (when one exists); censored seeds counted at the right.
+    func addRatioRow(_ plot: inout SVGPlot, row: Double, values: [Double?], seeds: [UInt64], summary: MedianSummary?,
                      cssClass: String, allValues: inout [Double]) {
         let m = values.count
         for (j, v) in values.enumerated() {
@@ -79,13 +89,13 @@ extension ReportBuilder {
                                              cssClass: cssClass))
         }
         if let s = summary {
-            if let lo = s.ciLow, let hi = s.ciHigh {
+            if let lo = s.interval.low, let hi = s.interval.high {
                 plot.segments.append(SVGPlot.Segment(x1: lo, y1: row, x2: hi, y2: row, color: "#111111", width: 2.5, cssClass: cssClass))
                 allValues += [lo, hi]
             }
-            if let mean = s.mean {
-                plot.points.append(SVGPlot.Point(x: mean, y: row, color: "#111111", radius: 6, shape: .diamond,
-                                                 title: "mean ratio \(ReportFormat.ratio(mean))", cssClass: cssClass))
+            if let median = s.median {
+                plot.points.append(SVGPlot.Point(x: median, y: row, color: "#111111", radius: 6, shape: .diamond,
+                                                 title: "median ratio \(ReportFormat.ratio(median))", cssClass: cssClass))
             }
         }
         let censored = values.filter { $0 == nil || !($0!.isFinite) }.count
