@@ -5,10 +5,37 @@ import SweepStore
 
 extension ReportBuilder {
 
+    /// The first screen: one plain line per group, whether patterns settle before weights
+    /// (``Verdict``), then every definition's call.
+    func verdicts() -> String {
+        var out = "<section id=\"verdict\" class=\"card\">\n<h2>Do activation patterns settle before weight updates?</h2>\n<ul class=\"verdicts\">\n"
+        for (g, group) in groups.enumerated() {
+            guard let summary = group.summary else { continue }
+            let call = summary.verdict.call.rawValue
+            out += "<li><a href=\"#group-\(Markup.escape(group.group.id))\">G\(g + 1)</a> \(Markup.escape(group.shortLabel)): "
+            out += "<b class=\"verdict verdict-\(call)\">\(Markup.escape(call))</b> \(Markup.escape(String(summary.verdict.line.dropFirst(call.count + 1))))</li>\n"
+        }
+        out += "</ul>\n<table class=\"definitions\">\n<thead><tr><th>group</th>"
+        let names = groups.first?.summary?.definitions.map(\.definition) ?? []
+        for name in names { out += "<th>\(Markup.escape(name))</th>" }
+        out += "</tr></thead>\n<tbody>\n"
+        for (g, group) in groups.enumerated() {
+            guard let summary = group.summary else { continue }
+            out += "<tr><td class=\"text\">G\(g + 1)</td>"
+            for d in summary.definitions {
+                let call = d.transient ? "transient" : d.call.rawValue
+                out += "<td><span class=\"verdict verdict-\(call)\">\(call)</span><br/>\(ratioCell(d.ratio))</td>"
+            }
+            out += "</tr>\n"
+        }
+        out += "</tbody>\n</table>\n<p class=\"muted\">Per definition: yes when the geometric-mean interval of t<sub>w</sub>/t<sub>a</sub> and the censoring-aware median bound lie above 1 and the exact sign test gives p &lt; 0.05; no when the interval lies below \(Verdict.noSeparation); otherwise undecided. A group says yes or no when two thirds of its definitions agree and none disagrees. Ratios: median with its order-statistic interval and real coverage.</p>\n</section>\n"
+        return out
+    }
+
     func overview() -> String {
         var out = "<section id=\"overview\" class=\"card\">\n<h2>Overview</h2>\n"
-        out += "<p class=\"lead\">t<sub>a</sub>: when the activation-pattern change (<code>pattern_change</code>) has decayed; t<sub>w</sub>: when the relative weight update (<code>weight_update_rel</code>) has decayed; ratio = t<sub>w</sub>/t<sub>a</sub> per seed (&gt; 1: the patterns settle before the weights). Times are optimizer steps; mean [95% Student-t CI] over seeds.</p>\n"
-        out += "<div class=\"figrow\">\n<figure>\n" + forestPlot() + "\n<figcaption>Ratio t<sub>w</sub>/t<sub>a</sub> per group at the selected measure: dots are seeds, the diamond the mean, the bar its 95% CI. Dotted line: t<sub>w</sub> = t<sub>a</sub>.</figcaption>\n</figure>\n</div>\n"
+        out += "<p class=\"lead\">t<sub>a</sub>: when the activation-pattern change (<code>pattern_change</code>) has decayed; t<sub>w</sub>: when the relative weight update (<code>weight_update_rel</code>) has decayed; ratio = t<sub>w</sub>/t<sub>a</sub> per seed (&gt; 1: the patterns settle before the weights). Times are optimizer steps; ratios: median over seeds with its exact order-statistic interval and coverage.</p>\n"
+        out += "<div class=\"figrow\">\n<figure>\n" + forestPlot() + "\n<figcaption>Ratio t<sub>w</sub>/t<sub>a</sub> per group at the selected measure: dots are seeds, the diamond the median, the bar its order-statistic interval (none below 6 seeds). Dotted line: t<sub>w</sub> = t<sub>a</sub>.</figcaption>\n</figure>\n</div>\n"
         // Table: groups x measures.
         out += "<table class=\"overview\">\n<thead><tr><th>group</th><th>ok</th><th>final val accuracy</th>"
         for key in measureKeys { out += "<th>ratio \(Markup.escape(ReportFormat.measureShort(key)))</th>" }
@@ -58,8 +85,8 @@ extension ReportBuilder {
         configureRatioAxis(&plot, values: allValues)
         plot.vLines = [SVGPlot.VLine(x: 1, label: "t_w = t_a")]
         plot.legend = [SVGPlot.LegendEntry(label: "seed", color: "#555555", kind: .point),
-                       SVGPlot.LegendEntry(label: "mean", color: "#111111", kind: .diamond),
-                       SVGPlot.LegendEntry(label: "95% CI of the mean", color: "#111111", kind: .segment)]
+                       SVGPlot.LegendEntry(label: "median", color: "#111111", kind: .diamond),
+                       SVGPlot.LegendEntry(label: "order-statistic CI of the median", color: "#111111", kind: .segment)]
         plot.legendAlternatives = measureKeys.enumerated().map {
             SVGPlot.LegendEntry(label: "measure: \(ReportFormat.measure($0.element))", color: "#333333", kind: .text, cssClass: measureClass($0.offset))
         }
