@@ -21,7 +21,8 @@ import Yams
 /// ```
 /// Trial settings (at the top level or as a grid list): `arch`, `dataset`, `optimizer`,
 /// `schedule`, `iterations`, `batch_size`, `seed`, `record_every`, `eval_every`.
-/// Sweep settings (top level only): `name`, `checkpoint_every`, `trial_timeout` (seconds), and
+/// Sweep settings (top level only): `name`, `checkpoint_every` (steps, or seconds as `60s`;
+/// default `60s`), `trial_timeout` (seconds), and
 /// `analysis` (``AnalysisOptions``: how the stored curves are analysed; it is not part of any
 /// trial, so changing it renames no trial and is applied by `regime analyze` without training).
 /// The trials are the product of the grid lists, in the order the keys are written, the last key
@@ -31,7 +32,7 @@ public struct SweepFile: Sendable {
     public var name: String
     public var path: String
     public var text: String
-    public var checkpointEvery: Int?
+    public var checkpointEvery: CheckpointCadence
     public var trialTimeout: Double?
     public var analysis: AnalysisOptions
     public var trials: [TrialSpec]
@@ -62,13 +63,17 @@ public struct SweepFile: Sendable {
         var common: [(String, Node)] = []
         var grid: [(String, Node)] = []
         var name: String?
-        var checkpointEvery: Int?
+        var checkpointEvery = CheckpointCadence.sweepDefault
         var trialTimeout: Double?
         var analysis = AnalysisOptions()
         for (key, value) in top {
             switch key {
             case "name": name = try reader.string(value, key: key)
-            case "checkpoint_every": checkpointEvery = try reader.positiveInt(value, key: key)
+            case "checkpoint_every":
+                guard case .scalar(let scalar) = value, let cadence = CheckpointCadence(parsing: scalar.string) else {
+                    throw reader.error(value, "checkpoint_every: expected a positive number of iterations (250) or of seconds (60s)")
+                }
+                checkpointEvery = cadence
             case "trial_timeout": trialTimeout = try reader.positiveDouble(value, key: key)
             case "analysis": analysis = try reader.analysisOptions(value)
             case "decay": throw movedDecay(reader, value, at: "")

@@ -13,7 +13,7 @@ final class SweepFileTests: XCTestCase {
         let sweep = try SweepFile.load(path: TestSupport.fixtures.appendingPathComponent("tiny.yaml").path)
         XCTAssertEqual(sweep.name, "tiny")
         XCTAssertEqual(sweep.trials.count, 6)
-        XCTAssertEqual(sweep.checkpointEvery, 40)
+        XCTAssertEqual(sweep.checkpointEvery, .iterations(40))
         // seed is the first grid key, optimizer the last: the optimizer varies fastest.
         XCTAssertEqual(sweep.trials.map(\.seed), [1, 1, 2, 2, 3, 3])
         XCTAssertEqual(sweep.trials.map(\.optimizer.kind), [.sgd, .adam, .sgd, .adam, .sgd, .adam])

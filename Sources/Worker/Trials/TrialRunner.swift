@@ -7,9 +7,9 @@ public struct TrialRunner {
     public let cache: DatasetCache
     /// Called after every iteration with the trainer; a sweep's rank 0 serves other ranks here.
     public var betweenIterations: (Trainer) -> Void = { _ in }
-    /// Save a checkpoint every this many iterations (nil: never). The last iteration is not
-    /// checkpointed: the finished result replaces any checkpoint.
-    public var checkpointEvery: Int?
+    /// When to save a checkpoint (nil: never). The last iteration is not checkpointed: the
+    /// finished result replaces any checkpoint.
+    public var checkpointEvery: CheckpointCadence?
     public var saveCheckpoint: (TrainerCheckpoint) throws -> Void = { _ in }
     /// Stop a trial that has trained longer than this many seconds (nil: no limit).
     public var timeout: Double?
@@ -37,12 +37,15 @@ public struct TrialRunner {
             return Outcome(result: result, curve: nil)
         }
         var failure: Error?
+        var lastSaved = elapsed()
         do {
             while !trainer.isFinished {
                 try trainer.step()
                 betweenIterations(trainer)
-                if let checkpointEvery, trainer.iteration % checkpointEvery == 0, !trainer.isFinished {
+                if let checkpointEvery, !trainer.isFinished,
+                   checkpointEvery.isDue(iteration: trainer.iteration, secondsSinceLast: elapsed() - lastSaved) {
                     try saveCheckpoint(trainer.checkpoint(elapsedSeconds: elapsed()))
+                    lastSaved = elapsed()
                 }
                 if let timeout, elapsed() > timeout, !trainer.isFinished {
                     throw TrialTimeout(seconds: elapsed(), iteration: trainer.iteration)
