@@ -25,6 +25,8 @@ let package = Package(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // glibc's malloc.h (mallinfo2): the resource-estimate tests measure real allocations.
+        .systemLibrary(name: "CMalloc"),
         .target(
             name: "RegimeCore",
             dependencies: ["CZlib"]
@@ -41,7 +43,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
-        .testTarget(name: "RegimeCoreTests", dependencies: ["RegimeCore"], exclude: ["Golden"]),
+        .testTarget(name: "RegimeCoreTests", dependencies: ["RegimeCore", "CMalloc"], exclude: ["Golden"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "RegimeCore"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Worker", "RegimeCore"], exclude: ["Fixtures"]),
     ],

@@ -31,6 +31,8 @@ public struct SweepFile {
     public var checkpointEvery: Int?
     public var trialTimeout: Double?
     public var trials: [TrialSpec]
+    /// Per trial, where each of its settings was written (for errors found after parsing).
+    public var sources: [[String: SettingSource]] = []
 
     public static let trialKeys = ["arch", "dataset", "optimizer", "schedule", "iterations", "batch_size", "seed",
                                    "record_every", "eval_every", "decay"]
@@ -102,13 +104,17 @@ public struct SweepFile {
 
         // The product of the grid lists, last key fastest.
         var combinations: [[(String, Node)]] = [[]]
+        var origins: [[String: SettingSource]] = [[:]]
         for (key, list) in grid {
             let values = Array(list.sequence!)
             combinations = combinations.flatMap { prefix in values.map { prefix + [(key, $0)] } }
+            origins = origins.flatMap { prefix in values.indices.map { prefix.merging([key: SettingSource(grid: key, index: $0, node: values[$0])]) { $1 } } }
         }
+        let commonSources = Dictionary(common.map { ($0.0, SettingSource(key: $0.0, node: $0.1)) }, uniquingKeysWith: { a, _ in a })
         var trials: [TrialSpec] = []
+        var sources: [[String: SettingSource]] = []
         var seen: [String: Int] = [:]
-        for combination in combinations {
+        for (index, combination) in combinations.enumerated() {
             let settings = common + combination
             let spec = try reader.trialSpec(settings)
             if let other = seen[spec.trialID] {
@@ -116,9 +122,10 @@ public struct SweepFile {
             }
             seen[spec.trialID] = trials.count
             trials.append(spec)
+            sources.append(commonSources.merging(origins[index]) { $1 })
         }
         return SweepFile(name: name, path: path, text: text, checkpointEvery: checkpointEvery, trialTimeout: trialTimeout,
-                         trials: trials)
+                         trials: trials, sources: sources)
     }
 
     static func oneLine(_ error: YamlError) -> String {
