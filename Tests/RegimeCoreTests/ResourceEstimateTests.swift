@@ -80,10 +80,16 @@ final class ResourceEstimateTests: XCTestCase {
         Case(arch: "vit:1x28x28-p4-d64-h4-l2-cls-10", batch: 16, probe: 40, validation: 20),
     ]
 
-    static func spec(_ c: Case, iterations: Int = 6) -> TrialSpec {
-        TrialSpec(arch: c.arch, dataset: DatasetSpec(name: c.arch.contains("3x32x32") ? "cifar10" : "fashion-mnist", probeSubset: c.probe),
-                  optimizer: OptimizerSpec(kind: .adam, lr: 1e-3), batchSize: c.batch, iterations: iterations, seed: 1,
-                  recordEvery: 1, evalEvery: 2)
+    /// A spec of the case on the known data set whose geometry fits the architecture.
+    static func spec(_ c: Case, iterations: Int = 6) throws -> TrialSpec {
+        let architecture = try Architecture(parsing: c.arch)
+        let name = DatasetSpec.knownNames.first {
+            let g = DatasetSpec(name: $0).geometry
+            return g.features == architecture.inputSize && (architecture.imageInput ?? g.shape) == g.shape
+        }!
+        return TrialSpec(arch: c.arch, dataset: DatasetSpec(name: name, probeSubset: c.probe),
+                         optimizer: OptimizerSpec(kind: .adam, lr: 1e-3), batchSize: c.batch, iterations: iterations, seed: 1,
+                         recordEvery: 1, evalEvery: 2)
     }
 
     /// Bytes glibc has handed out and not taken back (arena chunks in use plus mmapped chunks).
@@ -95,10 +101,11 @@ final class ResourceEstimateTests: XCTestCase {
     /// The heap a trainer holds after initialisation, training steps, recorded iterations and
     /// validation (every workspace at its final size) is at most the estimate's persistent terms
     /// (less the process baseline and the data, which the test does not allocate), and not far
-    /// below it: the estimate counts what the engine allocates, not a guess.
+    /// below it: the estimate counts what the engine allocates, not a guess. Measured: 95-97% of
+    /// the persistent estimate (52% for a tiny MLP, whose estimate is mostly allocator overhead).
     func testEstimateBoundsTheHeapATrainerHolds() throws {
         for c in Self.cases {
-            let spec = Self.spec(c)
+            let spec = try Self.spec(c)
             let architecture = try Architecture(parsing: c.arch)
             let data = CNNViTTrainingTests.syntheticData(architecture, train: max(c.batch, 400), probe: c.probe,
                                                         validation: c.validation, seed: 4)
@@ -113,7 +120,11 @@ final class ResourceEstimateTests: XCTestCase {
             print(String(format: "%@ batch %d: heap held %.2f MB, persistent estimate %.2f MB (%.0f%%)", c.arch, c.batch,
                          Double(held) / 1e6, Double(bound) / 1e6, 100 * ratio))
             XCTAssertLessThanOrEqual(held, bound, "\(c.arch) batch \(c.batch): the engine holds more than estimated: \(estimate.terms)")
-            XCTAssertGreaterThan(ratio, 0.5, "\(c.arch) batch \(c.batch): the estimate is far above what the engine holds: \(estimate.terms)")
+            // Less the allocator's page rounding, which the estimate bounds generously, the estimate
+            // is what the engine holds (measured 97-99%).
+            let counted = bound - estimate.bytes("allocation overhead")
+            XCTAssertGreaterThan(Double(held), 0.8 * Double(counted),
+                                 "\(c.arch) batch \(c.batch): the estimate is far above what the engine holds: \(estimate.terms)")
         }
     }
 
@@ -130,17 +141,20 @@ final class ResourceEstimateTests: XCTestCase {
 
     /// The peak resident size of a whole trial, transient allocations included (workspaces regrown,
     /// GEMM packing, a checkpoint encoded), stays within the estimate's total (less the process
-    /// baseline and the data). The high-water mark is reset through /proc/self/clear_refs.
+    /// baseline and the data). Before each trial the heap's free pages go back to the system
+    /// (`malloc_trim`), so that the trial's allocations show in the resident size instead of reusing
+    /// memory earlier tests freed, and the high-water mark is reset through /proc/self/clear_refs.
     func testEstimateBoundsThePeakOfATrial() throws {
         let cases = [Case(arch: "mlp:784-1024-1024-10", batch: 512, probe: 512, validation: 300),
                      Case(arch: "cnn:1x28x28-c32k3-p-c64k3-p-fc128-10", batch: 128, probe: 256, validation: 256),
                      Case(arch: "vit:1x28x28-p4-d64-h4-l2-10", batch: 64, probe: 128, validation: 100)]
         for c in cases {
-            let spec = Self.spec(c, iterations: 4)
+            let spec = try Self.spec(c, iterations: 4)
             let architecture = try Architecture(parsing: c.arch)
             let data = CNNViTTrainingTests.syntheticData(architecture, train: 600, probe: c.probe, validation: c.validation, seed: 5)
             let estimate = try ResourceEstimate(spec: spec, data: data, checkpoints: true, dataBytes: 0)
             let bound = estimate.total - ResourceEstimate.processBaselineBytes
+            malloc_trim(0)
             guard FileManager.default.isWritableFile(atPath: "/proc/self/clear_refs"),
                   (try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)) != nil,
                   let start = Self.residentBytes() else {
