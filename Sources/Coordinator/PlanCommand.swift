@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import RegimeAnalysis
 import RegimeCore
+import SweepStore
 
 struct Plan: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Check a sweep as `regime sweep` would (file, data sets, sizes, memory) and list its trials.")

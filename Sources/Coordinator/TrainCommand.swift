@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import RegimeAnalysis
 import RegimeCore
+import SweepStore
 import Worker
 
 /// Options that describe one trial, shared by `regime train` and anything else that builds a spec from flags.
@@ -30,21 +32,8 @@ struct TrialOptions: ParsableArguments {
     @Option(help: "Trial seed (init and batch order).") var seed: UInt64 = 1
     @Option(help: "Record the instruments every k iterations.") var recordEvery: Int = 1
     @Option(help: "Validation accuracy every N iterations.") var evalEvery: Int = 250
-    @Option(help: "Decay detection: moving-average window (recorded points).") var smoothing: Int = 25
-    @Option(help: "Decay detection: thresholds, comma-separated.") var thresholds: String = "0.05,0.1,0.2"
-    @Option(help: "Decay detection: early-peak window (iterations).") var peakWindow: Int = 50
-    @Option(help: "Decay detection: iterations excluded from the early peak.") var peakSkip: Int = 0
 
     func makeSpec() throws -> TrialSpec {
-        var decay = DecayOptions()
-        decay.smoothing = smoothing
-        let parsed = thresholds.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
-        guard parsed.allSatisfy({ $0 != nil }) else {
-            throw ValidationError("--thresholds: expected comma-separated numbers, got '\(thresholds)'")
-        }
-        decay.thresholds = parsed.map { $0! }
-        decay.peakWindow = peakWindow
-        decay.peakSkip = peakSkip
         let spec = TrialSpec(
             arch: arch,
             dataset: DatasetSpec(name: dataset, path: dataPath, trainSubset: trainSubset, probeSubset: probeSubset,
@@ -52,10 +41,30 @@ struct TrialOptions: ParsableArguments {
             optimizer: OptimizerSpec(kind: optimizer, lr: lr, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay,
                                      beta1: beta1, beta2: beta2, eps: eps),
             schedule: LearningRateSchedule(kind: schedule, warmup: warmup, stepSize: stepSize, gamma: gamma, lrMin: lrMin),
-            batchSize: batchSize, iterations: iterations, seed: seed, recordEvery: recordEvery, evalEvery: evalEvery,
-            decay: decay)
+            batchSize: batchSize, iterations: iterations, seed: seed, recordEvery: recordEvery, evalEvery: evalEvery)
         do { try spec.validate() } catch { throw ValidationError("\(error)") }
         return spec
+    }
+}
+
+/// How `regime train` analyses its curve (the keys of a sweep's `analysis:` section).
+struct AnalysisFlags: ParsableArguments {
+    @Option(help: "Analysis: moving-average window (recorded points).") var smoothing: Int = 25
+    @Option(help: "Analysis: thresholds, comma-separated.") var thresholds: String = "0.05,0.1,0.2"
+    @Option(help: "Analysis: early-peak reference window (last iteration).") var peakWindow: Int = 50
+    @Option(help: "Analysis: iterations removed before the early-peak reference.") var peakSkip: Int = 0
+
+    func makeOptions() throws -> AnalysisOptions {
+        let parsed = thresholds.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard parsed.allSatisfy({ $0 != nil }) else {
+            throw ValidationError("--thresholds: expected comma-separated numbers, got '\(thresholds)'")
+        }
+        let values = parsed.map { $0! }
+        var options = AnalysisOptions(smoothing: smoothing, thresholds: values,
+                                      normalization: .earlyPeak(window: peakWindow, skip: peakSkip))
+        options.epsilonGrid = Array(Set(options.epsilonGrid + values)).sorted()
+        do { try options.validate() } catch { throw ValidationError("\(error)") }
+        return options
     }
 }
 
@@ -67,6 +76,7 @@ struct Train: ParsableCommand {
         abstract: "Train one trial and write its curve (curve.csv) and result (result.json).")
 
     @OptionGroup var trial: TrialOptions
+    @OptionGroup var analysis: AnalysisFlags
     @Option(help: "Output directory.") var out: String
     @Flag(help: "Overwrite an existing result in the output directory.") var force = false
     @Option(help: ArgumentHelp(memoryPerRankHelp)) var memoryPerRank: String?
@@ -74,8 +84,10 @@ struct Train: ParsableCommand {
     func run() throws {
         var runner = TrialRunner()
         let spec: TrialSpec
+        let options: AnalysisOptions
         do {
             spec = try trial.makeSpec()
+            options = try analysis.makeOptions()
             runner.memoryBudget = try MemoryBudget.resolve(flag: memoryPerRank)
             _ = try runner.check(spec)
         } catch {
@@ -98,8 +110,9 @@ struct Train: ParsableCommand {
         if let curve = outcome.curve {
             try AtomicFile.write(Data(curve.csv().utf8), to: directory.appendingPathComponent("curve.csv"))
         }
-        try AtomicFile.write(try JSONFormat.pretty(outcome.result), to: resultURL)
-        print(TrialSummaryText.describe(outcome.result))
+        let analysed = AnalysedTrial(result: outcome.result, curve: outcome.curve, options: options)
+        try AtomicFile.write(try JSONFormat.pretty(analysed), to: resultURL)
+        print(TrialSummaryText.describe(analysed))
         if outcome.result.status == .failed { throw ExitCode(1) }
     }
 }

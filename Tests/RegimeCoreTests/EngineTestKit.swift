@@ -15,7 +15,9 @@ enum EngineTestKit {
     static func loadGolden<T: Decodable>(_ type: T.Type, _ name: String) throws -> T {
         let url = goldenURL(name)
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw XCTSkip("golden file missing: \(url.path) (run scripts/reference/make_golden.py)")
+            // A committed golden file that is missing is a failure, never a skip.
+            XCTFail("golden file missing: \(url.path) (run scripts/reference/make_golden.py)")
+            throw CocoaError(.fileNoSuchFile)
         }
         return try JSONDecoder().decode(T.self, from: Data(contentsOf: url))
     }

@@ -380,10 +380,15 @@ def auc90(s, n, its):
 
 
 def analyse_curve(c, its, smoothing: int, thresholds, peak_window: int = 50, peak_skip: int = 0):
+    """Recorded points before `peak_skip` are removed before smoothing (a first-step spike cannot
+    leak into later averages); the peak is taken over peak_skip <= it <= peak_window of the rest.
+    'smoothed' is the smoothed kept curve, 'kept' how many points were kept (the last ones)."""
+    keep = np.asarray(its) >= peak_skip
+    c, its = np.asarray(c)[keep], np.asarray(its)[keep]
     s = smooth(c, smoothing)
     p = early_peak(s, its, peak_window, peak_skip)
     if not peak_ok(p):
-        return {"smoothed": s, "peak": p, "normalised": None,
+        return {"smoothed": s, "peak": p if peak_ok(p) else None, "normalised": None,
                 "threshold_times": [None for _ in thresholds], "auc90": None}
     n = s / p
     return {"smoothed": s, "peak": p, "normalised": n,
