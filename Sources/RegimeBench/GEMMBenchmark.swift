@@ -38,9 +38,9 @@ public func benchmarkGEMM(sizes: [Int], minSeconds: Double) -> [GEMMBenchmarkRow
         var a = [Float](repeating: 0, count: count)
         var b = [Float](repeating: 0, count: count)
         var c = [Float](repeating: 0, count: count)
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15 &* UInt64(size)
-        for i in 0..<count { a[i] = gemmBenchRandom(&state) }
-        for i in 0..<count { b[i] = gemmBenchRandom(&state) }
+        var rng = SplitMix64(state: 0x9E37_79B9_7F4A_7C15 &* UInt64(size))
+        for i in 0..<count { a[i] = rng.nextSymmetricFloat() }
+        for i in 0..<count { b[i] = rng.nextSymmetricFloat() }
         let flops = gemmFlops(m: size, n: size, k: size)
         for (variant, transA, transB) in [("NN", false, false), ("TN", true, false), ("NT", false, true)] {
             let fast = gemmBenchBestSeconds(minSeconds: minSeconds, minRuns: 3, warmup: true) {
@@ -98,12 +98,3 @@ internal func gemmBenchSeconds(_ d: Duration) -> Double {
     return Double(s) + Double(atto) * 1e-18
 }
 
-/// SplitMix64 mapped to [-1, 1).
-internal func gemmBenchRandom(_ state: inout UInt64) -> Float {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    z ^= z >> 31
-    return Float(z >> 40) * (2.0 / Float(1 << 24)) - 1
-}

@@ -58,17 +58,7 @@ public struct SweepFile: Sendable {
     }
 
     public static func parse(text: String, path: String) throws -> SweepFile {
-        let root: Node
-        do {
-            guard let node = try Yams.compose(yaml: text) else { throw SweepError(file: path, line: nil, "empty file") }
-            root = node
-        } catch let error as SweepError {
-            throw error
-        } catch let error as YamlError {
-            throw SweepError(file: path, line: nil, "malformed YAML: \(Self.oneLine(error))")
-        } catch {
-            throw SweepError(file: path, line: nil, "malformed YAML: \(error)")
-        }
+        let root = try composeRoot(text, path: path)
         let reader = NodeReader(file: path)
         let top = try reader.mapping(root, key: "top level")
         var common: [(String, Node)] = []
@@ -141,6 +131,20 @@ public struct SweepFile: Sendable {
                          analysis: analysis, trials: trials, sources: sources)
     }
 
+    /// The YAML document's root node; malformed or empty text is a one-line error naming the file.
+    static func composeRoot(_ text: String, path: String) throws -> Node {
+        do {
+            guard let node = try Yams.compose(yaml: text) else { throw SweepError(file: path, line: nil, "empty file") }
+            return node
+        } catch let error as SweepError {
+            throw error
+        } catch let error as YamlError {
+            throw SweepError(file: path, line: nil, "malformed YAML: \(Self.oneLine(error))")
+        } catch {
+            throw SweepError(file: path, line: nil, "malformed YAML: \(error)")
+        }
+    }
+
     static func oneLine(_ error: YamlError) -> String {
         "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
     }
@@ -187,15 +191,7 @@ public enum AnalysisFile {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw SweepError(file: path, line: nil, "cannot read the file (missing, unreadable or not UTF-8)")
         }
-        let root: Node
-        do {
-            guard let node = try Yams.compose(yaml: text) else { throw SweepError(file: path, line: nil, "empty file") }
-            root = node
-        } catch let error as SweepError {
-            throw error
-        } catch let error as YamlError {
-            throw SweepError(file: path, line: nil, "malformed YAML: \(SweepFile.oneLine(error))")
-        }
+        let root = try SweepFile.composeRoot(text, path: path)
         let reader = NodeReader(file: path)
         var options: AnalysisOptions?
         for (key, value) in try reader.mapping(root, key: "top level") {

@@ -5,6 +5,8 @@ import RegimeCore
 
 /// Test helpers shared by the decay and statistics tests, namespaced so they cannot collide with
 /// other helpers in the RegimeCoreTests target.
+typealias SplitMix64Generator = RegimeCore.SplitMix64
+
 enum DecayTestKit {
     /// Compares two Double arrays element-wise (NaN equals NaN, equal infinities are equal); on
     /// failure reports the first differing index with both values and the largest difference.
@@ -140,15 +142,11 @@ enum DecayTestKit {
     }
 
     /// Deterministic pseudo-random numbers (SplitMix64) so failures reproduce.
+    /// The engine's SplitMix64 with a uniform draw in [0, 1).
     struct SplitMix64 {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var generator: SplitMix64Generator
+        init(state: UInt64) { generator = SplitMix64Generator(state: state) }
+        mutating func next() -> UInt64 { generator.next() }
         mutating func uniform() -> Double { Double(next() >> 11) * 0x1p-53 }
     }
 }
