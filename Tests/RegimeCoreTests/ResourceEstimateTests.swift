@@ -196,7 +196,9 @@ final class ResourceEstimateTests: XCTestCase {
         for arch in ["mlp:784-9999999999999-9999999999999-10", "cnn:1x28x28-c8k9999999999-10",
                      "cnn:99999999999x99999999999x9-10", "cnn:1x28x28-c4611686018427387904k1-10",
                      "vit:1x28x28-p7-d4611686018427387904-h1-l1-10", "vit:1x28x28-p7-d3037000500-h1-l1-10",
-                     "vit:1x28x28-p7-d64-h4-l999999999999999999-10"] {
+                     "vit:1x28x28-p7-d64-h4-l999999999999999999-10",
+                     // The padded map of a valid kernel, and the class token after Int.max patches.
+                     "cnn:1x9223372036854775000x1-c4k1001-10", "vit:1x7x1317624576693539401-p1-d2-h1-l1-cls-10"] {
             XCTAssertThrowsError(try Architecture(parsing: arch), arch) { error in
                 XCTAssertTrue("\(error)".hasPrefix("arch '\(arch)': "), "\(error)")
                 XCTAssertTrue("\(error)".contains("64-bit"), "\(error)")

@@ -49,19 +49,24 @@ struct SweepCheck {
         self.largest = largest!
     }
 
-    /// How the sweep file names setting `key` (e.g. `dataset.probe_subset`) of a trial, and its line:
-    /// `dataset.probe_subset` when the dataset is set at the top level, `grid.dataset[1].probe_subset`
-    /// when it comes from the grid.
-    static func locate(_ sweep: SweepFile, trial: Int, key: String) -> (label: String, line: Int?) {
+    /// Where setting `key` (e.g. `dataset.probe_subset`) of a trial was written: its top-level
+    /// key's source, if the file names one.
+    static func source(_ sweep: SweepFile, trial: Int, key: String) -> (root: String, source: SettingSource?) {
         let root = key.split(separator: ".").first.map(String.init) ?? key
-        guard trial < sweep.sources.count, let source = sweep.sources[trial][root] else { return (key, nil) }
+        return (root, trial < sweep.sources.count ? sweep.sources[trial][root] : nil)
+    }
+
+    /// How the sweep file names setting `key` of a trial, and its line: `dataset.probe_subset` when
+    /// the dataset is set at the top level, `grid.dataset[1].probe_subset` when it comes from the grid.
+    static func locate(_ sweep: SweepFile, trial: Int, key: String) -> (label: String, line: Int?) {
+        let (root, source) = Self.source(sweep, trial: trial, key: key)
+        guard let source else { return (key, nil) }
         return (source.label + key.dropFirst(root.count), source.line)
     }
 
     /// "FILE:LINE: MESSAGE", the message prefixed with the grid value it concerns when there is one.
     static func error(_ sweep: SweepFile, trial: Int, key: String, _ message: String) -> SweepError {
-        let root = key.split(separator: ".").first.map(String.init) ?? key
-        let source = trial < sweep.sources.count ? sweep.sources[trial][root] : nil
+        let source = Self.source(sweep, trial: trial, key: key).source
         let prefix = source?.isGrid == true ? "\(source!.label): " : ""
         return SweepError(file: sweep.path, line: source?.line, prefix + message)
     }
@@ -69,7 +74,6 @@ struct SweepCheck {
     /// One line for `regime plan`: the largest trial's memory against the budget.
     func memoryLine(_ sweep: SweepFile, budget: MemoryBudget) -> String {
         let (index, estimate) = largest
-        let top = estimate.terms.sorted { $0.bytes > $1.bytes }.prefix(3).map(\.description).joined(separator: ", ")
-        return "memory: at most \(formatBytes(estimate.total)) per rank (trial \(sweep.trials[index].trialID), arch '\(estimate.spec.arch)': \(top), ...); a rank has \(budget)"
+        return "memory: at most \(formatBytes(estimate.total)) per rank (trial \(sweep.trials[index].trialID), arch '\(estimate.spec.arch)': \(estimate.largestTerms)); a rank has \(budget)"
     }
 }

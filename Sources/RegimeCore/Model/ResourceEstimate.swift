@@ -130,7 +130,8 @@ public struct ArchitectureSizes: Sendable {
                     let paddedChannels = try checkedProduct(try checkedSum(channels, 15) / 16, 16)
                     _ = try checkedProduct(out.height, out.width, patch)
                     _ = try checkedSum(try checkedProduct(patch, paddedChannels), paddedChannels, 16,
-                                       try checkedProduct(shape.height + 2 * pad, shape.width + 2 * pad, shape.channels))
+                                       try checkedProduct(try checkedSum(shape.height, 2 * pad), try checkedSum(shape.width, 2 * pad),
+                                                          shape.channels))
                     convolutions.append(ConvGeometry(inChannels: shape.channels, inHeight: shape.height, inWidth: shape.width,
                                                      outChannels: channels, kernel: kernel, stride: stride, pad: pad))
                 case .maxPool:
@@ -156,7 +157,7 @@ public struct ArchitectureSizes: Sendable {
             let (D, H, L, K) = (spec.dim, spec.heads, spec.depth, spec.classes)
             let F = try checkedProduct(4, D)
             let patch = try checkedProduct(spec.input.channels, spec.patch, spec.patch)
-            let Np = spec.patchCount, T = spec.tokenCount
+            let Np = spec.patchCount, T = try checkedSum(Np, spec.classToken ? 1 : 0)
             let TD = try checkedProduct(T, D)
             let paddedTokens = try checkedProduct(try checkedSum(T, 15) / 16, 16)
             let probs = try checkedProduct(H, T, paddedTokens)
@@ -258,6 +259,11 @@ public struct ResourceEstimate: Sendable {
     public var persistent: Int { saturatingSum(terms.filter(\.persistent).map(\.bytes)) }
 
     public func bytes(_ name: String) -> Int { terms.first { $0.name == name }?.bytes ?? 0 }
+
+    /// The three largest terms, "activations and workspaces 38.1 GB, parameters 1.20 GB, ...".
+    public var largestTerms: String {
+        terms.sorted { $0.bytes > $1.bytes }.prefix(3).map(\.description).joined(separator: ", ") + ", ..."
+    }
 
     /// The estimate for `spec` on the data as prepared; `dataBytes` is what the rank's data cache
     /// holds (`DatasetCache.heldBytes`); `checkpoints` whether the trial will be checkpointed.
@@ -367,8 +373,7 @@ public struct ResourceShortfall: Error, CustomStringConvertible {
         if parameters > budget.bytesPerRank {
             return "needs \(formatBytes(parameters)) for parameters alone; \(has)"
         }
-        let largest = estimate.terms.sorted { $0.bytes > $1.bytes }.prefix(3).map(\.description).joined(separator: ", ")
-        return "needs \(formatBytes(estimate.total)) (\(largest), ...); \(has)"
+        return "needs \(formatBytes(estimate.total)) (\(estimate.largestTerms)); \(has)"
     }
 
     /// The one-line error, `label` naming the blamed setting (e.g. `grid.arch[2]`, `--arch`).
