@@ -51,8 +51,8 @@ struct TrialOptions: ParsableArguments {
 struct AnalysisFlags: ParsableArguments {
     @Option(help: "Analysis: moving-average window (recorded points).") var smoothing: Int = 25
     @Option(help: "Analysis: thresholds, comma-separated.") var thresholds: String = "0.05,0.1,0.2"
-    @Option(help: "Analysis: early-peak reference window (last iteration).") var peakWindow: Int = 50
-    @Option(help: "Analysis: iterations removed before the early-peak reference.") var peakSkip: Int = 0
+    @Option(help: "Analysis: early-peak reference window (last iteration).") var peakWindow: Int = 100
+    @Option(help: "Analysis: iterations removed before the early-peak reference.") var peakSkip: Int = 50
 
     func makeOptions() throws -> AnalysisOptions {
         let parsed = thresholds.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }

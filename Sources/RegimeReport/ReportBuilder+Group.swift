@@ -174,6 +174,8 @@ extension ReportBuilder {
             if legend { plot.legend.append(SVGPlot.LegendEntry(label: "early-peak window", color: "#000000", kind: .shade)) }
         case .valueAt(let iteration):
             plot.vLines.append(SVGPlot.VLine(x: Double(iteration), label: "reference"))
+        case .fractionOfRun(let f):
+            plot.vLines.append(SVGPlot.VLine(x: f * Double(spec.iterations), label: "reference"))
         }
         for (k, key) in measureKeys.enumerated() {
             guard let eps = Double(key) else { continue }

@@ -18,8 +18,9 @@ enum ReportFormat {
     /// The reference level in words.
     static func reference(_ normalization: DecayNormalization) -> String {
         switch normalization {
-        case .earlyPeak(let window, let skip): return "maximum of the smoothed curve over iterations \(skip + 1)–\(window)"
+        case .earlyPeak(let window, let skip): return "maximum of the full-window smoothed curve over iterations \(skip + 1)–\(window)"
         case .valueAt(let iteration): return "smoothed value at iteration \(iteration)"
+        case .fractionOfRun(let f): return "smoothed value at \(f) of the run"
         }
     }
 }
@@ -116,7 +117,8 @@ struct ReportBuilder {
     static func normalize(_ values: [Double], iterations: [Int], options: AnalysisOptions) -> [Double]? {
         guard !values.isEmpty, values.count == iterations.count, options.smoothing >= 1 else { return nil }
         let (kept, s) = DecayEstimators.smoothedCurve(iterations: iterations, values: values, options: options)
-        guard let r = DecayEstimators.reference(iterations: kept, smoothed: s, normalization: options.normalization) else {
+        guard let r = DecayEstimators.reference(iterations: kept, smoothed: s, normalization: options.normalization,
+                                                smoothing: options.smoothing) else {
             return nil
         }
         return [Double](repeating: .nan, count: iterations.count - kept.count) + s.map { $0 / r }

@@ -219,21 +219,28 @@ struct NodeReader {
         return options
     }
 
-    /// `{mode: early_peak, window: H, skip: k}` or `{mode: value_at, iteration: I}`.
+    /// `{mode: early_peak, window: H, skip: k}`, `{mode: value_at, iteration: I}` or
+    /// `{mode: fraction, fraction: f}`.
     func reference(_ node: Node, key: String) throws -> DecayNormalization {
-        let f = try fields(node, key: key, known: ["mode", "window", "skip", "iteration"])
-        guard let modeNode = f["mode"] else { throw error(node, "\(key): missing 'mode' (early_peak or value_at)") }
+        let f = try fields(node, key: key, known: ["mode", "window", "skip", "iteration", "fraction"])
+        guard let modeNode = f["mode"] else { throw error(node, "\(key): missing 'mode' (early_peak, value_at or fraction)") }
         switch try string(modeNode, key: "\(key).mode") {
         case "early_peak":
             if let n = f["iteration"] { throw error(n, "\(key).iteration: goes with mode value_at, not early_peak") }
-            return .earlyPeak(window: try f["window"].map { try positiveInt($0, key: "\(key).window") } ?? 50,
-                              skip: try f["skip"].map { try nonNegativeInt($0, key: "\(key).skip") } ?? 0)
+            if let n = f["fraction"] { throw error(n, "\(key).fraction: goes with mode fraction, not early_peak") }
+            guard case .earlyPeak(let window, let skip) = DecayNormalization.standard else { preconditionFailure() }
+            return .earlyPeak(window: try f["window"].map { try positiveInt($0, key: "\(key).window") } ?? window,
+                              skip: try f["skip"].map { try nonNegativeInt($0, key: "\(key).skip") } ?? skip)
         case "value_at":
             guard let n = f["iteration"] else { throw error(node, "\(key): mode value_at needs 'iteration'") }
-            if let w = f["window"] ?? f["skip"] { throw error(w, "\(key): window and skip go with mode early_peak") }
+            if let w = f["window"] ?? f["skip"] ?? f["fraction"] { throw error(w, "\(key): window, skip and fraction go with other modes") }
             return .valueAt(iteration: try positiveInt(n, key: "\(key).iteration"))
+        case "fraction":
+            guard let n = f["fraction"] else { throw error(node, "\(key): mode fraction needs 'fraction'") }
+            if let w = f["window"] ?? f["skip"] ?? f["iteration"] { throw error(w, "\(key): window, skip and iteration go with other modes") }
+            return .fractionOfRun(try double(n, key: "\(key).fraction"))
         case let other:
-            throw error(modeNode, "\(key).mode: expected early_peak or value_at, got '\(other)'")
+            throw error(modeNode, "\(key).mode: expected early_peak, value_at or fraction, got '\(other)'")
         }
     }
 }

@@ -20,7 +20,7 @@ final class AnalyzeTests: XCTestCase {
     }
 
     func testAnalyzeWithBEqualsAFreshSweepWithB() throws {
-        let analysisA = "{smoothing: 5, thresholds: [0.1, 0.2, 0.5], reference: {mode: early_peak, window: 20}}"
+        let analysisA = "{smoothing: 5, thresholds: [0.1, 0.2, 0.5], reference: {mode: early_peak, window: 20, skip: 0}}"
         let analysisB = "{smoothing: 3, thresholds: [0.05, 0.3], reference: {mode: value_at, iteration: 15}, area_fraction: 0.8}"
         let sweepA = try sweepFile(analysis: analysisA, name: "sweepA")
         let sweepB = try sweepFile(analysis: analysisB, name: "sweepB")

@@ -69,10 +69,11 @@ enum EstimatorTestKit {
     /// smoothing `w` and the early peak over 1..50: for t >= w the smoothed curve is
     /// `A e^{-t/tau}`, `A = (e^{w/tau} - 1) / (w (e^{1/tau} - 1))`, the peak is the first value
     /// `e^{-1/tau}`, so `t(eps) = floor(1 + tau ln(A/eps)) + 1` (valid when that is >= w).
-    static func exactThresholdTime(tau: Double, eps: Double, w: Int) -> Double {
-        let wd = Double(w)
-        let a = (exp(wd / tau) - 1) / (wd * (exp(1 / tau) - 1))
-        return (1 + tau * log(a / eps)).rounded(.down) + 1
+    /// `t(eps)` of `c(t) = e^{-t/tau}` recorded every iteration, with the reference at the first
+    /// full window after `skip` (iteration `skip + w`): for full windows `s(t) / s(skip + w) =
+    /// e^{-(t - skip - w)/tau}` exactly, so `t(eps)` is the smallest integer `t > skip + w + tau ln(1/eps)`.
+    static func exactThresholdTime(tau: Double, eps: Double, w: Int, skip: Int = 50) -> Double {
+        (Double(skip + w) + tau * log(1 / eps)).rounded(.down) + 1
     }
 }
 
@@ -151,15 +152,13 @@ final class DecayEstimatorTests: XCTestCase {
             let t = curve.threshold.map { $0.value! }
             XCTAssert(zip(t, t.dropFirst()).allSatisfy { $0 >= $1 }, "t(eps) must not increase with eps: \(t)")
         }
-        // Close to tau_w / tau_a, approaching it as eps -> 0 (the common smoothing lag matters
-        // less). R itself need not be monotone: integer times make it jitter by ~1/t_a.
+        // Below tau_w / tau_a, approaching it as eps -> 0 (the common offset of the reference,
+        // iteration skip + w = 75, matters less). R itself need not be monotone: integer times make
+        // it jitter by ~1/t_a.
         let r = timing.ratioCurve.map { $0! }
-        XCTAssert(r.allSatisfy { $0 > 2.9 && $0 < tauW / tauA }, "R(eps) = \(r)")
+        XCTAssert(r.allSatisfy { $0 > 1 && $0 < tauW / tauA } && r[0] > 2.9, "R(eps) = \(r)")
         let continuous = grid.map { eps -> Double in
-            func t(_ tau: Double) -> Double {
-                let a = (exp(25 / tau) - 1) / (25 * (exp(1 / tau) - 1))
-                return 1 + tau * log(a / eps)
-            }
+            func t(_ tau: Double) -> Double { 75 + tau * log(1 / eps) }
             return t(tauW) / t(tauA)
         }
         Kit.assertWithin(r, continuous, tolerance: 0, relative: 0.01, "R(eps) against the continuous-time ratio")
@@ -167,10 +166,10 @@ final class DecayEstimatorTests: XCTestCase {
         XCTAssertNil(timing.comparison(epsilon: 0.105))
     }
 
-    /// Stated tolerance: noise-free, |half-life - tau ln 2| <= (w+1)/2 + 2 iterations (the
-    /// trailing-average lag (w-1)/2 + (w^2-1)/(24 tau), the start at iteration 1, integer
-    /// rounding; tau >= 60); with per-point noise sigma = 0.1, within 0.15 tau of the noise-free
-    /// value (the early peak of a noisy curve is itself noisy).
+    /// Stated tolerance: noise-free, |half-life - (skip + w + tau ln 2)| <= 1 iteration (integer
+    /// rounding; the reference is the first full window after the skip); with per-point noise
+    /// sigma = 0.1, within 0.15 tau of the noise-free value (the early peak of a noisy curve is
+    /// itself noisy).
     func testHalfLifeOfExponentials() {
         let options = AnalysisOptions()
         let w = Double(options.smoothing)
@@ -179,9 +178,9 @@ final class DecayEstimatorTests: XCTestCase {
             let (it, c) = Kit.exponential(tau: tau, T: Int(tau * 8))
             let hl = DecayEstimators.analyze(iterations: it, values: c, options: options).halfLife.value
             XCTAssertEqual(hl, Kit.exactThresholdTime(tau: tau, eps: 0.5, w: options.smoothing), "tau \(tau)")
-            let err = abs(hl! - tau * log(2))
+            let err = abs(hl! - (50 + w + tau * log(2)))
             worstClean = max(worstClean, err)
-            XCTAssertLessThanOrEqual(err, (w + 1) / 2 + 2, "tau \(tau): half-life \(hl!) vs tau ln 2 = \(tau * log(2))")
+            XCTAssertLessThanOrEqual(err, 1, "tau \(tau): half-life \(hl!) vs 75 + tau ln 2 = \(75 + tau * log(2))")
             for seed in UInt64(1)...10 {
                 let (itn, cn) = Kit.exponential(tau: tau, T: Int(tau * 8), sigma: 0.1, seed: seed)
                 let h = DecayEstimators.analyze(iterations: itn, values: cn, options: options).halfLife.value
@@ -199,7 +198,8 @@ final class DecayEstimatorTests: XCTestCase {
         for tau in [100.0, 500.0] {
             let (it, c) = Kit.exponential(tau: tau, T: Int(tau * 10))
             let area = DecayEstimators.analyze(iterations: it, values: c, options: options).area.value!
-            XCTAssertEqual(area, tau * log(10) + 1, accuracy: 0.02 * tau + Double(options.smoothing), "tau \(tau)")
+            // The area is taken over the kept curve (after the skip of 50 iterations).
+            XCTAssertEqual(area, 50 + tau * log(10) + 1, accuracy: 0.02 * tau + Double(options.smoothing), "tau \(tau)")
         }
     }
 
@@ -214,10 +214,15 @@ final class DecayEstimatorTests: XCTestCase {
         XCTAssertEqual(timing.reference!, DecayRules.smooth(c, window: 25)[I - 1], accuracy: 0)
         let expected = options.epsilonGrid.map { (Double(I) + tau * log(1 / $0)).rounded(.down) + 1 }
         Kit.assertWithin(timing.threshold.map(\.value), expected, tolerance: 1, "valueAt thresholds")
-        // Sparse recording: the last recorded iteration at or before I is used.
+        // Sparse recording: the last full window at or before I is used (25 points of 30
+        // iterations: the first full window ends at iteration 750).
         let (its, cs) = Kit.exponential(tau: tau, T: 3000, every: 30)
+        options.normalization = .valueAt(iteration: 800)
         let sparse = DecayEstimators.analyze(iterations: its, values: cs, options: options)
-        XCTAssertEqual(sparse.reference!, DecayRules.smooth(cs, window: 25)[5], "recorded at 180 <= 200")
+        XCTAssertEqual(sparse.reference!, DecayRules.smooth(cs, window: 25)[25], "recorded at 780 <= 800")
+        options.normalization = .valueAt(iteration: 700)
+        XCTAssertNil(DecayEstimators.analyze(iterations: its, values: cs, options: options).reference,
+                     "no full window at or before 700: no reference from partial averages")
         // Nothing recorded at or before I: no reference.
         options.normalization = .valueAt(iteration: 10)
         let none = DecayEstimators.analyze(iterations: its, values: cs, options: options)
@@ -237,14 +242,19 @@ final class DecayEstimatorTests: XCTestCase {
         c[0] = 1000
         var skip = AnalysisOptions()
         skip.normalization = .earlyPeak(window: 50, skip: 1)
+        let fromStart = AnalysisOptions(normalization: .earlyPeak(window: 50, skip: 0))
         let clean = DecayEstimators.analyze(iterations: Array(it.dropFirst()), values: Array(c.dropFirst()),
-                                            options: AnalysisOptions())
+                                            options: fromStart)
         let skipped = DecayEstimators.analyze(iterations: it, values: c, options: skip)
         XCTAssertEqual(skipped, clean)
-        let spiked = DecayEstimators.analyze(iterations: it, values: c, options: AnalysisOptions())
+        let spiked = DecayEstimators.analyze(iterations: it, values: c, options: fromStart)
         XCTAssertLessThanOrEqual(spiked.halfLife.value!, 26, "spike dominates the peak")
-        // The kept curve starts at iteration 2: the closed form shifted by one.
-        XCTAssertEqual(skipped.halfLife.value!, Kit.exactThresholdTime(tau: tau, eps: 0.5, w: 25) + 1)
+        // The kept curve starts at iteration 2: the reference is the full window ending at 26.
+        XCTAssertEqual(skipped.halfLife.value!, Kit.exactThresholdTime(tau: tau, eps: 0.5, w: 25, skip: 1))
+        // The default reference skips the transient: the spike changes nothing.
+        let cleanDefault = DecayEstimators.analyze(iterations: Array(it.dropFirst()), values: Array(c.dropFirst()),
+                                                   options: AnalysisOptions())
+        XCTAssertEqual(DecayEstimators.analyze(iterations: it, values: c, options: AnalysisOptions()), cleanDefault)
     }
 
     // MARK: time constant
@@ -252,7 +262,7 @@ final class DecayEstimatorTests: XCTestCase {
     /// Noise-free exponentials: the fit range holds full windows only, where ln s is exactly
     /// linear, so tau is recovered to rounding (tolerance 1e-9 relative).
     func testTimeConstantNoiseFree() {
-        let options = AnalysisOptions()
+        let options = AnalysisOptions(normalization: .earlyPeak(window: 50, skip: 0))
         var worst = 0.0
         for every in [1, 5] {
             for tau in [20.0, 100.0, 300.0, 1000.0] {
@@ -477,14 +487,14 @@ final class DecayEstimatorTests: XCTestCase {
         let lr = it.map { 0.1 * 0.5 * (1 + cos(Double.pi * Double($0 - 1) / Double(T))) }
         let dynamics = it.map { exp(-Double($0) / tau) }
         let rel = zip(lr, dynamics).map { $0 * $1 }
-        let normalized = DecayEstimators.learningRateNormalizedWeightUpdate(weightUpdateRel: rel, lr: lr)
+        let normalized = DecayEstimators.divideByLearningRate(rel, lr: lr)
         Kit.assertWithin(normalized, dynamics, tolerance: 0, relative: 1e-14, "rel / lr")
         let options = AnalysisOptions()
         let separated = DecayEstimators.analyze(iterations: it, values: normalized, options: options)
         XCTAssertEqual(separated.timeConstant.value!, tau, accuracy: 1e-6 * tau)
         let mixed = DecayEstimators.analyze(iterations: it, values: rel, options: options)
         XCTAssertLessThan(mixed.timeConstant.value!, 0.9 * tau, "the schedule speeds the raw decay up")
-        let z = DecayEstimators.learningRateNormalizedWeightUpdate(weightUpdateRel: [1, 2, 3], lr: [0.5, 0, .nan])
+        let z = DecayEstimators.divideByLearningRate([1, 2, 3], lr: [0.5, 0, .nan])
         XCTAssertEqual(z[0], 2)
         XCTAssert(z[1].isNaN && z[2].isNaN)
 
@@ -496,13 +506,21 @@ final class DecayEstimatorTests: XCTestCase {
         let timing = TrialTiming(curve: curve, options: options, measure: .learningRateNormalized)
         XCTAssertEqual(timing.weightUpdateMeasure, .learningRateNormalized)
         XCTAssertEqual(timing.weightUpdate, separated)
-        XCTAssertEqual(TrialTiming(curve: curve, options: options).weightUpdate, mixed)
+        // Symmetric: the pattern curve is divided by lr too.
+        let patternPerRate = DecayEstimators.divideByLearningRate(curve.patternChange, lr: lr)
+        XCTAssertEqual(timing.patternChange, DecayEstimators.analyze(iterations: it, values: patternPerRate, options: options))
+        // The relative measure's times are the raw curve's; only its knee is fitted per unit rate.
+        let relative = TrialTiming(curve: curve, options: options)
+        XCTAssertEqual(relative.weightUpdate.threshold, mixed.threshold)
+        XCTAssertEqual(relative.weightUpdate.timeConstant, mixed.timeConstant)
+        XCTAssertEqual(relative.weightUpdate.knee, separated.knee)
     }
 
     // MARK: censoring, no decay, not applicable
 
     func testCensoringAndNoDecayCases() {
-        let options = AnalysisOptions()
+        // From the first iteration (skip 0), so that the short and fast curves below have room.
+        let options = AnalysisOptions(normalization: .earlyPeak(window: 50, skip: 0))
         let grid = options.epsilonGrid
         // Flat noisy curve: nothing decays.
         let (it, flat) = Kit.exponential(tau: .infinity, T: 3000, sigma: 0.1, seed: 3)
@@ -530,7 +548,7 @@ final class DecayEstimatorTests: XCTestCase {
         // Decay to a plateau at 0.3 of the peak: censored exactly below the plateau.
         let plateau = it.map { 0.3 + 0.7 * exp(-Double($0) / 100) }
         let p = DecayEstimators.analyze(iterations: it, values: plateau, options: options)
-        let peak = DecayRules.smooth(plateau, window: 25)[0]
+        let peak = p.reference!
         for (eps, t) in zip(grid, p.threshold) {
             if eps * peak <= 0.3 { XCTAssertEqual(t, .unavailable(.censored), "eps \(eps)") } else { XCTAssertNotNil(t.value, "eps \(eps)") }
         }
@@ -550,7 +568,7 @@ final class DecayEstimatorTests: XCTestCase {
                                             options: options)
         XCTAssertEqual(short.knee, .unavailable(.notApplicable))
         XCTAssertEqual(short.timeConstant, .unavailable(.notApplicable))
-        XCTAssertNotNil(short.halfLife.value)
+        XCTAssertEqual(short.halfLife, .unavailable(.notApplicable), "20 points never fill a 25-point window: no reference")
         var nan = Kit.exponential(tau: 200, T: 3000).1
         nan[2999] = .nan
         let n = DecayEstimators.analyze(iterations: it, values: nan, options: options)

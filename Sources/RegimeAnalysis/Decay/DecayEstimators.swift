@@ -67,12 +67,18 @@ public enum DecayEstimators {
                                  knee: none, kneeFit: nil, timeConstant: none, exponentialFit: nil, area: none)
         guard !s.isEmpty else { return result }
 
-        if let r = reference(iterations: it, smoothed: s, normalization: options.normalization) {
+        if let r = reference(iterations: it, smoothed: s, normalization: options.normalization, smoothing: options.smoothing) {
             result.reference = r
             let n = s.map { $0 / r }
-            result.threshold = thresholdTimes(iterations: it, normalized: n, epsilons: options.epsilonGrid)
-            result.halfLife = halfLife(iterations: it, normalized: n)
-            result.area = areaTime(iterations: it, smoothed: s, normalized: n, fraction: options.areaFraction)
+            // A time inside the first window is set by partial averages of the first points: no time.
+            let firstFull = it.count >= options.smoothing ? it[options.smoothing - 1] : Int.max
+            func full(_ t: TimeEstimate) -> TimeEstimate {
+                if let v = t.value, v < Double(firstFull) { return .unavailable(.notApplicable) }
+                return t
+            }
+            result.threshold = thresholdTimes(iterations: it, normalized: n, epsilons: options.epsilonGrid).map(full)
+            result.halfLife = full(halfLife(iterations: it, normalized: n))
+            result.area = full(areaTime(iterations: it, smoothed: s, normalized: n, fraction: options.areaFraction))
         }
         let k = knee(iterations: it, smoothed: s, options: options)
         result.knee = k.estimate
@@ -81,6 +87,13 @@ public enum DecayEstimators {
         result.timeConstant = e.estimate
         result.exponentialFit = e.fit
         return result
+    }
+
+    /// The knee (step 7) of a raw curve: smoothed as in step 1, then fitted.
+    public static func kneeOfCurve(iterations: [Int], values: [Double], options: AnalysisOptions)
+        -> (estimate: TimeEstimate, fit: KneeFit?) {
+        let (it, s) = smoothedCurve(iterations: iterations, values: values, options: options)
+        return knee(iterations: it, smoothed: s, options: options)
     }
 
     /// Steps 1 of the pipeline: the kept iterations (after an early-peak `skip`) and the
@@ -94,16 +107,23 @@ public enum DecayEstimators {
         return (it, DecayRules.smooth(Array(values[first...]), window: options.smoothing))
     }
 
-    /// The normalisation reference of a smoothed curve, or `nil` when it does not exist or is
-    /// not positive and finite.
-    public static func reference(iterations: [Int], smoothed: [Double], normalization: DecayNormalization) -> Double? {
+    /// The normalisation reference of a smoothed curve (``DecayNormalization``; full windows of
+    /// `smoothing` points only), or `nil` when it does not exist or is not positive and finite.
+    public static func reference(iterations: [Int], smoothed: [Double], normalization: DecayNormalization,
+                                 smoothing: Int) -> Double? {
         precondition(iterations.count == smoothed.count, "DecayEstimators.reference: length mismatch")
+        let firstFull = smoothing - 1
+        guard iterations.count > firstFull else { return nil }
+        let fullIterations = Array(iterations[firstFull...]), full = Array(smoothed[firstFull...])
+        func value(at iteration: Int) -> Double? { fullIterations.lastIndex { $0 <= iteration }.map { full[$0] } }
         let r: Double?
         switch normalization {
         case .earlyPeak(let window, let skip):
-            r = DecayRules.earlyPeak(iterations: iterations, smoothed: smoothed, first: skip + 1, last: window)
+            r = DecayRules.earlyPeak(iterations: fullIterations, smoothed: full, first: skip + 1, last: window)
         case .valueAt(let iteration):
-            r = iterations.lastIndex { $0 <= iteration }.map { smoothed[$0] }
+            r = value(at: iteration)
+        case .fractionOfRun(let fraction):
+            r = value(at: Int((fraction * Double(iterations.last!)).rounded(.down)))
         }
         guard let r, r.isFinite, r > 0 else { return nil }
         return r
@@ -401,15 +421,13 @@ public enum DecayEstimators {
         return (a, (suy - a * su) / suu, (svy - a * sv) / svv)
     }
 
-    /// The learning-rate-normalised weight update `||dtheta_t|| / (lr_t ||theta_{t-1}||)` =
-    /// `weight_update_rel_t / lr_t`, point by point. Where `lr_t` is not positive and finite the
-    /// value is NaN (undefined; the estimators treat it as "not decayed", and a NaN at the end
-    /// censors the threshold rule). For plain SGD this is `||g'|| / ||theta||`; for Adam the
-    /// norm of the preconditioned direction relative to `||theta||`.
+    /// A curve per unit learning rate, `c_t / lr_t`, point by point. Where `lr_t` is not positive
+    /// and finite the value is NaN (undefined; the estimators treat it as "not decayed", and a NaN
+    /// at the end censors the threshold rule). For the weight update under plain SGD this is
+    /// `||g|| / ||theta||`; under Adam the norm of the preconditioned direction relative to `||theta||`.
     /// - Precondition: equal lengths.
-    public static func learningRateNormalizedWeightUpdate(weightUpdateRel: [Double], lr: [Double]) -> [Double] {
-        precondition(weightUpdateRel.count == lr.count,
-                     "learningRateNormalizedWeightUpdate: \(weightUpdateRel.count) updates but \(lr.count) rates")
-        return zip(weightUpdateRel, lr).map { u, r in r.isFinite && r > 0 ? u / r : .nan }
+    public static func divideByLearningRate(_ values: [Double], lr: [Double]) -> [Double] {
+        precondition(values.count == lr.count, "divideByLearningRate: \(values.count) values but \(lr.count) rates")
+        return zip(values, lr).map { u, r in r.isFinite && r > 0 ? u / r : .nan }
     }
 }

@@ -133,6 +133,10 @@ public struct AnalysisOptions: Codable, Hashable, Sendable {
             if iteration < 1 {
                 throw AnalysisOptionsError(key: "reference.iteration", expected: "an integer >= 1", found: "\(iteration)")
             }
+        case .fractionOfRun(let fraction):
+            guard fraction.isFinite, fraction > 0, fraction <= 1 else {
+                throw AnalysisOptionsError(key: "reference.fraction", expected: "a number in (0, 1]", found: "\(fraction)")
+            }
         }
         guard areaFraction.isFinite, areaFraction > 0, areaFraction < 1 else {
             throw AnalysisOptionsError(key: "area_fraction", expected: "a number in (0, 1)", found: "\(areaFraction)")
