@@ -36,6 +36,8 @@ public struct SweepFile: Sendable {
     public var trialTimeout: Double?
     public var analysis: AnalysisOptions
     public var trials: [TrialSpec]
+    /// Per trial, where each of its settings was written (for errors found after parsing).
+    public var sources: [[String: SettingSource]] = []
 
     public static let trialKeys = ["arch", "dataset", "optimizer", "schedule", "iterations", "batch_size", "seed",
                                    "record_every", "eval_every"]
@@ -110,13 +112,17 @@ public struct SweepFile: Sendable {
 
         // The product of the grid lists, last key fastest.
         var combinations: [[(String, Node)]] = [[]]
+        var origins: [[String: SettingSource]] = [[:]]
         for (key, list) in grid {
             let values = Array(list.sequence!)
             combinations = combinations.flatMap { prefix in values.map { prefix + [(key, $0)] } }
+            origins = origins.flatMap { prefix in values.indices.map { prefix.merging([key: SettingSource(grid: key, index: $0, node: values[$0])]) { $1 } } }
         }
+        let commonSources = Dictionary(common.map { ($0.0, SettingSource(key: $0.0, node: $0.1)) }, uniquingKeysWith: { a, _ in a })
         var trials: [TrialSpec] = []
+        var sources: [[String: SettingSource]] = []
         var seen: [String: Int] = [:]
-        for combination in combinations {
+        for (index, combination) in combinations.enumerated() {
             let settings = common + combination
             let spec = try reader.trialSpec(settings)
             if let other = seen[spec.trialID] {
@@ -124,9 +130,10 @@ public struct SweepFile: Sendable {
             }
             seen[spec.trialID] = trials.count
             trials.append(spec)
+            sources.append(commonSources.merging(origins[index]) { $1 })
         }
         return SweepFile(name: name, path: path, text: text, checkpointEvery: checkpointEvery, trialTimeout: trialTimeout,
-                         analysis: analysis, trials: trials)
+                         analysis: analysis, trials: trials, sources: sources)
     }
 
     /// The YAML document's root node; malformed or empty text is a one-line error naming the file.

@@ -29,11 +29,11 @@ public final class Trainer {
     private var epochOrder: [Int] = []
     private var epochOfOrder = -1
     /// Rows per forward pass when measuring the probe or validation sets (bounds workspace memory).
-    private let evaluationChunk = 256
+    static let evaluationChunk = 256
 
     public init(spec: TrialSpec, data: PreparedData) throws {
         try spec.validate()
-        guard data.train.count > 0 else { throw SpecError("dataset: the training split is empty") }
+        try spec.validate(data: data)
         self.spec = spec
         self.data = data
         network = try Architecture(parsing: spec.arch).makeNetwork()
@@ -175,7 +175,7 @@ public final class Trainer {
     public func validationAccuracy() -> Double {
         let split = data.validation
         var correct = 0
-        var predictions = [Int32](repeating: 0, count: evaluationChunk)
+        var predictions = [Int32](repeating: 0, count: Self.evaluationChunk)
         forEachChunk(of: split) { first, rows, input in
             let logits = network.forward(parameters: parameters.pointer, input: input, batch: rows)
             predictions.withUnsafeMutableBufferPointer { argmaxRows(logits, rows: rows, classes: split.classCount, into: $0.baseAddress!) }
@@ -188,7 +188,7 @@ public final class Trainer {
         split.features.withUnsafeBufferPointer { features in
             var first = 0
             while first < split.count {
-                let rows = min(evaluationChunk, split.count - first)
+                let rows = min(Self.evaluationChunk, split.count - first)
                 body(first, rows, features.baseAddress! + first * split.featureCount)
                 first += rows
             }
