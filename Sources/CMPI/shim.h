@@ -33,6 +33,8 @@ static inline int cmpi_any_tag(void) { return MPI_ANY_TAG; }
 static inline int cmpi_max_processor_name(void) { return MPI_MAX_PROCESSOR_NAME; }
 static inline int cmpi_thread_single(void) { return MPI_THREAD_SINGLE; }
 static inline int cmpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
+static inline int cmpi_thread_serialized(void) { return MPI_THREAD_SERIALIZED; }
+static inline int cmpi_thread_multiple(void) { return MPI_THREAD_MULTIPLE; }
 
 /* MPI_Status fields are named differently across implementations; read them here. */
 static inline int cmpi_status_source(const MPI_Status *s) { return s->MPI_SOURCE; }

@@ -69,8 +69,7 @@ struct Sweep: ParsableCommand {
             throw ExitCode(1)
         }
         let sweep = prepared.sweep
-        let start = SweepStart(error: nil, trials: sweep.trials, checkpointEvery: sweep.checkpointEvery,
-                               trialTimeout: sweep.trialTimeout)
+        let start = SweepStart(error: nil, checkpointEvery: sweep.checkpointEvery, trialTimeout: sweep.trialTimeout)
         _ = try world.broadcast(Array(try JSONEncoder().encode(start)))
 
         let hosts = try gatherHosts(world)

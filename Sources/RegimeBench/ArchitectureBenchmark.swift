@@ -61,13 +61,13 @@ public func benchmarkArchitecture(arch: String, batch: Int, probe: Int, seconds:
                              iterations: forever, seed: 1, recordEvery: tracked ? 1 : forever, evalEvery: forever)
         let trainer = try Trainer(spec: spec, data: data)
         for _ in 0..<2 { try trainer.step() }
-        let start = benchmarkWallClock()
+        let start = Clocks.monotonic()
         var cpu: [Double] = [], wall: [Double] = []
-        while cpu.count < 5 || benchmarkWallClock() - start < seconds {
-            let (c0, w0) = (benchmarkThreadCPUClock(), benchmarkWallClock())
+        while cpu.count < 5 || Clocks.monotonic() - start < seconds {
+            let (c0, w0) = (Clocks.threadCPU(), Clocks.monotonic())
             try trainer.step()
-            cpu.append(benchmarkThreadCPUClock() - c0)
-            wall.append(benchmarkWallClock() - w0)
+            cpu.append(Clocks.threadCPU() - c0)
+            wall.append(Clocks.monotonic() - w0)
         }
         cpu.sort(); wall.sort()
         return (1 / cpu[cpu.count / 2], 1 / wall[wall.count / 2], trainer.network)
@@ -85,19 +85,4 @@ public func benchmarkArchitecture(arch: String, batch: Int, probe: Int, seconds:
                                  wallIterationsPerSecond: untracked.wallPerSecond,
                                  trackedWallIterationsPerSecond: tracked.wallPerSecond,
                                  flopsPerIteration: perIteration, trackedFlopsPerIteration: perTrackedIteration)
-}
-
-/// Seconds of CPU time used by the calling thread (the engine is single-threaded, so this is the
-/// time spent on the work, not time spent waiting for the core).
-func benchmarkThreadCPUClock() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
-    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
-}
-
-/// Monotonic wall-clock seconds.
-func benchmarkWallClock() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
 }

@@ -11,7 +11,7 @@ public struct MPIError: Error, CustomStringConvertible {
         MPI_Error_string(code, &text, &length)
         description = "\(function) failed: \(String(cString: text)) (code \(code))"
     }
-    init(message: String) { description = message }
+    public init(message: String) { description = message }
 }
 
 @inline(__always)
@@ -55,10 +55,19 @@ public final class MPIWorld: @unchecked Sendable {
     private let comm: MPI_Comm
     private var finalized = false
 
-    /// Calls `MPI_Init` (thread level FUNNELED: only the main thread makes MPI calls).
+    /// Whether MPI calls may come from any one thread at a time (the library granted
+    /// `MPI_THREAD_SERIALIZED` or more), so that rank 0 can serve the other ranks from a thread of
+    /// its own while its main thread trains. The caller must still make sure no two threads call
+    /// MPI at once: in a sweep, the serving thread makes every call between its start and its end.
+    public let serializedThreads: Bool
+
+    /// Calls `MPI_Init_thread` asking for `MPI_THREAD_SERIALIZED` (OpenMPI built with thread
+    /// support, as Debian's is, grants it); see ``serializedThreads`` for what was granted.
     public init() throws {
         var provided: Int32 = 0
-        try check(MPI_Init_thread(nil, nil, cmpi_thread_funneled(), &provided), "MPI_Init_thread")
+        try check(MPI_Init_thread(nil, nil, cmpi_thread_serialized(), &provided), "MPI_Init_thread")
+        // The standard orders the levels SINGLE < FUNNELED < SERIALIZED < MULTIPLE.
+        serializedThreads = provided >= cmpi_thread_serialized()
         comm = cmpi_comm_world()
         var r: Int32 = 0, s: Int32 = 0
         try check(MPI_Comm_rank(comm, &r), "MPI_Comm_rank")

@@ -49,14 +49,17 @@ public final class Journal {
 
     deinit { close(descriptor) }
 
-    /// Appends one line with a single write(2) and fsyncs it before returning.
-    public func append(_ entry: JournalEntry) throws {
+    /// Appends one line with a single write(2) and fsyncs it before returning; returns its length
+    /// in bytes.
+    @discardableResult
+    public func append(_ entry: JournalEntry) throws -> Int {
         var line = try JSONFormat.line(entry)
         line.append(0x0A)
         let written = line.withUnsafeBytes { write(descriptor, $0.baseAddress!, $0.count) }
         guard written == line.count, fsync(descriptor) == 0 else {
             throw FileError("\(url.path): journal write failed (\(String(cString: strerror(errno))))")
         }
+        return line.count
     }
 
     public struct Contents: Sendable {

@@ -43,13 +43,20 @@ public struct SweepStatistics: Codable, Sendable {
     public var ranks: Int
     /// Sum of trial compute seconds over (wall seconds x ranks).
     public var efficiency: Double
+    /// How long the workers waited on rank 0 (nil in manifests of regime 0.2.0).
+    public var workerWaits: WorkerWaitStatistics?
+    /// What handling the results cost rank 0 (nil in manifests of regime 0.2.0).
+    public var rankZero: RankZeroLoad?
 
-    public init(wallSeconds: Double, computeSeconds: Double, ranks: Int, efficiency: Double) {
+    public init(wallSeconds: Double, computeSeconds: Double, ranks: Int, efficiency: Double,
+                workerWaits: WorkerWaitStatistics? = nil, rankZero: RankZeroLoad? = nil) {
         self.wallSeconds = wallSeconds; self.computeSeconds = computeSeconds; self.ranks = ranks; self.efficiency = efficiency
+        self.workerWaits = workerWaits; self.rankZero = rankZero
     }
 
     enum CodingKeys: String, CodingKey {
-        case wallSeconds = "wall_seconds", computeSeconds = "compute_seconds", ranks, efficiency = "scheduling_efficiency"
+        case wallSeconds = "wall_seconds", computeSeconds = "compute_seconds", ranks, efficiency = "scheduling_efficiency",
+             workerWaits = "worker_waits", rankZero = "rank0"
     }
 }
 

@@ -91,15 +91,20 @@ public final class SweepDirectory: @unchecked Sendable {
     public func repairJournal(validLength: Int) throws { try Journal.repair(url: journalURL, validLength: validLength) }
 
     /// Writes the trial's curve, then its journal line (a curve without a line is a trial not
-    /// done), and removes its checkpoint.
-    public func record(_ result: TrialResult, curve: Curve?, rank: Int, host: String) throws {
+    /// done), and removes its checkpoint. Returns the bytes written to each.
+    @discardableResult
+    public func record(_ result: TrialResult, curve: Curve?, rank: Int, host: String) throws -> (curve: Int, journal: Int) {
+        var curveBytes = 0
         if let curve {
+            let data = Data(curve.csv().utf8)
             try FileManager.default.createDirectory(at: curvesDirectory, withIntermediateDirectories: true)
-            try AtomicFile.write(Data(curve.csv().utf8), to: curveURL(result.trialID))
+            try AtomicFile.write(data, to: curveURL(result.trialID))
+            curveBytes = data.count
         }
         if journalHandle == nil { journalHandle = try Journal(url: journalURL) }
-        try journalHandle!.append(JournalEntry(result: result, rank: rank, host: host))
+        let journalBytes = try journalHandle!.append(JournalEntry(result: result, rank: rank, host: host))
         try? FileManager.default.removeItem(at: checkpointURL(result.trialID))
+        return (curveBytes, journalBytes)
     }
 
     /// A finished trial's curve, nil if it has none (failed before its first record).

@@ -14,16 +14,17 @@ public enum SweepTag {
     public static let resumeData = 15
 }
 
-/// What rank 0 broadcasts before anything runs: the trials (workers need no sweep file and no
-/// shared file system) and how to run them, or the reason the sweep cannot start.
+/// What rank 0 broadcasts before anything runs: how to run the trials, or the reason the sweep
+/// cannot start. The trials themselves travel one at a time with their ``Assignment``s, so a
+/// worker's memory does not grow with the sweep (and workers need no sweep file and no shared
+/// file system).
 public struct SweepStart: Codable, Sendable {
     public var error: String?
-    public var trials: [TrialSpec]
     public var checkpointEvery: CheckpointCadence?
     public var trialTimeout: Double?
 
-    public init(error: String?, trials: [TrialSpec] = [], checkpointEvery: CheckpointCadence? = nil, trialTimeout: Double? = nil) {
-        self.error = error; self.trials = trials; self.checkpointEvery = checkpointEvery; self.trialTimeout = trialTimeout
+    public init(error: String?, checkpointEvery: CheckpointCadence? = nil, trialTimeout: Double? = nil) {
+        self.error = error; self.checkpointEvery = checkpointEvery; self.trialTimeout = trialTimeout
     }
 }
 
@@ -39,23 +40,39 @@ public struct WorkerReport: Codable, Sendable {
     }
 }
 
-/// A trial's training result and curve, as a worker sends them.
+/// A trial's training result and curve, as a worker sends them, with how long the worker waited
+/// on rank 0 for it (rank 0 adds these up in the manifest's statistics).
 public struct FinishedTrial: Codable, Sendable {
     public var trialIndex: Int
     public var result: TrialResult
     public var curve: Curve?
+    /// Seconds from sending the report that asked for this trial to holding its assignment (and
+    /// its checkpoint, when it resumed).
+    public var assignmentWaitSeconds: Double
+    /// Seconds spent handing this trial's checkpoints to rank 0 (each send returns once rank 0
+    /// has taken it).
+    public var checkpointSendSeconds: Double
 
-    public init(trialIndex: Int, result: TrialResult, curve: Curve?) {
+    public init(trialIndex: Int, result: TrialResult, curve: Curve?, assignmentWaitSeconds: Double = 0,
+                checkpointSendSeconds: Double = 0) {
         self.trialIndex = trialIndex; self.result = result; self.curve = curve
+        self.assignmentWaitSeconds = assignmentWaitSeconds; self.checkpointSendSeconds = checkpointSendSeconds
     }
 }
 
-/// What rank 0 tells a worker.
+/// What rank 0 tells a worker: the next trial, or (both nil) that the sweep is over.
 public struct Assignment: Codable, Sendable {
-    /// Index into the sweep's trial list; nil means the sweep is over.
+    /// Index into the sweep's trial list (echoed back in the ``FinishedTrial``).
     public var trialIndex: Int?
+    /// The trial to run.
+    public var spec: TrialSpec?
     /// A checkpoint follows (tag `resumeData`): continue the trial from it.
     public var resumes = false
 
-    public init(trialIndex: Int?, resumes: Bool = false) { self.trialIndex = trialIndex; self.resumes = resumes }
+    public init(trialIndex: Int?, spec: TrialSpec?, resumes: Bool = false) {
+        self.trialIndex = trialIndex; self.spec = spec; self.resumes = resumes
+    }
+
+    /// The end of the sweep.
+    public static let end = Assignment(trialIndex: nil, spec: nil)
 }

@@ -4,14 +4,18 @@ import RegimeMPI
 import SweepStore
 import Worker
 
-/// Rank 0's side of a sweep: the scheduler.
+/// Rank 0's side of a sweep.
 ///
-/// Rank 0 is the only writer of the results directory; it also trains, and serves the other
-/// ranks between its own iterations, so no core waits idle and no waiting rank spins. Trials are
-/// handed out dynamically, longest first, each exactly once; every worker (``WorkerLoop``) asks
-/// for a trial, runs it, sends back the result and curve, and asks again. Curves are written as
-/// they arrive; the analysis (``SweepAnalysis``) reads them back afterwards, so the statistics
-/// do not depend on which rank ran which trial.
+/// Rank 0 is the only writer of the results directory. It serves the other ranks from a thread of
+/// its own (``SweepScheduler/serve()``) while its main thread trains trials like any worker, so a
+/// worker never waits for rank 0 to finish an iteration (a CNN iteration takes 50-200 ms) and no
+/// core sits idle. Trials are handed out dynamically, longest first, each exactly once; every
+/// worker (``WorkerLoop``) asks for a trial, runs it, sends back the result and curve, and asks
+/// again. Curves are written as they arrive; the analysis (``SweepAnalysis``) reads them back
+/// afterwards, so the statistics do not depend on which rank ran which trial.
+///
+/// When the MPI library does not allow calls from a second thread (``MPIWorld/serializedThreads``)
+/// rank 0 only serves and trains nothing.
 final class SweepRunner {
     let world: MPIWorld
     let sweep: SweepFile
@@ -39,92 +43,83 @@ final class SweepRunner {
             + Double(spec.dataset.probeSubset) * forward / Double(spec.recordEvery))
     }
 
-    // MARK: Rank 0
-
     /// Rank 0's part; `output` is the prepared output directory, `skip` the trials already done.
     func runCoordinator(output: SweepDirectory, skip: Set<Int>) throws -> SweepStatistics {
-        let start = Date()
+        let start = Clocks.monotonic()
         let order = sweep.trials.indices.filter { !skip.contains($0) }
             .map { (index: $0, cost: Self.estimatedCost(sweep.trials[$0])) }
             .sorted { ($0.cost, -$0.index) > ($1.cost, -$1.index) }
             .map(\.index)
-        var queue = order[...]
         let progress = SweepProgress(total: sweep.trials.count, alreadyDone: skip.count, ranks: world.size)
-        var running: [Int: Int] = [:]  // rank -> trial index
-        var finishedWorkers = Set<Int>()
-        var computeSeconds = 0.0
-
-        func record(_ finished: FinishedTrial, rank: Int, host: String) throws {
-            computeSeconds += finished.result.wallSeconds
-            try output.record(finished.result, curve: finished.curve, rank: rank, host: host)
-            progress.finished(finished.result, rank: rank, host: host)
+        let scheduler = SweepScheduler(world: world, trials: sweep.trials, order: order, output: output, progress: progress)
+        var servingCPU: Double?
+        if world.size == 1 {
+            try trainOwnTrials(scheduler)
+        } else if world.serializedThreads {
+            let server = ServingThread { scheduler.serve() }
+            do { try trainOwnTrials(scheduler) } catch { scheduler.fail(error) }
+            servingCPU = server.join()
+        } else {
+            let cpu = Clocks.threadCPU()
+            scheduler.serve()
+            servingCPU = Clocks.threadCPU() - cpu
         }
-
-        /// Sends trial `index` to `rank`, with its checkpoint when one exists.
-        func assign(_ index: Int, to rank: Int) throws {
-            running[rank] = index
-            progress.started(index, rank: rank, spec: sweep.trials[index])
-            let saved = try output.readCheckpoint(trialID: sweep.trials[index].trialID)
-            try world.send(Assignment(trialIndex: index, resumes: saved != nil), to: rank, tag: SweepTag.assignment)
-            if let saved { try world.sendBytes(saved.bytes, to: rank, tag: SweepTag.resumeData) }
-        }
-
-        /// Answers every message waiting: stores checkpoints, records results, hands out trials.
-        /// Checkpoints are drained first, so a trial's last checkpoint never lands after its result.
-        func serve() throws {
-            while let envelope = try world.probe(tag: SweepTag.checkpoint) {
-                let (bytes, _) = try world.receiveBytes(from: envelope.source, tag: SweepTag.checkpoint)
-                if let index = running[envelope.source] {
-                    try output.writeCheckpoint(bytes, trialID: sweep.trials[index].trialID)
-                }
-            }
-            while let envelope = try world.probe(tag: SweepTag.report) {
-                let (report, _) = try world.receive(WorkerReport.self, from: envelope.source, tag: SweepTag.report)
-                if let finished = report.finished {
-                    running[report.rank] = nil
-                    try record(finished, rank: report.rank, host: report.host)
-                }
-                if let next = queue.popFirst() {
-                    try assign(next, to: report.rank)
-                } else {
-                    try world.send(Assignment(trialIndex: nil), to: report.rank, tag: SweepTag.assignment)
-                    finishedWorkers.insert(report.rank)
-                }
-            }
-        }
-
-        var ownRunner = runner
-        var ownTrial: Int?
-        let trials = sweep.trials
-        ownRunner.saveCheckpoint = { checkpoint in
-            try output.writeCheckpoint(try checkpoint.encoded(), trialID: trials[ownTrial!].trialID)
-        }
-        var serveError: Error?
-        ownRunner.betweenIterations = { _ in
-            guard serveError == nil else { return }
-            do { try serve() } catch { serveError = error }
-        }
-        while finishedWorkers.count < world.size - 1 || !queue.isEmpty {
-            try serve()
-            if let index = queue.popFirst() {
-                progress.started(index, rank: 0, spec: sweep.trials[index])
-                ownTrial = index
-                let trialID = sweep.trials[index].trialID
-                let resume = try output.readCheckpoint(trialID: trialID).map { ($0.checkpoint, source: output.checkpointURL(trialID).path) }
-                let outcome = ownRunner.run(sweep.trials[index], resumingFrom: resume)
-                if let serveError { throw serveError }
-                try record(FinishedTrial(trialIndex: index, result: outcome.result, curve: outcome.curve),
-                           rank: 0, host: world.processorName)
-            } else if finishedWorkers.count < world.size - 1 {
-                // Nothing left to run here: wait (without spinning) for the next message of any
-                // kind. Waiting for reports alone would deadlock against a worker whose large
-                // checkpoint send cannot complete until rank 0 receives it.
-                _ = try world.polling.wait { try world.probe() }
-            }
-        }
+        if let failure = scheduler.stopped { throw failure }
         progress.close()
-        let wall = Date().timeIntervalSince(start)
-        return SweepStatistics(wallSeconds: wall, computeSeconds: computeSeconds, ranks: world.size,
-                               efficiency: wall > 0 ? computeSeconds / (wall * Double(world.size)) : 0)
+        return scheduler.statistics(wallSeconds: Clocks.monotonic() - start, servingCPUSeconds: servingCPU)
+    }
+
+    /// Rank 0's own trials, on the main thread, until the queue is empty or the sweep failed.
+    /// A checkpoint rank 0 cannot write stops the sweep (the disk is rank 0's, as for every other
+    /// write into the directory) instead of failing the trial.
+    private func trainOwnTrials(_ scheduler: SweepScheduler) throws {
+        var ownRunner = runner
+        var current: TrialSpec?
+        var writeFailure: Error?
+        ownRunner.saveCheckpoint = { checkpoint in
+            do {
+                try scheduler.output.writeCheckpoint(try checkpoint.encoded(), trialID: current!.trialID)
+            } catch {
+                writeFailure = error
+                throw error
+            }
+        }
+        ownRunner.betweenIterations = { _ in
+            if let failure = scheduler.stopped { throw failure }
+        }
+        while let index = scheduler.take(forRank: 0) {
+            let spec = sweep.trials[index]
+            current = spec
+            let output = scheduler.output
+            let resume = try output.readCheckpoint(trialID: spec.trialID).map { ($0.checkpoint, source: output.checkpointURL(spec.trialID).path) }
+            let outcome = ownRunner.run(spec, resumingFrom: resume)
+            if let failure = scheduler.stopped ?? writeFailure { throw failure }
+            try scheduler.record(FinishedTrial(trialIndex: index, result: outcome.result, curve: outcome.curve),
+                                 rank: 0, host: world.processorName)
+        }
+    }
+}
+
+/// A thread that runs `body` once; ``join()`` waits (without spinning) for it to end and returns
+/// the CPU seconds it used.
+final class ServingThread: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var cpuSeconds = 0.0
+
+    init(_ body: @escaping () -> Void) {
+        let thread = Thread { [self] in
+            let start = Clocks.threadCPU()
+            body()
+            cpuSeconds = Clocks.threadCPU() - start
+            done.signal()
+        }
+        // Decoding a worker's report (a curve as JSON) recurses: give it a main thread's stack.
+        thread.stackSize = 16 << 20
+        thread.start()
+    }
+
+    func join() -> Double {
+        done.wait()
+        return cpuSeconds
     }
 }

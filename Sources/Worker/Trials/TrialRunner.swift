@@ -5,8 +5,9 @@ import RegimeCore
 /// trains, checkpoints, and turns any failure into a recorded result instead of an exit.
 public struct TrialRunner {
     public let cache: DatasetCache
-    /// Called after every iteration with the trainer; a sweep's rank 0 serves other ranks here.
-    public var betweenIterations: (Trainer) -> Void = { _ in }
+    /// Called after every iteration with the trainer (`regime train` draws its progress bar here);
+    /// an error it throws stops the trial (a sweep's rank 0 stops its own trial when the sweep fails).
+    public var betweenIterations: (Trainer) throws -> Void = { _ in }
     /// When to save a checkpoint (nil: never). The last iteration is not checkpointed: the
     /// finished result replaces any checkpoint.
     public var checkpointEvery: CheckpointCadence?
@@ -57,7 +58,7 @@ public struct TrialRunner {
         do {
             while !trainer.isFinished {
                 try trainer.step()
-                betweenIterations(trainer)
+                try betweenIterations(trainer)
                 if let checkpointEvery, !trainer.isFinished,
                    checkpointEvery.isDue(iteration: trainer.iteration, secondsSinceLast: elapsed() - lastSaved) {
                     try saveCheckpoint(trainer.checkpoint(elapsedSeconds: elapsed()))
