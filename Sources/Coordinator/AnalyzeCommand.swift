@@ -19,7 +19,7 @@ struct Analyze: ParsableCommand {
         do {
             let sweepDirectory = try SweepDirectory(existing: URL(fileURLWithPath: directory))
             let result = try SweepAnalysis.reanalyse(sweepDirectory, analysisFile: analysis)
-            print(result.summary.table())
+            print(result.table)
             print("analysis: \(sweepDirectory.summaryJSONURL.path)")
         } catch {
             FileHandle.standardError.write(Data("regime analyze: \(error)\n".utf8))

@@ -96,7 +96,7 @@ struct Sweep: ParsableCommand {
         manifest.analysisSource = "\(sweep.path): analysis"
         manifest.analyzed = nil
         try prepared.output.writeManifest(manifest)
-        print(analysis.summary.table())
+        print(analysis.table)
         print("")
         print(String(format: "wall %.1f s, trial compute %.1f s on %d rank%@: scheduling efficiency %.1f%%",
                      statistics.wallSeconds, statistics.computeSeconds, statistics.ranks, statistics.ranks == 1 ? "" : "s",
@@ -145,10 +145,9 @@ struct Sweep: ParsableCommand {
         guard sweep.name == original.name else {
             throw FileError("\(sweepFile!): sweep '\(sweep.name)' is not the sweep '\(original.name)' in \(directory.path)")
         }
-        let contents = try output.readJournal()
         let ids = Dictionary(sweep.trials.enumerated().map { ($1.trialID, $0) }, uniquingKeysWith: { a, _ in a })
         var skip = Set<Int>()
-        for entry in contents.entries {
+        let journal = try Journal.scan(url: output.journalURL) { entry in
             guard let index = ids[entry.result.trialID] else {
                 throw FileError("\(sweepFile ?? recorded.path): finished trial \(entry.result.trialID) of \(directory.path) is not in this sweep: a changed spec would alter existing trials (extend the grid instead)")
             }
@@ -161,9 +160,9 @@ struct Sweep: ParsableCommand {
             _ = try output.readCheckpoint(trialID: sweep.trials[index].trialID)
         }
         // Every check has passed: only now change anything in the directory.
-        if let damage = contents.damage {
+        if let damage = journal.damage {
             FileHandle.standardError.write(Data("regime sweep: \(damage); repaired (the trial will run again)\n".utf8))
-            try output.repairJournal(validLength: contents.validLength)
+            try output.repairJournal(validLength: journal.validLength)
         }
         if sweepFile != nil { try output.writeSweep(sweep) }
         return PreparedSweep(sweep: sweep, output: output, skip: skip, previousManifest: output.readManifest(),

@@ -10,26 +10,32 @@ public enum AtomicFile {
         let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw FileError("\(temporary.path): cannot create (\(String(cString: strerror(errno))))") }
-        var ok = true
-        data.withUnsafeBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let n = Foundation.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if n <= 0 { ok = false; break }
-                offset += n
-            }
-        }
-        ok = ok && fsync(fd) == 0
+        let ok = writeAll(data, to: fd) && fsync(fd) == 0
+        let error = errno
         close(fd)
         guard ok else {
             unlink(temporary.path)
-            throw FileError("\(url.path): write failed (\(String(cString: strerror(errno))))")
+            throw FileError("\(url.path): write failed (\(String(cString: strerror(error))))")
         }
         guard rename(temporary.path, url.path) == 0 else {
             unlink(temporary.path)
             throw FileError("\(url.path): rename failed (\(String(cString: strerror(errno))))")
         }
         syncDirectory(directory)
+    }
+
+    /// Writes all of `data` to `fd` (write(2) may take less than asked); false on an error (errno).
+    static func writeAll(_ data: Data, to fd: Int32) -> Bool {
+        data.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let n = Foundation.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return false }
+                offset += n
+            }
+            return true
+        }
     }
 
     /// Renames `source` over `target` (same file system: atomic); the error names both.

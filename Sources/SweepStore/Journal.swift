@@ -73,30 +73,69 @@ public final class Journal {
     /// Reads every whole line; a final line without its newline, or that does not parse, is
     /// reported as damage (a crash mid-write), not an error. A bad line before the end is an error.
     public static func read(url: URL) throws -> Contents {
-        guard let data = FileManager.default.contents(atPath: url.path) else { return Contents(entries: [], validLength: 0) }
         var entries: [JournalEntry] = []
-        var start = 0
-        var lineNumber = 0
-        let bytes = [UInt8](data)
-        let decoder = JSONCoding.decoder()
-        while start < bytes.count {
-            lineNumber += 1
-            guard let end = bytes[start...].firstIndex(of: 0x0A) else {
-                return Contents(entries: entries, validLength: start,
-                                damage: "\(url.path): line \(lineNumber) is torn (\(bytes.count - start) bytes without a newline)")
-            }
-            let line = Data(bytes[start..<end])
-            do {
-                entries.append(try decoder.decode(JournalEntry.self, from: line))
-            } catch {
-                if end + 1 == bytes.count {
-                    return Contents(entries: entries, validLength: start, damage: "\(url.path): line \(lineNumber) is not a valid entry")
-                }
-                throw FileError("\(url.path): line \(lineNumber) is not a valid journal entry: \(error)")
-            }
-            start = end + 1
+        let scan = try scan(url: url) { entries.append($0) }
+        return Contents(entries: entries, validLength: scan.validLength, damage: scan.damage)
+    }
+
+    /// The valid prefix of a journal and the damage after it, as ``read(url:)`` reports them.
+    public struct Scan: Sendable {
+        public var validLength: Int
+        public var damage: String?
+    }
+
+    /// Hands every entry to `body` in file order, reading the file in chunks of 1 MB: memory does
+    /// not grow with the journal. Damage and errors as in ``read(url:)``; a missing file is empty.
+    @discardableResult
+    public static func scan(url: URL, _ body: (JournalEntry) throws -> Void) throws -> Scan {
+        let fd = open(url.path, O_RDONLY)
+        if fd < 0 {
+            if errno == ENOENT { return Scan(validLength: 0) }
+            throw FileError("\(url.path): cannot read the journal (\(String(cString: strerror(errno))))")
         }
-        return Contents(entries: entries, validLength: bytes.count)
+        defer { close(fd) }
+        let decoder = JSONCoding.decoder()
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var pending: [UInt8] = []     // the bytes after the last newline read so far
+        var validLength = 0           // bytes of whole, parseable lines
+        var lineNumber = 0
+        var badLine: (number: Int, error: Error)?  // an unparseable line: damage if it is the last
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress!, $0.count) }
+            guard count >= 0 else { throw FileError("\(url.path): cannot read the journal (\(String(cString: strerror(errno))))") }
+            if count == 0 { break }
+            pending.append(contentsOf: chunk[0..<count])
+            var start = 0
+            while let end = pending[start...].firstIndex(of: 0x0A) {
+                lineNumber += 1
+                if let bad = badLine {
+                    throw FileError("\(url.path): line \(bad.number) is not a valid journal entry: \(bad.error)")
+                }
+                let entry: JournalEntry
+                do {
+                    entry = try decoder.decode(JournalEntry.self, from: Data(pending[start..<end]))
+                } catch {
+                    badLine = (lineNumber, error)
+                    start = end + 1
+                    continue
+                }
+                try body(entry)
+                validLength += end + 1 - start
+                start = end + 1
+            }
+            pending.removeFirst(start)
+        }
+        if let bad = badLine {
+            guard pending.isEmpty else {
+                throw FileError("\(url.path): line \(bad.number) is not a valid journal entry: \(bad.error)")
+            }
+            return Scan(validLength: validLength, damage: "\(url.path): line \(bad.number) is not a valid entry")
+        }
+        if !pending.isEmpty {
+            return Scan(validLength: validLength,
+                        damage: "\(url.path): line \(lineNumber + 1) is torn (\(pending.count) bytes without a newline)")
+        }
+        return Scan(validLength: validLength)
     }
 
     /// Cuts the file back to its valid prefix.

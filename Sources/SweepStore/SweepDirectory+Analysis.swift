@@ -8,51 +8,88 @@ import RegimeCore
 /// bytes, whichever ranks trained the trials and whether the analysis ran at the end of the sweep
 /// or later through `regime analyze`.
 public struct SweepAnalysis {
-    public var summary: SweepSummary
-    public var analyses: [TrialAnalysis?]
+    /// What `regime sweep` and `regime analyze` print: ``SweepSummary/table()``, without the
+    /// per-group definition tables beyond ``printedGroupLimit`` groups (`regime summary DIR` and
+    /// `summary.csv` have them all).
+    public var table: String
+
+    /// Sweeps with more groups print only the verdict line of each.
+    public static let printedGroupLimit = 20
 
     /// Analyses `directory` for the trials of `sweep` with `options` and writes the results.
     ///
-    /// Nothing is replaced until everything is computed: the group curves are staged in
-    /// `.analysis-staging/` while the groups are read one at a time (memory is one group's curves
-    /// plus the per-trial times), then every file is renamed into place, `summary.json` last. A
-    /// failure before the renames leaves the previous analysis untouched.
+    /// One group at a time: its curves are read, its trials analysed, its group curves, timing
+    /// lines, summary entry and summary rows written to `.analysis-staging/`, and all of it
+    /// dropped before the next group. Memory is one group's curves and analyses plus, per trial,
+    /// its status and final accuracy from the journal (read in chunks), whatever the size of the
+    /// sweep. `timing.jsonl` lists the trials group by group (groups in order of first appearance,
+    /// seeds in sweep order); `summary.json` has the bytes of ``JSONFormat/pretty(_:)`` of the
+    /// whole ``SweepSummary``. Nothing is replaced until everything is computed: then every file is
+    /// renamed into place, `summary.json` last; a failure before leaves the previous analysis.
     @discardableResult
     public static func run(_ directory: SweepDirectory, sweep: SweepFile, options: AnalysisOptions) throws -> SweepAnalysis {
         let manager = FileManager.default
-        let entries = try directory.readJournal().entries
-        var byID: [String: TrialResult] = [:]
-        for entry in entries { byID[entry.result.trialID] = entry.result }  // a resumed sweep's last line wins
-        let results = sweep.trials.map { byID[$0.trialID] }
-        let groups = TrialGroup.make(sweep.trials)
+        let trials = sweep.trials
+        var indexByID: [String: Int] = [:]
+        for (index, trial) in trials.enumerated() { indexByID[trial.trialID] = index }
+        var outcomes = [SweepSummary.TrialOutcome?](repeating: nil, count: trials.count)
+        try Journal.scan(url: directory.journalURL) { entry in  // a resumed sweep's last line wins
+            if let index = indexByID[entry.result.trialID] { outcomes[index] = SweepSummary.TrialOutcome(entry.result) }
+        }
+        indexByID = [:]
+        let groups = TrialGroup.make(trials)
+        let totals = SweepSummary.Totals(trials: trials.count, outcomes: outcomes)
 
         let staging = directory.url.appendingPathComponent(".analysis-staging")
         try? manager.removeItem(at: staging)
         try manager.createDirectory(at: staging, withIntermediateDirectories: true)
         defer { try? manager.removeItem(at: staging) }
+        let timing = try FileAppender(url: staging.appendingPathComponent("timing.jsonl"))
+        let csv = try FileAppender(url: staging.appendingPathComponent("summary.csv"))
+        try csv.append(SweepSummary.csvHeader + "\n")
+        var summaryGroups = try PrettyJSONArray(url: staging.appendingPathComponent("summary-groups.json"))
+        var ordering: [String: OrderingFraction] = [:]
+        var printed = SweepSummary.tableHead(name: sweep.name, finished: totals.finished, trials: totals.trials, ok: totals.ok,
+                                             diverged: totals.diverged, failed: totals.failed)
+        var blocks: [String] = []
 
-        var analyses = [TrialAnalysis?](repeating: nil, count: sweep.trials.count)
         for group in groups {
             var curves: [Curve] = []
+            var analyses: [TrialAnalysis?] = []
             for index in group.trialIndices {
-                guard let result = results[index], let curve = try directory.readCurve(trialID: result.trialID) else { continue }
-                curves.append(curve)
-                if result.status == .ok {
-                    analyses[index] = TrialAnalysis(trialID: result.trialID, curve: curve, options: options)
+                let trialID = trials[index].trialID
+                guard let outcome = outcomes[index], let curve = try directory.readCurve(trialID: trialID) else {
+                    analyses.append(nil)
+                    continue
                 }
+                curves.append(curve)
+                analyses.append(outcome.status == .ok ? TrialAnalysis(trialID: trialID, curve: curve, options: options) : nil)
             }
             let table = GroupCurves(iterations: group.iterations, curves: curves)
+            curves = []
             try AtomicFile.write(Data(table.csv().utf8), to: staging.appendingPathComponent("\(group.id).csv"))
+            for analysis in analyses.compactMap({ $0 }) {
+                try timing.append(try JSONFormat.line(analysis))
+                try timing.append(Data([0x0A]))
+            }
+            let summary = SweepSummary.group(group, trials: trials, outcomes: group.trialIndices.map { outcomes[$0] },
+                                             analyses: analyses, options: options)
+            try csv.append(SweepSummary.csvRows(summary).map { $0 + "\n" }.joined())
+            try summaryGroups.append(summary)
+            for (key, measure) in summary.decay {
+                ordering[key] = OrderingFraction(combining: [ordering[key], measure.ordering].compactMap { $0 })
+            }
+            printed.append(SweepSummary.verdictLine(summary))
+            if groups.count <= printedGroupLimit { blocks += SweepSummary.tableBlock(summary) }
         }
-        let summary = SweepSummary.make(name: sweep.name, trials: sweep.trials, groups: groups, results: results,
-                                        analyses: analyses, options: options)
-        var timing = Data()
-        for analysis in analyses.compactMap({ $0 }) {
-            timing.append(try JSONFormat.line(analysis))
-            timing.append(0x0A)
+        if groups.count > printedGroupLimit {
+            blocks = ["", "(\(groups.count) groups: the definition table of each is in summary.csv and printed by `regime summary DIR`)"]
         }
-        let summaryJSON = try JSONFormat.pretty(summary)
-        let summaryCSV = Data(summary.csv().utf8)
+        try timing.close()
+        try csv.close()
+        let envelope = SweepSummary(name: sweep.name, options: options, totals: totals, groups: [], taBeforeTw: ordering)
+        let summaryJSON = staging.appendingPathComponent("summary.json")
+        try summaryGroups.finish(envelope: envelope, key: "groups", into: summaryJSON)
 
         // Everything is computed: now replace the files.
         try manager.createDirectory(at: directory.groupsDirectory, withIntermediateDirectories: true)
@@ -61,10 +98,11 @@ public struct SweepAnalysis {
             try AtomicFile.move(staging.appendingPathComponent("\(group.id).csv"), to: target)
         }
         AtomicFile.syncDirectory(directory.groupsDirectory)
-        try AtomicFile.write(timing, to: directory.timingURL)
-        try AtomicFile.write(summaryCSV, to: directory.summaryCSVURL)
-        try AtomicFile.write(summaryJSON, to: directory.summaryJSONURL)
-        return SweepAnalysis(summary: summary, analyses: analyses)
+        try AtomicFile.move(staging.appendingPathComponent("timing.jsonl"), to: directory.timingURL)
+        try AtomicFile.move(staging.appendingPathComponent("summary.csv"), to: directory.summaryCSVURL)
+        try AtomicFile.move(summaryJSON, to: directory.summaryJSONURL)
+        AtomicFile.syncDirectory(directory.url)
+        return SweepAnalysis(table: (printed + blocks + ["", SweepSummary.tableFooter]).joined(separator: "\n"))
     }
 
     /// Reads `timing.jsonl` back, by trial id.

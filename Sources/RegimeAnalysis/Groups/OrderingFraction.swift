@@ -43,8 +43,20 @@ public struct OrderingFraction: Codable, Hashable, Sendable {
                 undecided += 1
             }
         }
-        let d = taFirst + twFirst + ties
-        fraction = d > 0 ? Double(taFirst) / Double(d) : nil
+        fraction = Self.fraction(taFirst: taFirst, decided: taFirst + twFirst + ties)
+    }
+
+    /// The counts of several sets of trials together (equal to counting their comparisons at once).
+    public init(combining parts: [OrderingFraction]) {
+        taFirst = parts.reduce(0) { $0 + $1.taFirst }
+        twFirst = parts.reduce(0) { $0 + $1.twFirst }
+        ties = parts.reduce(0) { $0 + $1.ties }
+        undecided = parts.reduce(0) { $0 + $1.undecided }
+        fraction = Self.fraction(taFirst: taFirst, decided: taFirst + twFirst + ties)
+    }
+
+    private static func fraction(taFirst: Int, decided: Int) -> Double? {
+        decided > 0 ? Double(taFirst) / Double(decided) : nil
     }
 
     enum CodingKeys: String, CodingKey {

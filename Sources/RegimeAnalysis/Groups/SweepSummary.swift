@@ -80,51 +80,92 @@ public struct SweepSummary: Codable {
         "timing: robust estimators (R(eps) over a grid, half-life, knee, time constant, area) per group as median with a seeded percentile-bootstrap 95% CI (2000 resamples); 'missing' counts seeds where an estimator did not apply (censored, no decay).",
     ]
 
+    /// What the summary needs of a trial's training result.
+    public struct TrialOutcome: Sendable, Equatable {
+        public var status: TrialResult.Status
+        public var finalValAccuracy: Double?
+        public init(_ result: TrialResult) { status = result.status; finalValAccuracy = result.finalValAccuracy }
+    }
+
+    /// Counts over the finished trials of a sweep (the summary's top-level numbers).
+    public struct Totals: Sendable, Equatable {
+        public var trials: Int
+        public var finished = 0, ok = 0, diverged = 0, failed = 0
+
+        public init(trials: Int, outcomes: [TrialOutcome?]) {
+            self.trials = trials
+            for outcome in outcomes.compactMap({ $0 }) {
+                finished += 1
+                switch outcome.status {
+                case .ok: ok += 1
+                case .diverged: diverged += 1
+                case .failed: failed += 1
+                case .timedOut: break
+                }
+            }
+        }
+    }
+
     /// The summary of a sweep named `name` with trials `trials` (grouped as `groups`), from the
     /// training results and analyses indexed like `trials` (`nil`: not finished / not analysed).
     public static func make(name: String, trials: [TrialSpec], groups: [TrialGroup], results: [TrialResult?],
                             analyses: [TrialAnalysis?], options: AnalysisOptions) -> SweepSummary {
+        let outcomes = results.map { $0.map(TrialOutcome.init) }
+        let summaryGroups = groups.map { g in
+            group(g, trials: trials, outcomes: g.trialIndices.map { outcomes[$0] }, analyses: g.trialIndices.map { analyses[$0] },
+                  options: options)
+        }
+        return SweepSummary(name: name, options: options, totals: Totals(trials: trials.count, outcomes: outcomes),
+                            groups: summaryGroups, taBeforeTw: overallOrdering(summaryGroups))
+    }
+
+    /// A summary from its parts; `taBeforeTw` is ``overallOrdering(_:)`` of all its groups.
+    public init(name: String, options: AnalysisOptions, totals: Totals, groups: [Group], taBeforeTw: [String: OrderingFraction]) {
+        sweep = name; analysis = options
+        trials = totals.trials; finished = totals.finished; ok = totals.ok; diverged = totals.diverged; failed = totals.failed
+        self.groups = groups; self.taBeforeTw = taBeforeTw; notes = Self.notesText
+    }
+
+    /// Over all the groups given, per measure: how often t_a < t_w (the sum of the groups' counts).
+    public static func overallOrdering(_ groups: [Group]) -> [String: OrderingFraction] {
+        var parts: [String: [OrderingFraction]] = [:]
+        for group in groups {
+            for (key, measure) in group.decay { parts[key, default: []].append(measure.ordering) }
+        }
+        return parts.mapValues { OrderingFraction(combining: $0) }
+    }
+
+    /// One group's statistics from its members' outcomes and analyses (both aligned with
+    /// `group.trialIndices`; `nil`: not finished / not analysed). `trials` is the whole sweep.
+    public static func group(_ group: TrialGroup, trials: [TrialSpec], outcomes: [TrialOutcome?], analyses: [TrialAnalysis?],
+                             options: AnalysisOptions) -> Group {
         var keys = options.thresholds.map(DecayRules.epsilonKey)
         keys.append(DecayRules.areaKey(options.areaFraction))
-        var summaryGroups: [Group] = []
-        var overall: [String: [TimingComparison]] = [:]
-        for group in groups {
-            let members = group.trialIndices.compactMap { results[$0] }
-            let okIndices = group.trialIndices.filter { results[$0]?.status == .ok }
-            let okAnalyses = okIndices.compactMap { analyses[$0] }
-            var decay: [String: Measure] = [:]
-            for key in keys {
-                let comparisons = okIndices.map { analyses[$0]?.decay[key] }
-                let measured = comparisons.compactMap { $0 }
-                decay[key] = Measure(tW: SampleSummary(comparisons.map { $0?.tW.value }),
-                                     tA: SampleSummary(comparisons.map { $0?.tA.value }),
-                                     ordering: OrderingFraction(measured, estimator: .threshold))
-                overall[key, default: []] += measured
-            }
-            let definitions = Self.definitions(okIndices.compactMap { analyses[$0] },
-                                               runLengths: okIndices.compactMap { analyses[$0] == nil ? nil : Double(trials[$0].iterations) },
-                                               options: options)
-            let primary = "threshold \(DecayRules.epsilonKey(options.thresholds[(options.thresholds.count - 1) / 2]))"
-            summaryGroups.append(Group(
-                groupID: group.id, label: group.label, params: group.spec,
-                seeds: group.trialIndices.map { trials[$0].seed }, trials: group.trialIndices.count,
-                ok: okIndices.count, diverged: members.filter { $0.status == .diverged }.count,
-                failed: members.filter { $0.status == .failed }.count,
-                finalValAccuracy: SampleSummary(okIndices.map { results[$0]?.finalValAccuracy }),
-                decay: decay,
-                timing: try? TimingGroupSummary(okAnalyses.map(\.timing), seed: bootstrapSeed),
-                timingLRNormalized: try? TimingGroupSummary(okAnalyses.map(\.timingLRNormalized), seed: bootstrapSeed),
-                definitions: definitions, verdict: Verdict(definitions, primary: primary),
-                curves: "groups/\(group.id).csv"))
+        let members = outcomes.compactMap { $0 }
+        let okMembers = outcomes.indices.filter { outcomes[$0]?.status == .ok }
+        let okAnalyses = okMembers.compactMap { analyses[$0] }
+        var decay: [String: Measure] = [:]
+        for key in keys {
+            let comparisons = okMembers.map { analyses[$0]?.decay[key] }
+            decay[key] = Measure(tW: SampleSummary(comparisons.map { $0?.tW.value }),
+                                 tA: SampleSummary(comparisons.map { $0?.tA.value }),
+                                 ordering: OrderingFraction(comparisons.compactMap { $0 }, estimator: .threshold))
         }
-        let finished = results.compactMap { $0 }
-        return SweepSummary(sweep: name, analysis: options, trials: trials.count, finished: finished.count,
-                            ok: finished.filter { $0.status == .ok }.count,
-                            diverged: finished.filter { $0.status == .diverged }.count,
-                            failed: finished.filter { $0.status == .failed }.count,
-                            groups: summaryGroups,
-                            taBeforeTw: overall.mapValues { OrderingFraction($0, estimator: .threshold) },
-                            notes: notesText)
+        // Every member has the group's iterations (they differ only in the seed).
+        let definitions = Self.definitions(okAnalyses, runLengths: okAnalyses.map { _ in Double(group.spec.iterations) },
+                                           options: options)
+        let primary = "threshold \(DecayRules.epsilonKey(options.thresholds[(options.thresholds.count - 1) / 2]))"
+        return Group(
+            groupID: group.id, label: group.label, params: group.spec,
+            seeds: group.trialIndices.map { trials[$0].seed }, trials: group.trialIndices.count,
+            ok: okMembers.count, diverged: members.filter { $0.status == .diverged }.count,
+            failed: members.filter { $0.status == .failed }.count,
+            finalValAccuracy: SampleSummary(okMembers.map { outcomes[$0]?.finalValAccuracy }),
+            decay: decay,
+            timing: try? TimingGroupSummary(okAnalyses.map(\.timing), seed: bootstrapSeed),
+            timingLRNormalized: try? TimingGroupSummary(okAnalyses.map(\.timingLRNormalized), seed: bootstrapSeed),
+            definitions: definitions, verdict: Verdict(definitions, primary: primary),
+            curves: "groups/\(group.id).csv")
     }
 
     // MARK: Files
@@ -133,26 +174,30 @@ public struct SweepSummary: Codable {
 
     /// One row per group and timing definition (the definition table of ``table()``).
     public func csv() -> String {
-        var lines = ["group_id,label,group_verdict,definition,call,transient,trials,both_measured,tw_censored,ta_censored,"
-            + "both_censored,not_applicable,t_a_median,t_w_median,ratio_median,ratio_ci_low,ratio_ci_high,ratio_ci_coverage,"
-            + "ratio_median_bound_low,ratio_median_bound_high,geometric_mean,geometric_ci_low,geometric_ci_high,sign_test_p,"
-            + "final_val_accuracy_mean,final_val_accuracy_ci_low,final_val_accuracy_ci_high"]
-        for group in groups {
-            for d in group.definitions {
-                let r = d.ratio
-                let fields = [group.groupID, "\"\(group.label)\"", group.verdict.call.rawValue, d.definition, d.call.rawValue,
-                              "\(d.transient)", "\(r.trials)", "\(r.bothMeasured)", "\(r.twCensored)", "\(r.taCensored)",
-                              "\(r.bothCensored)", "\(r.notApplicable)", Self.format(r.tA.median.median), Self.format(r.tW.median.median),
-                              Self.format(r.median.median), Self.format(r.median.interval.low), Self.format(r.median.interval.high),
-                              Self.format(r.median.interval.coverage), Self.format(r.medianBounds.medianLow),
-                              Self.format(r.medianBounds.medianHigh), Self.format(r.geometricMean.geometricMean),
-                              Self.format(r.geometricMean.interval.low), Self.format(r.geometricMean.interval.high),
-                              Self.format(r.signTest.pValue), Self.format(group.finalValAccuracy.mean),
-                              Self.format(group.finalValAccuracy.ciLow), Self.format(group.finalValAccuracy.ciHigh)]
-                lines.append(fields.joined(separator: ","))
-            }
+        ([Self.csvHeader] + groups.flatMap(Self.csvRows)).joined(separator: "\n") + "\n"
+    }
+
+    /// The first line of `summary.csv`.
+    public static let csvHeader = "group_id,label,group_verdict,definition,call,transient,trials,both_measured,tw_censored,ta_censored,"
+        + "both_censored,not_applicable,t_a_median,t_w_median,ratio_median,ratio_ci_low,ratio_ci_high,ratio_ci_coverage,"
+        + "ratio_median_bound_low,ratio_median_bound_high,geometric_mean,geometric_ci_low,geometric_ci_high,sign_test_p,"
+        + "final_val_accuracy_mean,final_val_accuracy_ci_low,final_val_accuracy_ci_high"
+
+    /// A group's rows of `summary.csv`, one per timing definition.
+    public static func csvRows(_ group: Group) -> [String] {
+        group.definitions.map { d in
+            let r = d.ratio
+            let fields = [group.groupID, "\"\(group.label)\"", group.verdict.call.rawValue, d.definition, d.call.rawValue,
+                          "\(d.transient)", "\(r.trials)", "\(r.bothMeasured)", "\(r.twCensored)", "\(r.taCensored)",
+                          "\(r.bothCensored)", "\(r.notApplicable)", format(r.tA.median.median), format(r.tW.median.median),
+                          format(r.median.median), format(r.median.interval.low), format(r.median.interval.high),
+                          format(r.median.interval.coverage), format(r.medianBounds.medianLow),
+                          format(r.medianBounds.medianHigh), format(r.geometricMean.geometricMean),
+                          format(r.geometricMean.interval.low), format(r.geometricMean.interval.high),
+                          format(r.signTest.pValue), format(group.finalValAccuracy.mean),
+                          format(group.finalValAccuracy.ciLow), format(group.finalValAccuracy.ciHigh)]
+            return fields.joined(separator: ",")
         }
-        return lines.joined(separator: "\n") + "\n"
     }
 
     /// One row per robust estimator, and R(eps) at a few grid points: median [bootstrap 95% CI].
@@ -197,9 +242,21 @@ public struct SweepSummary: Codable {
     /// The table printed at the end of a sweep and by `regime summary`: the verdicts first, then
     /// per group its definition table.
     public func table() -> String {
-        var out = ["sweep \(sweep): \(finished)/\(trials) trials finished, \(ok) ok, \(diverged) diverged, \(failed) failed",
-                   "Do activation patterns settle before weight updates? (docs/decay-estimators.md, \"The verdict\")"]
-        for group in groups { out.append("  \(group.groupID): \(group.verdict.line)") }
+        (Self.tableHead(name: sweep, finished: finished, trials: trials, ok: ok, diverged: diverged, failed: failed)
+            + groups.map(Self.verdictLine) + groups.flatMap(Self.tableBlock) + ["", Self.tableFooter]).joined(separator: "\n")
+    }
+
+    /// The first lines of ``table()``.
+    public static func tableHead(name: String, finished: Int, trials: Int, ok: Int, diverged: Int, failed: Int) -> [String] {
+        ["sweep \(name): \(finished)/\(trials) trials finished, \(ok) ok, \(diverged) diverged, \(failed) failed",
+         "Do activation patterns settle before weight updates? (docs/decay-estimators.md, \"The verdict\")"]
+    }
+
+    /// A group's line in the verdicts of ``table()``.
+    public static func verdictLine(_ group: Group) -> String { "  \(group.groupID): \(group.verdict.line)" }
+
+    /// A group's definition table in ``table()`` (after a blank line).
+    public static func tableBlock(_ group: Group) -> [String] {
         let widths = [16, 24, 24, 44, 28, 9, 12]
         func row(_ cells: [String]) -> String {
             "  " + cells.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: " ")
@@ -210,27 +267,25 @@ public struct SweepSummary: Codable {
             if t.censored + t.noDecay > 0 { text += " +\(t.censored + t.noDecay) cens." }
             return text
         }
-        for group in groups {
-            out.append("")
-            out.append("group \(group.groupID): \(group.label)  (\(group.ok)/\(group.trials) ok)")
-            out.append("  final val accuracy: " + (group.finalValAccuracy.mean.map { String(format: "%.4f", $0) } ?? "n/a")
-                       + (group.finalValAccuracy.ciLow.map { lo in String(format: " [%.4f, %.4f]", lo, group.finalValAccuracy.ciHigh!) } ?? "")
-                       + " n=\(group.finalValAccuracy.n)")
-            out.append(row(["definition", "t_a median (patterns)", "t_w median (weights)", "ratio t_w/t_a: median [CI] (coverage)",
-                            "geometric mean [CI]", "sign p", "call"]))
-            for d in group.definitions {
-                let g = d.ratio.geometricMean
-                var geo = g.geometricMean.map { String(format: "%.2f", $0) } ?? "n/a"
-                if let lo = g.interval.low, let hi = g.interval.high { geo += String(format: " [%.2f, %.2f]", lo, hi) }
-                let censored = d.ratio.twCensored + d.ratio.taCensored + d.ratio.bothCensored
-                let call = d.transient ? "transient" : d.call.rawValue
-                out.append(row([d.definition, time(d.ratio.tA), time(d.ratio.tW),
-                                Verdict.describe(d.ratio.median) + (censored > 0 ? " +\(censored) cens." : ""),
-                                geo, String(format: "%.3g", d.ratio.signTest.pValue), call]))
-            }
+        var out = ["", "group \(group.groupID): \(group.label)  (\(group.ok)/\(group.trials) ok)"]
+        out.append("  final val accuracy: " + (group.finalValAccuracy.mean.map { String(format: "%.4f", $0) } ?? "n/a")
+                   + (group.finalValAccuracy.ciLow.map { lo in String(format: " [%.4f, %.4f]", lo, group.finalValAccuracy.ciHigh!) } ?? "")
+                   + " n=\(group.finalValAccuracy.n)")
+        out.append(row(["definition", "t_a median (patterns)", "t_w median (weights)", "ratio t_w/t_a: median [CI] (coverage)",
+                        "geometric mean [CI]", "sign p", "call"]))
+        for d in group.definitions {
+            let g = d.ratio.geometricMean
+            var geo = g.geometricMean.map { String(format: "%.2f", $0) } ?? "n/a"
+            if let lo = g.interval.low, let hi = g.interval.high { geo += String(format: " [%.2f, %.2f]", lo, hi) }
+            let censored = d.ratio.twCensored + d.ratio.taCensored + d.ratio.bothCensored
+            let call = d.transient ? "transient" : d.call.rawValue
+            out.append(row([d.definition, time(d.ratio.tA), time(d.ratio.tW),
+                            Verdict.describe(d.ratio.median) + (censored > 0 ? " +\(censored) cens." : ""),
+                            geo, String(format: "%.3g", d.ratio.signTest.pValue), call]))
         }
-        out.append("")
-        out.append("Ratios: median with an exact order-statistic interval (its real coverage; none below 6 seeds at 95%), geometric mean with a Student-t interval on log(t_w/t_a); censored times are counted, never averaged in (t_w censored: the ratio is at least T/t_a).")
-        return out.joined(separator: "\n")
+        return out
     }
+
+    /// The last line of ``table()``.
+    public static let tableFooter = "Ratios: median with an exact order-statistic interval (its real coverage; none below 6 seeds at 95%), geometric mean with a Student-t interval on log(t_w/t_a); censored times are counted, never averaged in (t_w censored: the ratio is at least T/t_a)."
 }

@@ -7,8 +7,9 @@ public struct TrialGroup: Sendable {
     /// The shared spec with seed 0 (for display and summary files).
     public var spec: TrialSpec
     public var trialIndices: [Int]
-    /// Recorded iterations of every trial in the group (identical: same iterations and record_every).
-    public var iterations: [Int]
+    /// Recorded iterations of every trial in the group (identical: same iterations and record_every),
+    /// computed when asked: a sweep of many groups of long trials does not hold them all.
+    public var iterations: [Int] { Self.recordedIterations(spec) }
 
     /// A short human label: arch, optimizer and its main settings, schedule.
     public var label: String {
@@ -34,7 +35,7 @@ public struct TrialGroup: Sendable {
                 groups[g].trialIndices.append(i)
             } else {
                 index[id] = groups.count
-                groups.append(TrialGroup(id: id, spec: shared, trialIndices: [i], iterations: recordedIterations(trial)))
+                groups.append(TrialGroup(id: id, spec: shared, trialIndices: [i]))
             }
         }
         return groups
