@@ -24,6 +24,8 @@ struct Sweep: ParsableCommand {
     @Option(help: "Continue the sweep in this directory: finished trials are kept, the rest run.") var resume: String?
     @Flag(help: "With --resume: run again the trials that diverged or failed.") var retryFailed = false
     @Option(help: ArgumentHelp(memoryPerRankHelp)) var memoryPerRank: String?
+    @Flag(help: "Rank 0 trains nothing and only serves the other ranks and records their results (for jobs of hundreds of ranks with short trials; needs 2 or more ranks).")
+    var serveOnly = false
 
     func validate() throws {
         if resume == nil && sweepFile == nil { throw ValidationError("give a sweep file, or --resume DIR") }
@@ -61,6 +63,7 @@ struct Sweep: ParsableCommand {
     private func runRankZero(_ world: MPIWorld) throws {
         let prepared: PreparedSweep
         do {
+            if serveOnly && world.size == 1 { throw ValidationError("--serve-only needs 2 or more ranks (rank 0 would run nothing)") }
             prepared = try prepare()
         } catch {
             let start = SweepStart(error: "\(error)")
@@ -87,7 +90,7 @@ struct Sweep: ParsableCommand {
         }
         try prepared.output.writeManifest(manifest)
 
-        let runner = SweepRunner(world: world, sweep: sweep, cache: prepared.cache, budget: prepared.budget)
+        let runner = SweepRunner(world: world, sweep: sweep, cache: prepared.cache, budget: prepared.budget, serveOnly: serveOnly)
         let statistics = try runner.runCoordinator(output: prepared.output, skip: prepared.skip)
         let analysis = try SweepAnalysis.run(prepared.output, sweep: sweep, options: sweep.analysis)
         manifest.ended = timestamp()
@@ -160,6 +163,7 @@ struct Sweep: ParsableCommand {
             _ = try output.readCheckpoint(trialID: sweep.trials[index].trialID)
         }
         // Every check has passed: only now change anything in the directory.
+        output.removeLeftovers()
         if let damage = journal.damage {
             FileHandle.standardError.write(Data("regime sweep: \(damage); repaired (the trial will run again)\n".utf8))
             try output.repairJournal(validLength: journal.validLength)

@@ -5,12 +5,15 @@ import RegimeCore
 /// is fsync'ed, and is renamed over the target (rename is atomic within a file system), then the
 /// directory is fsync'ed so the rename itself survives a crash.
 public enum AtomicFile {
-    public static func write(_ data: Data, to url: URL) throws {
+    /// `durable: false` leaves out both fsyncs: the file is whole or absent after a killed process,
+    /// and the caller makes a batch of such files survive a machine crash with one
+    /// ``syncFileSystem(containing:)``.
+    public static func write(_ data: Data, to url: URL, durable: Bool = true) throws {
         let directory = url.deletingLastPathComponent()
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        let temporary = directory.appendingPathComponent(temporaryName(url.lastPathComponent))
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw FileError("\(temporary.path): cannot create (\(String(cString: strerror(errno))))") }
-        let ok = writeAll(data, to: fd) && fsync(fd) == 0
+        let ok = writeAll(data, to: fd) && (!durable || fsync(fd) == 0)
         let error = errno
         close(fd)
         guard ok else {
@@ -21,7 +24,28 @@ public enum AtomicFile {
             unlink(temporary.path)
             throw FileError("\(url.path): rename failed (\(String(cString: strerror(errno))))")
         }
-        syncDirectory(directory)
+        if durable { syncDirectory(directory) }
+    }
+
+    /// The temporary file beside `name` while it is written (this process's; a killed process
+    /// leaves its own behind, which ``removeLeftovers(in:)`` clears).
+    static func temporaryName(_ name: String) -> String { ".\(name).tmp-\(getpid())" }
+
+    /// Removes temporary files that killed writers left in `directory` (names `.NAME.tmp-PID`).
+    public static func removeLeftovers(in directory: URL) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return }
+        for name in names where name.hasPrefix(".") && name.range(of: #"\.tmp-[0-9]+$"#, options: .regularExpression) != nil {
+            unlink(directory.appendingPathComponent(name).path)
+        }
+    }
+
+    /// Makes everything written to the file system holding `url` durable (syncfs(2)): one call for
+    /// a batch of files written with `durable: false`, and their renames.
+    public static func syncFileSystem(containing url: URL) throws {
+        let fd = open(url.path, O_RDONLY)
+        guard fd >= 0 else { throw FileError("\(url.path): cannot open (\(String(cString: strerror(errno))))") }
+        defer { close(fd) }
+        guard regime_syncfs(fd) == 0 else { throw FileError("\(url.path): sync failed (\(String(cString: strerror(errno))))") }
     }
 
     /// Writes all of `data` to `fd` (write(2) may take less than asked); false on an error (errno).
@@ -56,3 +80,7 @@ public struct FileError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
 }
+
+/// glibc's syncfs(2), which Glibc does not import (it is declared only under _GNU_SOURCE).
+@_silgen_name("syncfs")
+private func regime_syncfs(_ fd: Int32) -> Int32

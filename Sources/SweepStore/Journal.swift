@@ -49,17 +49,27 @@ public final class Journal {
 
     deinit { close(descriptor) }
 
-    /// Appends one line with a single write(2) and fsyncs it before returning; returns its length
-    /// in bytes.
+    /// Appends one line per entry with one write(2) and fsyncs them before returning; returns
+    /// their length in bytes. A write the disk cannot take whole (it is full) is cut back off, so
+    /// the journal stays a sequence of whole lines, and the error names the file.
     @discardableResult
-    public func append(_ entry: JournalEntry) throws -> Int {
-        var line = try JSONFormat.line(entry)
-        line.append(0x0A)
-        let written = line.withUnsafeBytes { write(descriptor, $0.baseAddress!, $0.count) }
-        guard written == line.count, fsync(descriptor) == 0 else {
+    public func append(_ entries: [JournalEntry]) throws -> Int {
+        guard !entries.isEmpty else { return 0 }
+        var lines = Data()
+        for entry in entries {
+            lines.append(try JSONFormat.line(entry))
+            lines.append(0x0A)
+        }
+        let end = lseek(descriptor, 0, SEEK_END)
+        guard AtomicFile.writeAll(lines, to: descriptor) else {
+            let reason = errno
+            if end >= 0 { _ = ftruncate(descriptor, end) }
+            throw FileError("\(url.path): journal write failed (\(String(cString: strerror(reason))))")
+        }
+        guard fsync(descriptor) == 0 else {
             throw FileError("\(url.path): journal write failed (\(String(cString: strerror(errno))))")
         }
-        return line.count
+        return lines.count
     }
 
     public struct Contents: Sendable {

@@ -63,8 +63,10 @@ public struct WorkerWaitStatistics: Codable, Sendable, Equatable {
 /// the messages of the workers (receiving, writing the curve, appending and fsyncing the journal
 /// line, answering with the next assignment) and on recording its own results.
 public struct RankZeroLoad: Codable, Sendable, Equatable {
-    /// Results recorded (journal lines written) in this run.
+    /// Results recorded (journal lines written) in this run, and the group commits that wrote them
+    /// (one sync of the curves and one of the journal each).
     public var results = 0
+    public var commits = 0
     public var handlingSeconds = 0.0
     /// CPU time of the thread that served the workers (nil: rank 0 served between its own
     /// iterations or ran alone).
@@ -77,13 +79,14 @@ public struct RankZeroLoad: Codable, Sendable, Equatable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case results, handlingSeconds = "handling_seconds", servingCPUSeconds = "serving_cpu_seconds",
+        case results, commits, handlingSeconds = "handling_seconds", servingCPUSeconds = "serving_cpu_seconds",
              journalBytes = "journal_bytes", curveBytes = "curve_bytes", checkpoints, checkpointBytes = "checkpoint_bytes"
     }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(results, forKey: .results)
+        try c.encode(commits, forKey: .commits)
         try c.encode(handlingSeconds, forKey: .handlingSeconds)
         try c.encodeOrNull(servingCPUSeconds, forKey: .servingCPUSeconds)
         try c.encode(journalBytes, forKey: .journalBytes)

@@ -6,26 +6,30 @@ import Worker
 
 /// Rank 0's side of a sweep.
 ///
-/// Rank 0 is the only writer of the results directory. It serves the other ranks from a thread of
-/// its own (``SweepScheduler/serve()``) while its main thread trains trials like any worker, so a
-/// worker never waits for rank 0 to finish an iteration (a CNN iteration takes 50-200 ms) and no
-/// core sits idle. Trials are handed out dynamically, longest first, each exactly once; every
+/// Rank 0 is the only writer of the results directory. It serves the other ranks and records all
+/// results from a thread of its own (``SweepScheduler/serve()``) while its main thread trains
+/// trials like any worker, so a worker never waits for rank 0 to finish an iteration (a CNN
+/// iteration takes 50-200 ms) and no core sits idle. Trials are handed out dynamically, longest first, each exactly once; every
 /// worker (``WorkerLoop``) asks for a trial, runs it, sends back the result and curve, and asks
 /// again. Curves are written as they arrive; the analysis (``SweepAnalysis``) reads them back
 /// afterwards, so the statistics do not depend on which rank ran which trial.
 ///
-/// When the MPI library does not allow calls from a second thread (``MPIWorld/serializedThreads``)
-/// rank 0 only serves and trains nothing.
+/// When the MPI library does not allow calls from a second thread (``MPIWorld/serializedThreads``),
+/// or with `--serve-only`, rank 0 only serves and trains nothing.
 final class SweepRunner {
     let world: MPIWorld
     let sweep: SweepFile
     let runner: TrialRunner
+    /// Rank 0 trains nothing (`regime sweep --serve-only`).
+    let serveOnly: Bool
 
     /// `cache` lets rank 0 reuse the data sets it already read while validating the sweep;
     /// `budget` is the memory a rank has (a trial estimated to need more fails instead of running).
-    init(world: MPIWorld, sweep: SweepFile, cache: DatasetCache = DatasetCache(), budget: MemoryBudget? = nil) {
+    init(world: MPIWorld, sweep: SweepFile, cache: DatasetCache = DatasetCache(), budget: MemoryBudget? = nil,
+         serveOnly: Bool = false) {
         self.world = world
         self.sweep = sweep
+        self.serveOnly = serveOnly
         var runner = TrialRunner(cache: cache)
         runner.checkpointEvery = sweep.checkpointEvery
         runner.timeout = sweep.trialTimeout
@@ -54,12 +58,14 @@ final class SweepRunner {
         let scheduler = SweepScheduler(world: world, trials: sweep.trials, order: order, output: output, progress: progress)
         var servingCPU: Double?
         if world.size == 1 {
-            try trainOwnTrials(scheduler)
-        } else if world.serializedThreads {
+            try trainOwnTrials(scheduler, handOver: false)
+        } else if world.serializedThreads && !serveOnly {
             let server = ServingThread { scheduler.serve() }
-            do { try trainOwnTrials(scheduler) } catch { scheduler.fail(error) }
+            do { try trainOwnTrials(scheduler, handOver: true) } catch { scheduler.fail(error) }
+            scheduler.finishOwnTrials()
             servingCPU = server.join()
         } else {
+            scheduler.finishOwnTrials()
             let cpu = Clocks.threadCPU()
             scheduler.serve()
             servingCPU = Clocks.threadCPU() - cpu
@@ -69,10 +75,11 @@ final class SweepRunner {
         return scheduler.statistics(wallSeconds: Clocks.monotonic() - start, servingCPUSeconds: servingCPU)
     }
 
-    /// Rank 0's own trials, on the main thread, until the queue is empty or the sweep failed.
+    /// Rank 0's own trials, on the main thread, until the queue is empty or the sweep failed; their
+    /// results go to the serving thread (`handOver`) or, alone, straight to the directory.
     /// A checkpoint rank 0 cannot write stops the sweep (the disk is rank 0's, as for every other
     /// write into the directory) instead of failing the trial.
-    private func trainOwnTrials(_ scheduler: SweepScheduler) throws {
+    private func trainOwnTrials(_ scheduler: SweepScheduler, handOver: Bool) throws {
         var ownRunner = runner
         var current: TrialSpec?
         var writeFailure: Error?
@@ -94,8 +101,9 @@ final class SweepRunner {
             let resume = try output.readCheckpoint(trialID: spec.trialID).map { ($0.checkpoint, source: output.checkpointURL(spec.trialID).path) }
             let outcome = ownRunner.run(spec, resumingFrom: resume)
             if let failure = scheduler.stopped ?? writeFailure { throw failure }
-            try scheduler.record(FinishedTrial(trialIndex: index, result: outcome.result, curve: outcome.curve),
-                                 rank: 0, host: world.processorName)
+            let finished = SweepScheduler.Finished(trial: FinishedTrial(trialIndex: index, result: outcome.result, curve: outcome.curve),
+                                                   rank: 0, host: world.processorName)
+            if handOver { scheduler.handOver(finished) } else { try scheduler.record([finished]) }
         }
     }
 }

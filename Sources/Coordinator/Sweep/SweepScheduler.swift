@@ -5,27 +5,42 @@ import SweepStore
 import Worker
 
 /// Rank 0's state during a sweep and everything it does with it: the queue of trials (longest
-/// first, each handed out once), which rank runs what, every write into the results directory,
-/// and the run's statistics.
+/// first, each handed out once), which rank runs what, the recording of results into the results
+/// directory, and the run's statistics.
 ///
-/// Two threads of rank 0 share it: the main thread trains rank 0's own trials (``take(forRank:)``,
-/// ``record(_:rank:host:)``), and the serving thread answers the workers (``serve()``), which is
-/// the only code that makes MPI calls while the sweep runs. One lock guards the state; the
-/// directory's writes of results go through it too, so journal lines never interleave.
+/// Two threads of rank 0 share it. The serving thread (``serve()``) answers the workers and is
+/// the only code that makes MPI calls while the sweep runs; it also records every result, its
+/// own thread's included, in group commits (``SweepDirectory/record(_:)``). The main thread trains
+/// rank 0's own trials (``take(forRank:)``) and hands their results over (``handOver(_:)``), so
+/// it never waits for the disk. One lock guards the state; no disk I/O happens under it.
+/// Alone (one rank) the main thread records its results itself (``record(_:)``).
 final class SweepScheduler: @unchecked Sendable {
     let world: MPIWorld
     let trials: [TrialSpec]
     let output: SweepDirectory
     let progress: SweepProgress
 
+    /// A finished trial waiting to be recorded, with the rank and host that ran it.
+    struct Finished {
+        var trial: FinishedTrial
+        var rank: Int
+        var host: String
+    }
+
     private let lock = NSLock()
     private var queue: ArraySlice<Int>
     private var running: [Int: Int] = [:]  // rank -> trial index
     private var finishedWorkers = Set<Int>()
+    private var handedOver: [Finished] = []
+    private var ownTrialsDone = false
     private var failure: Error?
     private var computeSeconds = 0.0
     private var waits = WorkerWaitStatistics()
     private var load = RankZeroLoad()
+
+    /// Results waiting for their group commit are recorded once no message is waiting, or when
+    /// this many have gathered.
+    static let batchLimit = 64
 
     init(world: MPIWorld, trials: [TrialSpec], order: [Int], output: SweepDirectory, progress: SweepProgress) {
         self.world = world
@@ -41,9 +56,9 @@ final class SweepScheduler: @unchecked Sendable {
         return try body()
     }
 
-    // MARK: Shared by both threads
+    // MARK: Both threads
 
-    /// The next trial for `rank` (nil when none is left), marked as running there.
+    /// The next trial for `rank` (nil when none is left or the sweep failed), marked as running there.
     func take(forRank rank: Int) -> Int? {
         locked {
             guard failure == nil, let index = queue.popFirst() else {
@@ -56,24 +71,40 @@ final class SweepScheduler: @unchecked Sendable {
         }
     }
 
-    /// Records a finished trial: its curve and journal line, the statistics and the progress line.
-    /// (The time it takes counts as handling time here for rank 0's own trials; ``serve()`` times
-    /// the workers' messages whole.)
-    func record(_ finished: FinishedTrial, rank: Int, host: String) throws {
-        try locked {
-            let start = Clocks.monotonic()
-            let result = finished.result
-            computeSeconds += result.wallSeconds
-            if rank != 0 {
-                waits.add(computeSeconds: result.wallSeconds, assignmentWait: finished.assignmentWaitSeconds,
-                          checkpointWait: finished.checkpointSendSeconds)
-            }
-            let bytes = try output.record(result, curve: finished.curve, rank: rank, host: host)
-            load.results += 1
+    /// Gives a result of rank 0's own to the serving thread, which records it with the next commit.
+    func handOver(_ finished: Finished) {
+        locked { handedOver.append(finished) }
+    }
+
+    /// Rank 0 trains nothing more: the serving thread returns once everything is recorded and
+    /// every worker has been told the sweep is over.
+    func finishOwnTrials() {
+        locked { ownTrialsDone = true }
+    }
+
+    /// Records finished trials as one group commit (``SweepDirectory/record(_:)``): their curves
+    /// and journal lines, then the statistics and the progress lines.
+    func record(_ batch: [Finished]) throws {
+        guard !batch.isEmpty else { return }
+        let start = Clocks.monotonic()
+        let bytes = try output.record(batch.map {
+            SweepDirectory.Record(result: $0.trial.result, curveCSV: $0.trial.curveCSV, rank: $0.rank, host: $0.host)
+        })
+        locked {
+            load.results += batch.count
+            load.commits += 1
             load.curveBytes += bytes.curve
             load.journalBytes += bytes.journal
-            progress.finished(result, rank: rank, host: host)
-            if rank == 0 { load.handlingSeconds += Clocks.monotonic() - start }
+            for finished in batch {
+                let result = finished.trial.result
+                computeSeconds += result.wallSeconds
+                if finished.rank != 0 {
+                    waits.add(computeSeconds: result.wallSeconds, assignmentWait: finished.trial.assignmentWaitSeconds,
+                              checkpointWait: finished.trial.checkpointSendSeconds)
+                }
+                progress.finished(result, rank: finished.rank, host: finished.host)
+            }
+            load.handlingSeconds += Clocks.monotonic() - start
         }
     }
 
@@ -96,19 +127,39 @@ final class SweepScheduler: @unchecked Sendable {
         }
     }
 
-    // MARK: Serving the workers
+    // MARK: The serving thread
 
-    /// Answers the workers until every one of them has been told the sweep is over (or the sweep
-    /// failed: then it returns, and the caller reports the error). Messages are handled in the
-    /// order they arrive, so a trial's last checkpoint is stored before its result.
+    /// Answers the workers and records every result until every worker has been told the sweep is
+    /// over and rank 0's own trials are done and recorded (or the sweep failed: then it returns,
+    /// and the caller reports the error). Messages are handled in the order they arrive, so a
+    /// trial's last checkpoint is stored before its result. A worker gets its next trial before
+    /// its result is recorded, and the results that are waiting when no message is are recorded
+    /// together (one group commit), so rank 0 keeps up with many ranks and short trials.
     func serve() {
+        var pending: [Finished] = []
         do {
-            while locked({ failure == nil && finishedWorkers.count < world.size - 1 }) {
-                guard let envelope = try nextMessage() else { return }
+            while true {
+                let (failed, workersEnded, ownDone, own) = locked { () -> (Bool, Bool, Bool, [Finished]) in
+                    defer { handedOver = [] }
+                    return (failure != nil, finishedWorkers.count >= world.size - 1, ownTrialsDone, handedOver)
+                }
+                if failed { return }
+                pending += own
+                if !pending.isEmpty, try pending.count >= Self.batchLimit || workersEnded || world.probe() == nil {
+                    try record(pending)
+                    pending = []
+                    continue
+                }
+                if workersEnded {
+                    if ownDone { return }
+                    _ = world.polling.wait { locked { ownTrialsDone || !handedOver.isEmpty || failure != nil } ? true : nil }
+                    continue
+                }
+                guard let envelope = try nextMessage() else { continue }
                 let start = Clocks.monotonic()
                 switch envelope.tag {
                 case SweepTag.checkpoint: try storeCheckpoint(from: envelope.source)
-                case SweepTag.report: try answerReport(from: envelope.source)
+                case SweepTag.report: if let finished = try answerReport(from: envelope.source) { pending.append(finished) }
                 default: throw MPIError(message: "rank \(envelope.source) sent an unexpected message (tag \(envelope.tag))")
                 }
                 locked { load.handlingSeconds += Clocks.monotonic() - start }
@@ -118,12 +169,12 @@ final class SweepScheduler: @unchecked Sendable {
         }
     }
 
-    /// Waits without spinning for the next message from any worker; nil when the sweep failed
-    /// meanwhile (rank 0's own trial hit an error).
+    /// Waits without spinning for the next message from any worker; nil when something else needs
+    /// the serving thread first (a result handed over, or the sweep failed).
     private func nextMessage() throws -> MPIWorld.Envelope? {
-        enum Wake { case message(MPIWorld.Envelope), stop }
+        enum Wake { case message(MPIWorld.Envelope), other }
         let wake = try world.polling.wait { () throws -> Wake? in
-            if locked({ failure != nil }) { return .stop }
+            if locked({ failure != nil || !handedOver.isEmpty }) { return .other }
             return try world.probe().map(Wake.message)
         }
         if case .message(let envelope) = wake { return envelope }
@@ -141,8 +192,8 @@ final class SweepScheduler: @unchecked Sendable {
     }
 
     /// A worker asks for a trial (with the result of its last one, if any): it gets its next
-    /// assignment first, so that recording the result does not add to its wait.
-    private func answerReport(from rank: Int) throws {
+    /// assignment at once; the result it brought is returned, to be recorded.
+    private func answerReport(from rank: Int) throws -> Finished? {
         let (report, _) = try world.receive(WorkerReport.self, from: rank, tag: SweepTag.report)
         if let index = take(forRank: rank) {
             let saved = try output.readCheckpoint(trialID: trials[index].trialID)
@@ -153,6 +204,6 @@ final class SweepScheduler: @unchecked Sendable {
             try world.send(Assignment.end, to: rank, tag: SweepTag.assignment)
             locked { _ = finishedWorkers.insert(rank) }
         }
-        if let finished = report.finished { try record(finished, rank: rank, host: report.host) }
+        return report.finished.map { Finished(trial: $0, rank: rank, host: report.host) }
     }
 }
