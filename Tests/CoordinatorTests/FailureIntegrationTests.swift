@@ -64,22 +64,14 @@ final class FailureIntegrationTests: XCTestCase {
 
     /// The pid of the `regime` process of `rank` writing into `outputPath`, from /proc.
     static func rankProcess(rank: Int, outputPath: String) -> pid_t? {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
-        for entry in entries {
-            guard let pid = Int32(entry) else { continue }
-            guard let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
-                  let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { continue }
-            let arguments = cmdline.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            guard arguments.first?.hasSuffix("/regime") == true, arguments.contains(outputPath) else { continue }
-            let variables = environ.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            if variables.contains("OMPI_COMM_WORLD_RANK=\(rank)") { return pid }
-        }
-        return nil
+        TestSupport.regimeProcesses(outputPath: outputPath).first { $0.environment.contains("OMPI_COMM_WORLD_RANK=\(rank)") }?.pid
     }
 
-    static func assertSameResults(_ a: URL, _ b: URL, file: StaticString = #filePath, line: UInt = #line) throws {
+    /// The journal (less timing, rank and host), the summary and every curve and group file of
+    /// `b` equal `a`'s, which has `trials` trials each journaled once.
+    static func assertSameResults(_ a: URL, _ b: URL, trials: Int = 6, file: StaticString = #filePath, line: UInt = #line) throws {
         let journalA = try comparableJournal(a), journalB = try comparableJournal(b)
-        XCTAssertEqual(journalA.count, 6, file: file, line: line)
+        XCTAssertEqual(journalA.count, trials, file: file, line: line)
         XCTAssertEqual(journalB.count, journalA.count, "trial count differs (a trial ran twice or not at all)", file: file, line: line)
         XCTAssertEqual(journalA, journalB, file: file, line: line)
         for name in ["summary.json", "summary.csv"] {

@@ -124,6 +124,39 @@ enum TestSupport {
         return false
     }
 
+    /// The `regime` processes (any rank) whose arguments name `outputPath`, with their
+    /// environment variables, from /proc.
+    static func regimeProcesses(outputPath: String) -> [(pid: pid_t, environment: [String])] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        var found: [(pid: pid_t, environment: [String])] = []
+        for entry in entries {
+            guard let pid = Int32(entry),
+                  let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+                  let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { continue }
+            let arguments = cmdline.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard arguments.first?.hasSuffix("/regime") == true, arguments.contains(outputPath) else { continue }
+            found.append((pid, environ.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }))
+        }
+        return found
+    }
+
+    /// Waits until no `regime` process writes into `outputPath` any more (the ranks of a job whose
+    /// mpirun was killed end on their own within seconds); false after `timeout` seconds.
+    static func waitUntilNoRankWrites(_ outputPath: String, timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if regimeProcesses(outputPath: outputPath).isEmpty { return true }
+            usleep(50_000)
+        }
+        return false
+    }
+
+    /// Lines in `directory/trials.jsonl` (0 when there is none yet).
+    static func journalLines(_ directory: URL) -> Int {
+        guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent("trials.jsonl").path) else { return 0 }
+        return data.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+    }
+
     static var mpirun: String {
         for candidate in ["/usr/bin/mpirun", "/usr/local/bin/mpirun"] where FileManager.default.fileExists(atPath: candidate) {
             return candidate
