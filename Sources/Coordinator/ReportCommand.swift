@@ -3,14 +3,15 @@ import RegimeReport
 import Foundation
 import SweepStore
 
-/// `regime report DIR`: writes `DIR/report.html`, a self-contained page of the sweep's curves,
-/// markers, ratio distributions and tables (see ``ReportBuilder``).
+/// `regime report DIR`: writes `DIR/report.html`, self-contained pages of the sweep's verdicts,
+/// curves, markers, ratio distributions and tables, and a page per trial (see ``ReportPage``).
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write DIR/report.html: the sweep's curves, decay markers and summary tables in one self-contained page.",
+        abstract: "Write DIR/report.html (verdicts, overview, groups) and DIR/report/ (a page per trial; per group for large sweeps).",
         discussion: """
-        The page has inline SVG plots and CSS only (no script, no network): open it in any browser.
-        The same directory always gives the same file.
+        The pages have inline SVG plots and CSS only (no script, no network): open report.html in any
+        browser. With --output FILE.html the other pages go to the folder FILE/ beside it. The same
+        directory always gives the same files.
         """)
 
     @Argument(help: "The sweep's output directory.") var directory: String
@@ -20,8 +21,7 @@ struct Report: ParsableCommand {
         let url = URL(fileURLWithPath: directory)
         let target = output.map { URL(fileURLWithPath: $0) } ?? url.appendingPathComponent("report.html")
         do {
-            let html = try Self.build(directory: url)
-            try AtomicFile.write(Data(html.utf8), to: target)
+            try ReportPage.write(directory: url, page: target)
         } catch {
             FileHandle.standardError.write(Data("regime report: \(error)\n".utf8))
             throw ExitCode(1)
@@ -29,7 +29,7 @@ struct Report: ParsableCommand {
         print("report: \(target.path)")
     }
 
-    /// The report page of a sweep directory.
+    /// The first page of a sweep directory's report.
     static func build(directory: URL) throws -> String {
         try ReportPage.html(directory: directory)
     }

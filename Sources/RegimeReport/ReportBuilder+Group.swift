@@ -18,7 +18,8 @@ extension ReportBuilder {
         return text
     }
 
-    func groupSection(_ view: GroupView, number: Int) -> String {
+    /// A group's full section (`view` with its curves), on a page at `location`.
+    func groupSection(_ view: GroupView, number: Int, from location: PageLocation) -> String {
         let group = view.group
         let id = Markup.escape(group.id)
         var out = "<section class=\"card group\" id=\"group-\(id)\">\n"
@@ -48,11 +49,34 @@ extension ReportBuilder {
             out += timingSection(relative: summary.timing, lrNormalized: summary.timingLRNormalized, groupID: group.id)
         }
         out += groupParameters(view)
-        out += "<p class=\"trials-list\">Trials: "
-        out += view.trials.map { t in
-            "<a href=\"#trial-\(Markup.escape(t.trialID))\">seed \(t.spec.seed)</a><span class=\"status status-\(Markup.escape(t.status.replacingOccurrences(of: " ", with: "-")))\">\(Markup.escape(t.status))</span>"
-        }.joined(separator: " ")
-        out += "</p>\n</section>\n"
+        out += trialList(view, from: location)
+        out += "</section>\n"
+        return out
+    }
+
+    /// The links to a group's trial pages, with each trial's status.
+    func trialList(_ view: GroupView, from location: PageLocation) -> String {
+        "<p class=\"trials-list\">Trials: " + view.trials.map { t in
+            "<a href=\"\(trialLink(t.trialID, from: location))\">seed \(t.spec.seed)</a><span class=\"status status-\(Markup.escape(t.status.replacingOccurrences(of: " ", with: "-")))\">\(Markup.escape(t.status))</span>"
+        }.joined(separator: " ") + "</p>\n"
+    }
+
+    /// A group on the first page of a large sweep: its verdict, counts and normalised curves, with
+    /// links to its page and its trials' pages.
+    func groupCard(_ view: GroupView, number: Int) -> String {
+        let id = Markup.escape(view.group.id)
+        var out = "<section class=\"card group\" id=\"group-\(id)\">\n"
+        out += "<h3>G\(number): \(Markup.escape(view.shortLabel))</h3>\n<p class=\"meta\">"
+        if let s = view.summary {
+            let call = s.verdict.call.rawValue
+            out += "<span><b class=\"verdict verdict-\(call)\">\(Markup.escape(call))</b></span>"
+            out += "<span>\(s.ok)/\(s.trials) ok\(s.diverged > 0 ? ", \(s.diverged) diverged" : "")\(s.failed > 0 ? ", \(s.failed) failed" : "")</span>"
+            out += "<span>final val accuracy \(statCell(s.finalValAccuracy, format: ReportFormat.accuracy))</span>"
+        }
+        out += "<span><a href=\"\(groupLink(view.group.id, from: .first))\">all plots and tables of G\(number)</a></span></p>\n"
+        out += groupDecayPlot(view, scale: .log, compact: true) + "\n"
+        out += trialList(view, from: .first)
+        out += "</section>\n"
         return out
     }
 
@@ -93,24 +117,48 @@ extension ReportBuilder {
         return out
     }
 
-    /// Normalised weight-update and pattern-change curves of a group with its markers.
-    func groupDecayPlot(_ view: GroupView, scale: ScaleKind) -> String {
+    /// Normalised weight-update and pattern-change curves of a group with its markers; `compact`:
+    /// the first page's card of a large sweep (about 6 KB: smaller, log y only, the mean curves
+    /// without their sd band at every k-th recorded point (at most ``cardCurvePoints``; the curves
+    /// are moving averages already), no threshold lines, no legend: the section's lead names the
+    /// colours). The markers are the summary's times either way.
+    func groupDecayPlot(_ view: GroupView, scale: ScaleKind, compact: Bool = false) -> String {
         let ok = view.okTrials
-        let iterations = ok.first(where: { $0.curve != nil })?.iterations ?? view.group.iterations.map(Double.init)
-        let w = Self.acrossSeeds(ok.compactMap(\.normalizedW))
-        let a = Self.acrossSeeds(ok.compactMap(\.normalizedA))
-        var plot = SVGPlot(id: "group-\(view.group.id)-decay-\(scale == .log ? "log" : "lin")", width: Self.groupDecayWidth, height: 390)
-        plot.cssClass = scale == .log ? "scale-log" : "scale-lin"
+        var iterations = ok.first(where: { $0.curve != nil })?.iterations ?? view.group.iterations.map(Double.init)
+        var w = Self.acrossSeeds(ok.compactMap(\.normalizedW))
+        var a = Self.acrossSeeds(ok.compactMap(\.normalizedA))
+        if compact {
+            let every = max(1, (iterations.count + Self.cardCurvePoints - 1) / Self.cardCurvePoints)
+            var indices = Array(stride(from: 0, to: iterations.count, by: every))
+            if let last = indices.last, last != iterations.count - 1 { indices.append(iterations.count - 1) }
+            func sample(_ values: [Double]) -> [Double] { indices.filter { $0 < values.count }.map { values[$0] } }
+            iterations = sample(iterations)
+            w.mean = sample(w.mean)
+            a.mean = sample(a.mean)
+        }
+        var plot = SVGPlot(id: "group-\(view.group.id)-decay-\(scale == .log ? "log" : "lin")",
+                           width: compact ? Self.groupCardWidth : Self.groupDecayWidth, height: compact ? 190 : 390)
+        plot.cssClass = compact ? nil : scale == .log ? "scale-log" : "scale-lin"
         plot.title = "Normalised curves (\(ok.count) seed\(ok.count == 1 ? "" : "s"))\(scale == .log ? ", log y" : "")"
-        plot.xLabel = "iteration (optimizer steps)"
-        plot.yLabel = "smoothed / early peak (unitless)"
+        plot.xLabel = compact ? "" : "iteration (optimizer steps)"
+        plot.yLabel = compact ? "" : "smoothed / early peak (unitless)"
+        if compact {
+            plot.xTickCount = 5
+            plot.yTickCount = 4
+        }
         plot.yScale = scale
         plot.emptyMessage = "no finished trial with curves"
-        addDecayCurves(&plot, iterations: iterations, w: w.mean, wsd: w.sd, a: a.mean, asd: a.sd, width: 2)
+        addDecayCurves(&plot, iterations: iterations, w: w.mean, wsd: compact ? nil : w.sd, a: a.mean, asd: compact ? nil : a.sd,
+                       width: compact ? 1.6 : 2)
         plot.xDomain = (0, Double(view.group.spec.iterations))
-        addDecayDecorations(&plot, spec: view.group.spec, legend: true)
-        plot.legendAlternatives = measureKeys.enumerated().map {
-            SVGPlot.LegendEntry(label: "markers: \(ReportFormat.measure($0.element))", color: "#333333", kind: .text, cssClass: measureClass($0.offset))
+        addDecayDecorations(&plot, spec: view.group.spec, legend: !compact)
+        if compact {
+            plot.legend = []
+            plot.hLines = []
+        } else {
+            plot.legendAlternatives = measureKeys.enumerated().map {
+                SVGPlot.LegendEntry(label: "markers: \(ReportFormat.measure($0.element))", color: "#333333", kind: .text, cssClass: measureClass($0.offset))
+            }
         }
         // Markers: mean over seeds at each measure.
         for (k, key) in measureKeys.enumerated() {

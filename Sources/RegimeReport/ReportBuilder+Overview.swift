@@ -35,7 +35,8 @@ extension ReportBuilder {
     func overview() -> String {
         var out = "<section id=\"overview\" class=\"card\">\n<h2>Overview</h2>\n"
         out += "<p class=\"lead\">t<sub>a</sub>: when the activation-pattern change (<code>pattern_change</code>) has decayed; t<sub>w</sub>: when the relative weight update (<code>weight_update_rel</code>) has decayed; ratio = t<sub>w</sub>/t<sub>a</sub> per seed (&gt; 1: the patterns settle before the weights). Times are optimizer steps; ratios: median over seeds with its exact order-statistic interval and coverage.</p>\n"
-        out += "<div class=\"figrow\">\n<figure>\n" + forestPlot() + "\n<figcaption>Ratio t<sub>w</sub>/t<sub>a</sub> per group at the selected measure: dots are seeds, the diamond the median, the bar its order-statistic interval (none below 6 seeds). Dotted line: t<sub>w</sub> = t<sub>a</sub>.</figcaption>\n</figure>\n</div>\n"
+        let seeds = inlineGroups ? "dots are seeds, " : "(each group's seeds are on its page) "
+        out += "<div class=\"figrow\">\n<figure>\n" + forestPlot() + "\n<figcaption>Ratio t<sub>w</sub>/t<sub>a</sub> per group at the selected measure: \(seeds)the diamond the median, the bar its order-statistic interval (none below 6 seeds). Dotted line: t<sub>w</sub> = t<sub>a</sub>.</figcaption>\n</figure>\n</div>\n"
         // Table: groups x measures.
         out += "<table class=\"overview\">\n<thead><tr><th>group</th><th>ok</th><th>final val accuracy</th>"
         for key in measureKeys { out += "<th>ratio \(Markup.escape(ReportFormat.measureShort(key)))</th>" }
@@ -66,7 +67,9 @@ extension ReportBuilder {
         return out
     }
 
-    /// Ratio per group (rows) at each measure (one layer per measure, shown by the switch).
+    /// Ratio per group (rows) at each measure (one layer per measure, shown by the switch). Seeds
+    /// are drawn as dots when the groups are inline; a large sweep's plot has the medians and
+    /// intervals only (the seeds would be 40% of the first page), its groups' pages the seeds.
     func forestPlot() -> String {
         var plot = SVGPlot(id: "overview-ratio", width: 1150, height: Double(max(groups.count, 1)) * 42 + 110)
         plot.title = "Ratio t_w / t_a by group"
@@ -79,14 +82,15 @@ extension ReportBuilder {
                 let values = ratios.compactMap { $0 }.filter(\.isFinite)
                 allValues += values
                 addRatioRow(&plot, row: Double(g), values: ratios, seeds: group.okTrials.map(\.spec.seed),
-                            summary: group.summary?.definition(forDecayKey: key)?.ratio.median, cssClass: measureClass(k), allValues: &allValues)
+                            summary: group.summary?.definition(forDecayKey: key)?.ratio.median, cssClass: measureClass(k), allValues: &allValues,
+                            dots: inlineGroups)
             }
         }
         configureRatioAxis(&plot, values: allValues)
         plot.vLines = [SVGPlot.VLine(x: 1, label: "t_w = t_a")]
-        plot.legend = [SVGPlot.LegendEntry(label: "seed", color: "#555555", kind: .point),
-                       SVGPlot.LegendEntry(label: "median", color: "#111111", kind: .diamond),
-                       SVGPlot.LegendEntry(label: "order-statistic CI of the median", color: "#111111", kind: .segment)]
+        plot.legend = (inlineGroups ? [SVGPlot.LegendEntry(label: "seed", color: "#555555", kind: .point)] : [])
+            + [SVGPlot.LegendEntry(label: "median", color: "#111111", kind: .diamond),
+               SVGPlot.LegendEntry(label: "order-statistic CI of the median", color: "#111111", kind: .segment)]
         plot.legendAlternatives = measureKeys.enumerated().map {
             SVGPlot.LegendEntry(label: "measure: \(ReportFormat.measure($0.element))", color: "#333333", kind: .text, cssClass: measureClass($0.offset))
         }
@@ -106,9 +110,9 @@ extension ReportBuilder {
     /// Seeds as dots spread around `row`, the median as a diamond and its order-statistic
     /// interval as a bar (when one exists); censored seeds counted at the right.
     func addRatioRow(_ plot: inout SVGPlot, row: Double, values: [Double?], seeds: [UInt64], summary: MedianSummary?,
-                     cssClass: String, allValues: inout [Double]) {
+                     cssClass: String, allValues: inout [Double], dots: Bool = true) {
         let m = values.count
-        for (j, v) in values.enumerated() {
+        for (j, v) in values.enumerated() where dots {
             guard let v, v.isFinite else { continue }
             let offset = m > 1 ? (Double(j) - Double(m - 1) / 2) / Double(m - 1) * 0.44 : 0
             plot.points.append(SVGPlot.Point(x: v, y: row + offset, color: "#555555", radius: 3.5,

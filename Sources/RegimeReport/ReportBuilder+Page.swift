@@ -5,34 +5,88 @@ import SweepStore
 
 extension ReportBuilder {
 
-    func html() -> String {
-        let name = input.summary.sweep.isEmpty ? input.sweep.name : input.summary.sweep
+    /// Where a page lies: the first page, or one in the folder beside it (`report/trials/`,
+    /// `report/groups/`), from which links go up two levels.
+    enum PageLocation { case first, inFolder }
+
+    /// A trial's page, from a page at `location`.
+    func trialLink(_ trialID: String, from location: PageLocation) -> String {
+        let file = "trials/\(Markup.escape(trialID)).html"
+        return location == .first ? "\(Markup.escape(folderName))/\(file)" : "../\(file)"
+    }
+
+    /// A group's full section: on the first page when groups are inline, else its own page.
+    func groupLink(_ groupID: String, from location: PageLocation) -> String {
+        let id = Markup.escape(groupID)
+        if inlineGroups { return location == .first ? "#group-\(id)" : "../../\(Markup.escape(pageName))#group-\(id)" }
+        return location == .first ? "\(Markup.escape(folderName))/groups/\(id).html" : "../groups/\(id).html"
+    }
+
+    /// An anchor of the first page, from a page at `location`.
+    func firstPageLink(_ anchor: String, from location: PageLocation) -> String {
+        location == .first ? "#\(anchor)" : "../../\(Markup.escape(pageName))#\(anchor)"
+    }
+
+    var sweepName: String { input.summary.sweep.isEmpty ? input.sweep.name : input.summary.sweep }
+
+    /// A self-contained page: the style, the switches (radio inputs that CSS reads; siblings of
+    /// `<main>`), then `content` in `<main>`.
+    func document(title: String, content: String) -> String {
         var page = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
         page += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n"
-        page += "<title>regime report: \(Markup.escape(name))</title>\n<style>\n\(css())</style>\n</head>\n<body>\n"
-        // The switches come first, as siblings of <main>, so CSS can select on their state.
+        page += "<title>\(Markup.escape(title))</title>\n<style>\n\(css())</style>\n</head>\n<body>\n"
         page += "<input type=\"radio\" name=\"yscale\" id=\"yscale-lin\" class=\"switch\"/>\n"
         page += "<input type=\"radio\" name=\"yscale\" id=\"yscale-log\" class=\"switch\" checked=\"checked\"/>\n"
         for k in measureKeys.indices {
             page += "<input type=\"radio\" name=\"measure\" id=\"measure-\(k)\" class=\"switch\"\(k == defaultMeasure ? " checked=\"checked\"" : "")/>\n"
         }
-        page += "<main>\n"
-        page += header(name)
-        page += verdicts()
-        page += controls()
-        page += overview()
-        page += "<section id=\"groups\">\n<h2>Groups</h2>\n"
-        for (g, group) in groups.enumerated() { page += groupSection(group, number: g + 1) }
-        page += "</section>\n"
-        page += "<section id=\"trials\">\n<h2>Trials</h2>\n"
-        page += "<p class=\"lead\">Each trial's own curves, normalised as above, with its own t<sub>a</sub> and t<sub>w</sub> at the selected measure. Censored times are shown as <span class=\"censored\">censored</span>, never as a number.</p>\n"
-        for (g, group) in groups.enumerated() {
-            for trial in group.trials { page += trialSection(trial, group: group, groupNumber: g + 1) }
-        }
-        page += "</section>\n"
-        page += footer()
-        page += "</main>\n</body>\n</html>\n"
+        page += "<main>\n" + content + "</main>\n</body>\n</html>\n"
         return page
+    }
+
+    /// The first page: verdicts, overview, and the groups (full sections, or cards of a large sweep).
+    func html() -> String { firstPage(emitting: false) { _, _ in } }
+
+    /// The first page; `linkedPages` receives the other pages (``linkedPages(of:number:_:)``) as
+    /// each group is drawn, so a group's curves are read once for all of its pages.
+    func html(linkedPages: (_ path: String, _ html: String) throws -> Void) rethrows -> String {
+        try firstPage(emitting: true, linkedPages)
+    }
+
+    private func firstPage(emitting: Bool, _ linkedPages: (_ path: String, _ html: String) throws -> Void) rethrows -> String {
+        var content = header(sweepName)
+        content += verdicts()
+        content += controls()
+        content += overview()
+        content += "<section id=\"groups\">\n<h2>Groups</h2>\n"
+        if !inlineGroups {
+            content += "<p class=\"lead\">\(groups.count) groups, each with its verdict and its normalised curves (log y): mean over the ok seeds of the weight update (<span style=\"color: \(Self.weightColor)\">blue</span>) and the pattern change (<span style=\"color: \(Self.patternColor)\">orange</span>), dashed: t<sub>w</sub> and t<sub>a</sub> at the selected measure. All of a group's plots and tables are on its own page (linked), each trial's on the trial's page.</p>\n"
+        }
+        for (g, group) in groups.enumerated() {
+            let loaded = withCurves(group)
+            content += inlineGroups ? groupSection(loaded, number: g + 1, from: .first) : groupCard(loaded, number: g + 1)
+            if emitting { try self.linkedPages(of: loaded, number: g + 1, linkedPages) }
+        }
+        content += "</section>\n"
+        content += footer()
+        return document(title: "regime report: \(sweepName)", content: content)
+    }
+
+    /// A group's page (sweeps of more than ``inlineGroupLimit`` groups; `view` with its curves).
+    func groupPage(_ view: GroupView, number: Int) -> String {
+        var content = "<header><p class=\"meta\"><a href=\"\(firstPageLink("group-\(Markup.escape(view.group.id))", from: .inFolder))\">regime report: sweep <q>\(Markup.escape(sweepName))</q></a></p></header>\n"
+        content += controls()
+        content += groupSection(view, number: number, from: .inFolder)
+        return document(title: "regime report: \(sweepName): G\(number) \(view.shortLabel)", content: content)
+    }
+
+    /// A trial's page: its curves, times and estimators.
+    func trialPage(_ trial: TrialView, group: GroupView, groupNumber: Int) -> String {
+        var content = "<header><p class=\"meta\"><a href=\"\(firstPageLink("top", from: .inFolder))\">regime report: sweep <q>\(Markup.escape(sweepName))</q></a></p></header>\n"
+        content += controls()
+        content += "<p class=\"lead\">The trial's own curves, normalised like the decay estimators, with its own t<sub>a</sub> and t<sub>w</sub> at the selected measure. Censored times are shown as <span class=\"censored\">censored</span>, never as a number.</p>\n"
+        content += trialSection(trial, group: group, groupNumber: groupNumber)
+        return document(title: "regime report: \(sweepName): trial \(trial.trialID)", content: content)
     }
 
     func css() -> String {
@@ -118,7 +172,7 @@ extension ReportBuilder {
         out += "<nav class=\"meta\"><a href=\"#overview\">Overview</a> · "
         out += groups.enumerated().map { "<a href=\"#group-\(Markup.escape($0.element.group.id))\">G\($0.offset + 1) \(Markup.escape($0.element.shortLabel))</a>" }
             .joined(separator: " · ")
-        out += " · <a href=\"#trials\">Trials</a> · <a href=\"#notes\">Notes</a></nav>\n</header>\n"
+        out += " · <a href=\"#notes\">Notes</a></nav>\n</header>\n"
         return out
     }
 

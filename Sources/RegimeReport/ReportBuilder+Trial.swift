@@ -9,7 +9,7 @@ extension ReportBuilder {
         let id = Markup.escape(t.trialID)
         let statusClass = "status-" + t.status.replacingOccurrences(of: " ", with: "-")
         var out = "<section class=\"card trial\" id=\"trial-\(id)\">\n"
-        out += "<h3>Trial \(id) · seed \(t.spec.seed) · <a href=\"#group-\(Markup.escape(group.group.id))\">G\(groupNumber)</a> \(Markup.escape(group.shortLabel)) <span class=\"status \(Markup.escape(statusClass))\">\(Markup.escape(t.status))</span></h3>\n"
+        out += "<h3>Trial \(id) · seed \(t.spec.seed) · <a href=\"\(groupLink(group.group.id, from: .inFolder))\">G\(groupNumber)</a> \(Markup.escape(group.shortLabel)) <span class=\"status \(Markup.escape(statusClass))\">\(Markup.escape(t.status))</span></h3>\n"
         out += "<p class=\"meta\">"
         if let r = t.entry?.result {
             out += "<span>final val accuracy \(r.finalValAccuracy.map { Markup.escape(ReportFormat.accuracy($0)) } ?? "<span class=\"muted\">not measured</span>")</span>"

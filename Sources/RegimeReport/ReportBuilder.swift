@@ -25,10 +25,14 @@ enum ReportFormat {
     }
 }
 
-/// Builds `report.html` of a sweep directory: one self-contained page (inline SVG and CSS, no
-/// script, no network) with an overview, a section per group (normalised curves with markers,
-/// ratio distribution, summary table, training curves, and `R(eps)` when the summary has it)
-/// and a section per trial (its own curves and decay times).
+/// Builds the report of a sweep directory: self-contained pages (inline SVG and CSS, no script, no
+/// network). The first page (`report.html`) has the verdicts, an overview, and a section per group
+/// (normalised curves with markers, ratio distribution, summary table, training curves, and
+/// `R(eps)` when the summary has it); each trial's detail (its own curves and decay times) is a
+/// page of its own in the folder beside it (`report/trials/<trial_id>.html`). A sweep of more
+/// than ``inlineGroupLimit`` groups keeps the first page small: each group appears there as a
+/// card with its verdict and its normalised curves, and its full section is a page of its own
+/// (`report/groups/<group_id>.html`). See ``ReportPage``.
 ///
 /// The y scale (linear or log) and the measure whose markers are drawn (a threshold or the area
 /// rule; the middle threshold by default) are switched by CSS-only radio buttons: every plot is
@@ -41,6 +45,9 @@ struct ReportBuilder {
     static let groupDecayWidth = 672.0
     static let groupRatioWidth = 440.0
     static let groupSmallWidth = 368.0
+    static let groupCardWidth = 400.0
+    /// Points per curve on a group card's plot.
+    static let cardCurvePoints = 120
     static let trialWidth = 272.0
     static let palette = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999933"]
 
@@ -75,10 +82,21 @@ struct ReportBuilder {
     let measureKeys: [String]
     /// Index into `measureKeys` of the measure selected when the page opens.
     let defaultMeasure: Int
+    /// The groups with their trials' journal entries and analyses; curves are read per group,
+    /// when its plots are drawn (``withCurves(_:)``).
     let groups: [GroupView]
+    /// The first page's file name, and the folder beside it that holds the other pages.
+    let pageName: String
+    var folderName: String { (pageName as NSString).deletingPathExtension }
 
-    init(input: ReportInput) {
+    /// Sweeps of up to this many groups have every group's full section on the first page (about
+    /// 130 KB each); larger ones a card per group there and a page per group.
+    static let inlineGroupLimit = 12
+    var inlineGroups: Bool { groups.count <= Self.inlineGroupLimit }
+
+    init(input: ReportInput, pageName: String = "report.html") {
         self.input = input
+        self.pageName = pageName
         var keys = Set<String>()
         for g in input.summary.groups { keys.formUnion(g.decay.keys) }
         keys.formUnion(input.options.thresholds.map(DecayRules.epsilonKey))
@@ -92,7 +110,7 @@ struct ReportBuilder {
         let labels = Self.distinguishingLabels(input.groups.map(\.label))
         var views: [GroupView] = []
         for (g, group) in input.groups.enumerated() {
-            let trials = group.trialIndices.map { Self.trialView(index: $0, input: input) }
+            let trials = group.trialIndices.map { Self.trialView(index: $0, input: input, withCurve: false) }
             views.append(GroupView(group: group, summary: input.summary.groups.first { $0.groupID == group.id },
                                    trials: trials, shortLabel: labels[g]))
         }
@@ -124,10 +142,18 @@ struct ReportBuilder {
         return [Double](repeating: .nan, count: iterations.count - kept.count) + s.map { $0 / r }
     }
 
-    static func trialView(index: Int, input: ReportInput) -> TrialView {
+    /// `group` with its trials' curves read and normalised.
+    func withCurves(_ group: GroupView) -> GroupView {
+        var loaded = group
+        loaded.trials = group.trials.map { Self.trialView(index: $0.index, input: input, withCurve: true) }
+        return loaded
+    }
+
+    static func trialView(index: Int, input: ReportInput, withCurve: Bool) -> TrialView {
         let spec = input.sweep.trials[index]
         var view = TrialView(index: index, spec: spec, trialID: spec.trialID, entry: input.entries[spec.trialID],
                              analysis: input.analyses[spec.trialID])
+        guard withCurve else { return view }
         switch input.curve(spec.trialID) {
         case .success(let table)?:
             view.curve = table
@@ -168,10 +194,3 @@ struct ReportBuilder {
     func measureClass(_ k: Int) -> String { "mk mk-\(k)" }
 }
 
-/// The report of a results directory, as `regime report` writes it.
-public enum ReportPage {
-    /// The page's HTML (deterministic: the same directory gives the same bytes).
-    public static func html(directory: URL) throws -> String {
-        ReportBuilder(input: try ReportInput.load(directory)).html()
-    }
-}

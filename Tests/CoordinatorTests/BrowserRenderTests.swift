@@ -84,7 +84,17 @@ final class BrowserRenderTests: XCTestCase {
         let svgInSource = ReportFixture.count("<svg ", in: html)
         XCTAssertEqual(ReportFixture.count("<svg ", in: dom.stdout), svgInSource)
         XCTAssertEqual(ReportFixture.count("</svg>", in: dom.stdout), svgInSource)
-        XCTAssertEqual(ReportFixture.count("<section class=\"card trial\"", in: dom.stdout), 6)
+        XCTAssertEqual(ReportFixture.count("<section class=\"card trial\"", in: dom.stdout), 0, "trials have pages of their own")
+
+        // A trial's page, linked from the first, renders too: complete, with its 8 plots.
+        let link = try XCTUnwrap(ReportScaleTests.hrefs(html).first { $0.contains("/trials/") })
+        let trialPage = dir.appendingPathComponent(link)
+        let trialDOM = try headless(chromium, profile: work.appendingPathComponent("profile-trial"), ["--dump-dom", trialPage.absoluteString])
+        XCTAssertEqual(trialDOM.status, 0, trialDOM.stderr)
+        XCTAssertEqual(Self.pageErrors(trialDOM.stderr), [], "the trial page logged errors")
+        XCTAssertEqual(ReportFixture.count("<section class=\"card trial\"", in: trialDOM.stdout), 1)
+        XCTAssertEqual(ReportFixture.count("</svg>", in: trialDOM.stdout), 8)
+        try? FileManager.default.removeItem(at: dir.appendingPathComponent("browser-report"))
     }
 
     /// Decodes the PNG (8-bit RGB or RGBA, not interlaced, as Chromium writes) with Python's zlib

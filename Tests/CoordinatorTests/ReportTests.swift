@@ -129,6 +129,13 @@ enum ReportFixture {
     static func count(_ needle: String, in text: String) -> Int {
         text.components(separatedBy: needle).count - 1
     }
+
+    /// The report's pages besides the first, by path relative to `report/`.
+    static func linkedPages(_ directory: URL) throws -> [String: String] {
+        var pages: [String: String] = [:]
+        try ReportPage.forEachLinkedPage(directory: directory) { pages[$0] = $1 }
+        return pages
+    }
 }
 
 /// Structure of `report.html`: well-formed SVG, the expected sections, labels and markers,
@@ -146,16 +153,27 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertTrue(run.stdout.contains(target.path), run.stdout)
         let first = try Data(contentsOf: target)
+        let folder = dir.appendingPathComponent("report")
+        let pages = try TestSupport.snapshot(folder)
+        XCTAssertEqual(pages.keys.sorted(), try SweepFile.load(path: dir.appendingPathComponent("sweep.yaml").path).trials
+            .map { "trials/\($0.trialID).html" }.sorted(), "a page per trial (and none per group in a small sweep)")
         let again = try TestSupport.run(TestSupport.regimeBinary.path, ["report", dir.path])
         XCTAssertEqual(again.status, 0, again.stderr)
         XCTAssertEqual(try Data(contentsOf: target), first, "the same directory must give the same bytes")
+        XCTAssertEqual(try TestSupport.snapshot(folder), pages, "the same directory must give the same pages")
         XCTAssertEqual(try report(dir), String(decoding: first, as: UTF8.self))
+        XCTAssertEqual(try ReportFixture.linkedPages(dir).mapValues { Data($0.utf8) }, pages)
 
         let elsewhere = TestSupport.temporaryDirectory("report-output.html")
+        let elsewhereFolder = TestSupport.temporaryDirectory("report-output")
         let other = try TestSupport.run(TestSupport.regimeBinary.path, ["report", dir.path, "--output", elsewhere.path])
         XCTAssertEqual(other.status, 0, other.stderr)
-        XCTAssertEqual(try Data(contentsOf: elsewhere), first)
+        XCTAssertEqual(String(decoding: try Data(contentsOf: elsewhere), as: UTF8.self),
+                       String(decoding: first, as: UTF8.self).replacingOccurrences(of: "href=\"report/", with: "href=\"regime-tests-\(getpid())-report-output/"),
+                       "the same page, its links into the folder beside it")
+        XCTAssertEqual(try TestSupport.snapshot(elsewhereFolder).count, pages.count)
         try? FileManager.default.removeItem(at: elsewhere)
+        try? FileManager.default.removeItem(at: elsewhereFolder)
 
         let missing = try TestSupport.run(TestSupport.regimeBinary.path, ["report", "/nonexistent/sweep"])
         XCTAssertNotEqual(missing.status, 0)
@@ -164,24 +182,29 @@ final class ReportTests: XCTestCase {
 
     func testEverySVGAndThePageAreWellFormedXML() throws {
         for dir in [try ReportFixture.tinySweep(), try ReportFixture.editedSweep()] {
-            let html = try report(dir)
-            let svgs = ReportFixture.svgElements(html)
-            // Overview 1; per group: decay lin+log, ratio, loss lin+log, accuracy, pattern_change_init
-            // lin+log = 8, plus R(eps) when the summary has timing; per trial with a curve: 4 plots x 2 scales.
+            // The first page: overview 1; per group: decay lin+log, ratio, loss lin+log, accuracy,
+            // pattern_change_init lin+log = 8, plus R(eps) when the summary has timing. Each trial's
+            // page (with a curve): 4 plots x 2 scales.
             let input = try ReportInput.load(dir)
             let timed = input.summary.groups.filter { $0.timing != nil || $0.timingLRNormalized != nil }.count
-            XCTAssertEqual(svgs.count, 1 + 2 * 8 + timed + 6 * 8, dir.lastPathComponent)
-            for svg in svgs {
-                XCTAssertNil(ReportFixture.xmlError(svg), String(svg.prefix(200)))
-                XCTAssertTrue(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
-                XCTAssertTrue(svg.contains("<title>"), "every plot has a title")
+            let first = try report(dir)
+            let pages = try ReportFixture.linkedPages(dir)
+            XCTAssertEqual(pages.count, 6)
+            for (name, html) in [("report.html", first)] + pages.sorted(by: { $0.key < $1.key }) {
+                let svgs = ReportFixture.svgElements(html)
+                XCTAssertEqual(svgs.count, name == "report.html" ? 1 + 2 * 8 + timed : 8, "\(dir.lastPathComponent) \(name)")
+                for svg in svgs {
+                    XCTAssertNil(ReportFixture.xmlError(svg), String(svg.prefix(200)))
+                    XCTAssertTrue(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
+                    XCTAssertTrue(svg.contains("<title>"), "every plot has a title")
+                }
+                // Ids are unique (clip paths and anchors depend on it).
+                let ids = html.components(separatedBy: " id=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+                XCTAssertEqual(ids.count, Set(ids).count, "\(name): duplicate ids: \(Dictionary(grouping: ids, by: { $0 }).filter { $0.value.count > 1 }.keys.sorted())")
+                // The whole page is XHTML-clean too.
+                let body = html.replacingOccurrences(of: "<!DOCTYPE html>", with: "")
+                XCTAssertNil(ReportFixture.xmlError(body), name)
             }
-            // Ids are unique (clip paths and anchors depend on it).
-            let ids = html.components(separatedBy: " id=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
-            XCTAssertEqual(ids.count, Set(ids).count, "duplicate ids: \(Dictionary(grouping: ids, by: { $0 }).filter { $0.value.count > 1 }.keys.sorted())")
-            // The whole page is XHTML-clean too.
-            let body = html.replacingOccurrences(of: "<!DOCTYPE html>", with: "")
-            XCTAssertNil(ReportFixture.xmlError(body))
         }
     }
 
@@ -191,7 +214,7 @@ final class ReportTests: XCTestCase {
         let sweep = try SweepFile.load(path: dir.appendingPathComponent("sweep.yaml").path)
         let groups = TrialGroup.make(sweep.trials)
         XCTAssertTrue(html.hasPrefix("<!DOCTYPE html>"))
-        for id in ["overview", "groups", "trials", "notes"] { XCTAssertTrue(html.contains("id=\"\(id)\""), id) }
+        for id in ["verdict", "overview", "groups", "notes"] { XCTAssertTrue(html.contains("id=\"\(id)\""), id) }
         for group in groups {
             XCTAssertTrue(html.contains("<section class=\"card group\" id=\"group-\(group.id)\">"), group.id)
             XCTAssertTrue(html.contains("id=\"group-\(group.id)-decay-log\""))
@@ -204,8 +227,16 @@ final class ReportTests: XCTestCase {
             XCTAssertEqual(html.components(separatedBy: ">\(symbol)").count - 1,
                            2 * input.summary.groups.filter { $0.timing != nil }.count, symbol)
         }
+        // Each trial's detail is its own page, linked from its group; its link back leads to the group.
+        let pages = try ReportFixture.linkedPages(dir)
+        XCTAssertFalse(html.contains("<section class=\"card trial\""))
         for trial in sweep.trials {
-            XCTAssertTrue(html.contains("<section class=\"card trial\" id=\"trial-\(trial.trialID)\">"), trial.trialID)
+            XCTAssertTrue(html.contains("<a href=\"report/trials/\(trial.trialID).html\">seed \(trial.seed)</a>"), trial.trialID)
+            let page = try XCTUnwrap(pages["trials/\(trial.trialID).html"])
+            XCTAssertTrue(page.contains("<section class=\"card trial\" id=\"trial-\(trial.trialID)\">"), trial.trialID)
+            let group = try XCTUnwrap(groups.first { $0.trialIndices.contains { sweep.trials[$0].trialID == trial.trialID } })
+            XCTAssertTrue(page.contains("<a href=\"../../report.html#group-\(group.id)\">"), trial.trialID)
+            XCTAssertTrue(page.contains("<style>") && page.contains("id=\"measure-1\" class=\"switch\" checked=\"checked\""), "self-contained, with its switches")
         }
         // Axis labels, units, legends, caption naming the normalisation with the sweep's numbers.
         for text in ["iteration (optimizer steps)", "smoothed / early peak (unitless)", "ratio t_w / t_a (unitless)",
@@ -243,7 +274,11 @@ final class ReportTests: XCTestCase {
     }
 
     func testSelfContainedWithoutScript() throws {
-        let html = try report(try ReportFixture.tinySweep())
+        let dir = try ReportFixture.tinySweep()
+        for html in [try report(dir)] + Array(try ReportFixture.linkedPages(dir).values) { try assertSelfContained(html) }
+    }
+
+    func assertSelfContained(_ html: String) throws {
         XCTAssertFalse(html.lowercased().contains("<script"))
         XCTAssertFalse(html.contains("<link"))
         XCTAssertFalse(html.contains(" src="))
@@ -256,7 +291,8 @@ final class ReportTests: XCTestCase {
 
     func testCensoredDivergedAndEscapedText() throws {
         let dir = try ReportFixture.editedSweep()
-        let html = try report(dir)
+        let pages = try ReportFixture.linkedPages(dir)
+        let html = try report(dir) + pages.keys.sorted().map { pages[$0]! }.joined()
         let sweep = try SweepFile.load(path: dir.appendingPathComponent("sweep.yaml").path)
         let groups = TrialGroup.make(sweep.trials)
         let first = sweep.trials[groups[0].trialIndices[0]].trialID
@@ -314,7 +350,9 @@ final class ReportTests: XCTestCase {
         XCTAssertThrowsError(try report(dir)) { XCTAssertTrue("\($0)".contains("regime analyze"), "\($0)") }
         try SweepAnalysis.reanalyse(try SweepDirectory(existing: dir), analysisFile: nil)
         let html = try report(dir)
-        XCTAssertEqual(ReportFixture.count("<span class=\"status status-not-run\">not run</span>", in: html), 2 * 4, "trial headings and group lists")
+        let pages = try ReportFixture.linkedPages(dir)
+        XCTAssertEqual(ReportFixture.count("<span class=\"status status-not-run\">not run</span>", in: html), 4, "the group lists")
+        XCTAssertEqual(pages.values.filter { $0.contains("<span class=\"status status-not-run\">not run</span>") }.count, 4, "trial pages")
         XCTAssertTrue(html.contains("2/6 trials finished"))
         for svg in ReportFixture.svgElements(html) { XCTAssertNil(ReportFixture.xmlError(svg)) }
     }
@@ -325,7 +363,7 @@ final class ReportTests: XCTestCase {
         let dir = try ReportFixture.tinySweep()
         let input = try ReportInput.load(dir)
         let builder = ReportBuilder(input: input)
-        for group in builder.groups {
+        for group in builder.groups.map(builder.withCurves) {
             for trial in group.trials {
                 let decay = try XCTUnwrap(trial.analysis?.decay)
                 let its = trial.iterations.map { Int($0) }
@@ -356,7 +394,7 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(html.contains("R(\u{03B5}) and robust estimators"))
         XCTAssertEqual(ReportFixture.count("<table class=\"timing-estimators\">", in: html),
                        timed.count + input.summary.groups.filter { $0.timingLRNormalized != nil }.count)
-        XCTAssertEqual(ReportFixture.count("<table class=\"trial-timing\">", in: html), 6)
+        XCTAssertEqual(try ReportFixture.linkedPages(dir).values.filter { $0.contains("<table class=\"trial-timing\">") }.count, 6)
         for svg in ReportFixture.svgElements(html) { XCTAssertNil(ReportFixture.xmlError(svg)) }
 
         // Without timing in summary.json there is no such section (and nothing breaks).

@@ -18,7 +18,7 @@ final class ScaleTests: XCTestCase {
     /// 10 groups (learning rates) x 200 seeds of a 32-8-10 MLP on the synthetic teacher data, 20 steps each.
     func sweepFile() throws -> URL {
         let rates = (0..<Self.learningRates).map { String(format: "{name: sgd, lr: %.3f}", 0.05 + 0.01 * Double($0)) }
-        let url = TestSupport.temporaryDirectory("scale").appendingPathExtension("yaml")
+        let url = TestSupport.temporaryDirectory("scale.yaml")
         try """
         name: scale
         dataset: {name: synthetic, probe_subset: 32, probe_seed: 3}
