@@ -7,11 +7,17 @@ final class FailureIntegrationTests: XCTestCase {
     override class func tearDown() { TestSupport.removeTemporaryDirectories() }
 
     static let sweep = TestSupport.fixtures.appendingPathComponent("failures.yaml").path
-    static var reference: URL?
+    nonisolated(unsafe) static var reference: URL?
+    private static let referenceLock = NSLock()
 
-    /// The uninterrupted run, made once.
-    func referenceRun() throws -> URL {
-        if let reference = Self.reference { return reference }
+    /// The uninterrupted run of `failures.yaml` on 2 ranks, made once per test process (the
+    /// signal tests compare against it too).
+    static func referenceRun() throws -> URL {
+        referenceLock.lock(); defer { referenceLock.unlock() }
+        // (Another class's tearDown may have removed it since.)
+        if let reference = Self.reference, FileManager.default.fileExists(atPath: reference.appendingPathComponent("summary.json").path) {
+            return reference
+        }
         let out = TestSupport.temporaryDirectory("failures-reference")
         let run = try TestSupport.mpirunRegime(ranks: 2, ["sweep", Self.sweep, "--out", out.path])
         XCTAssertEqual(run.status, 0, run.stderr)
@@ -28,7 +34,7 @@ final class FailureIntegrationTests: XCTestCase {
     }
 
     func killAndResume(victimRank: Int, ranks: Int, resumeRanks: Int, name: String) throws {
-        let reference = try referenceRun()
+        let reference = try Self.referenceRun()
         let out = TestSupport.temporaryDirectory(name)
         let process = try TestSupport.startMPIRun(["--oversubscribe", "-np", "\(ranks)", TestSupport.regimeBinary.path,
                                                    "sweep", Self.sweep, "--out", out.path])
