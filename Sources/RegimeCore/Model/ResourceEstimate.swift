@@ -317,8 +317,11 @@ public struct ResourceEstimate: Sendable {
                  .iterations, persistent: false),
         ]
         if checkpoints {
-            let content = saturatingSum([saturatingProduct(parameterBytes, 1 + moments), saturatingProduct(2, patternCopy), curveText])
-            terms.append(term("checkpoint", saturatingProduct(4, content), .architecture, persistent: false))
+            let state = saturatingProduct(parameterBytes, 1 + moments), patterns = saturatingProduct(2, patternCopy)
+            let content = saturatingSum([state, patterns, curveText])
+            // The checkpoint is blamed on whichever part of it dominates: the model, the probe, or the curve.
+            let blame: Cause = curveText >= max(state, patterns) ? .iterations : (patterns > state ? .probe : .architecture)
+            terms.append(term("checkpoint", saturatingProduct(4, content), blame, persistent: false))
         }
         terms.append(term("process baseline", Self.processBaselineBytes, .fixed))
         terms.append(term("data sets", dataBytes, .dataSets))
