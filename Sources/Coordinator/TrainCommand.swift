@@ -34,6 +34,8 @@ struct TrialOptions: ParsableArguments {
     @Option(help: "Decay detection: thresholds, comma-separated.") var thresholds: String = "0.05,0.1,0.2"
     @Option(help: "Decay detection: early-peak window (iterations).") var peakWindow: Int = 50
     @Option(help: "Decay detection: iterations excluded from the early peak.") var peakSkip: Int = 0
+    @Option(help: "Freeze the activation gates after N optimizer steps, at 'auto' (the online detector) or 'never'.")
+    var freezeAt: String = "never"
 
     func makeSpec() throws -> TrialSpec {
         var decay = DecayOptions()
@@ -45,6 +47,9 @@ struct TrialOptions: ParsableArguments {
         decay.thresholds = parsed.map { $0! }
         decay.peakWindow = peakWindow
         decay.peakSkip = peakSkip
+        guard let freeze = GateSpec.FreezeAt(text: freezeAt) else {
+            throw ValidationError("--freeze-at: expected a number of optimizer steps, 'auto' or 'never', got '\(freezeAt)'")
+        }
         let spec = TrialSpec(
             arch: arch,
             dataset: DatasetSpec(name: dataset, path: dataPath, trainSubset: trainSubset, probeSubset: probeSubset,
@@ -53,7 +58,7 @@ struct TrialOptions: ParsableArguments {
                                      beta1: beta1, beta2: beta2, eps: eps),
             schedule: LearningRateSchedule(kind: schedule, warmup: warmup, stepSize: stepSize, gamma: gamma, lrMin: lrMin),
             batchSize: batchSize, iterations: iterations, seed: seed, recordEvery: recordEvery, evalEvery: evalEvery,
-            decay: decay)
+            decay: decay, gates: GateSpec.setting(freezeAt: freeze))
         do { try spec.validate() } catch { throw ValidationError("\(error)") }
         return spec
     }

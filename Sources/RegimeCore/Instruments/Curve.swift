@@ -5,7 +5,7 @@ import Foundation
 /// Columns (docs/numerics.md): training loss of the step's batch, learning rate, weight update
 /// (absolute and relative, global and per parameter group), pattern change against the previous
 /// recorded iteration and against initialisation (global and per pattern layer), and validation
-/// accuracy where it was measured.
+/// accuracy where it was measured; for a gated trial, the gate disagreement after the freeze.
 public struct Curve: Codable, Equatable, Sendable {
     public var layerNames: [String]
     public var patternLayerNames: [String]
@@ -21,9 +21,13 @@ public struct Curve: Codable, Equatable, Sendable {
     public var layerWeightUpdateRel: [[Double]]
     public var layerPatternChange: [[Double]]
     public var layerPatternChangeInit: [[Double]]
+    /// Gated trials only (nil otherwise, so other curves keep their columns): the fraction of probe
+    /// (example, unit) pairs whose own ReLU sign differs from the frozen gate; nil before the freeze.
+    public var gateDisagreement: [Double?]?
 
-    public init(layerNames: [String], patternLayerNames: [String]) {
+    public init(layerNames: [String], patternLayerNames: [String], gated: Bool = false) {
         self.layerNames = layerNames
+        gateDisagreement = gated ? [] : nil
         self.patternLayerNames = patternLayerNames
         layerWeightUpdateAbs = layerNames.map { _ in [] }
         layerWeightUpdateRel = layerNames.map { _ in [] }
@@ -38,6 +42,7 @@ public struct Curve: Codable, Equatable, Sendable {
         ["iteration", "loss", "lr", "weight_update_abs", "weight_update_rel", "pattern_change", "pattern_change_init", "val_accuracy"]
             + layerNames.map { "weight_update_abs.\($0)" } + layerNames.map { "weight_update_rel.\($0)" }
             + patternLayerNames.map { "pattern_change.\($0)" } + patternLayerNames.map { "pattern_change_init.\($0)" }
+            + (gateDisagreement == nil ? [] : ["gate_disagreement"])
     }
 
     /// The curve as CSV. Numbers are written in Swift's shortest round-trip form, so the file is
@@ -53,6 +58,7 @@ public struct Curve: Codable, Equatable, Sendable {
             fields += layerWeightUpdateRel.map { format($0[i]) }
             fields += layerPatternChange.map { format($0[i]) }
             fields += layerPatternChangeInit.map { format($0[i]) }
+            if let gateDisagreement { fields.append(gateDisagreement[i].map(format) ?? "") }
             lines.append(fields.joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"

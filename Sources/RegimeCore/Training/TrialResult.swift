@@ -25,11 +25,15 @@ public struct TrialResult: Codable, Equatable, Sendable {
     /// The same with the learning-rate-normalised weight update ||dtheta|| / (lr_t ||theta||),
     /// which separates the schedule from the dynamics.
     public var timingLRNormalized: TrialTiming?
+    /// The iteration at which the online regime detector fired on `pattern_change` (null: it did not).
+    public var detectedAt: Int?
+    /// A gated trial's freeze (absent for trials without `gates`).
+    public var freeze: FreezeSummary?
 
     enum CodingKeys: String, CodingKey {
         case trialID = "trial_id", params, status, iterations, finalLoss = "final_loss",
              finalValAccuracy = "final_val_accuracy", wallSeconds = "wall_seconds", decay, error, timing,
-             timingLRNormalized = "timing_lr_normalized"
+             timingLRNormalized = "timing_lr_normalized", detectedAt = "detected_at", freeze
     }
 
     public init(trialID: String, params: TrialSpec, status: Status, iterations: Int, finalLoss: Double?,
@@ -53,6 +57,8 @@ public struct TrialResult: Codable, Equatable, Sendable {
         try c.encode(error, forKey: .error)
         try c.encode(timing, forKey: .timing)
         try c.encode(timingLRNormalized, forKey: .timingLRNormalized)
+        try c.encodeOrNull(detectedAt, forKey: .detectedAt)
+        try c.encodeIfPresent(freeze, forKey: .freeze)
     }
 }
 
@@ -74,6 +80,8 @@ extension Trainer {
                                  finalLoss: lastLoss.isFinite ? lastLoss : nil,
                                  finalValAccuracy: curve.valAccuracy.last ?? nil, wallSeconds: wallSeconds,
                                  decay: decay, error: failure.map { "\($0)" })
+        result.detectedAt = detector.detectedAt
+        result.freeze = spec.gates.map { FreezeSummary(gates: $0, frozenAt: gates?.frozenAt, detectedAt: detector.detectedAt) }
         if status == .ok {
             let options = DecayEstimatorOptions(decayOptions: spec.decay)
             result.timing = TrialTiming(curve: curve, options: options, measure: .relative)

@@ -16,18 +16,22 @@ public struct TrialSpec: Codable, Hashable, Sendable {
     /// Measure validation accuracy every `evalEvery` iterations (and always at the end).
     public var evalEvery: Int = 250
     public var decay: DecayOptions = DecayOptions()
+    /// Frozen activation gates (nil: never frozen). Optional and encoded only when present, so
+    /// trials without it keep their ids.
+    public var gates: GateSpec?
 
     public init(arch: String, dataset: DatasetSpec, optimizer: OptimizerSpec, schedule: LearningRateSchedule = .init(),
                 batchSize: Int, iterations: Int, seed: UInt64, recordEvery: Int = 1, evalEvery: Int = 250,
-                decay: DecayOptions = DecayOptions()) {
+                decay: DecayOptions = DecayOptions(), gates: GateSpec? = nil) {
         self.arch = arch; self.dataset = dataset; self.optimizer = optimizer; self.schedule = schedule
         self.batchSize = batchSize; self.iterations = iterations; self.seed = seed
         self.recordEvery = recordEvery; self.evalEvery = evalEvery; self.decay = decay
+        self.gates = gates
     }
 
     enum CodingKeys: String, CodingKey {
         case arch, dataset, optimizer, schedule, batchSize = "batch_size", iterations, seed,
-             recordEvery = "record_every", evalEvery = "eval_every", decay
+             recordEvery = "record_every", evalEvery = "eval_every", decay, gates
     }
 
     public init(from decoder: Decoder) throws {
@@ -42,6 +46,7 @@ public struct TrialSpec: Codable, Hashable, Sendable {
         recordEvery = try c.decodeIfPresent(Int.self, forKey: .recordEvery) ?? 1
         evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery) ?? 250
         decay = try c.decodeIfPresent(DecayOptions.self, forKey: .decay) ?? DecayOptions()
+        gates = try c.decodeIfPresent(GateSpec.self, forKey: .gates)
     }
 
     /// Checks every setting, and that the architecture fits the data set; the error names the key.
@@ -54,6 +59,7 @@ public struct TrialSpec: Codable, Hashable, Sendable {
         do { try decay.validate() } catch { throw SpecError("decay: \(error)") }
         guard batchSize > 0 else { throw SpecError("batch_size: expected a positive integer, got \(batchSize)") }
         guard iterations > 0 else { throw SpecError("iterations: expected a positive integer, got \(iterations)") }
+        try gates?.validate(iterations: iterations)
         guard recordEvery > 0 else { throw SpecError("record_every: expected a positive integer, got \(recordEvery)") }
         guard evalEvery > 0 else { throw SpecError("eval_every: expected a positive integer, got \(evalEvery)") }
         // Validation accuracy is stored in the curve row of its iteration, so it must be a recorded one.
