@@ -76,8 +76,9 @@ enum ArchitectureGolden {
         try EngineTestKit.engineSettings(o)
     }
 
-    /// Runs forward (and backward) through `network` with the loss; returns logits, loss, gradient.
-    static func evaluate(_ network: Network, parameters: FloatBuffer, x: [Double], labels: [Int32])
+    /// Runs forward (and backward) through `network` with the loss, gated by `gates` when given;
+    /// returns logits, loss, gradient.
+    static func evaluate(_ network: Network, parameters: FloatBuffer, x: [Double], labels: [Int32], gates: GateMasks? = nil)
         -> (logits: [Float], loss: Double, grad: [Float])
     {
         let B = labels.count, K = network.architecture.classCount
@@ -85,13 +86,13 @@ enum ArchitectureGolden {
         let dlogits = FloatBuffer(count: B * K)
         let gradients = FloatBuffer(count: network.parameterCount)
         gradients.buffer.update(repeating: .nan)  // backward must overwrite every entry
-        let logitsPointer = network.forward(parameters: parameters.pointer, input: input.pointer, batch: B)
+        let logitsPointer = network.forward(parameters: parameters.pointer, input: input.pointer, batch: B, gates: gates)
         let logits = Array(UnsafeBufferPointer(start: logitsPointer, count: B * K))
         let loss = labels.withUnsafeBufferPointer {
             softmaxCrossEntropy(logits: logitsPointer, labels: $0.baseAddress!, rows: B, classes: K, dlogits: dlogits.pointer)
         }
         network.backward(parameters: parameters.pointer, input: input.pointer, dlogits: dlogits.pointer, batch: B,
-                         gradients: gradients.pointer)
+                         gradients: gradients.pointer, gates: gates)
         withExtendedLifetime((input, dlogits, parameters)) {}  // their raw pointers were in use until here
         return (logits, loss, gradients.array)
     }
