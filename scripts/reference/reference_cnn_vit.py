@@ -138,9 +138,10 @@ class CNN:
 
     # ---- forward / backward -----------------------------------------------------------------
 
-    def forward(self, theta, X, keep=False):
+    def forward(self, theta, X, keep=False, gates=None):
         """X (B, C*H*W) channel-major -> logits, pre-activations of the pattern layers (B, units),
-        and (if keep) the cache for backward."""
+        and (if keep) the cache for backward. With `gates` (per pattern layer, (B, units), open
+        where > 0) every ReLU h = relu(z) becomes h = z * gate (docs/numerics.md, "Gated training")."""
         L = self.layout
         C, H, W = self.input
         B = X.shape[0]
@@ -151,8 +152,9 @@ class CNN:
                 Wt, b = L.get(theta, op["name"] + ".W"), L.get(theta, op["name"] + ".b")
                 z = conv_forward(x, Wt, b, op["s"], op["pad"])
                 zs.append(z.reshape(B, -1))
-                cache.append((x, z))
-                x = np.maximum(z, 0)
+                mask = (z > 0) if gates is None else (gates[len(zs) - 1].reshape(z.shape) > 0)
+                cache.append((x, z, mask))
+                x = np.where(mask, z, 0.0)
             elif op["kind"] == "pool":
                 out, idx = pool_forward(x)
                 cache.append((x, idx))
@@ -161,27 +163,29 @@ class CNN:
                 Wt, b = L.get(theta, op["name"] + ".W"), L.get(theta, op["name"] + ".b")
                 hin = x.reshape(B, -1)
                 z = hin @ Wt.T + b
-                cache.append((hin, z))
+                mask = None
                 if op["relu"]:
                     zs.append(z)
-                    x = np.maximum(z, 0)
+                    mask = (z > 0) if gates is None else (gates[len(zs) - 1] > 0)
+                    x = np.where(mask, z, 0.0)
                 else:
                     x = z
+                cache.append((hin, z, mask))
         return (x, zs, cache) if keep else (x, zs)
 
-    def loss_and_grad(self, theta, X, y):
+    def loss_and_grad(self, theta, X, y, gates=None):
         L = self.layout
-        logits, _, cache = self.forward(theta, X, keep=True)
+        logits, _, cache = self.forward(theta, X, keep=True, gates=gates)
         loss = ref.cross_entropy(logits, y)
         d = softmax_ce_grad(logits, y)
         grad = np.zeros_like(theta)
         for i in range(len(self.ops) - 1, -1, -1):
             op = self.ops[i]
             if op["kind"] == "dense":
-                hin, z = cache[i]
+                hin, z, mask = cache[i]
                 Wt = L.get(theta, op["name"] + ".W")
                 if op["relu"]:
-                    d = d * (z > 0)
+                    d = d * mask
                 L.put(grad, op["name"] + ".W", d.T @ hin)
                 L.put(grad, op["name"] + ".b", d.sum(axis=0))
                 d = d @ Wt
@@ -191,9 +195,9 @@ class CNN:
                 x, idx = cache[i]
                 d = pool_backward(d, idx, x.shape)
             else:
-                x, z = cache[i]
+                x, z, mask = cache[i]
                 Wt = L.get(theta, op["name"] + ".W")
-                d = d.reshape(z.shape) * (z > 0)
+                d = d.reshape(z.shape) * mask
                 dx, dW, db = conv_backward(d, x, Wt, op["s"], op["pad"])
                 L.put(grad, op["name"] + ".W", dW)
                 L.put(grad, op["name"] + ".b", db)
@@ -344,7 +348,8 @@ class ViT:
         x = np.asarray(X).reshape(B, C, H // P, P, W // P, P)
         return x.transpose(0, 2, 4, 1, 3, 5).reshape(B, self.Np, C * P * P)
 
-    def forward(self, theta, X, keep=False):
+    def forward(self, theta, X, keep=False, gates=None):
+        """As CNN.forward; `gates` gate the feed-forward ReLUs (per block, (B, T*4D))."""
         L, D, T = self.layout, self.D, self.T
         g = lambda n: L.get(theta, n)  # noqa: E731
         B = X.shape[0]
@@ -363,10 +368,12 @@ class ViT:
             x1 = x + o @ g(p + "Wo").T + g(p + "bo")
             bn, c2 = layer_norm(x1, g(p + "ln2.g"), g(p + "ln2.b"))
             z = bn @ g(p + "W1").T + g(p + "b1")
-            hid = np.maximum(z, 0)
+            mask = (z > 0) if gates is None else (gates[l - 1].reshape(z.shape) > 0)
+            hid = np.where(mask, z, 0.0)
             x2 = x1 + hid @ g(p + "W2").T + g(p + "b2")
             zs.append(z.reshape(B, -1))
-            cache["blocks"].append(dict(x=x, a=a, c1=c1, qkv=qkv, o=o, probs=probs, x1=x1, bn=bn, c2=c2, z=z, hid=hid))
+            cache["blocks"].append(dict(x=x, a=a, c1=c1, qkv=qkv, o=o, probs=probs, x1=x1, bn=bn, c2=c2, z=z, hid=hid,
+                                        mask=mask))
             x = x2
         f, cf = layer_norm(x, g("lnf.g"), g("lnf.b"))
         pooled = f[:, 0, :] if self.cls else f.mean(axis=1)
@@ -374,10 +381,10 @@ class ViT:
         cache.update(xL=x, cf=cf, pooled=pooled)
         return (logits, zs, cache) if keep else (logits, zs)
 
-    def loss_and_grad(self, theta, X, y):
+    def loss_and_grad(self, theta, X, y, gates=None):
         L, D, T, H = self.layout, self.D, self.T, self.H
         g = lambda n: L.get(theta, n)  # noqa: E731
-        logits, _, cache = self.forward(theta, X, keep=True)
+        logits, _, cache = self.forward(theta, X, keep=True, gates=gates)
         loss = ref.cross_entropy(logits, y)
         B = X.shape[0]
         grad = np.zeros_like(theta)
@@ -399,7 +406,7 @@ class ViT:
             c = cache["blocks"][l - 1]
             put(p + "W2", dx.reshape(-1, D).T @ c["hid"].reshape(B * T, -1))
             put(p + "b2", dx.sum(axis=(0, 1)))
-            dh = (dx @ g(p + "W2")) * (c["z"] > 0)
+            dh = (dx @ g(p + "W2")) * c["mask"]
             put(p + "W1", dh.reshape(B * T, -1).T @ c["bn"].reshape(B * T, D))
             put(p + "b1", dh.sum(axis=(0, 1)))
             dbn = dh @ g(p + "W1")
@@ -530,15 +537,17 @@ def weight_update(model, old, new):
     return g_abs, g_abs / norm(a), l_abs, l_rel
 
 
-def fd_check(model, theta, X, y, h=1e-5, floor_fraction=1e-4):
-    """max_i |g_i - fd_i| / max(|g_i|, |fd_i|, floor_fraction * max|g|) over every coordinate."""
-    _, _, g = model.loss_and_grad(theta, X, y)
+def fd_check(model, theta, X, y, h=1e-5, floor_fraction=1e-4, gates=None):
+    """max_i |g_i - fd_i| / max(|g_i|, |fd_i|, floor_fraction * max|g|) over every coordinate (of
+    the gated loss when `gates` are given)."""
+    _, _, g = model.loss_and_grad(theta, X, y, gates=gates)
     fd = np.zeros_like(theta)
     for i in range(theta.size):
         tp, tm = theta.copy(), theta.copy()
         tp[i] += h
         tm[i] -= h
-        fd[i] = (ref.cross_entropy(model.forward(tp, X)[0], y) - ref.cross_entropy(model.forward(tm, X)[0], y)) / (2 * h)
+        fd[i] = (ref.cross_entropy(model.forward(tp, X, gates=gates)[0], y)
+                 - ref.cross_entropy(model.forward(tm, X, gates=gates)[0], y)) / (2 * h)
     den = np.maximum(np.maximum(np.abs(g), np.abs(fd)), floor_fraction * np.max(np.abs(g)))
     return float(np.max(np.abs(g - fd) / den))
 
