@@ -19,7 +19,7 @@ import Yams
 ///     - {name: adam, lr: 0.001}
 /// ```
 /// Trial settings (at the top level or as a grid list): `arch`, `dataset`, `optimizer`,
-/// `schedule`, `iterations`, `batch_size`, `seed`, `record_every`, `eval_every`, `decay`.
+/// `schedule`, `iterations`, `batch_size`, `seed`, `record_every`, `eval_every`, `decay`, `gates`.
 /// Sweep settings (top level only): `name`, `checkpoint_every`, `trial_timeout` (seconds).
 /// The trials are the product of the grid lists, in the order the keys are written, the last key
 /// varying fastest. Everything is validated before anything runs; errors name the file, the line
@@ -33,7 +33,7 @@ public struct SweepFile {
     public var trials: [TrialSpec]
 
     public static let trialKeys = ["arch", "dataset", "optimizer", "schedule", "iterations", "batch_size", "seed",
-                                   "record_every", "eval_every", "decay"]
+                                   "record_every", "eval_every", "decay", "gates"]
     public static let sweepKeys = ["name", "checkpoint_every", "trial_timeout", "grid"]
 
     public static func load(path: String) throws -> SweepFile {
