@@ -15,20 +15,22 @@ func gateForward(_ out: UnsafeMutablePointer<Float>, _ z: UnsafePointer<Float>, 
 extension PatternSet {
     /// Writes example `example`'s bits of `layer` as 1 (set) or 0 (clear) into `out`
     /// (`unitsPerExample[layer]` floats): the gate masks of a gated pass from stored gates. Whole
-    /// words go 16 lanes at a time (lane k of a group is 1 where bit k of the group's 16 bits is
-    /// set); the tail bit by bit. `expandNaive` is the reference.
+    /// words go 16 lanes at a time with integer lane operations only: lane k of a group takes bit k
+    /// (shift and mask), and the bit b in {0, 1} becomes the float's bit pattern `(0 - b) & 0x3F800000`
+    /// (1.0 or +0.0). The tail goes bit by bit. `expandNaive` is the reference.
     public func expand(layer: Int, example: Int, into out: UnsafeMutablePointer<Float>) {
         let units = unitsPerExample[layer], perExample = wordsPerExample[layer], whole = units / 64
-        let lanes = SIMD16<UInt32>(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
-        let one = SIMD16<Float>(repeating: 1), zero = SIMD16<Float>()
+        let shifts = SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+        let one = SIMD16<UInt32>(repeating: 1), pattern = SIMD16<UInt32>(repeating: Float(1).bitPattern)
         words[layer].withUnsafeBufferPointer { storage in
             let source = storage.baseAddress! + example * perExample
             for w in 0..<whole {
                 let word = source[w]
                 for q in 0..<4 {
-                    let bits = SIMD16<UInt32>(repeating: UInt32(truncatingIfNeeded: word >> UInt64(16 * q)) & 0xFFFF)
-                    let v = zero.replacing(with: one, where: (bits & lanes) .!= 0)
-                    UnsafeMutableRawPointer(out + w * 64 + q * 16).storeBytes(of: v, as: SIMD16<Float>.self)
+                    let group = SIMD16<UInt32>(repeating: UInt32(truncatingIfNeeded: word >> UInt64(16 * q)))
+                    let bit = (group &>> shifts) & one
+                    let floats = (SIMD16<UInt32>() &- bit) & pattern  // the bit patterns of 1.0 and +0.0
+                    UnsafeMutableRawPointer(out + w * 64 + q * 16).storeBytes(of: floats, as: SIMD16<UInt32>.self)
                 }
             }
             if whole < perExample {
