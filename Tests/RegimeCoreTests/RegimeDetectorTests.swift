@@ -65,14 +65,22 @@ final class RegimeDetectorTests: XCTestCase {
         XCTAssertNil(fires(iterations.map { exp(-Double($0) / 300) }), "a pure exponential decays but never slows down")
         var rng = Xoshiro256(seed: 7, stream: 41)
         var firings: [String: Int] = [:]
+        var firingsAtHalf = 0  // why drop is 0.25: at 0.5 the plateau noise alone fires
         for _ in 0..<100 {
             let level = iterations.map { 1 + 0.2 * sin(Double($0) / 100) }
             for (name, phi, sd) in [("iid 0.3", 0.0, 0.3), ("iid 0.5", 0.0, 0.5), ("AR(0.8) 0.2", 0.8, 0.2)] {
                 let noise = Self.logNoise(n, phi: phi, sd: sd, rng: &rng)
-                if fires(zip(level, noise).map { $0 * exp($1) }) != nil { firings[name, default: 0] += 1 }
+                let values = zip(level, noise).map { $0 * exp($1) }
+                if fires(values) != nil { firings[name, default: 0] += 1 }
+                if name.hasPrefix("AR"), RegimeDetector.detect(iterations: iterations, patternChange: values,
+                                                               options: RegimeDetectorOptions(drop: 0.5)) != nil {
+                    firingsAtHalf += 1
+                }
             }
         }
-        print("regime detector on 100 non-decaying curves per noise model: firings \(firings)")
+        print("regime detector on 100 non-decaying curves per noise model: firings \(firings); "
+              + "with drop 0.5 instead of 0.25, \(firingsAtHalf) of the AR(0.8) 0.2 curves fire")
+        XCTAssertGreaterThan(firingsAtHalf, 10, "drop 0.5 would do as well: the documented reason for 0.25 is wrong")
         XCTAssertNil(firings["iid 0.3"], "the detector fired on curves that do not decay")
         XCTAssertNil(firings["AR(0.8) 0.2"], "the detector fired on curves that do not decay")
     }
@@ -108,6 +116,7 @@ final class RegimeDetectorTests: XCTestCase {
     func testFiresWithinAStatedDistanceAfterTheBreak() {
         let options = RegimeDetectorOptions(), w = Double(options.window)
         var rng = Xoshiro256(seed: 8, stream: 41)
+        var earliestImpatient = Double.infinity
         for c in Self.twoTimescaleCases {
             let records = 4000 / c.every
             let tb = c.breakIteration, every = Double(c.every)
@@ -118,7 +127,7 @@ final class RegimeDetectorTests: XCTestCase {
             }
             let lag = (Double(t) - tb) / every
             XCTAssertTrue(lag >= 0 && lag <= 3 * w, "\(label): fired at \(t), \(lag) records after the break (expected 0...\(3 * w))")
-            var lags: [Double] = []
+            var lags: [Double] = [], impatientLags: [Double] = []  // why patience is 25: with 10
             for _ in 0..<20 {
                 let noise = Self.logNoise(records, phi: 0.8, sd: 0.2, rng: &rng)
                 let (_, noisy) = c.curve(records: records, noise: noise)
@@ -126,11 +135,17 @@ final class RegimeDetectorTests: XCTestCase {
                     XCTFail("\(label): did not fire on a noisy curve"); continue
                 }
                 lags.append((Double(t) - tb) / every)
+                if let t = RegimeDetector.detect(iterations: iterations, patternChange: noisy, options: RegimeDetectorOptions(patience: 10)) {
+                    impatientLags.append((Double(t) - tb) / every)
+                }
             }
+            earliestImpatient = min(earliestImpatient, impatientLags.min() ?? .infinity)
             print("regime detector \(label): clean fires at \(t) (\(lag) records after the break); "
-                  + "noisy: \(lags.min() ?? .nan) ... \(lags.max() ?? .nan) records after the break")
+                  + "noisy: \(lags.min() ?? .nan) ... \(lags.max() ?? .nan) records after the break "
+                  + "(with patience 10: \(impatientLags.min() ?? .nan) ... \(impatientLags.max() ?? .nan))")
             XCTAssertTrue(lags.allSatisfy { $0 >= -w && $0 <= 5 * w }, "\(label): noisy lags \(lags.sorted())")
         }
+        XCTAssertLessThan(earliestImpatient, -w, "patience 10 would do as well: the documented reason for 25 is wrong")
     }
 
     // MARK: Causality

@@ -3,23 +3,22 @@ import Foundation
 /// Parameters of the online regime detector (docs/numerics.md, "Online regime detection"). They
 /// are set in a trial's `gates` mapping; a trial without one uses these defaults.
 ///
-/// Why each default is what it is (measured on the Fashion-MNIST MLP 784-256-256-10, batch 128,
-/// probe 512, cosine schedule, Adam 1e-3 and SGD 0.05 + momentum 0.9): after its fast phase the
-/// raw `pattern_change` curve wanders around a plateau with a log standard deviation of 0.17-0.22
-/// per record and a lag-1 autocorrelation of 0.8-0.85, after falling from its first records by
-/// 6.5x (SGD, 0.059 -> 0.009) to 12x (Adam, 0.084 -> 0.007) within about 50 iterations.
-/// - `window` 25: the decay detector's default smoothing. It brings that plateau noise down to
-///   about 0.12 in log, while the lag it adds (about one window) stays short against the curves'
-///   fast phases. With 10, noisy two-timescale curves (below) fire up to 70 records before their
-///   break and 5% of flat curves with log-normal noise of 0.5 fire at all.
-/// - `drop` 0.25: the smoothed curve must have fallen to a quarter of its running maximum. A flat
-///   curve with the plateau's noise falls below half its running maximum in 74 of 100 runs of 3000
-///   records, below a quarter in none; the real fast phases fall 6x or more.
+/// Why each default is what it is. Measured on the Fashion-MNIST MLP 784-256-256-10 (batch 128,
+/// probe 512, cosine schedule, Adam 1e-3 and SGD 0.05 + momentum 0.9): the raw `pattern_change`
+/// falls from its first records by 12x (Adam, 0.084 -> 0.007) and 6.5x (SGD, 0.059 -> 0.009)
+/// within about 50 iterations, then wanders around a plateau with a log standard deviation of
+/// 0.17-0.22 per record and a lag-1 autocorrelation of 0.8-0.85. RegimeDetectorTests prints the
+/// counts below for that noise (AR(1) 0.8, log-sd 0.2) on synthetic curves.
+/// - `window` 25: the decay detector's default smoothing, so both see the same smoothed curve; it
+///   averages the plateau noise down to about 0.12 in log, and its lag (about one window of
+///   records) is short against a run of thousands of records.
+/// - `drop` 0.25: the smoothed curve must have fallen to a quarter of its running maximum. At 0.5
+///   the plateau noise alone is enough: 68 of 100 flat curves of 3000 records fire; at 0.25 none.
+///   The real fast phases fall 6.5x or more.
 /// - `flattening` 0.5: the decay rate over the last window must be at most half the steepest rate
 ///   seen, the offline knee's rule (`knee_flattening` 0.5 in docs/decay-estimators.md).
-/// - `patience` 25: both conditions must hold on this many consecutive records. With 10, noisy
-///   two-timescale curves fired up to 27 records before the break and 11% of flat curves with
-///   strongly correlated noise (AR(1) 0.9, log-sd 0.3) fired; with 25, none before the break and 1%.
+/// - `patience` 25 (one window): both conditions must hold on that many consecutive records. With
+///   10, noisy two-timescale curves fired up to 50 records before their break; with 25, at most 17.
 public struct RegimeDetectorOptions: Hashable, Sendable {
     /// Recorded points of the trailing moving average, and the lag of the decay rate.
     public var window: Int = 25
@@ -60,9 +59,11 @@ public struct RegimeDetectorOptions: Hashable, Sendable {
 /// records one by one (training) and replaying them (after a resume) give the same iteration.
 ///
 /// A curve that does not fall to `drop` of its maximum never fires; neither does a pure
-/// exponential (its rate never slows). On `A e^{-t/tf} + B e^{-t/ts}` (tf << ts) it fires about
-/// two windows plus `patience` records after the break `t_b = ln(A/B) / (1/tf - 1/ts)`
-/// (RegimeDetectorTests states the bounds).
+/// exponential (its rate never slows). On `A e^{-t/tf} + B e^{-t/ts}` (tf << ts) it fires after
+/// the break `t_b = ln(A/B) / (1/tf - 1/ts)` (where the two components are equal) and at most
+/// three windows later (the trailing mean lags half a window, the rate spans one, `patience` adds
+/// one; measured 55-69 records); with the plateau's noise between one window before and five
+/// after (measured -17 to 98 records). RegimeDetectorTests checks these bounds.
 public struct RegimeDetector: Equatable, Sendable {
     public let options: RegimeDetectorOptions
     public private(set) var iterations: [Int] = []
