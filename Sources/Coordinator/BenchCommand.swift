@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RegimeBench
 import RegimeCore
 
 /// Speed lives here, not in timed tests: every number is measured in this run, and ratios compare

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import Worker
+import RegimeCore
+import RegimeMPI
 
 /// Exercises the MPI layer on every rank: all-to-all `Codable` messages, an exact reduction to
 /// rank 0, and the CPU a rank uses while it waits for a message.

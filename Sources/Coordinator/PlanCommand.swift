@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import RegimeAnalysis
 import RegimeCore
+import SweepStore
 
 struct Plan: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Validate a sweep file and list its trials.")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import RegimeCore
+import RegimeAnalysis
+import SweepStore
 
 /// The journal is the truth about a sweep, not mpirun's exit code: these read it.
 struct Status: ParsableCommand {
@@ -9,7 +10,7 @@ struct Status: ParsableCommand {
     @Argument(help: "The sweep's output directory.") var directory: String
 
     func run() throws {
-        let state = try SweepDirectoryState.read(directory)
+        let state = try SweepDirectory(existing: URL(fileURLWithPath: directory)).progressState()
         let done = state.entries.filter { $0.result.status == .ok }.count
         let failed = state.entries.count - done
         let remaining = state.sweep.trials.count - state.finishedIndices.count
@@ -23,34 +24,16 @@ struct Status: ParsableCommand {
 }
 
 struct Summary: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the cross-seed summary table of a sweep.")
+    static let configuration = CommandConfiguration(
+        abstract: "Print the cross-seed summary table of a sweep (its summary.json; run `regime analyze` to recompute it).")
 
     @Argument(help: "The sweep's output directory.") var directory: String
 
     func run() throws {
-        let state = try SweepDirectoryState.read(directory)
-        let summary = SweepSummary.make(sweep: state.sweep, groups: TrialGroup.make(state.sweep.trials), entries: state.entries)
-        print(summary.table())
-    }
-}
-
-/// A sweep directory as found on disk.
-struct SweepDirectoryState {
-    var sweep: SweepFile
-    var entries: [JournalEntry]
-    var finishedIndices: Set<Int>
-    var damage: String?
-
-    static func read(_ directory: String) throws -> SweepDirectoryState {
-        let url = URL(fileURLWithPath: directory)
-        let sweepURL = url.appendingPathComponent("sweep.yaml")
-        guard FileManager.default.fileExists(atPath: sweepURL.path) else {
-            throw ValidationError("\(directory): not a sweep directory (no sweep.yaml)")
+        let sweepDirectory = try SweepDirectory(existing: URL(fileURLWithPath: directory))
+        guard let data = FileManager.default.contents(atPath: sweepDirectory.summaryJSONURL.path) else {
+            throw ValidationError("\(sweepDirectory.summaryJSONURL.path): no summary yet; run `regime analyze \(directory)`")
         }
-        let sweep = try SweepFile.load(path: sweepURL.path)
-        let contents = try Journal.read(url: SweepOutput.journalURL(in: url))
-        let ids = Set(contents.entries.map(\.result.trialID))
-        let finished = Set(sweep.trials.indices.filter { ids.contains(sweep.trials[$0].trialID) })
-        return SweepDirectoryState(sweep: sweep, entries: contents.entries, finishedIndices: finished, damage: contents.damage)
+        print(try JSONDecoder().decode(SweepSummary.self, from: data).table())
     }
 }

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
+import RegimeAnalysis
 import RegimeCore
+import RegimeMPI
+import SweepStore
 import Worker
 
 struct Sweep: ParsableCommand {
@@ -9,7 +12,9 @@ struct Sweep: ParsableCommand {
         discussion: """
         mpirun -np N --hostfile hostfile regime sweep SWEEP.yaml --out DIR
         mpirun -np N --hostfile hostfile regime sweep --resume DIR [SWEEP.yaml]
-        Rank 0 coordinates, trains too, and is the only process that writes DIR.
+        Rank 0 coordinates, trains too, and is the only process that writes DIR. At the end rank 0
+        analyses the stored curves with the sweep's analysis: section (regime analyze redoes that
+        part alone, with other settings).
         """)
 
     @Argument(help: "The sweep file (with --resume: an extended version of the sweep in DIR; default DIR/sweep.yaml).")
@@ -47,11 +52,7 @@ struct Sweep: ParsableCommand {
     }
 
     private func runWorker(_ world: MPIWorld) throws {
-        let start = try JSONDecoder().decode(SweepStart.self, from: Data(try world.broadcast([])))
-        guard start.error == nil else { throw ExitCode(1) }
-        try world.send(world.processorName, to: 0, tag: SweepTag.host)
-        let sweep = try SweepFile.parse(text: start.text, path: start.path)
-        try SweepRunner(world: world, sweep: sweep).runWorker()
+        guard try WorkerLoop.run(world: world) else { throw ExitCode(1) }
     }
 
     /// Prepares the run (validates the file, the directory and any resume), tells every rank, runs
@@ -61,13 +62,14 @@ struct Sweep: ParsableCommand {
         do {
             prepared = try prepare()
         } catch {
-            let start = SweepStart(error: "\(error)", path: sweepFile ?? "", text: "", skip: [])
+            let start = SweepStart(error: "\(error)")
             _ = try world.broadcast(Array(try JSONEncoder().encode(start)))
             FileHandle.standardError.write(Data("regime sweep: \(error)\n".utf8))
             throw ExitCode(1)
         }
         let sweep = prepared.sweep
-        let start = SweepStart(error: nil, path: sweep.path, text: sweep.text, skip: prepared.skip.sorted())
+        let start = SweepStart(error: nil, trials: sweep.trials, checkpointEvery: sweep.checkpointEvery,
+                               trialTimeout: sweep.trialTimeout)
         _ = try world.broadcast(Array(try JSONEncoder().encode(start)))
 
         let hosts = try gatherHosts(world)
@@ -87,19 +89,19 @@ struct Sweep: ParsableCommand {
 
         let runner = SweepRunner(world: world, sweep: sweep, cache: prepared.cache)
         let statistics = try runner.runCoordinator(output: prepared.output, skip: prepared.skip)
-        let entries = try Journal.read(url: prepared.output.journalURL).entries
-        let summary = SweepSummary.make(sweep: sweep, groups: runner.groups, entries: entries)
-        try prepared.output.writeGroupCurves(runner.moments)
-        try prepared.output.writeSummary(summary)
+        let analysis = try SweepAnalysis.run(prepared.output, sweep: sweep, options: sweep.analysis)
         manifest.ended = timestamp()
         manifest.statistics = statistics
+        manifest.analysis = sweep.analysis
+        manifest.analysisSource = "\(sweep.path): analysis"
+        manifest.analyzed = nil
         try prepared.output.writeManifest(manifest)
-        print(summary.table())
+        print(analysis.summary.table())
         print("")
         print(String(format: "wall %.1f s, trial compute %.1f s on %d rank%@: scheduling efficiency %.1f%%",
                      statistics.wallSeconds, statistics.computeSeconds, statistics.ranks, statistics.ranks == 1 ? "" : "s",
                      100 * statistics.efficiency))
-        print("results: \(prepared.output.directory.path)")
+        print("results: \(prepared.output.url.path)")
     }
 
     /// Every rank's processor name, in rank order (one small message each).
@@ -113,7 +115,7 @@ struct Sweep: ParsableCommand {
 
     struct PreparedSweep {
         var sweep: SweepFile
-        var output: SweepOutput
+        var output: SweepDirectory
         var skip: Set<Int>
         var previousManifest: Manifest?
         /// The data sets read while checking the sweep, reused for rank 0's own trials.
@@ -126,24 +128,22 @@ struct Sweep: ParsableCommand {
         }
         let sweep = try SweepFile.load(path: sweepFile!)
         let cache = try checkDatasets(sweep)
-        let output = try SweepOutput.create(directory: URL(fileURLWithPath: out!), sweep: sweep, force: force)
+        let output = try SweepDirectory.create(at: URL(fileURLWithPath: out!), sweep: sweep, force: force)
         return PreparedSweep(sweep: sweep, output: output, skip: [], previousManifest: nil, cache: cache)
     }
 
     /// Reads the sweep in `directory` (or the extended file given), repairs a torn journal, and
     /// refuses a sweep whose finished trials it would change.
-    private func prepareResume(directory: URL) throws -> PreparedSweep {
-        let recorded = directory.appendingPathComponent("sweep.yaml")
-        guard FileManager.default.fileExists(atPath: recorded.path) else {
-            throw FileError("\(directory.path): not a sweep directory (no sweep.yaml)")
-        }
-        let original = try SweepFile.load(path: recorded.path)
+    private func prepareResume(directory url: URL) throws -> PreparedSweep {
+        let output = try SweepDirectory(existing: url)
+        let directory = output.url
+        let recorded = output.sweepFileURL
+        let original = try output.loadSweep()
         let sweep = try sweepFile.map { try SweepFile.load(path: $0) } ?? original
         guard sweep.name == original.name else {
             throw FileError("\(sweepFile!): sweep '\(sweep.name)' is not the sweep '\(original.name)' in \(directory.path)")
         }
-        let journalURL = SweepOutput.journalURL(in: directory)
-        let contents = try Journal.read(url: journalURL)
+        let contents = try output.readJournal()
         let ids = Dictionary(sweep.trials.enumerated().map { ($1.trialID, $0) }, uniquingKeysWith: { a, _ in a })
         var skip = Set<Int>()
         for entry in contents.entries {
@@ -153,7 +153,6 @@ struct Sweep: ParsableCommand {
             if entry.result.status == .ok || !retryFailed { skip.insert(index) }
         }
         let cache = try checkDatasets(sweep)
-        let output = try SweepOutput(directory: directory)
         // A corrupt checkpoint stops the resume before anything runs (and before anything is written).
         for index in sweep.trials.indices where !skip.contains(index) {
             _ = try output.readCheckpoint(trialID: sweep.trials[index].trialID)
@@ -161,14 +160,10 @@ struct Sweep: ParsableCommand {
         // Every check has passed: only now change anything in the directory.
         if let damage = contents.damage {
             FileHandle.standardError.write(Data("regime sweep: \(damage); repaired (the trial will run again)\n".utf8))
-            try Journal.repair(url: journalURL, validLength: contents.validLength)
+            try output.repairJournal(validLength: contents.validLength)
         }
-        if sweepFile != nil {
-            try AtomicFile.write(Data(sweep.text.utf8), to: recorded)
-        }
-        let manifestURL = directory.appendingPathComponent("manifest.json")
-        let manifest = FileManager.default.contents(atPath: manifestURL.path).flatMap { try? JSONCoding.decoder().decode(Manifest.self, from: $0) }
-        return PreparedSweep(sweep: sweep, output: output, skip: skip, previousManifest: manifest, cache: cache)
+        if sweepFile != nil { try output.writeSweep(sweep) }
+        return PreparedSweep(sweep: sweep, output: output, skip: skip, previousManifest: output.readManifest(), cache: cache)
     }
 
     /// Reads each data set the sweep uses once, so that a missing or corrupt file stops the sweep

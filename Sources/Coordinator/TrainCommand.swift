@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import RegimeAnalysis
 import RegimeCore
+import SweepStore
 import Worker
 
 /// Options that describe one trial, shared by `regime train` and anything else that builds a spec from flags.
@@ -30,23 +32,10 @@ struct TrialOptions: ParsableArguments {
     @Option(help: "Trial seed (init and batch order).") var seed: UInt64 = 1
     @Option(help: "Record the instruments every k iterations.") var recordEvery: Int = 1
     @Option(help: "Validation accuracy every N iterations.") var evalEvery: Int = 250
-    @Option(help: "Decay detection: moving-average window (recorded points).") var smoothing: Int = 25
-    @Option(help: "Decay detection: thresholds, comma-separated.") var thresholds: String = "0.05,0.1,0.2"
-    @Option(help: "Decay detection: early-peak window (iterations).") var peakWindow: Int = 50
-    @Option(help: "Decay detection: iterations excluded from the early peak.") var peakSkip: Int = 0
     @Option(help: "Freeze the activation gates after N optimizer steps, at 'auto' (the online detector) or 'never'.")
     var freezeAt: String = "never"
 
     func makeSpec() throws -> TrialSpec {
-        var decay = DecayOptions()
-        decay.smoothing = smoothing
-        let parsed = thresholds.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
-        guard parsed.allSatisfy({ $0 != nil }) else {
-            throw ValidationError("--thresholds: expected comma-separated numbers, got '\(thresholds)'")
-        }
-        decay.thresholds = parsed.map { $0! }
-        decay.peakWindow = peakWindow
-        decay.peakSkip = peakSkip
         guard let freeze = GateSpec.FreezeAt(text: freezeAt) else {
             throw ValidationError("--freeze-at: expected a number of optimizer steps, 'auto' or 'never', got '\(freezeAt)'")
         }
@@ -58,9 +47,30 @@ struct TrialOptions: ParsableArguments {
                                      beta1: beta1, beta2: beta2, eps: eps),
             schedule: LearningRateSchedule(kind: schedule, warmup: warmup, stepSize: stepSize, gamma: gamma, lrMin: lrMin),
             batchSize: batchSize, iterations: iterations, seed: seed, recordEvery: recordEvery, evalEvery: evalEvery,
-            decay: decay, gates: GateSpec.setting(freezeAt: freeze))
+            gates: GateSpec.setting(freezeAt: freeze))
         do { try spec.validate() } catch { throw ValidationError("\(error)") }
         return spec
+    }
+}
+
+/// How `regime train` analyses its curve (the keys of a sweep's `analysis:` section).
+struct AnalysisFlags: ParsableArguments {
+    @Option(help: "Analysis: moving-average window (recorded points).") var smoothing: Int = 25
+    @Option(help: "Analysis: thresholds, comma-separated.") var thresholds: String = "0.05,0.1,0.2"
+    @Option(help: "Analysis: early-peak reference window (last iteration).") var peakWindow: Int = 100
+    @Option(help: "Analysis: iterations removed before the early-peak reference.") var peakSkip: Int = 50
+
+    func makeOptions() throws -> AnalysisOptions {
+        let parsed = thresholds.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard parsed.allSatisfy({ $0 != nil }) else {
+            throw ValidationError("--thresholds: expected comma-separated numbers, got '\(thresholds)'")
+        }
+        let values = parsed.map { $0! }
+        var options = AnalysisOptions(smoothing: smoothing, thresholds: values,
+                                      normalization: .earlyPeak(window: peakWindow, skip: peakSkip))
+        options.epsilonGrid = Array(Set(options.epsilonGrid + values)).sorted()
+        do { try options.validate() } catch { throw ValidationError("\(error)") }
+        return options
     }
 }
 
@@ -72,11 +82,13 @@ struct Train: ParsableCommand {
         abstract: "Train one trial and write its curve (curve.csv) and result (result.json).")
 
     @OptionGroup var trial: TrialOptions
+    @OptionGroup var analysis: AnalysisFlags
     @Option(help: "Output directory.") var out: String
     @Flag(help: "Overwrite an existing result in the output directory.") var force = false
 
     func run() throws {
         let spec = try trial.makeSpec()
+        let options = try analysis.makeOptions()
         let directory = URL(fileURLWithPath: out)
         let resultURL = directory.appendingPathComponent("result.json")
         if FileManager.default.fileExists(atPath: resultURL.path) && !force {
@@ -91,8 +103,9 @@ struct Train: ParsableCommand {
         if let curve = outcome.curve {
             try AtomicFile.write(Data(curve.csv().utf8), to: directory.appendingPathComponent("curve.csv"))
         }
-        try AtomicFile.write(try JSONFormat.pretty(outcome.result), to: resultURL)
-        print(TrialSummaryText.describe(outcome.result))
+        let analysed = AnalysedTrial(result: outcome.result, curve: outcome.curve, options: options)
+        try AtomicFile.write(try JSONFormat.pretty(analysed), to: resultURL)
+        print(TrialSummaryText.describe(analysed))
         if outcome.result.status == .failed { throw ExitCode(1) }
     }
 }

@@ -1,9 +1,11 @@
 import Foundation
+import RegimeAnalysis
 import RegimeCore
 
-/// Human-readable lines about a trial's result.
+/// Human-readable lines about a trial's result and its decay times.
 enum TrialSummaryText {
-    static func describe(_ result: TrialResult) -> String {
+    static func describe(_ trial: AnalysedTrial) -> String {
+        let result = trial.result
         var lines = ["trial \(result.trialID): \(result.status.rawValue) after \(result.iterations) iterations in "
             + String(format: "%.1f s", result.wallSeconds)]
         if let accuracy = result.finalValAccuracy { lines.append(String(format: "final validation accuracy %.4f", accuracy)) }
@@ -13,19 +15,18 @@ enum TrialSummaryText {
         if let freeze = result.freeze {
             lines.append("gates: " + (freeze.at.map { "frozen after iteration \($0)" } ?? "never frozen") + " (\(freeze.reason.rawValue))")
         }
-        if let decay = result.decay {
+        if let decay = trial.analysis?.decay {
             lines.append("decay times (censored = never stays below the threshold within the run):")
-            for (eps, comparison) in zip(decay.thresholds, decay.byThreshold) {
-                lines.append("  eps \(DecayDetector.epsilonKey(eps)): " + describe(comparison))
+            for key in decay.keys.sorted(by: SweepSummary.measureOrder) {
+                lines.append("  \(key): " + describe(decay[key]!))
             }
-            lines.append("  auc90: " + describe(decay.area))
         }
         return lines.joined(separator: "\n")
     }
 
-    static func describe(_ c: DecayComparison) -> String {
-        func time(_ t: Int?) -> String { t.map(String.init) ?? "censored" }
-        let ratio = c.ratio.map { String(format: "%.2f", $0) } ?? "n/a"
+    static func describe(_ c: TimingComparison) -> String {
+        func time(_ t: TimeEstimate) -> String { t.value.map { String(Int($0)) } ?? t.description }
+        let ratio = c.ratio.value.map { String(format: "%.2f", $0) } ?? "n/a"
         return "t_w \(time(c.tW)), t_a \(time(c.tA)), ratio \(ratio)"
     }
 }

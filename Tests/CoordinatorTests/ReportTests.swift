@@ -5,6 +5,11 @@ import FoundationXML
 import RegimeCore
 import XCTest
 @testable import Coordinator
+@testable import RegimeReport
+@testable import RegimeAnalysis
+@testable import SweepStore
+@testable import RegimeMPI
+@testable import Worker
 
 /// Sweep directories for the report tests, made once per test process by the real binary.
 enum ReportFixture {
@@ -61,24 +66,9 @@ enum ReportFixture {
         for line in try String(contentsOf: journal, encoding: .utf8).split(separator: "\n") {
             var object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
             let id = object["trial_id"] as! String
-            var decay = object["decay"] as! [String: Any]
-            if id == firstTrial {
-                for key in ["0.1", "0.2", "0.5"] {
-                    var c = decay[key] as! [String: Any]
-                    c["t_w"] = NSNull(); c["ratio"] = NSNull()
-                    decay[key] = c
-                }
-                object["host"] = hostileHost
-            }
-            if secondGroup.contains(id) {
-                var c = decay["0.1"] as! [String: Any]
-                c["t_a"] = NSNull(); c["ratio"] = NSNull()
-                decay["0.1"] = c
-            }
-            object["decay"] = decay
+            if id == firstTrial { object["host"] = hostileHost }
             if id == lastTrial {
                 object["status"] = "diverged"
-                object["decay"] = NSNull()
                 object["final_val_accuracy"] = NSNull()
                 object["error"] = hostileError
             }
@@ -86,6 +76,30 @@ enum ReportFixture {
             lines.append(String(decoding: data, as: UTF8.self))
         }
         try (lines.joined(separator: "\n") + "\n").write(to: journal, atomically: true, encoding: .utf8)
+
+        // Censor times in the analysis (timing.jsonl), drop the diverged trial's, and summarise that.
+        let directory = try SweepDirectory(existing: out)
+        var analyses = try SweepAnalysis.readTiming(directory)
+        analyses[lastTrial] = nil
+        for (id, var analysis) in analyses {
+            if id == firstTrial {
+                for key in ["0.1", "0.2", "0.5"] {
+                    analysis.decay[key] = TimingComparison(tW: .unavailable(.censored), tA: analysis.decay[key]!.tA)
+                }
+            }
+            if secondGroup.contains(id) {
+                analysis.decay["0.1"] = TimingComparison(tW: analysis.decay["0.1"]!.tW, tA: .unavailable(.censored))
+            }
+            analyses[id] = analysis
+        }
+        var timing = Data()
+        for spec in sweep.trials { if let a = analyses[spec.trialID] { timing.append(try JSONFormat.line(a)); timing.append(0x0A) } }
+        try timing.write(to: directory.timingURL)
+        let results = try directory.readJournal().entries.reduce(into: [String: TrialResult]()) { $0[$1.result.trialID] = $1.result }
+        let summary = SweepSummary.make(name: sweep.name, trials: sweep.trials, groups: groups,
+                                        results: sweep.trials.map { results[$0.trialID] },
+                                        analyses: sweep.trials.map { analyses[$0.trialID] }, options: sweep.analysis)
+        try JSONFormat.pretty(summary).write(to: directory.summaryJSONURL)
         edited = out
         return out
     }
@@ -196,7 +210,7 @@ final class ReportTests: XCTestCase {
         // Axis labels, units, legends, caption naming the normalisation with the sweep's numbers.
         for text in ["iteration (optimizer steps)", "smoothed / early peak (unitless)", "ratio t_w / t_a (unitless)",
                      "cross-entropy (nats)", "weight update (rel.) ± 1 sd", "pattern change ± 1 sd", "early-peak window",
-                     "trailing moving average over 5 recorded points", "iterations 0–20",
+                     "trailing moving average over 5 recorded points", "iterations 1–20",
                      "mean [95% Student-t CI]", "t_w = t_a"] {
             XCTAssertTrue(html.contains(Markup.escape(text)), text)
         }
@@ -254,7 +268,7 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(html.contains(Markup.escape(ReportFixture.hostileName)))
         XCTAssertTrue(html.contains(Markup.escape(ReportFixture.hostileHost)))
         XCTAssertTrue(html.contains(Markup.escape(ReportFixture.hostileError)))
-        XCTAssertTrue(html.contains("computed from trials.jsonl"))
+        XCTAssertTrue(html.contains("summary.json"), "the footer names the summary's source")
 
         // The first trial: t_w censored at every threshold, as the word in its table and plot.
         let trialSection = try XCTUnwrap(section(html, id: "trial-\(first)"))
@@ -295,6 +309,9 @@ final class ReportTests: XCTestCase {
         let journal = dir.appendingPathComponent("trials.jsonl")
         let lines = try String(contentsOf: journal, encoding: .utf8).split(separator: "\n")
         try (lines.prefix(2).joined(separator: "\n") + "\n").write(to: journal, atomically: true, encoding: .utf8)
+        // An interrupted sweep has no summary: the report says to analyse it, and then works.
+        XCTAssertThrowsError(try report(dir)) { XCTAssertTrue("\($0)".contains("regime analyze"), "\($0)") }
+        try SweepAnalysis.reanalyse(try SweepDirectory(existing: dir), analysisFile: nil)
         let html = try report(dir)
         XCTAssertEqual(ReportFixture.count("<span class=\"status status-not-run\">not run</span>", in: html), 2 * 4, "trial headings and group lists")
         XCTAssertTrue(html.contains("2/6 trials finished"))
@@ -309,12 +326,13 @@ final class ReportTests: XCTestCase {
         let builder = ReportBuilder(input: input)
         for group in builder.groups {
             for trial in group.trials {
-                let decay = try XCTUnwrap(trial.entry?.result.decay)
+                let decay = try XCTUnwrap(trial.analysis?.decay)
                 let its = trial.iterations.map { Int($0) }
                 let w = try XCTUnwrap(trial.normalizedW), a = try XCTUnwrap(trial.normalizedA)
-                for (k, eps) in decay.thresholds.enumerated() {
-                    XCTAssertEqual(DecayDetector.thresholdTime(iterations: its, normalized: w, epsilon: eps), decay.byThreshold[k].tW)
-                    XCTAssertEqual(DecayDetector.thresholdTime(iterations: its, normalized: a, epsilon: eps), decay.byThreshold[k].tA)
+                for eps in input.options.thresholds {
+                    let c = try XCTUnwrap(decay[DecayRules.epsilonKey(eps)])
+                    XCTAssertEqual(DecayRules.thresholdTime(iterations: its, normalized: w, epsilon: eps).map(Double.init), c.tW.value)
+                    XCTAssertEqual(DecayRules.thresholdTime(iterations: its, normalized: a, epsilon: eps).map(Double.init), c.tA.value)
                 }
             }
         }
@@ -354,13 +372,13 @@ final class ReportTests: XCTestCase {
         XCTAssertFalse(html.contains("-reps\""))
         XCTAssertFalse(html.contains("timing-estimators"))
 
-        // An unreadable summary.json falls back to the journal, and says so.
+        // An unreadable summary.json is an error that names it and says how to rewrite it.
         groupObjects[0]["timing"] = ["epsilon": "bad"]
         object["groups"] = groupObjects
         try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]).write(to: summaryURL)
-        html = try report(dir)
-        XCTAssertTrue(html.contains("because summary.json could not be read"))
-        XCTAssertTrue(html.contains("-reps\""), "the journal's timing is summarised instead")
+        XCTAssertThrowsError(try report(dir)) { error in
+            XCTAssertTrue("\(error)".contains("summary.json") && "\(error)".contains("regime analyze"), "\(error)")
+        }
     }
 
     func testNiceTicksAndEscaping() {

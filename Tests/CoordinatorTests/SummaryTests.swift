@@ -2,6 +2,11 @@ import Foundation
 import RegimeCore
 import XCTest
 @testable import Coordinator
+@testable import RegimeReport
+@testable import RegimeAnalysis
+@testable import SweepStore
+@testable import RegimeMPI
+@testable import Worker
 
 /// The statistics a sweep reduces over MPI must equal a single-process computation.
 final class SummaryTests: XCTestCase {
@@ -21,37 +26,23 @@ final class SummaryTests: XCTestCase {
         return c
     }
 
-    func testReducedMomentsEqualSingleProcessAndDoNotDependOnPartition() throws {
+    func testGroupCurvesEqualDirectComputation() throws {
         let sweep = try SweepFile.load(path: TestSupport.fixtures.appendingPathComponent("tiny.yaml").path)
         let groups = TrialGroup.make(sweep.trials)
         let length = groups[0].iterations.count
         let curves = sweep.trials.indices.map { curve(UInt64($0 + 1), length: length) }
-
-        var single = CurveMoments(groups: groups)
-        for (i, c) in curves.enumerated() { single.add(trial: i, curve: c) }
-
-        // Three "ranks" holding different trials, reduced by summing their words (MPI_SUM).
-        for partition in [[[0, 3], [1, 4], [2, 5]], [[5, 4, 3, 2, 1, 0]], [[2], [0, 1, 5], [3, 4]]] {
-            var ranks = partition.map { _ in CurveMoments(groups: groups) }
-            for (r, trials) in partition.enumerated() { for t in trials { ranks[r].add(trial: t, curve: curves[t]) } }
-            var words = [Int64](repeating: 0, count: ranks[0].words.count)
-            for r in ranks { for (i, w) in r.words.enumerated() { words[i] += w } }
-            var reduced = CurveMoments(groups: groups)
-            reduced.replaceWords(words)
-            XCTAssertEqual(reduced.words, single.words, "partition \(partition)")
-        }
-
-        // Mean and sd agree with a direct Double computation.
-        for (g, group) in groups.enumerated() {
-            for (k, instrument) in CurveInstrument.allCases.enumerated() {
+        for group in groups {
+            let table = GroupCurves(iterations: group.iterations, curves: group.trialIndices.map { curves[$0] }).table
+            // The file round-trips exactly through the one CSV codec.
+            XCTAssertEqual(try NumericCSV.parse(table.text(), file: "g.csv"), table)
+            for instrument in CurveInstrument.allCases {
                 for i in [0, 7, length - 1] {
                     let values = group.trialIndices.map { curves[$0].column(instrument.rawValue)![i] }
                     let mean = values.reduce(0, +) / Double(values.count)
                     let sd = (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1)).squareRoot()
-                    let m = single.moments[g][k]
-                    XCTAssertEqual(m.count(at: i), values.count)
-                    XCTAssertEqual(m.mean(at: i)!, mean, accuracy: 1e-12 * max(abs(mean), 1e-300), "\(instrument) \(i)")
-                    XCTAssertEqual(m.standardDeviation(at: i)!, sd, accuracy: 1e-7 * max(sd, 1e-300) + 1e-15, "\(instrument) sd \(i)")
+                    XCTAssertEqual(table.column("\(instrument.rawValue)_n")![i], Double(values.count))
+                    XCTAssertEqual(table.column("\(instrument.rawValue)_mean")![i]!, mean, accuracy: 1e-12 * max(abs(mean), 1e-300), "\(instrument) \(i)")
+                    XCTAssertEqual(table.column("\(instrument.rawValue)_sd")![i]!, sd, accuracy: 1e-9 * max(sd, 1e-300) + 1e-15, "\(instrument) sd \(i)")
                 }
             }
         }
@@ -60,25 +51,29 @@ final class SummaryTests: XCTestCase {
     func testSummaryCountsCensoredAndFailedTrials() throws {
         let sweep = try SweepFile.load(path: TestSupport.fixtures.appendingPathComponent("tiny.yaml").path)
         let groups = TrialGroup.make(sweep.trials)
-        func entry(_ index: Int, status: TrialResult.Status, tW: Int?, tA: Int?, accuracy: Double?) -> JournalEntry {
+        var results = [TrialResult?](repeating: nil, count: sweep.trials.count)
+        var analyses = [TrialAnalysis?](repeating: nil, count: sweep.trials.count)
+        func record(_ index: Int, status: TrialResult.Status, tW: Int?, tA: Int?, accuracy: Double?) {
             let spec = sweep.trials[index]
-            let comparisons = spec.decay.thresholds.map { _ in DecayComparison(tW: tW, tA: tA) }
-            let decay = DecaySummary(thresholds: spec.decay.thresholds, byThreshold: comparisons,
-                                     areaFraction: 0.9, area: DecayComparison(tW: tW, tA: tA))
-            return JournalEntry(result: TrialResult(trialID: spec.trialID, params: spec, status: status, iterations: 120,
-                                                    finalLoss: 0.5, finalValAccuracy: accuracy, wallSeconds: 1,
-                                                    decay: status == .ok ? decay : nil, error: status == .ok ? nil : "x"),
-                                rank: 0, host: "h")
+            results[index] = TrialResult(trialID: spec.trialID, params: spec, status: status, iterations: 120, finalLoss: 0.5,
+                                         finalValAccuracy: accuracy, wallSeconds: 1, error: status == .ok ? nil : "x")
+            guard status == .ok else { return }
+            var analysis = TrialAnalysis(trialID: spec.trialID, curve: curve(UInt64(index), length: 40), options: sweep.analysis)
+            func time(_ t: Int?) -> TimeEstimate { t.map { .time(Double($0)) } ?? .unavailable(.censored) }
+            for key in analysis.decay.keys { analysis.decay[key] = TimingComparison(tW: time(tW), tA: time(tA)) }
+            analyses[index] = analysis
         }
         // Group 0: trials 0, 2, 4. One censored t_w, one diverged.
-        let entries = [entry(0, status: .ok, tW: 100, tA: 40, accuracy: 0.8),
-                       entry(2, status: .ok, tW: nil, tA: 50, accuracy: 0.7),
-                       entry(4, status: .diverged, tW: nil, tA: nil, accuracy: nil),
-                       entry(1, status: .ok, tW: 60, tA: 30, accuracy: 0.9),
-                       entry(3, status: .ok, tW: 80, tA: 20, accuracy: 0.6)]
-        let summary = SweepSummary.make(sweep: sweep, groups: groups, entries: entries)
+        record(0, status: .ok, tW: 100, tA: 40, accuracy: 0.8)
+        record(2, status: .ok, tW: nil, tA: 50, accuracy: 0.7)
+        record(4, status: .diverged, tW: nil, tA: nil, accuracy: nil)
+        record(1, status: .ok, tW: 60, tA: 30, accuracy: 0.9)
+        record(3, status: .ok, tW: 80, tA: 20, accuracy: 0.6)
+        let summary = SweepSummary.make(name: sweep.name, trials: sweep.trials, groups: groups, results: results,
+                                        analyses: analyses, options: sweep.analysis)
         XCTAssertEqual(summary.finished, 5)
         XCTAssertEqual(summary.diverged, 1)
+        XCTAssertEqual(summary.analysis, sweep.analysis)
         let g0 = summary.groups[0]
         XCTAssertEqual(g0.ok, 2)
         XCTAssertEqual(g0.diverged, 1)
@@ -89,22 +84,16 @@ final class SummaryTests: XCTestCase {
         XCTAssertEqual(m.tA.mean, 45)
         XCTAssertEqual(m.ratio.n, 1)
         XCTAssertEqual(m.ratio.mean, 2.5)
-        XCTAssertEqual(m.ordering.measured, 1)
+        // The censored t_w counts as later than the measured t_a.
+        XCTAssertEqual(m.ordering.decided, 2)
+        XCTAssertEqual(m.ordering.taFirst, 2)
         let g1 = summary.groups[1].decay["0.1"]!
         XCTAssertEqual(g1.tW.mean, 70)
         XCTAssertEqual(g1.tA.mean, 25)
         XCTAssertEqual(g1.ratio.mean, 3)
         // Student t, df 1: 12.7062047 * sd / sqrt(2); sd of (60, 80) = 14.142...
         XCTAssertEqual(g1.tW.ciHigh!, 70 + 12.7062047361747 * 10, accuracy: 1e-6)
-        XCTAssertEqual(summary.taBeforeTw["0.1"]!.measured, 3)
-        XCTAssertEqual(summary.taBeforeTw["0.1"]!.taBeforeTw, 3)
-        // The order of journal lines does not matter.
-        let shuffled = SweepSummary.make(sweep: sweep, groups: groups, entries: entries.reversed())
-        XCTAssertEqual(try JSONFormatBridge.encode(shuffled), try JSONFormatBridge.encode(summary))
+        XCTAssertEqual(summary.taBeforeTw["0.1"]!.decided, 4)
+        XCTAssertEqual(summary.taBeforeTw["0.1"]!.taFirst, 4)
     }
-}
-
-import Worker
-enum JSONFormatBridge {
-    static func encode(_ s: SweepSummary) throws -> Data { try JSONFormat.pretty(s) }
 }

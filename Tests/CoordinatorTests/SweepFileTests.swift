@@ -2,6 +2,11 @@ import Foundation
 import RegimeCore
 import XCTest
 @testable import Coordinator
+@testable import RegimeReport
+@testable import RegimeAnalysis
+@testable import SweepStore
+@testable import RegimeMPI
+@testable import Worker
 
 final class SweepFileTests: XCTestCase {
     func testTinySweepExpandsTheGridInOrder() throws {
@@ -14,7 +19,7 @@ final class SweepFileTests: XCTestCase {
         XCTAssertEqual(sweep.trials.map(\.optimizer.kind), [.sgd, .adam, .sgd, .adam, .sgd, .adam])
         XCTAssertEqual(sweep.trials[0].optimizer.momentum, 0.9)
         XCTAssertEqual(sweep.trials[0].schedule.kind, .cosine)
-        XCTAssertEqual(sweep.trials[0].decay.thresholds, [0.1, 0.2, 0.5])
+        XCTAssertEqual(sweep.analysis.thresholds, [0.1, 0.2, 0.5])
         XCTAssertEqual(Set(sweep.trials.map(\.trialID)).count, 6)
         // Ids are a function of the spec alone.
         let again = try SweepFile.load(path: TestSupport.fixtures.appendingPathComponent("tiny.yaml").path)

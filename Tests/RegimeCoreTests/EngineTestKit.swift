@@ -5,6 +5,11 @@ import XCTest
 /// Shared helpers of the engine tests: golden-file location and array comparisons whose failure
 /// message names the first offending index (both values) and the largest difference.
 enum EngineTestKit {
+    /// `count` draws of N(0, std^2) as Float.
+    static func normals(_ count: Int, _ rng: inout Xoshiro256, std: Double = 1) -> [Float] {
+        (0..<count).map { _ in Float(rng.nextNormal() * std) }
+    }
+
     /// `Tests/RegimeCoreTests/Golden/<name>`, located relative to this source file (the test
     /// target declares no resources).
     static func goldenURL(_ name: String) -> URL {
@@ -15,7 +20,9 @@ enum EngineTestKit {
     static func loadGolden<T: Decodable>(_ type: T.Type, _ name: String) throws -> T {
         let url = goldenURL(name)
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw XCTSkip("golden file missing: \(url.path) (run scripts/reference/make_golden.py)")
+            // A committed golden file that is missing is a failure, never a skip.
+            XCTFail("golden file missing: \(url.path) (run scripts/reference/make_golden.py)")
+            throw CocoaError(.fileNoSuchFile)
         }
         return try JSONDecoder().decode(T.self, from: Data(contentsOf: url))
     }

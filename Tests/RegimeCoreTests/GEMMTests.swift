@@ -2,17 +2,11 @@ import XCTest
 @testable import RegimeCore
 
 final class GEMMTests: XCTestCase {
-    /// Deterministic values in [-1, 1).
+    /// Deterministic values in [-1, 1) (the engine's SplitMix64).
     private struct Rng {
-        var state: UInt64
-        mutating func next() -> Float {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
-            return Float(z >> 40) * (2.0 / Float(1 << 24)) - 1
-        }
+        var generator: SplitMix64
+        init(state: UInt64) { generator = SplitMix64(state: state) }
+        mutating func next() -> Float { generator.nextSymmetricFloat() }
     }
 
     private struct Case {

@@ -1,5 +1,6 @@
 import Foundation
 import RegimeCore
+import SweepStore
 import XCTest
 @testable import Worker
 
@@ -9,8 +10,7 @@ final class CheckpointResumeTests: XCTestCase {
     func spec(optimizer: OptimizerSpec) -> TrialSpec {
         TrialSpec(arch: "mlp:32-24-16-10", dataset: DatasetSpec(name: "synthetic", probeSubset: 64, probeSeed: 5),
                   optimizer: optimizer, schedule: LearningRateSchedule(kind: .cosine, warmup: 5),
-                  batchSize: 16, iterations: 90, seed: 42, recordEvery: 2, evalEvery: 30,
-                  decay: DecayOptions(smoothing: 3, thresholds: [0.2, 0.5], peakWindow: 10))
+                  batchSize: 16, iterations: 90, seed: 42, recordEvery: 2, evalEvery: 30)
     }
 
     func testResumedTrialIsBitIdentical() throws {
@@ -51,7 +51,7 @@ final class CheckpointResumeTests: XCTestCase {
         XCTAssertEqual(saved.map(\.metadata.iteration), [25, 50, 75])
         let resumed = TrialRunner().run(spec, resumingFrom: (saved[1], source: "memory"))
         XCTAssertEqual(resumed.curve, full.curve)
-        XCTAssertEqual(resumed.result.decay, full.result.decay)
+        XCTAssertEqual(resumed.result.finalLoss, full.result.finalLoss)
         XCTAssertEqual(resumed.result.finalValAccuracy, full.result.finalValAccuracy)
     }
 

@@ -25,6 +25,7 @@ import reference as ref  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 GOLDEN_DIR = os.path.join(ROOT, "Tests", "RegimeCoreTests", "Golden")
+ANALYSIS_GOLDEN_DIR = os.path.join(ROOT, "Tests", "RegimeAnalysisTests", "Golden")
 
 ARCH = "mlp:6-5-4-3"
 SIZES = ref.parse_arch(ARCH)
@@ -447,13 +448,14 @@ def main() -> int:
     for r in dec["ratios"]:
         print(f"  ratio {r['w']}/{r['a']}: {r['ratio']}")
 
-    files = {"mlp_forward_backward.json": fb, "mlp_optimizers.json": opt, "decay_curves.json": dec}
+    files = {"mlp_forward_backward.json": fb, "mlp_optimizers.json": opt,
+             os.path.join(ANALYSIS_GOLDEN_DIR, "decay_curves.json"): dec}
     status = 0
     if not args.check:
         os.makedirs(args.out, exist_ok=True)
     for name, doc in files.items():
         text = to_json(doc) + "\n"
-        path = os.path.join(args.out, name)
+        path = name if os.path.isabs(name) else os.path.join(args.out, name)
         if args.check:
             same = os.path.exists(path) and open(path).read() == text
             print(f"{name}: {'identical' if same else 'DIFFERS'}")

@@ -384,15 +384,26 @@ def auc90(s, n, its):
 
 
 def analyse_curve(c, its, smoothing: int, thresholds, peak_window: int = 50, peak_skip: int = 0):
+    """Recorded points before `peak_skip` are removed before smoothing (a first-step spike cannot
+    leak into later averages). Only full windows count: the peak is the maximum of s_i over
+    i >= smoothing - 1 (indices of the kept curve) with peak_skip <= it_i <= peak_window, and a
+    threshold or area time at an index below smoothing - 1 (a partial average) is no time.
+    'smoothed' is the smoothed kept curve."""
+    keep = np.asarray(its) >= peak_skip
+    c, its = np.asarray(c)[keep], np.asarray(its)[keep]
     s = smooth(c, smoothing)
-    p = early_peak(s, its, peak_window, peak_skip)
+    first_full = smoothing - 1
+    p = early_peak(s[first_full:], its[first_full:], peak_window, peak_skip) if s.size > first_full else None
     if not peak_ok(p):
-        return {"smoothed": s, "peak": p, "normalised": None,
+        return {"smoothed": s, "peak": None, "normalised": None,
                 "threshold_times": [None for _ in thresholds], "auc90": None}
     n = s / p
+
+    def full(t):
+        return None if t is None or t < its[first_full] else t
     return {"smoothed": s, "peak": p, "normalised": n,
-            "threshold_times": [threshold_time(n, its, e) for e in thresholds],
-            "auc90": auc90(s, n, its)}
+            "threshold_times": [full(threshold_time(n, its, e)) for e in thresholds],
+            "auc90": full(auc90(s, n, its))}
 
 
 def ratio(t_w, t_a):

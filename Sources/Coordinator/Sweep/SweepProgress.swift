@@ -1,5 +1,6 @@
 import Foundation
 import RegimeCore
+import RegimeMPI
 
 /// Rank 0's view of a running sweep: a redrawn status block on a terminal (done/running/failed,
 /// per-rank activity, ETA), plain log lines otherwise.

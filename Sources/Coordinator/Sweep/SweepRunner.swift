@@ -1,32 +1,30 @@
 import Foundation
 import RegimeCore
+import RegimeMPI
+import SweepStore
 import Worker
 
-/// Runs a sweep on every rank of an MPI job.
+/// Rank 0's side of a sweep: the scheduler.
 ///
-/// Rank 0 is the coordinator and the only writer of the output directory; it also trains, and
-/// serves the other ranks between its own iterations, so no core waits idle and no waiting rank
-/// spins. Trials are handed out dynamically, longest first, each exactly once. Every other rank
-/// asks for a trial, runs it, sends back the result and curve, and asks again. At the end all ranks
-/// reduce their per-group curve moments to rank 0 exactly (integer fixed point), so the statistics
+/// Rank 0 is the only writer of the results directory; it also trains, and serves the other
+/// ranks between its own iterations, so no core waits idle and no waiting rank spins. Trials are
+/// handed out dynamically, longest first, each exactly once; every worker (``WorkerLoop``) asks
+/// for a trial, runs it, sends back the result and curve, and asks again. Curves are written as
+/// they arrive; the analysis (``SweepAnalysis``) reads them back afterwards, so the statistics
 /// do not depend on which rank ran which trial.
 final class SweepRunner {
     let world: MPIWorld
     let sweep: SweepFile
-    let groups: [TrialGroup]
     let runner: TrialRunner
-    var moments: CurveMoments
 
     /// `cache` lets rank 0 reuse the data sets it already read while validating the sweep.
     init(world: MPIWorld, sweep: SweepFile, cache: DatasetCache = DatasetCache()) {
         self.world = world
         self.sweep = sweep
-        groups = TrialGroup.make(sweep.trials)
         var runner = TrialRunner(cache: cache)
         runner.checkpointEvery = sweep.checkpointEvery
         runner.timeout = sweep.trialTimeout
         self.runner = runner
-        moments = CurveMoments(groups: groups)
     }
 
     /// Estimated cost of a trial in floating-point operations, for longest-first ordering: the
@@ -39,36 +37,10 @@ final class SweepRunner {
             + Double(spec.dataset.probeSubset) * forward / Double(spec.recordEvery))
     }
 
-    // MARK: Workers
-
-    func runWorker() throws {
-        var report = WorkerReport(rank: world.rank, host: world.processorName, finished: nil)
-        var runner = self.runner
-        // Checkpoints go to rank 0, the only writer; the send returns once rank 0 has taken it.
-        runner.saveCheckpoint = { [world] checkpoint in
-            try world.sendBytes(try checkpoint.encoded(), to: 0, tag: SweepTag.checkpoint)
-        }
-        while true {
-            try world.send(report, to: 0, tag: SweepTag.report)
-            let (assignment, _) = try world.receive(Assignment.self, from: 0, tag: SweepTag.assignment)
-            guard let index = assignment.trialIndex else { break }
-            var resume: (TrainerCheckpoint, source: String)?
-            if assignment.resumes {
-                let (bytes, _) = try world.receiveBytes(from: 0, tag: SweepTag.resumeData)
-                let source = "checkpoint of trial \(sweep.trials[index].trialID) from rank 0"
-                resume = (try TrainerCheckpoint(decoding: bytes, source: source), source)
-            }
-            let outcome = runner.run(sweep.trials[index], resumingFrom: resume)
-            if let curve = outcome.curve { moments.add(trial: index, curve: curve) }
-            report.finished = FinishedTrial(trialIndex: index, result: outcome.result, curve: outcome.curve)
-        }
-        _ = try world.reduceSum(moments.words)
-    }
-
     // MARK: Rank 0
 
     /// Rank 0's part; `output` is the prepared output directory, `skip` the trials already done.
-    func runCoordinator(output: SweepOutput, skip: Set<Int>) throws -> SweepStatistics {
+    func runCoordinator(output: SweepDirectory, skip: Set<Int>) throws -> SweepStatistics {
         let start = Date()
         let order = sweep.trials.indices.filter { !skip.contains($0) }
             .map { (index: $0, cost: Self.estimatedCost(sweep.trials[$0])) }
@@ -82,7 +54,7 @@ final class SweepRunner {
 
         func record(_ finished: FinishedTrial, rank: Int, host: String) throws {
             computeSeconds += finished.result.wallSeconds
-            try output.record(finished, rank: rank, host: host)
+            try output.record(finished.result, curve: finished.curve, rank: rank, host: host)
             progress.finished(finished.result, rank: rank, host: host)
         }
 
@@ -139,7 +111,6 @@ final class SweepRunner {
                 let resume = try output.readCheckpoint(trialID: trialID).map { ($0.checkpoint, source: output.checkpointURL(trialID).path) }
                 let outcome = ownRunner.run(sweep.trials[index], resumingFrom: resume)
                 if let serveError { throw serveError }
-                if let curve = outcome.curve { moments.add(trial: index, curve: curve) }
                 try record(FinishedTrial(trialIndex: index, result: outcome.result, curve: outcome.curve),
                            rank: 0, host: world.processorName)
             } else if finishedWorkers.count < world.size - 1 {
@@ -149,30 +120,9 @@ final class SweepRunner {
                 _ = try world.polling.wait { try world.probe() }
             }
         }
-        // Curves of trials finished in an earlier run come from disk, so resumed and uninterrupted
-        // sweeps reduce the same set of curves.
-        for index in skip.sorted() {
-            if let curve = try output.readCurve(trialID: sweep.trials[index].trialID, groupOf: index) {
-                moments.add(trial: index, curve: curve)
-            }
-        }
-        let reduced = try world.reduceSum(moments.words)!
-        moments.replaceWords(reduced)
         progress.close()
         let wall = Date().timeIntervalSince(start)
         return SweepStatistics(wallSeconds: wall, computeSeconds: computeSeconds, ranks: world.size,
                                efficiency: wall > 0 ? computeSeconds / (wall * Double(world.size)) : 0)
-    }
-}
-
-struct SweepStatistics: Codable {
-    var wallSeconds: Double
-    var computeSeconds: Double
-    var ranks: Int
-    /// Sum of trial compute seconds over (wall seconds x ranks).
-    var efficiency: Double
-
-    enum CodingKeys: String, CodingKey {
-        case wallSeconds = "wall_seconds", computeSeconds = "compute_seconds", ranks, efficiency = "scheduling_efficiency"
     }
 }

@@ -75,6 +75,10 @@ public struct PreparedData: Sendable {
     /// Scalar mean and standard deviation of the training subset's features, used to standardise all splits.
     public var mean: Float
     public var std: Float
+
+    public init(train: LabeledSplit, validation: LabeledSplit, probe: LabeledSplit, mean: Float, std: Float) {
+        self.train = train; self.validation = validation; self.probe = probe; self.mean = mean; self.std = std
+    }
 }
 
 /// Loads and prepares data sets, keeping each in memory so that the trials of a sweep that share

@@ -37,35 +37,6 @@ public struct Curve: Codable, Equatable, Sendable {
 
     public var count: Int { iteration.count }
 
-    /// Header of `csv()`: the fixed columns, then the per-layer ones.
-    public var csvHeader: [String] {
-        ["iteration", "loss", "lr", "weight_update_abs", "weight_update_rel", "pattern_change", "pattern_change_init", "val_accuracy"]
-            + layerNames.map { "weight_update_abs.\($0)" } + layerNames.map { "weight_update_rel.\($0)" }
-            + patternLayerNames.map { "pattern_change.\($0)" } + patternLayerNames.map { "pattern_change_init.\($0)" }
-            + (gateDisagreement == nil ? [] : ["gate_disagreement"])
-    }
-
-    /// The curve as CSV. Numbers are written in Swift's shortest round-trip form, so the file is
-    /// exact and identical wherever it is written; an unmeasured validation accuracy is empty.
-    public func csv() -> String {
-        var lines = [csvHeader.joined(separator: ",")]
-        lines.reserveCapacity(count + 1)
-        for i in 0..<count {
-            var fields = [String(iteration[i]), format(loss[i]), format(lr[i]), format(weightUpdateAbs[i]),
-                          format(weightUpdateRel[i]), format(patternChange[i]), format(patternChangeInit[i]),
-                          valAccuracy[i].map(format) ?? ""]
-            fields += layerWeightUpdateAbs.map { format($0[i]) }
-            fields += layerWeightUpdateRel.map { format($0[i]) }
-            fields += layerPatternChange.map { format($0[i]) }
-            fields += layerPatternChangeInit.map { format($0[i]) }
-            if let gateDisagreement { fields.append(gateDisagreement[i].map(format) ?? "") }
-            lines.append(fields.joined(separator: ","))
-        }
-        return lines.joined(separator: "\n") + "\n"
-    }
-
-    private func format(_ x: Double) -> String { x.isFinite ? "\(x)" : (x.isNaN ? "nan" : (x > 0 ? "inf" : "-inf")) }
-
     /// The named instrument column (for statistics over many curves).
     public func column(_ name: String) -> [Double]? {
         switch name {

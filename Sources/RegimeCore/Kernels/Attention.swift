@@ -57,16 +57,6 @@ func fastExp(_ input: SIMD16<Float>) -> SIMD16<Float> {
     return y * unsafeBitCast(exponent, to: SIMD16<Float>.self)
 }
 
-@inline(__always)
-private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
-}
-
-@inline(__always)
-private func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
-}
-
 /// Softmax of row[0..<n] in place; row[n..<padded] (padded a multiple of 16) is set to 0.
 @inline(__always)
 func softmaxPadded(_ row: UnsafeMutablePointer<Float>, _ n: Int, padded: Int) {

@@ -232,16 +232,6 @@ func conv2dBackward(doutput: UnsafePointer<Float>, input: UnsafePointer<Float>, 
 
 // MARK: Direct convolution (small patches)
 
-@inline(__always)
-private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
-}
-
-@inline(__always)
-private func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
-}
-
 /// Copies example `e` of the NHWC batch into a zero-bordered (H + 2 pad, W + 2 pad, C) image.
 @inline(__always)
 private func padImage(_ xpad: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ g: ConvGeometry, example e: Int) {

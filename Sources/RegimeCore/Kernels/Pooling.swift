@@ -9,16 +9,6 @@
 // No argmax is stored: the backward pass finds the chosen input again as the first of the four
 // that equals the output (the output is a copy of it, so the comparison is exact).
 
-@inline(__always)
-private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
-}
-
-@inline(__always)
-private func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
-}
-
 /// out (B, H/2, W/2, C) from input (B, H, W, C).
 func maxPool2x2Forward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
                        batch B: Int, height H: Int, width W: Int, channels C: Int) {

@@ -100,14 +100,21 @@ public struct Xoshiro256: RandomNumberGenerator, Codable, Hashable, Sendable {
     }
 }
 
-/// SplitMix64, used only to expand a seed into xoshiro's state.
-struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
+/// SplitMix64 (Steele, Lea & Flood 2014): expands a seed into xoshiro's state, and is the quick
+/// generator of benchmark inputs and test data. The one implementation in regime.
+public struct SplitMix64: Sendable {
+    public var state: UInt64
+    public init(state: UInt64) { self.state = state }
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+
+    /// A float in [-1, 1) from the top 24 bits of the next output.
+    public mutating func nextSymmetricFloat() -> Float {
+        Float(next() >> 40) * (2.0 / Float(1 << 24)) - 1
     }
 }

@@ -8,9 +8,9 @@ import Foundation
 /// **Cache.** The gates of the training examples never change after the freeze, so when a bit per
 /// (example, unit) fits in `cacheLimitBytes` they are computed once, at the freeze, and a training
 /// step only expands its batch's bits into masks instead of running the gate network's forward
-/// pass. Bits: mlp:784-256-256-10 512 per example (60,000 examples: 3.9 MB);
-/// cnn:1x28x28-c16k3-p-c32k3-p-fc128-10 18,944 (10,000: 24 MB, 60,000: 144 MB);
-/// vit:1x28x28-p7-d64-h4-l2-10 8,192 (60,000: 62 MB). Above the bound the gates are recomputed at
+/// pass. Per example: mlp:784-256-256-10 512 bits, 64 B (60,000 examples: 3.8 MB);
+/// cnn:1x28x28-c16k3-p-c32k3-p-fc128-10 18,944 bits, 2368 B (10,000: 23.7 MB, 60,000: 142 MB);
+/// vit:1x28x28-p7-d64-h4-l2-10 8,192 bits, 1024 B (60,000: 61 MB). Above the bound the gates are recomputed at
 /// every step. Both give the same bits: an example's forward pass does not depend on the other
 /// rows of its batch (every kernel's summation order depends only on the shapes per example), which
 /// `GatedTrainingTests` checks by training with and without the cache.
@@ -30,7 +30,7 @@ public final class FrozenGates {
     private let masks: [FloatBuffer]
 
     /// Bytes of the training-set cache: ceil(units / 64) words of 8 bytes per example and layer.
-    static func cacheBytes(unitsPerExample: [Int], examples: Int) -> Int {
+    public static func cacheBytes(unitsPerExample: [Int], examples: Int) -> Int {
         unitsPerExample.reduce(0) { $0 + ($1 + 63) / 64 * 8 } * examples
     }
 

@@ -25,7 +25,21 @@ public enum JSONCoding {
 extension KeyedEncodingContainer {
     /// Writes `value`, or an explicit JSON null when it is nil: in regime's files a censored or
     /// missing value is data, so the key is always present.
-    mutating func encodeOrNull<T: Encodable>(_ value: T?, forKey key: Key) throws {
+    public mutating func encodeOrNull<T: Encodable>(_ value: T?, forKey key: Key) throws {
         if let value { try encode(value, forKey: key) } else { try encodeNil(forKey: key) }
+    }
+}
+
+/// The JSON forms regime writes: sorted keys so files are byte-stable, slashes unescaped.
+public enum JSONFormat {
+    public static func pretty<T: Encodable>(_ value: T) throws -> Data {
+        var data = try JSONCoding.encoder(pretty: true).encode(value)
+        data.append(0x0A)
+        return data
+    }
+
+    /// One line, for JSON Lines journals.
+    public static func line<T: Encodable>(_ value: T) throws -> Data {
+        try JSONCoding.encoder().encode(value)
     }
 }

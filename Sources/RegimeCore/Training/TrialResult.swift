@@ -1,7 +1,8 @@
 import Foundation
 
-/// The outcome of one trial, written as `result.json` by `regime train` and as one line of a
-/// sweep's `trials.jsonl`.
+/// The outcome of training one trial: one line of a sweep's `trials.jsonl` (and the training part
+/// of `regime train`'s `result.json`). Decay times are not part of it: they are an analysis of the
+/// stored curve (RegimeAnalysis), recomputed whenever the analysis settings change.
 public struct TrialResult: Codable, Equatable, Sendable {
     /// `ok`: ran to the end. `diverged`: a non-finite loss or update. `failed`: an error (bad data,
     /// corrupt checkpoint, ...). `timed_out`: ran past the sweep's `trial_timeout`.
@@ -15,16 +16,8 @@ public struct TrialResult: Codable, Equatable, Sendable {
     public var finalLoss: Double?
     public var finalValAccuracy: Double?
     public var wallSeconds: Double
-    /// Decay times keyed by epsilon, plus "auc90"; nil for a trial that did not finish.
-    public var decay: DecaySummary?
     /// Why a trial diverged or failed.
     public var error: String?
-    /// The robust estimators (docs/decay-estimators.md): R(eps) over a fine grid, half-life, knee,
-    /// time constant and area rule, for `weight_update_rel` against `pattern_change`; nil unless ok.
-    public var timing: TrialTiming?
-    /// The same with the learning-rate-normalised weight update ||dtheta|| / (lr_t ||theta||),
-    /// which separates the schedule from the dynamics.
-    public var timingLRNormalized: TrialTiming?
     /// The iteration at which the online regime detector fired on `pattern_change` (null: it did not).
     public var detectedAt: Int?
     /// A gated trial's freeze (absent for trials without `gates`).
@@ -32,15 +25,15 @@ public struct TrialResult: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case trialID = "trial_id", params, status, iterations, finalLoss = "final_loss",
-             finalValAccuracy = "final_val_accuracy", wallSeconds = "wall_seconds", decay, error, timing,
-             timingLRNormalized = "timing_lr_normalized", detectedAt = "detected_at", freeze
+             finalValAccuracy = "final_val_accuracy", wallSeconds = "wall_seconds", error,
+             detectedAt = "detected_at", freeze
     }
 
     public init(trialID: String, params: TrialSpec, status: Status, iterations: Int, finalLoss: Double?,
-                finalValAccuracy: Double?, wallSeconds: Double, decay: DecaySummary?, error: String?) {
+                finalValAccuracy: Double?, wallSeconds: Double, error: String?) {
         self.trialID = trialID; self.params = params; self.status = status; self.iterations = iterations
         self.finalLoss = finalLoss; self.finalValAccuracy = finalValAccuracy; self.wallSeconds = wallSeconds
-        self.decay = decay; self.error = error
+        self.error = error
     }
 
     /// Writes nulls explicitly: a censored or missing value is data, not an absent key.
@@ -53,10 +46,7 @@ public struct TrialResult: Codable, Equatable, Sendable {
         try c.encode(finalLoss.flatMap { $0.isFinite ? $0 : nil }, forKey: .finalLoss)
         try c.encode(finalValAccuracy, forKey: .finalValAccuracy)
         try c.encode(wallSeconds, forKey: .wallSeconds)
-        try c.encode(decay, forKey: .decay)
         try c.encode(error, forKey: .error)
-        try c.encode(timing, forKey: .timing)
-        try c.encode(timingLRNormalized, forKey: .timingLRNormalized)
         try c.encodeOrNull(detectedAt, forKey: .detectedAt)
         try c.encodeIfPresent(freeze, forKey: .freeze)
     }
@@ -72,21 +62,12 @@ extension Trainer {
         case is TrialTimeout: status = .timedOut
         default: status = .failed
         }
-        let decay = status == .ok
-            ? DecayDetector.compare(iterations: curve.iteration, weightUpdate: curve.weightUpdateRel,
-                                   patternChange: curve.patternChange, options: spec.decay)
-            : nil
         var result = TrialResult(trialID: spec.trialID, params: spec, status: status, iterations: iteration,
                                  finalLoss: lastLoss.isFinite ? lastLoss : nil,
                                  finalValAccuracy: curve.valAccuracy.last ?? nil, wallSeconds: wallSeconds,
-                                 decay: decay, error: failure.map { "\($0)" })
+                                 error: failure.map { "\($0)" })
         result.detectedAt = detector.detectedAt
         result.freeze = spec.gates.map { FreezeSummary(gates: $0, frozenAt: gates?.frozenAt, detectedAt: detector.detectedAt) }
-        if status == .ok {
-            let options = DecayEstimatorOptions(decayOptions: spec.decay)
-            result.timing = TrialTiming(curve: curve, options: options, measure: .relative)
-            result.timingLRNormalized = TrialTiming(curve: curve, options: options, measure: .learningRateNormalized)
-        }
         return result
     }
 }

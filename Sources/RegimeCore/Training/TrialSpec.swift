@@ -3,6 +3,9 @@ import Foundation
 /// Everything that determines a trial's result: architecture, data, optimizer, schedule, sizes,
 /// instrument settings and the seed. Two trials with equal specs produce identical curves and
 /// results on any rank, host or rank count.
+///
+/// How the curves are analysed afterwards (smoothing, thresholds, references: a sweep's
+/// `analysis:` section) is not part of the spec: it changes no trial and no trial id.
 public struct TrialSpec: Codable, Hashable, Sendable {
     public var arch: String
     public var dataset: DatasetSpec
@@ -15,17 +18,16 @@ public struct TrialSpec: Codable, Hashable, Sendable {
     public var recordEvery: Int = 1
     /// Measure validation accuracy every `evalEvery` iterations (and always at the end).
     public var evalEvery: Int = 250
-    public var decay: DecayOptions = DecayOptions()
     /// Frozen activation gates (nil: never frozen). Optional and encoded only when present, so
     /// trials without it keep their ids.
     public var gates: GateSpec?
 
     public init(arch: String, dataset: DatasetSpec, optimizer: OptimizerSpec, schedule: LearningRateSchedule = .init(),
                 batchSize: Int, iterations: Int, seed: UInt64, recordEvery: Int = 1, evalEvery: Int = 250,
-                decay: DecayOptions = DecayOptions(), gates: GateSpec? = nil) {
+                gates: GateSpec? = nil) {
         self.arch = arch; self.dataset = dataset; self.optimizer = optimizer; self.schedule = schedule
         self.batchSize = batchSize; self.iterations = iterations; self.seed = seed
-        self.recordEvery = recordEvery; self.evalEvery = evalEvery; self.decay = decay
+        self.recordEvery = recordEvery; self.evalEvery = evalEvery
         self.gates = gates
     }
 
@@ -45,8 +47,41 @@ public struct TrialSpec: Codable, Hashable, Sendable {
         seed = try c.decode(UInt64.self, forKey: .seed)
         recordEvery = try c.decodeIfPresent(Int.self, forKey: .recordEvery) ?? 1
         evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery) ?? 250
-        decay = try c.decodeIfPresent(DecayOptions.self, forKey: .decay) ?? DecayOptions()
+        // A `decay` key (journals of regime 0.1, where analysis settings were trial settings) is ignored.
         gates = try c.decodeIfPresent(GateSpec.self, forKey: .gates)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(arch, forKey: .arch)
+        try c.encode(batchSize, forKey: .batchSize)
+        try c.encode(dataset, forKey: .dataset)
+        if encoder.userInfo[TrialSpec.identityKey] != nil {
+            try c.encode(LegacyDecayIdentity(), forKey: .decay)
+        }
+        try c.encode(evalEvery, forKey: .evalEvery)
+        try c.encodeIfPresent(gates, forKey: .gates)
+        try c.encode(iterations, forKey: .iterations)
+        try c.encode(optimizer, forKey: .optimizer)
+        try c.encode(recordEvery, forKey: .recordEvery)
+        try c.encode(schedule, forKey: .schedule)
+        try c.encode(seed, forKey: .seed)
+    }
+
+    /// Set in an encoder's `userInfo` when it encodes the spec as identity (``canonicalJSON``).
+    static let identityKey = CodingUserInfoKey(rawValue: "regime.trialSpec.identity")!
+
+    /// regime 0.1 kept the decay settings in the spec, so every trial id of that version hashed a
+    /// `decay` object; at its defaults it read as below. The identity keeps that constant object so
+    /// ids of existing sweeps stay the same (`--resume` of an older directory works); the analysis
+    /// settings themselves no longer enter the spec. A 0.1 sweep with non-default `decay` settings
+    /// had other ids and cannot be resumed by this version (its analysis can still be recomputed).
+    struct LegacyDecayIdentity: Encodable {
+        var area_fraction = 0.9
+        var peak_skip = 0
+        var peak_window = 50
+        var smoothing = 25
+        var thresholds = [0.05, 0.1, 0.2]
     }
 
     /// Checks every setting, and that the architecture fits the data set; the error names the key.
@@ -56,7 +91,6 @@ public struct TrialSpec: Codable, Hashable, Sendable {
         try dataset.validate()
         try optimizer.validate()
         try schedule.validate(totalSteps: iterations)
-        do { try decay.validate() } catch { throw SpecError("decay: \(error)") }
         guard batchSize > 0 else { throw SpecError("batch_size: expected a positive integer, got \(batchSize)") }
         guard iterations > 0 else { throw SpecError("iterations: expected a positive integer, got \(iterations)") }
         try gates?.validate(iterations: iterations)
@@ -82,6 +116,7 @@ public struct TrialSpec: Codable, Hashable, Sendable {
         identity.dataset.path = nil
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.userInfo[Self.identityKey] = true
         return String(decoding: try! encoder.encode(identity), as: UTF8.self)
     }
 

@@ -33,7 +33,7 @@ public struct TrialRunner {
             if let (saved, source) = checkpoint { try trainer.restore(saved, source: source) }
         } catch {
             let result = TrialResult(trialID: spec.trialID, params: spec, status: .failed, iterations: 0, finalLoss: nil,
-                                     finalValAccuracy: nil, wallSeconds: elapsed(), decay: nil, error: "\(error)")
+                                     finalValAccuracy: nil, wallSeconds: elapsed(), error: "\(error)")
             return Outcome(result: result, curve: nil)
         }
         var failure: Error?
