@@ -40,13 +40,19 @@ final class CheckpointResumeTests: XCTestCase {
         }
     }
 
-    func testTrialRunnerCheckpointsAndResumes() throws {
-        let spec = spec(optimizer: OptimizerSpec(kind: .adam, lr: 0.003))
+    /// Runs `spec` through a TrialRunner that checkpoints every `every` iterations; returns the
+    /// outcome and the checkpoints.
+    func runCheckpointing(_ spec: TrialSpec, every: Int) -> (TrialRunner.Outcome, [TrainerCheckpoint]) {
         var saved: [TrainerCheckpoint] = []
         var runner = TrialRunner()
-        runner.checkpointEvery = 25
+        runner.checkpointEvery = every
         runner.saveCheckpoint = { saved.append($0) }
-        let full = runner.run(spec)
+        return (runner.run(spec), saved)
+    }
+
+    func testTrialRunnerCheckpointsAndResumes() throws {
+        let spec = spec(optimizer: OptimizerSpec(kind: .adam, lr: 0.003))
+        let (full, saved) = runCheckpointing(spec, every: 25)
         XCTAssertEqual(full.result.status, .ok)
         XCTAssertEqual(saved.map(\.metadata.iteration), [25, 50, 75])
         let resumed = TrialRunner().run(spec, resumingFrom: (saved[1], source: "memory"))
@@ -64,11 +70,7 @@ final class CheckpointResumeTests: XCTestCase {
             var spec = spec(optimizer: OptimizerSpec(kind: .adam, lr: 0.01))
             spec.gates = gates
             spec.recordEvery = 1
-            var saved: [TrainerCheckpoint] = []
-            var runner = TrialRunner()
-            runner.checkpointEvery = 15
-            runner.saveCheckpoint = { saved.append($0) }
-            let full = runner.run(spec)
+            let (full, saved) = runCheckpointing(spec, every: 15)
             XCTAssertEqual(full.result.status, .ok)
             let frozenAt = try XCTUnwrap(full.result.freeze?.at, "\(gates): never froze")
             XCTAssertTrue(saved.contains { $0.metadata.gatesFrozenAt == nil } && saved.contains { $0.metadata.gatesFrozenAt == frozenAt },

@@ -19,7 +19,6 @@ Deterministic: fixed np.random.default_rng seeds and deterministic seed searches
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 
@@ -29,7 +28,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reference as ref  # noqa: E402
 import reference_cnn_vit as rcv  # noqa: E402
-from make_golden import GOLDEN_DIR, f32_exact, flat, to_json  # noqa: E402
+from make_golden import GOLDEN_DIR, f32_exact, flat, write_or_check  # noqa: E402
 
 MARGIN_MIN = 1e-4  # every decision (gate, pattern bit, pooling winner) at least this far from a tie
 NUM_STEPS = 4
@@ -68,76 +67,6 @@ def make_model(arch):
     return MLP(arch) if arch.startswith("mlp:") else rcv.make_model(arch)
 
 
-def gates_of(model, theta_g, X, dtype):
-    """The gates 1[z_l(theta_g; X) > 0], per pattern layer, (B, units)."""
-    return [(z > 0).astype(dtype) for z in model.forward(theta_g, X)[1]]
-
-
-def gated_pool_gap(model, theta, X, gates):
-    """CNN: min over the gated forward's pooling windows of (winner - largest smaller entry); a tie
-    of open units (equal non-zero winners) counts as 0, a tie of closed units' exact zeros does not
-    (neither depends on the parameters). inf for other models or without pools."""
-    if not isinstance(model, rcv.CNN):
-        return math.inf
-    _, _, cache = model.forward(theta, X, keep=True, gates=gates)
-    gap = math.inf
-    for op, c in zip(model.ops, cache):
-        if op["kind"] != "pool":
-            continue
-        st = np.sort(rcv.pool_candidates(c[0]), axis=0)
-        top = st[-1]
-        below = np.full(top.shape, np.inf)
-        for k in (2, 1, 0):
-            below = np.where(np.isinf(below) & (st[k] < top), top - st[k], below)
-        below = np.where((st[-2] == top) & (top != 0), 0.0, below)
-        gap = min(gap, float(np.min(below)))
-    return gap
-
-
-def run_case(model, cfg, theta0, batches, probe, dtype=np.float64):
-    theta = np.asarray(theta0, dtype=dtype)
-    probe = np.asarray(probe, dtype=dtype)
-    opt = ref.Optimizer(cfg, theta.size, dtype=dtype)
-    pat0 = rcv.patterns(model, theta, probe)
-    prev = pat0
-    m_probe = rcv.margin(model, theta, probe)
-    m_train = math.inf
-    theta_g, gate_probe = None, None
-    steps, gate_list = [], []
-    gating_effect = 0.0  # largest normwise difference of a gated step's gradient from the ReLU one
-    for t, (X, y) in enumerate(batches, start=1):
-        X = np.asarray(X, dtype=dtype)
-        gates = None
-        if theta_g is None:
-            m_train = min(m_train, rcv.margin(model, theta, X))
-        else:
-            gates = gates_of(model, theta_g, X, dtype)
-            m_train = min(m_train, rcv.margin(model, theta_g, X), gated_pool_gap(model, theta, X, gates))
-        gate_list.append(gates)
-        loss, _, grad = model.loss_and_grad(theta, X, y, gates=gates)
-        if gates is not None:
-            gating_effect = max(gating_effect, rcv._rel(model.loss_and_grad(theta, X, y)[2], grad))
-        new, lr = opt.step(theta, grad)
-        wa, wr, wal, wrl = rcv.weight_update(model, theta, new)
-        pat = rcv.patterns(model, new, probe)
-        pc, pcl, pcn = ref.pattern_change(prev, pat)
-        pci, pcil, pcin = ref.pattern_change(pat0, pat)
-        m_probe = min(m_probe, rcv.margin(model, new, probe))
-        if t == FREEZE_AFTER:
-            theta_g, gate_probe = new, pat
-        gd, gdl, gdn = ref.pattern_change(gate_probe, pat) if gate_probe is not None else (None, None, None)
-        steps.append({"t": t, "lr": lr, "loss": loss, "grad": grad, "params": new,
-                      "weight_update_abs": wa, "weight_update_rel": wr,
-                      "weight_update_abs_layers": wal, "weight_update_rel_layers": wrl,
-                      "pattern_change": pc, "pattern_change_layers": pcl, "pattern_diff_counts": pcn,
-                      "pattern_change_init": pci, "pattern_change_init_layers": pcil,
-                      "pattern_diff_counts_init": pcin,
-                      "gate_disagreement": gd, "gate_disagreement_layers": gdl, "gate_disagreement_counts": gdn})
-        theta, prev = new, pat
-    return {"steps": steps, "gates": gate_list, "margin_probe": m_probe, "margin_train": m_train,
-            "gating_effect": gating_effect}
-
-
 def counts(run):
     return [(s["pattern_diff_counts"], s["pattern_diff_counts_init"], s["gate_disagreement_counts"]) for s in run["steps"]]
 
@@ -151,7 +80,7 @@ def gated_file(arch, B, P, seed):
         theta0 = rcv.golden_params(model, rng)
         batches = [(f32_exact(rng.normal(size=(B, n_in))), rng.integers(0, model.classes, size=B)) for _ in range(NUM_STEPS)]
         probe = f32_exact(rng.normal(size=(P, n_in)))
-        runs = [run_case(model, cfg, theta0, batches, probe) for _, cfg in cases]
+        runs = [rcv.run_case(model, cfg, theta0, batches, probe, freeze_after=FREEZE_AFTER) for _, cfg in cases]
         m = min(min(r["margin_probe"], r["margin_train"]) for r in runs)
         if m <= MARGIN_MIN:
             continue
@@ -161,7 +90,7 @@ def gated_file(arch, B, P, seed):
                    and any(s["pattern_change"] > 0 for s in r["steps"][FREEZE_AFTER:])
                    and r["steps"][-1]["gate_disagreement"] > 0 and r["gating_effect"] > 1e-2 for r in runs):
             continue
-        runs32 = [run_case(model, cfg, theta0, batches, probe, np.float32) for _, cfg in cases]
+        runs32 = [rcv.run_case(model, cfg, theta0, batches, probe, np.float32, FREEZE_AFTER) for _, cfg in cases]
         if all(counts(r32) == counts(r64) for r32, r64 in zip(runs32, runs)):
             break
     else:
@@ -177,34 +106,9 @@ def gated_file(arch, B, P, seed):
         for s32, s64 in zip(r32["steps"], r64["steps"]):
             dev["params"] = max(dev["params"], rcv._rel(s32["params"], s64["params"]))
             dev["grad"] = max(dev["grad"], rcv._rel(s32["grad"], s64["grad"]))
-    out_cases = []
-    for (name, cfg), r in zip(cases, runs):
-        st = []
-        for s in r["steps"]:
-            s = dict(s)
-            s["grad"] = flat(s["grad"])
-            s["params"] = flat(s["params"])
-            st.append(s)
-        out_cases.append({"name": name, "optimizer": cfg.to_json(), "min_margin_probe": r["margin_probe"],
-                          "min_margin_train": r["margin_train"], "steps": st})
-    doc = {
-        "arch": arch,
-        "batch_size": B,
-        "num_steps": NUM_STEPS,
-        "freeze_after": FREEZE_AFTER,
-        "probe_size": P,
-        "seed": [seed, attempt],
-        "parameter_count": model.layout.size,
-        "groups": [[n, s, e] for n, s, e in model.layout.groups],
-        "pattern_units": [u for _, u in model.layout.patterns],
-        "min_margin": m,
-        "fd_max_rel_error": fd,
-        "init_params": flat(theta0),
-        "batches": [{"x": flat(X), "labels": [int(v) for v in y]} for X, y in batches],
-        "probe_x": flat(probe),
-        "cases": out_cases,
-    }
-    return doc, dev
+    header = {"arch": arch, "batch_size": B, "num_steps": NUM_STEPS, "freeze_after": FREEZE_AFTER, "probe_size": P,
+              "seed": [seed, attempt]}
+    return rcv.trajectory_document(header, model, m, fd, theta0, batches, probe, cases, runs), dev
 
 
 FILES = [("mlp_gated.json", ("mlp:6-5-4-3", 4, 16, 6101)),
@@ -222,9 +126,9 @@ def self_test():
         theta = theta_g + rng.normal(0.0, 0.1, size=theta_g.size)
         X = rng.normal(size=(B, int(np.prod(model.input))))
         y = rng.integers(0, model.classes, size=B)
-        gates = gates_of(model, theta_g, X, np.float64)
+        gates = rcv.gates_of(model, theta_g, X)
         err = rcv.fd_check(model, theta, X, y, floor_fraction=1e-6, gates=gates)
-        own = gates_of(model, theta, X, np.float64)
+        own = rcv.gates_of(model, theta, X)
         l1, _, g1 = model.loss_and_grad(theta, X, y)
         l2, _, g2 = model.loss_and_grad(theta, X, y, gates=own)
         print(f"  gated grad check {arch:32s} B={B}: max rel error {err:.2e}; own gates = ReLU: "
@@ -248,16 +152,7 @@ def main():
         for c in doc["cases"]:
             print(f"    {c['name']:16s} pattern diffs/step {[s['pattern_diff_counts'] for s in c['steps']]} "
                   f"gate disagreement/step {[s['gate_disagreement_counts'] for s in c['steps']]}")
-        text = to_json(doc) + "\n"
-        path = os.path.join(args.out, name)
-        if args.check:
-            same = os.path.exists(path) and open(path).read() == text
-            print(f"{name}: {'identical' if same else 'DIFFERS'}")
-            status |= 0 if same else 1
-        else:
-            with open(path, "w") as f:
-                f.write(text)
-            print(f"wrote {path} ({len(text.encode())} bytes)")
+        status |= write_or_check({name: doc}, args.out, args.check)
     return status
 
 

@@ -37,7 +37,7 @@ import numpy as np
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reference as ref  # noqa: E402
-from make_golden import GOLDEN_DIR, f32_exact, flat, to_json  # noqa: E402
+from make_golden import GOLDEN_DIR, f32_exact, flat, write_or_check  # noqa: E402
 
 LN_EPS = 1e-5
 
@@ -630,7 +630,39 @@ def optimizer_cases(T):
     ]
 
 
-def run_case(model, cfg, theta0, batches, probe, dtype=np.float64):
+def gates_of(model, theta_g, X, dtype=np.float64):
+    """The gates 1[z_l(theta_g; X) > 0], per pattern layer, (B, units) (docs/numerics.md, "Gated training")."""
+    return [(z > 0).astype(dtype) for z in model.forward(theta_g, X)[1]]
+
+
+def gated_pool_gap(model, theta, X, gates):
+    """CNN: min over the gated forward's pooling windows of (winner - largest smaller entry); a tie
+    of open units (equal non-zero winners) counts as 0, a tie of closed units' exact zeros does not
+    (neither depends on the parameters). inf for other models or without pools."""
+    if not isinstance(model, CNN):
+        return math.inf
+    _, _, cache = model.forward(theta, X, keep=True, gates=gates)
+    gap = math.inf
+    for op, c in zip(model.ops, cache):
+        if op["kind"] != "pool":
+            continue
+        st = np.sort(pool_candidates(c[0]), axis=0)
+        top = st[-1]
+        below = np.full(top.shape, np.inf)
+        for k in (2, 1, 0):
+            below = np.where(np.isinf(below) & (st[k] < top), top - st[k], below)
+        below = np.where((st[-2] == top) & (top != 0), 0.0, below)
+        gap = min(gap, float(np.min(below)))
+    return gap
+
+
+def run_case(model, cfg, theta0, batches, probe, dtype=np.float64, freeze_after=None):
+    """Trains on `batches` in turn with the optimizer `cfg`; per step the loss, gradient, new
+    parameters, weight updates and probe pattern changes. With `freeze_after` F (gated training):
+    theta_g = theta_F, and steps t > F train the gated network (gates of theta_g on batch t); each
+    step then also records the gate disagreement of theta_t's own probe patterns with theta_g's
+    (None before F), and the result the gates used and the largest normwise difference of a gated
+    step's gradient from the ReLU network's (`gating_effect`)."""
     theta = np.asarray(theta0, dtype=dtype)
     probe = np.asarray(probe, dtype=dtype)
     opt = ref.Optimizer(cfg, theta.size, dtype=dtype)
@@ -638,25 +670,43 @@ def run_case(model, cfg, theta0, batches, probe, dtype=np.float64):
     prev = pat0
     m_probe = margin(model, theta, probe)
     m_train = math.inf
-    steps = []
+    theta_g, gate_probe = None, None
+    steps, gate_list, gating_effect = [], [], 0.0
     for t, (X, y) in enumerate(batches, start=1):
         X = np.asarray(X, dtype=dtype)
-        m_train = min(m_train, margin(model, theta, X))
-        loss, _, grad = model.loss_and_grad(theta, X, y)
+        gates = None
+        if theta_g is None:
+            m_train = min(m_train, margin(model, theta, X))
+        else:
+            gates = gates_of(model, theta_g, X, dtype)
+            m_train = min(m_train, margin(model, theta_g, X), gated_pool_gap(model, theta, X, gates))
+        gate_list.append(gates)
+        loss, _, grad = model.loss_and_grad(theta, X, y, gates=gates)
+        if gates is not None:
+            gating_effect = max(gating_effect, _rel(model.loss_and_grad(theta, X, y)[2], grad))
         new, lr = opt.step(theta, grad)
         wa, wr, wal, wrl = weight_update(model, theta, new)
         pat = patterns(model, new, probe)
         pc, pcl, pcn = ref.pattern_change(prev, pat)
         pci, pcil, pcin = ref.pattern_change(pat0, pat)
         m_probe = min(m_probe, margin(model, new, probe))
-        steps.append({"t": t, "lr": lr, "loss": loss, "grad": grad, "params": new,
-                      "weight_update_abs": wa, "weight_update_rel": wr,
-                      "weight_update_abs_layers": wal, "weight_update_rel_layers": wrl,
-                      "pattern_change": pc, "pattern_change_layers": pcl, "pattern_diff_counts": pcn,
-                      "pattern_change_init": pci, "pattern_change_init_layers": pcil,
-                      "pattern_diff_counts_init": pcin})
+        step = {"t": t, "lr": lr, "loss": loss, "grad": grad, "params": new,
+                "weight_update_abs": wa, "weight_update_rel": wr,
+                "weight_update_abs_layers": wal, "weight_update_rel_layers": wrl,
+                "pattern_change": pc, "pattern_change_layers": pcl, "pattern_diff_counts": pcn,
+                "pattern_change_init": pci, "pattern_change_init_layers": pcil,
+                "pattern_diff_counts_init": pcin}
+        if freeze_after is not None:
+            if t == freeze_after:
+                theta_g, gate_probe = new, pat
+            gd, gdl, gdn = ref.pattern_change(gate_probe, pat) if gate_probe is not None else (None, None, None)
+            step.update({"gate_disagreement": gd, "gate_disagreement_layers": gdl, "gate_disagreement_counts": gdn})
+        steps.append(step)
         theta, prev = new, pat
-    return {"steps": steps, "margin_probe": m_probe, "margin_train": m_train}
+    out = {"steps": steps, "margin_probe": m_probe, "margin_train": m_train}
+    if freeze_after is not None:
+        out.update({"gates": gate_list, "gating_effect": gating_effect})
+    return out
 
 
 def _rel(a, b):
@@ -699,6 +749,13 @@ def optimizers_file(arch, B, P, steps, seed):
             dev["params"] = max(dev["params"], _rel(s32["params"], s64["params"]))
             dev["grad"] = max(dev["grad"], _rel(s32["grad"], s64["grad"]))
             dev["loss"] = max(dev["loss"], abs(s32["loss"] - s64["loss"]) / abs(s64["loss"]))
+    header = {"arch": arch, "batch_size": B, "num_steps": steps, "probe_size": P, "seed": [seed, attempt]}
+    return trajectory_document(header, model, m, fd, theta0, batches, probe, cases, runs), dev
+
+
+def trajectory_document(header, model, margin, fd, theta0, batches, probe, cases, runs):
+    """The optimizer-trajectory golden document (schema of cnn_optimizers.json): `header`'s keys
+    in order, then the layout, margins, inputs and one record per case (`runs` from run_case)."""
     out_cases = []
     for (name, cfg), r in zip(cases, runs):
         st = []
@@ -709,23 +766,18 @@ def optimizers_file(arch, B, P, steps, seed):
             st.append(s)
         out_cases.append({"name": name, "optimizer": cfg.to_json(), "min_margin_probe": r["margin_probe"],
                           "min_margin_train": r["margin_train"], "steps": st})
-    doc = {
-        "arch": arch,
-        "batch_size": B,
-        "num_steps": steps,
-        "probe_size": P,
-        "seed": [seed, attempt],
+    return {
+        **header,
         "parameter_count": model.layout.size,
         "groups": [[n, s, e] for n, s, e in model.layout.groups],
         "pattern_units": [u for _, u in model.layout.patterns],
-        "min_margin": m,
+        "min_margin": margin,
         "fd_max_rel_error": fd,
         "init_params": flat(theta0),
         "batches": [{"x": flat(X), "labels": [int(v) for v in y]} for X, y in batches],
         "probe_x": flat(probe),
         "cases": out_cases,
     }
-    return doc, dev
 
 
 CNN_FB = [("cnn:2x9x9-c3k3-p-c4k5s2-fc6-4", 3, 4101), ("cnn:1x8x8-c2k3v-c3k3s2v-p-5", 3, 4102)]
@@ -755,19 +807,7 @@ def main():
         for c in doc["cases"]:
             print(f"    {c['name']:16s} pattern diffs/step {[s['pattern_diff_counts'] for s in c['steps']]}")
         files[f"{prefix}_optimizers.json"] = doc
-    status = 0
-    for name, doc in files.items():
-        text = to_json(doc) + "\n"
-        path = os.path.join(args.out, name)
-        if args.check:
-            same = os.path.exists(path) and open(path).read() == text
-            print(f"{name}: {'identical' if same else 'DIFFERS'}")
-            status |= 0 if same else 1
-        else:
-            with open(path, "w") as f:
-                f.write(text)
-            print(f"wrote {path} ({len(text.encode())} bytes)")
-    return status
+    return write_or_check(files, args.out, args.check)
 
 
 if __name__ == "__main__":
