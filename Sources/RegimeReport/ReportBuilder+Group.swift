@@ -34,7 +34,7 @@ extension ReportBuilder {
         out += "<div class=\"figrow\">\n<figure style=\"width: \(Int(Self.groupDecayWidth))px\">\n"
         for scale in [ScaleKind.linear, .log] { out += groupDecayPlot(view, scale: scale) + "\n" }
         out += "<figcaption>Mean over the \(ok.count) ok seed\(ok.count == 1 ? "" : "s") (line) ± 1 sd (band) of each seed's curve normalised as the decay detector does: trailing moving average over \(w) recorded point\(w == 1 ? "" : "s"), divided by its reference (\(Markup.escape(ReportFormat.reference(input.options.normalization))), shaded). Dashed: mean t<sub>a</sub> and t<sub>w</sub> over seeds at the selected measure, shaded: their 95% CI; dotted: the threshold ε.</figcaption>\n"
-        out += "</figure>\n<figure style=\"width: \(Int(Self.groupRatioWidth))px\">\n" + groupRatioPlot(view) + "\n<figcaption>Per-seed ratio t<sub>w</sub>/t<sub>a</sub> for every measure (highlighted: selected); diamond and bar: mean and 95% CI.</figcaption>\n</figure>\n</div>\n"
+        out += "</figure>\n<figure style=\"width: \(Int(Self.groupRatioWidth))px\">\n" + groupRatioPlot(view) + "\n<figcaption>Per-seed ratio t<sub>w</sub>/t<sub>a</sub> for every measure (highlighted: selected); diamond and bar: median and its order-statistic interval (none below 6 seeds).</figcaption>\n</figure>\n</div>\n"
         out += groupTable(view)
         out += "<div class=\"figrow\">\n"
         out += "<figure style=\"width: \(Int(Self.groupSmallWidth))px\">\n" + [ScaleKind.linear, .log].map { groupRawPlot(view, column: "loss", smooth: true, scale: $0) }.joined(separator: "\n")
@@ -85,11 +85,11 @@ extension ReportBuilder {
             out += "<tr class=\"row-\(k)\"><td>\(Markup.escape(ReportFormat.measure(key)))</td>"
             out += "<td>\(statCell(m.tA, format: ReportFormat.time))</td>"
             out += "<td>\(statCell(m.tW, format: ReportFormat.time))</td>"
-            out += "<td>\(statCell(m.ratio, format: ReportFormat.ratio))</td>"
+            out += "<td>\(ratioCell(view.summary?.definition(forDecayKey: key)?.ratio))</td>"
             out += "<td>\(m.ordering.decided > 0 ? "\(m.ordering.taFirst)/\(m.ordering.decided)" : "<span class=\"muted\">-</span>")</td></tr>\n"
         }
         out += "</tbody>\n</table>\n"
-        out += "<p class=\"muted\">mean [95% Student-t CI] over seeds, n = seeds measured; censored seeds (the curve never stayed below the threshold within the run) are counted, never averaged in.</p>\n"
+        out += "<p class=\"muted\">times: mean [95% Student-t CI] over seeds, n = seeds measured; ratio: median [order-statistic interval] with its coverage; censored seeds (the curve never stayed below the threshold within the run) are counted, never averaged in.</p>\n"
         return out
     }
 
@@ -215,7 +215,7 @@ extension ReportBuilder {
         for (k, key) in measureKeys.enumerated() {
             let ratios = ok.map { $0.analysis?.decay[key]?.ratio.value }
             all += ratios.compactMap { $0 }
-            addRatioRow(&plot, row: Double(k), values: ratios, seeds: ok.map(\.spec.seed), summary: view.summary?.decay[key]?.ratio,
+            addRatioRow(&plot, row: Double(k), values: ratios, seeds: ok.map(\.spec.seed), summary: view.summary?.definition(forDecayKey: key)?.ratio.median,
                         cssClass: "", allValues: &all)
         }
         configureRatioAxis(&plot, values: all)
@@ -225,8 +225,8 @@ extension ReportBuilder {
         }
         plot.vLines = [SVGPlot.VLine(x: 1, label: "t_w = t_a")]
         plot.legend = [SVGPlot.LegendEntry(label: "seed", color: "#555555", kind: .point),
-                       SVGPlot.LegendEntry(label: "mean", color: "#111111", kind: .diamond),
-                       SVGPlot.LegendEntry(label: "95% CI", color: "#111111", kind: .segment)]
+                       SVGPlot.LegendEntry(label: "median", color: "#111111", kind: .diamond),
+                       SVGPlot.LegendEntry(label: "order-statistic CI", color: "#111111", kind: .segment)]
         plot.emptyMessage = "no ratio measured"
         return plot.render()
     }

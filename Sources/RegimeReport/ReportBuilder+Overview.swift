@@ -5,10 +5,37 @@ import SweepStore
 
 extension ReportBuilder {
 
+    /// The first screen: one plain line per group, whether patterns settle before weights
+    /// (``Verdict``), then every definition's call.
+    func verdicts() -> String {
+        var out = "<section id=\"verdict\" class=\"card\">\n<h2>Do activation patterns settle before weight updates?</h2>\n<ul class=\"verdicts\">\n"
+        for (g, group) in groups.enumerated() {
+            guard let summary = group.summary else { continue }
+            let call = summary.verdict.call.rawValue
+            out += "<li><a href=\"#group-\(Markup.escape(group.group.id))\">G\(g + 1)</a> \(Markup.escape(group.shortLabel)): "
+            out += "<b class=\"verdict verdict-\(call)\">\(Markup.escape(call))</b> \(Markup.escape(String(summary.verdict.line.dropFirst(call.count + 1))))</li>\n"
+        }
+        out += "</ul>\n<table class=\"definitions\">\n<thead><tr><th>group</th>"
+        let names = groups.first?.summary?.definitions.map(\.definition) ?? []
+        for name in names { out += "<th>\(Markup.escape(name))</th>" }
+        out += "</tr></thead>\n<tbody>\n"
+        for (g, group) in groups.enumerated() {
+            guard let summary = group.summary else { continue }
+            out += "<tr><td class=\"text\">G\(g + 1)</td>"
+            for d in summary.definitions {
+                let call = d.transient ? "transient" : d.call.rawValue
+                out += "<td><span class=\"verdict verdict-\(call)\">\(call)</span><br/>\(ratioCell(d.ratio))</td>"
+            }
+            out += "</tr>\n"
+        }
+        out += "</tbody>\n</table>\n<p class=\"muted\">Per definition: yes when the geometric-mean interval of t<sub>w</sub>/t<sub>a</sub> and the censoring-aware median bound lie above 1 and the exact sign test gives p &lt; 0.05; no when the interval lies below \(Verdict.noSeparation); otherwise undecided. A group says yes or no when two thirds of its definitions agree and none disagrees. Ratios: median with its order-statistic interval and real coverage.</p>\n</section>\n"
+        return out
+    }
+
     func overview() -> String {
         var out = "<section id=\"overview\" class=\"card\">\n<h2>Overview</h2>\n"
-        out += "<p class=\"lead\">t<sub>a</sub>: when the activation-pattern change (<code>pattern_change</code>) has decayed; t<sub>w</sub>: when the relative weight update (<code>weight_update_rel</code>) has decayed; ratio = t<sub>w</sub>/t<sub>a</sub> per seed (&gt; 1: the patterns settle before the weights). Times are optimizer steps; mean [95% Student-t CI] over seeds.</p>\n"
-        out += "<div class=\"figrow\">\n<figure>\n" + forestPlot() + "\n<figcaption>Ratio t<sub>w</sub>/t<sub>a</sub> per group at the selected measure: dots are seeds, the diamond the mean, the bar its 95% CI. Dotted line: t<sub>w</sub> = t<sub>a</sub>.</figcaption>\n</figure>\n</div>\n"
+        out += "<p class=\"lead\">t<sub>a</sub>: when the activation-pattern change (<code>pattern_change</code>) has decayed; t<sub>w</sub>: when the relative weight update (<code>weight_update_rel</code>) has decayed; ratio = t<sub>w</sub>/t<sub>a</sub> per seed (&gt; 1: the patterns settle before the weights). Times are optimizer steps; ratios: median over seeds with its exact order-statistic interval and coverage.</p>\n"
+        out += "<div class=\"figrow\">\n<figure>\n" + forestPlot() + "\n<figcaption>Ratio t<sub>w</sub>/t<sub>a</sub> per group at the selected measure: dots are seeds, the diamond the median, the bar its order-statistic interval (none below 6 seeds). Dotted line: t<sub>w</sub> = t<sub>a</sub>.</figcaption>\n</figure>\n</div>\n"
         // Table: groups x measures.
         out += "<table class=\"overview\">\n<thead><tr><th>group</th><th>ok</th><th>final val accuracy</th>"
         for key in measureKeys { out += "<th>ratio \(Markup.escape(ReportFormat.measureShort(key)))</th>" }
@@ -19,7 +46,7 @@ extension ReportBuilder {
             out += "<td>\(group.summary.map { statCell($0.finalValAccuracy, format: ReportFormat.accuracy) } ?? "<span class=\"muted\">no data</span>")</td>"
             for key in measureKeys {
                 if let m = group.summary?.decay[key] {
-                    out += "<td>\(statCell(m.ratio, format: ReportFormat.ratio))<br/><span class=\"muted\">t<sub>a</sub>&lt;t<sub>w</sub> in \(m.ordering.taFirst)/\(m.ordering.decided)</span></td>"
+                    out += "<td>\(ratioCell(group.summary?.definition(forDecayKey: key)?.ratio))<br/><span class=\"muted\">t<sub>a</sub>&lt;t<sub>w</sub> in \(m.ordering.taFirst)/\(m.ordering.decided)</span></td>"
                 } else {
                     out += "<td><span class=\"muted\">-</span></td>"
                 }
@@ -52,14 +79,14 @@ extension ReportBuilder {
                 let values = ratios.compactMap { $0 }.filter(\.isFinite)
                 allValues += values
                 addRatioRow(&plot, row: Double(g), values: ratios, seeds: group.okTrials.map(\.spec.seed),
-                            summary: group.summary?.decay[key]?.ratio, cssClass: measureClass(k), allValues: &allValues)
+                            summary: group.summary?.definition(forDecayKey: key)?.ratio.median, cssClass: measureClass(k), allValues: &allValues)
             }
         }
         configureRatioAxis(&plot, values: allValues)
         plot.vLines = [SVGPlot.VLine(x: 1, label: "t_w = t_a")]
         plot.legend = [SVGPlot.LegendEntry(label: "seed", color: "#555555", kind: .point),
-                       SVGPlot.LegendEntry(label: "mean", color: "#111111", kind: .diamond),
-                       SVGPlot.LegendEntry(label: "95% CI of the mean", color: "#111111", kind: .segment)]
+                       SVGPlot.LegendEntry(label: "median", color: "#111111", kind: .diamond),
+                       SVGPlot.LegendEntry(label: "order-statistic CI of the median", color: "#111111", kind: .segment)]
         plot.legendAlternatives = measureKeys.enumerated().map {
             SVGPlot.LegendEntry(label: "measure: \(ReportFormat.measure($0.element))", color: "#333333", kind: .text, cssClass: measureClass($0.offset))
         }
@@ -67,8 +94,18 @@ extension ReportBuilder {
         return plot.render()
     }
 
-    /// Seeds as dots spread around `row`, the mean as a diamond and its CI as a bar; censored seeds counted at the right.
-    func addRatioRow(_ plot: inout SVGPlot, row: Double, values: [Double?], seeds: [UInt64], summary: SampleSummary?,
+    /// A ratio's median with its interval and real coverage, and the censoring counts.
+    func ratioCell(_ r: RatioSummary?) -> String {
+        guard let r else { return "<span class=\"muted\">no data</span>" }
+        var text = Markup.escape(Verdict.describe(r.median))
+        let censored = r.twCensored + r.taCensored + r.bothCensored
+        if censored > 0 { text += " <span class=\"censored\">+\(censored) censored</span>" }
+        return text
+    }
+
+    /// Seeds as dots spread around `row`, the median as a diamond and its order-statistic
+    /// interval as a bar (when one exists); censored seeds counted at the right.
+    func addRatioRow(_ plot: inout SVGPlot, row: Double, values: [Double?], seeds: [UInt64], summary: MedianSummary?,
                      cssClass: String, allValues: inout [Double]) {
         let m = values.count
         for (j, v) in values.enumerated() {
@@ -79,13 +116,13 @@ extension ReportBuilder {
                                              cssClass: cssClass))
         }
         if let s = summary {
-            if let lo = s.ciLow, let hi = s.ciHigh {
+            if let lo = s.interval.low, let hi = s.interval.high {
                 plot.segments.append(SVGPlot.Segment(x1: lo, y1: row, x2: hi, y2: row, color: "#111111", width: 2.5, cssClass: cssClass))
                 allValues += [lo, hi]
             }
-            if let mean = s.mean {
-                plot.points.append(SVGPlot.Point(x: mean, y: row, color: "#111111", radius: 6, shape: .diamond,
-                                                 title: "mean ratio \(ReportFormat.ratio(mean))", cssClass: cssClass))
+            if let median = s.median {
+                plot.points.append(SVGPlot.Point(x: median, y: row, color: "#111111", radius: 6, shape: .diamond,
+                                                 title: "median ratio \(ReportFormat.ratio(median))", cssClass: cssClass))
             }
         }
         let censored = values.filter { $0 == nil || !($0!.isFinite) }.count

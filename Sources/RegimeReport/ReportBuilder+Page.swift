@@ -18,6 +18,7 @@ extension ReportBuilder {
         }
         page += "<main>\n"
         page += header(name)
+        page += verdicts()
         page += controls()
         page += overview()
         page += "<section id=\"groups\">\n<h2>Groups</h2>\n"
@@ -38,6 +39,7 @@ extension ReportBuilder {
         var css = """
         body { margin: 0; font: 14px/1.45 Helvetica, Arial, sans-serif; color: #222; background: #f3f3f1; }
         main { max-width: 1180px; margin: 0 auto; padding: 0 12px 40px; }
+        .verdict { font-weight: bold; } .verdict-yes { color: #1a7f37; } .verdict-no { color: #a02233; } .verdict-undecided, .verdict-transient { color: #8a6d00; }
         h1 { font-size: 24px; margin: 18px 0 4px; }
         h2 { font-size: 19px; margin: 22px 0 8px; border-bottom: 2px solid #ccc; padding-bottom: 3px; }
         h3 { font-size: 16px; margin: 4px 0 6px; }

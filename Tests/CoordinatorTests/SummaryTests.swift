@@ -82,15 +82,22 @@ final class SummaryTests: XCTestCase {
         XCTAssertEqual(m.tW.censored, 1)
         XCTAssertEqual(m.tA.n, 2)
         XCTAssertEqual(m.tA.mean, 45)
-        XCTAssertEqual(m.ratio.n, 1)
-        XCTAssertEqual(m.ratio.mean, 2.5)
+        let d0 = try XCTUnwrap(g0.definition(forDecayKey: "0.1")).ratio
+        XCTAssertEqual(d0.bothMeasured, 1)
+        XCTAssertEqual(d0.twCensored, 1)
+        XCTAssertEqual(d0.median.median, 2.5)
+        // The censored trial's ratio is at least T/t_a = 120/50: the lower ends are 2.5 and 2.4.
+        XCTAssertEqual(try XCTUnwrap(d0.medianBounds.medianLow), 2.45, accuracy: 1e-12)
+        XCTAssertNil(d0.medianBounds.medianHigh.flatMap { $0.isFinite ? $0 : nil }, "the upper bound is unbounded")
         // The censored t_w counts as later than the measured t_a.
         XCTAssertEqual(m.ordering.decided, 2)
         XCTAssertEqual(m.ordering.taFirst, 2)
         let g1 = summary.groups[1].decay["0.1"]!
         XCTAssertEqual(g1.tW.mean, 70)
         XCTAssertEqual(g1.tA.mean, 25)
-        XCTAssertEqual(g1.ratio.mean, 3)
+        let d1 = try XCTUnwrap(summary.groups[1].definition(forDecayKey: "0.1")).ratio
+        XCTAssertEqual(d1.geometricMean.geometricMean!, (2.0 * 4.0).squareRoot(), accuracy: 1e-12)
+        XCTAssertEqual(summary.groups[1].verdict.call, .undecided, "two seeds decide nothing")
         // Student t, df 1: 12.7062047 * sd / sqrt(2); sd of (60, 80) = 14.142...
         XCTAssertEqual(g1.tW.ciHigh!, 70 + 12.7062047361747 * 10, accuracy: 1e-6)
         XCTAssertEqual(summary.taBeforeTw["0.1"]!.decided, 4)

@@ -45,7 +45,7 @@ final class CheckpointResumeTests: XCTestCase {
     func runCheckpointing(_ spec: TrialSpec, every: Int) -> (TrialRunner.Outcome, [TrainerCheckpoint]) {
         var saved: [TrainerCheckpoint] = []
         var runner = TrialRunner()
-        runner.checkpointEvery = every
+        runner.checkpointEvery = .iterations(every)
         runner.saveCheckpoint = { saved.append($0) }
         return (runner.run(spec), saved)
     }
@@ -87,6 +87,27 @@ final class CheckpointResumeTests: XCTestCase {
                 XCTAssertEqual(a.freeze, b.freeze, label)
             }
         }
+    }
+
+    /// A cadence in seconds: a tiny one saves after every iteration but the last, a long one never;
+    /// resuming from any of them ends where the uninterrupted run ends.
+    func testCheckpointCadenceInSeconds() throws {
+        let spec = spec(optimizer: OptimizerSpec(kind: .sgd, lr: 0.05, momentum: 0.9))
+        var saved: [TrainerCheckpoint] = []
+        var runner = TrialRunner()
+        runner.checkpointEvery = .seconds(1e-9)
+        runner.saveCheckpoint = { saved.append($0) }
+        let full = runner.run(spec)
+        XCTAssertEqual(saved.map(\.metadata.iteration), Array(1..<spec.iterations))
+        let resumed = TrialRunner().run(spec, resumingFrom: (saved[40], source: "memory"))
+        XCTAssertEqual(resumed.curve, full.curve)
+        saved = []
+        runner.checkpointEvery = .seconds(3600)
+        _ = runner.run(spec)
+        XCTAssertTrue(saved.isEmpty, "no checkpoint within an hour of training")
+        XCTAssertEqual(CheckpointCadence(parsing: "60s"), .seconds(60))
+        XCTAssertEqual(CheckpointCadence(parsing: "250"), .iterations(250))
+        for bad in ["0", "-5", "0s", "ten", "5m", "s", ""] { XCTAssertNil(CheckpointCadence(parsing: bad), bad) }
     }
 
     func testCorruptCheckpointsAreRejectedWithTheirName() throws {

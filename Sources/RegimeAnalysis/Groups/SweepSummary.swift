@@ -9,12 +9,14 @@ import RegimeCore
 /// excluded from the means, never replaced by a number. Trials are taken in sweep order, so the
 /// numbers do not depend on the order in which they finished.
 public struct SweepSummary: Codable {
+    /// The two times of one summary measure (mean and Student-t interval of each time, for the
+    /// report's markers) and the ordering; the ratio's statistics are in ``Group/definitions``
+    /// (log scale and order statistics: a ratio is never averaged on a linear scale).
     public struct Measure: Codable {
         public var tW: SampleSummary
         public var tA: SampleSummary
-        public var ratio: SampleSummary
         public var ordering: OrderingFraction
-        enum CodingKeys: String, CodingKey { case tW = "t_w", tA = "t_a", ratio, ordering = "t_a_before_t_w" }
+        enum CodingKeys: String, CodingKey { case tW = "t_w", tA = "t_a", ordering = "t_a_before_t_w" }
     }
 
     public struct Group: Codable {
@@ -32,10 +34,21 @@ public struct SweepSummary: Codable {
         /// Robust estimators across seeds: medians with seeded bootstrap 95% CIs (docs/decay-estimators.md).
         public var timing: TimingGroupSummary?
         public var timingLRNormalized: TimingGroupSummary?
+        /// Every timing definition's ratio statistics (log scale, order statistics, censoring).
+        public var definitions: [DefinitionSummary]
+        /// Whether patterns settle before weights: yes / no / undecided (``Verdict``).
+        public var verdict: Verdict
         public var curves: String
+        /// The definition of a `decay` key: `"0.1"` is `threshold 0.1`, `"auc90"` the area rule.
+        public func definition(forDecayKey key: String) -> DefinitionSummary? {
+            let name = Double(key) != nil ? "threshold \(key)" : "area"
+            return definitions.first { $0.definition == name }
+        }
+
         enum CodingKeys: String, CodingKey {
             case groupID = "group_id", label, params, seeds, trials, ok, diverged, failed,
-                 finalValAccuracy = "final_val_accuracy", decay, timing, timingLRNormalized = "timing_lr_normalized", curves
+                 finalValAccuracy = "final_val_accuracy", decay, timing, timingLRNormalized = "timing_lr_normalized",
+                 definitions, verdict, curves
         }
     }
 
@@ -60,8 +73,8 @@ public struct SweepSummary: Codable {
     public static let bootstrapSeed: UInt64 = 20_260_208
 
     static let notesText = [
-        "Means, sd and 95% Student-t confidence intervals exclude censored values (a curve that never stays below the threshold) and trials that diverged or failed; 'censored' counts them.",
-        "ratio = t_w / t_a per trial; its statistics are over the trials where both times were measured.",
+        "decay: per summary measure, mean and 95% Student-t interval of each time over the trials that measured it (censored and failed trials counted, excluded); ratios are not averaged here.",
+        "definitions: per timing definition, t_w/t_a as median with an exact order-statistic interval stating its real coverage, geometric mean with a t interval on the log scale, censoring-aware median bounds, an exact sign test of t_a < t_w (a censored time counts as later), and censoring counts; verdict: yes / no / undecided (docs/decay-estimators.md).",
         "t_a_before_t_w counts trials with t_a < t_w; a censored time counts as later than a measured one (OrderingFraction).",
         "groups/<group_id>.csv: per recorded iteration, mean and sample sd across seeds of each instrument (trials in sweep order).",
         "timing: robust estimators (R(eps) over a grid, half-life, knee, time constant, area) per group as median with a seeded percentile-bootstrap 95% CI (2000 resamples); 'missing' counts seeds where an estimator did not apply (censored, no decay).",
@@ -85,10 +98,13 @@ public struct SweepSummary: Codable {
                 let measured = comparisons.compactMap { $0 }
                 decay[key] = Measure(tW: SampleSummary(comparisons.map { $0?.tW.value }),
                                      tA: SampleSummary(comparisons.map { $0?.tA.value }),
-                                     ratio: SampleSummary(comparisons.map { $0?.ratio.value }),
                                      ordering: OrderingFraction(measured, estimator: .threshold))
                 overall[key, default: []] += measured
             }
+            let definitions = Self.definitions(okIndices.compactMap { analyses[$0] },
+                                               runLengths: okIndices.compactMap { analyses[$0] == nil ? nil : Double(trials[$0].iterations) },
+                                               options: options)
+            let primary = "threshold \(DecayRules.epsilonKey(options.thresholds[(options.thresholds.count - 1) / 2]))"
             summaryGroups.append(Group(
                 groupID: group.id, label: group.label, params: group.spec,
                 seeds: group.trialIndices.map { trials[$0].seed }, trials: group.trialIndices.count,
@@ -98,6 +114,7 @@ public struct SweepSummary: Codable {
                 decay: decay,
                 timing: try? TimingGroupSummary(okAnalyses.map(\.timing), seed: bootstrapSeed),
                 timingLRNormalized: try? TimingGroupSummary(okAnalyses.map(\.timingLRNormalized), seed: bootstrapSeed),
+                definitions: definitions, verdict: Verdict(definitions, primary: primary),
                 curves: "groups/\(group.id).csv"))
         }
         let finished = results.compactMap { $0 }
@@ -112,21 +129,26 @@ public struct SweepSummary: Codable {
 
     // MARK: Files
 
-    public static func format(_ x: Double?) -> String { x.map { $0.isFinite ? "\($0)" : "nan" } ?? "" }
+    public static func format(_ x: Double?) -> String { x.map { $0.isFinite ? "\($0)" : ($0.isNaN ? "nan" : ($0 > 0 ? "inf" : "-inf")) } ?? "" }
 
+    /// One row per group and timing definition (the definition table of ``table()``).
     public func csv() -> String {
-        var lines = ["group_id,label,measure,trials,ok," + ["t_w", "t_a", "ratio"].map { m in
-            ["n", "censored", "mean", "sd", "ci_low", "ci_high"].map { "\(m)_\($0)" }.joined(separator: ",")
-        }.joined(separator: ",") + ",t_a_before_t_w_fraction,final_val_accuracy_mean,final_val_accuracy_ci_low,final_val_accuracy_ci_high"]
+        var lines = ["group_id,label,group_verdict,definition,call,transient,trials,both_measured,tw_censored,ta_censored,"
+            + "both_censored,not_applicable,t_a_median,t_w_median,ratio_median,ratio_ci_low,ratio_ci_high,ratio_ci_coverage,"
+            + "ratio_median_bound_low,ratio_median_bound_high,geometric_mean,geometric_ci_low,geometric_ci_high,sign_test_p,"
+            + "final_val_accuracy_mean,final_val_accuracy_ci_low,final_val_accuracy_ci_high"]
         for group in groups {
-            for key in group.decay.keys.sorted(by: Self.measureOrder) {
-                let m = group.decay[key]!
-                var fields = [group.groupID, "\"\(group.label)\"", key, "\(group.trials)", "\(group.ok)"]
-                for s in [m.tW, m.tA, m.ratio] {
-                    fields += ["\(s.n)", "\(s.censored)", Self.format(s.mean), Self.format(s.sd), Self.format(s.ciLow), Self.format(s.ciHigh)]
-                }
-                fields += [Self.format(m.ordering.fraction), Self.format(group.finalValAccuracy.mean),
-                           Self.format(group.finalValAccuracy.ciLow), Self.format(group.finalValAccuracy.ciHigh)]
+            for d in group.definitions {
+                let r = d.ratio
+                let fields = [group.groupID, "\"\(group.label)\"", group.verdict.call.rawValue, d.definition, d.call.rawValue,
+                              "\(d.transient)", "\(r.trials)", "\(r.bothMeasured)", "\(r.twCensored)", "\(r.taCensored)",
+                              "\(r.bothCensored)", "\(r.notApplicable)", Self.format(r.tA.median.median), Self.format(r.tW.median.median),
+                              Self.format(r.median.median), Self.format(r.median.interval.low), Self.format(r.median.interval.high),
+                              Self.format(r.median.interval.coverage), Self.format(r.medianBounds.medianLow),
+                              Self.format(r.medianBounds.medianHigh), Self.format(r.geometricMean.geometricMean),
+                              Self.format(r.geometricMean.interval.low), Self.format(r.geometricMean.interval.high),
+                              Self.format(r.signTest.pValue), Self.format(group.finalValAccuracy.mean),
+                              Self.format(group.finalValAccuracy.ciLow), Self.format(group.finalValAccuracy.ciHigh)]
                 lines.append(fields.joined(separator: ","))
             }
         }
@@ -172,34 +194,43 @@ public struct SweepSummary: Codable {
         }
     }
 
-    /// The table printed at the end of a sweep and by `regime summary`.
+    /// The table printed at the end of a sweep and by `regime summary`: the verdicts first, then
+    /// per group its definition table.
     public func table() -> String {
-        func value(_ s: SampleSummary, digits: Int) -> String {
-            guard let mean = s.mean else { return "censored" + (s.censored > 0 ? " (\(s.censored))" : "") }
-            var text = String(format: "%.\(digits)f", mean)
-            if let lo = s.ciLow, let hi = s.ciHigh { text += String(format: " [%.\(digits)f, %.\(digits)f]", lo, hi) }
-            text += " n=\(s.n)"
-            if s.censored > 0 { text += " +\(s.censored) cens." }
+        var out = ["sweep \(sweep): \(finished)/\(trials) trials finished, \(ok) ok, \(diverged) diverged, \(failed) failed",
+                   "Do activation patterns settle before weight updates? (docs/decay-estimators.md, \"The verdict\")"]
+        for group in groups { out.append("  \(group.groupID): \(group.verdict.line)") }
+        let widths = [16, 24, 24, 44, 28, 9, 12]
+        func row(_ cells: [String]) -> String {
+            "  " + cells.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: " ")
+        }
+        func time(_ t: TimeSummary) -> String {
+            var text = t.median.median.map { String(format: "%.0f", $0) } ?? "n/a"
+            if let lo = t.median.interval.low, let hi = t.median.interval.high { text += String(format: " [%.0f, %.0f]", lo, hi) }
+            if t.censored + t.noDecay > 0 { text += " +\(t.censored + t.noDecay) cens." }
             return text
         }
-        var out = ["sweep \(sweep): \(finished)/\(trials) trials finished, \(ok) ok, \(diverged) diverged, \(failed) failed",
-                   "mean [95% CI] over seeds; censored = never stayed below the threshold within the run (excluded from the mean)"]
         for group in groups {
             out.append("")
             out.append("group \(group.groupID): \(group.label)  (\(group.ok)/\(group.trials) ok)")
-            out.append("  final val accuracy: \(value(group.finalValAccuracy, digits: 4))")
-            out.append("  " + ["measure", "t_a (patterns)", "t_w (weights)", "ratio t_w/t_a", "t_a<t_w"]
-                .enumerated().map { $0.element.padding(toLength: [8, 30, 30, 30, 8][$0.offset], withPad: " ", startingAt: 0) }
-                .joined(separator: " "))
-            for key in group.decay.keys.sorted(by: Self.measureOrder) {
-                let m = group.decay[key]!
-                let ordering = m.ordering.decided > 0 ? "\(m.ordering.taFirst)/\(m.ordering.decided)" : "-"
-                let cells = [key, value(m.tA, digits: 0), value(m.tW, digits: 0), value(m.ratio, digits: 2), ordering]
-                out.append("  " + cells.enumerated().map { $0.element.padding(toLength: [8, 30, 30, 30, 8][$0.offset], withPad: " ", startingAt: 0) }
-                    .joined(separator: " "))
+            out.append("  final val accuracy: " + (group.finalValAccuracy.mean.map { String(format: "%.4f", $0) } ?? "n/a")
+                       + (group.finalValAccuracy.ciLow.map { lo in String(format: " [%.4f, %.4f]", lo, group.finalValAccuracy.ciHigh!) } ?? "")
+                       + " n=\(group.finalValAccuracy.n)")
+            out.append(row(["definition", "t_a median (patterns)", "t_w median (weights)", "ratio t_w/t_a: median [CI] (coverage)",
+                            "geometric mean [CI]", "sign p", "call"]))
+            for d in group.definitions {
+                let g = d.ratio.geometricMean
+                var geo = g.geometricMean.map { String(format: "%.2f", $0) } ?? "n/a"
+                if let lo = g.interval.low, let hi = g.interval.high { geo += String(format: " [%.2f, %.2f]", lo, hi) }
+                let censored = d.ratio.twCensored + d.ratio.taCensored + d.ratio.bothCensored
+                let call = d.transient ? "transient" : d.call.rawValue
+                out.append(row([d.definition, time(d.ratio.tA), time(d.ratio.tW),
+                                Verdict.describe(d.ratio.median) + (censored > 0 ? " +\(censored) cens." : ""),
+                                geo, String(format: "%.3g", d.ratio.signTest.pValue), call]))
             }
-            if let timing = group.timing { out += Self.estimatorRows(timing) }
         }
+        out.append("")
+        out.append("Ratios: median with an exact order-statistic interval (its real coverage; none below 6 seeds at 95%), geometric mean with a Student-t interval on log(t_w/t_a); censored times are counted, never averaged in (t_w censored: the ratio is at least T/t_a).")
         return out.joined(separator: "\n")
     }
 }

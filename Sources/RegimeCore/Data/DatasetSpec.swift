@@ -57,12 +57,12 @@ public struct DatasetSpec: Codable, Hashable, Sendable {
         if let valSubset, valSubset <= 0 { throw SpecError("dataset.val_subset: expected a positive integer, got \(valSubset)") }
     }
 
-    /// Input features per example and number of classes, without reading any file.
-    public var geometry: (features: Int, classes: Int) {
+    /// Input features per example, number of classes and the shape of an example, without reading any file.
+    public var geometry: (features: Int, classes: Int, shape: ImageShape) {
         switch name {
-        case "cifar10": return (3072, 10)
-        case "synthetic": return (SyntheticTeacher.standardInputSize, 10)
-        default: return (784, 10)
+        case "cifar10": return (3072, 10, ImageShape(channels: 3, height: 32, width: 32))
+        case "synthetic": return (SyntheticTeacher.standardInputSize, 10, ImageShape(channels: 1, height: 1, width: SyntheticTeacher.standardInputSize))
+        default: return (784, 10, ImageShape(channels: 1, height: 28, width: 28))
         }
     }
 }
@@ -89,6 +89,15 @@ public final class DatasetCache: @unchecked Sendable {
     private let lock = NSLock()
 
     public init() {}
+
+    /// Bytes of the examples and labels this cache holds: every data set as read and every
+    /// prepared variant (counted apart even where they share storage: an upper bound).
+    public var heldBytes: Int {
+        lock.lock(); defer { lock.unlock() }
+        func bytes(_ split: LabeledSplit) -> Int { 4 * (split.features.count + split.labels.count) }
+        return raw.values.reduce(0) { $0 + bytes($1.train) + bytes($1.test) }
+            + prepared.values.reduce(0) { $0 + bytes($1.train) + bytes($1.validation) + bytes($1.probe) }
+    }
 
     public func prepare(_ spec: DatasetSpec) throws -> PreparedData {
         lock.lock(); defer { lock.unlock() }
@@ -143,6 +152,9 @@ public final class DatasetCache: @unchecked Sendable {
         }
         guard spec.probeSubset <= dataset.test.count else {
             throw SpecError("dataset.probe_subset: \(spec.probeSubset) exceeds the \(dataset.test.count) held-out examples of \(spec.name)")
+        }
+        if let n = spec.valSubset, n > dataset.test.count {
+            throw SpecError("dataset.val_subset: \(n) exceeds the \(dataset.test.count) held-out examples of \(spec.name)")
         }
         var sum = 0.0, sumSquares = 0.0
         for x in train.features { sum += Double(x); sumSquares += Double(x) * Double(x) }

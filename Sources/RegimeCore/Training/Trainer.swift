@@ -39,13 +39,13 @@ public final class Trainer {
     private var epochOrder: [Int] = []
     private var epochOfOrder = -1
     /// Rows per forward pass when measuring the probe or validation sets (bounds workspace memory).
-    private let evaluationChunk = 256
+    static let evaluationChunk = 256
 
     /// `gateCacheLimitBytes` bounds the training-set gate cache of a gated trial (see `FrozenGates`;
     /// the result does not depend on it).
     public init(spec: TrialSpec, data: PreparedData, gateCacheLimitBytes: Int = FrozenGates.defaultCacheLimitBytes) throws {
         try spec.validate()
-        guard data.train.count > 0 else { throw SpecError("dataset: the training split is empty") }
+        try spec.validate(data: data)
         self.spec = spec
         self.data = data
         network = try Architecture(parsing: spec.arch).makeNetwork()
@@ -192,7 +192,7 @@ public final class Trainer {
     /// Forward passes over the probe set, storing its activation pattern.
     private func measurePatterns(into patterns: PatternSet) {
         let probe = data.probe
-        probe.forEachChunk(rows: evaluationChunk) { first, rows, input in
+        probe.forEachChunk(rows: Self.evaluationChunk) { first, rows, input in
             _ = network.forward(parameters: parameters.pointer, input: input, batch: rows)
             network.recordPatterns(batch: rows, into: patterns, firstExample: first)
         }
@@ -202,8 +202,8 @@ public final class Trainer {
     public func validationAccuracy() -> Double {
         let split = data.validation
         var correct = 0
-        var predictions = [Int32](repeating: 0, count: evaluationChunk)
-        split.forEachChunk(rows: evaluationChunk) { first, rows, input in
+        var predictions = [Int32](repeating: 0, count: Self.evaluationChunk)
+        split.forEachChunk(rows: Self.evaluationChunk) { first, rows, input in
             let masks = gates?.computeMasks(input: input, rows: rows)
             let logits = network.forward(parameters: parameters.pointer, input: input, batch: rows, gates: masks)
             predictions.withUnsafeMutableBufferPointer { argmaxRows(logits, rows: rows, classes: split.classCount, into: $0.baseAddress!) }
@@ -226,6 +226,6 @@ public final class Trainer {
     /// The frozen gates θ_g = `parameters` (copied), for a freeze after iteration `frozenAt`.
     func makeGates(frozenAt: Int, parameters: FloatBuffer) -> FrozenGates {
         FrozenGates(frozenAt: frozenAt, parameters: parameters, architecture: network.architecture, data: data,
-                    batchSize: spec.batchSize, chunk: evaluationChunk, cacheLimitBytes: gateCacheLimitBytes)
+                    batchSize: spec.batchSize, chunk: Self.evaluationChunk, cacheLimitBytes: gateCacheLimitBytes)
     }
 }
