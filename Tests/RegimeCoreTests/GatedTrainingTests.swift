@@ -92,7 +92,7 @@ final class GatedTrainingTests: XCTestCase {
     /// The training-set gate cache is an optimisation only: with the cache and without it (bound 0)
     /// every arch trains to the same bits.
     func testCachedAndRecomputedGatesGiveIdenticalTrials() throws {
-        for arch in ["mlp:32-16-16-10", "cnn:2x4x4-c4k3-p-fc8-10", "vit:2x4x4-p2-d8-h2-l1-10"] {
+        for arch in ["mlp:32-16-16-10", "cnn:1x1x32-c4k3-c4k3s2-fc8-10", "vit:1x1x32-p1-d8-h2-l1-10"] {  // synthetic examples are 1x1x32
             let spec = Self.spec(arch: arch, gates: GateSpec(freezeAt: .step(5)), iterations: 30)
             let cached = try Self.train(spec)
             let recomputed = try Self.train(spec, gateCacheLimitBytes: 0)
