@@ -331,8 +331,11 @@ public struct ResourceEstimate: Sendable {
         }
         if checkpoints {
             let copies = 1 + moments + (spec.gates == nil ? 0 : 1)
-            let content = saturatingSum([saturatingProduct(parameterBytes, copies), saturatingProduct(2, patternCopy), curveText])
-            terms.append(term("checkpoint", saturatingProduct(4, content), .architecture, persistent: false))
+            let arrays = saturatingSum([saturatingProduct(parameterBytes, copies), saturatingProduct(2, patternCopy)])
+            let content = saturatingSum([arrays, curveText])
+            // It grows with what dominates it: the curve (iterations) or the parameters (arch).
+            terms.append(term("checkpoint", saturatingProduct(4, content), curveText > arrays ? .iterations : .architecture,
+                              persistent: false))
         }
         terms.append(term("process baseline", Self.processBaselineBytes, .fixed))
         terms.append(term("data sets", dataBytes, .dataSets))
