@@ -330,12 +330,12 @@ public struct ResourceEstimate: Sendable {
                               .architecture, persistent: false))
         }
         if checkpoints {
-            let copies = 1 + moments + (spec.gates == nil ? 0 : 1)
-            let arrays = saturatingSum([saturatingProduct(parameterBytes, copies), saturatingProduct(2, patternCopy)])
-            let content = saturatingSum([arrays, curveText])
-            // It grows with what dominates it: the curve (iterations) or the parameters (arch).
-            terms.append(term("checkpoint", saturatingProduct(4, content), curveText > arrays ? .iterations : .architecture,
-                              persistent: false))
+            let copies = 1 + moments + (spec.gates == nil ? 0 : 1)  // theta_g of a gated trial
+            let state = saturatingProduct(parameterBytes, copies), patterns = saturatingProduct(2, patternCopy)
+            let content = saturatingSum([state, patterns, curveText])
+            // The checkpoint is blamed on whichever part of it dominates: the model, the probe, or the curve.
+            let blame: Cause = curveText >= max(state, patterns) ? .iterations : (patterns > state ? .probe : .architecture)
+            terms.append(term("checkpoint", saturatingProduct(4, content), blame, persistent: false))
         }
         terms.append(term("process baseline", Self.processBaselineBytes, .fixed))
         terms.append(term("data sets", dataBytes, .dataSets))
