@@ -26,6 +26,18 @@ public struct LabeledSplit: Sendable {
 
     /// The first `count` examples.
     public func prefix(_ count: Int) -> LabeledSplit { subset(Array(0..<min(count, self.count))) }
+
+    /// Calls `body(first, rows, features)` on consecutive chunks of at most `rows` examples, in order.
+    func forEachChunk(rows chunk: Int, _ body: (Int, Int, UnsafePointer<Float>) -> Void) {
+        features.withUnsafeBufferPointer { features in
+            var first = 0
+            while first < count {
+                let rows = min(chunk, count - first)
+                body(first, rows, features.baseAddress! + first * featureCount)
+                first += rows
+            }
+        }
+    }
 }
 
 /// A training split and a held-out split of one data set, normalised.
