@@ -33,13 +33,13 @@ public func benchmarkGatedTraining(arch: String, batch: Int, seconds: Double) th
                     try trainer(gates: frozen, cacheLimit: 0)]
     var times: [[Double]] = trainers.map { _ in [] }
     for trainer in trainers { for _ in 0..<2 { try trainer.step() } }
-    let start = benchmarkWallClock()
-    while times[0].count < 5 || benchmarkWallClock() - start < 3 * seconds {
+    let start = Clocks.monotonic()
+    while times[0].count < 5 || Clocks.monotonic() - start < 3 * seconds {
         for (k, trainer) in trainers.enumerated() {
             for _ in 0..<5 {
-                let c0 = benchmarkThreadCPUClock()
+                let c0 = Clocks.threadCPU()
                 try trainer.step()
-                times[k].append(benchmarkThreadCPUClock() - c0)
+                times[k].append(Clocks.threadCPU() - c0)
             }
         }
     }
