@@ -30,6 +30,8 @@ public final class Trainer {
     private var epochOfOrder = -1
     /// Rows per forward pass when measuring the probe or validation sets (bounds workspace memory).
     private let evaluationChunk = 256
+    /// One chunk of probe or validation examples converted to Floats.
+    private let chunkInput: FloatBuffer
 
     public init(spec: TrialSpec, data: PreparedData) throws {
         try spec.validate()
@@ -49,6 +51,7 @@ public final class Trainer {
         batchInput = FloatBuffer(count: spec.batchSize * data.train.featureCount)
         batchLabels = [Int32](repeating: 0, count: spec.batchSize)
         dlogits = FloatBuffer(count: spec.batchSize * data.train.classCount)
+        chunkInput = FloatBuffer(count: evaluationChunk * data.train.featureCount)
 
         var rng = Xoshiro256(seed: spec.seed, stream: .initialization)
         network.initialize(parameters: parameters.pointer, rng: &rng)
@@ -118,19 +121,17 @@ public final class Trainer {
     private func loadBatch(_ t: Int) {
         let n = data.train.count, width = data.train.featureCount
         let batch = spec.batchSize
-        data.train.features.withUnsafeBufferPointer { features in
-            for j in 0..<batch {
-                let position = (t - 1) * batch + j
-                let epoch = position / n
-                if epoch != epochOfOrder {
-                    var rng = Xoshiro256(seed: spec.seed, stream: .batchOrder, index: UInt64(epoch))
-                    epochOrder = rng.permutation(n)
-                    epochOfOrder = epoch
-                }
-                let example = epochOrder[position % n]
-                (batchInput.pointer + j * width).update(from: features.baseAddress! + example * width, count: width)
-                batchLabels[j] = data.train.labels[example]
+        for j in 0..<batch {
+            let position = (t - 1) * batch + j
+            let epoch = position / n
+            if epoch != epochOfOrder {
+                var rng = Xoshiro256(seed: spec.seed, stream: .batchOrder, index: UInt64(epoch))
+                epochOrder = rng.permutation(n)
+                epochOfOrder = epoch
             }
+            let example = epochOrder[position % n]
+            data.train.copyFeatures(of: example, into: batchInput.pointer + j * width)
+            batchLabels[j] = data.train.labels[example]
         }
     }
 
@@ -184,14 +185,14 @@ public final class Trainer {
         return split.count > 0 ? Double(correct) / Double(split.count) : .nan
     }
 
+    /// Converts `split` a chunk of rows at a time into `chunkInput` and hands each chunk to `body`.
     private func forEachChunk(of split: LabeledSplit, _ body: (Int, Int, UnsafePointer<Float>) -> Void) {
-        split.features.withUnsafeBufferPointer { features in
-            var first = 0
-            while first < split.count {
-                let rows = min(evaluationChunk, split.count - first)
-                body(first, rows, features.baseAddress! + first * split.featureCount)
-                first += rows
-            }
+        var first = 0
+        while first < split.count {
+            let rows = min(evaluationChunk, split.count - first)
+            split.copyFeatures(of: first..<(first + rows), into: chunkInput.pointer)
+            body(first, rows, chunkInput.pointer)
+            first += rows
         }
     }
 }
