@@ -21,6 +21,7 @@ public enum WorkerLoop {
         }
         var report = WorkerReport(rank: world.rank, host: world.processorName, finished: nil)
         while true {
+            report.memory = ProcessMemory.current(mappedBy: runner.cache)
             try world.send(report, to: 0, tag: SweepTag.report)
             let (assignment, _) = try world.receive(Assignment.self, from: 0, tag: SweepTag.assignment)
             guard let index = assignment.trialIndex else { return true }

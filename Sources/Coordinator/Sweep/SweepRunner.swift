@@ -51,6 +51,7 @@ final class SweepRunner {
         var running: [Int: Int] = [:]  // rank -> trial index
         var finishedWorkers = Set<Int>()
         var computeSeconds = 0.0
+        var memory: [Int: RankMemory] = [:]
 
         func record(_ finished: FinishedTrial, rank: Int, host: String) throws {
             computeSeconds += finished.result.wallSeconds
@@ -78,6 +79,7 @@ final class SweepRunner {
             }
             while let envelope = try world.probe(tag: SweepTag.report) {
                 let (report, _) = try world.receive(WorkerReport.self, from: envelope.source, tag: SweepTag.report)
+                if let used = report.memory { memory[report.rank] = RankMemory(rank: report.rank, host: report.host, memory: used) }
                 if let finished = report.finished {
                     running[report.rank] = nil
                     try record(finished, rank: report.rank, host: report.host)
@@ -122,7 +124,9 @@ final class SweepRunner {
         }
         progress.close()
         let wall = Date().timeIntervalSince(start)
+        memory[0] = RankMemory(rank: 0, host: world.processorName, memory: ProcessMemory.current(mappedBy: runner.cache))
         return SweepStatistics(wallSeconds: wall, computeSeconds: computeSeconds, ranks: world.size,
-                               efficiency: wall > 0 ? computeSeconds / (wall * Double(world.size)) : 0)
+                               efficiency: wall > 0 ? computeSeconds / (wall * Double(world.size)) : 0,
+                               memory: memory.keys.sorted().map { memory[$0]! })
     }
 }
