@@ -36,6 +36,8 @@ let package = Package(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // glibc's malloc.h (mallinfo2): the resource-estimate tests measure real allocations.
+        .systemLibrary(name: "CMalloc"),
         .target(name: "RegimeCore", dependencies: ["CZlib"]),
         .target(name: "RegimeAnalysis", dependencies: ["RegimeCore"]),
         .target(
@@ -53,7 +55,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "RegimeCoreTests", dependencies: ["RegimeCore"], exclude: ["Golden"]),
+        .testTarget(name: "RegimeCoreTests", dependencies: ["RegimeCore", "CMalloc"], exclude: ["Golden"]),
         .testTarget(name: "RegimeAnalysisTests", dependencies: ["RegimeAnalysis", "RegimeCore"], exclude: ["Golden"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "RegimeCore", "SweepStore"]),
         .testTarget(

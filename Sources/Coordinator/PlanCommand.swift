@@ -5,13 +5,20 @@ import RegimeCore
 import SweepStore
 
 struct Plan: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Validate a sweep file and list its trials.")
+    static let configuration = CommandConfiguration(abstract: "Check a sweep as `regime sweep` would (file, data sets, sizes, memory) and list its trials.")
 
     @Argument(help: "The sweep file.") var sweepFile: String
+    @Option(help: ArgumentHelp(memoryPerRankHelp)) var memoryPerRank: String?
 
     func run() throws {
         let sweep: SweepFile
-        do { sweep = try SweepFile.load(path: sweepFile) } catch {
+        let budget: MemoryBudget
+        let check: SweepCheck
+        do {
+            sweep = try SweepFile.load(path: sweepFile)
+            budget = try MemoryBudget.resolve(flag: memoryPerRank)
+            check = try SweepCheck(sweep, budget: budget)
+        } catch {
             FileHandle.standardError.write(Data("regime plan: \(error)\n".utf8))
             throw ExitCode(1)
         }
@@ -24,5 +31,6 @@ struct Plan: ParsableCommand {
                 print("  \(trial.trialID)  seed \(trial.seed)")
             }
         }
+        print(check.memoryLine(sweep, budget: budget))
     }
 }

@@ -23,6 +23,7 @@ struct Sweep: ParsableCommand {
     @Flag(help: "Start over in an existing output directory (its sweep files are removed first).") var force = false
     @Option(help: "Continue the sweep in this directory: finished trials are kept, the rest run.") var resume: String?
     @Flag(help: "With --resume: run again the trials that diverged or failed.") var retryFailed = false
+    @Option(help: ArgumentHelp(memoryPerRankHelp)) var memoryPerRank: String?
 
     func validate() throws {
         if resume == nil && sweepFile == nil { throw ValidationError("give a sweep file, or --resume DIR") }
@@ -52,7 +53,7 @@ struct Sweep: ParsableCommand {
     }
 
     private func runWorker(_ world: MPIWorld) throws {
-        guard try WorkerLoop.run(world: world) else { throw ExitCode(1) }
+        guard try WorkerLoop.run(world: world, memoryBudget: try MemoryBudget.resolve(flag: memoryPerRank)) else { throw ExitCode(1) }
     }
 
     /// Prepares the run (validates the file, the directory and any resume), tells every rank, runs
@@ -87,7 +88,7 @@ struct Sweep: ParsableCommand {
         }
         try prepared.output.writeManifest(manifest)
 
-        let runner = SweepRunner(world: world, sweep: sweep, cache: prepared.cache)
+        let runner = SweepRunner(world: world, sweep: sweep, cache: prepared.cache, budget: prepared.budget)
         let statistics = try runner.runCoordinator(output: prepared.output, skip: prepared.skip)
         let analysis = try SweepAnalysis.run(prepared.output, sweep: sweep, options: sweep.analysis)
         manifest.ended = timestamp()
@@ -121,6 +122,7 @@ struct Sweep: ParsableCommand {
         var previousManifest: Manifest?
         /// The data sets read while checking the sweep, reused for rank 0's own trials.
         var cache: DatasetCache
+        var budget: MemoryBudget
     }
 
     private func prepare() throws -> PreparedSweep {
@@ -128,9 +130,10 @@ struct Sweep: ParsableCommand {
             return try prepareResume(directory: URL(fileURLWithPath: resume))
         }
         let sweep = try SweepFile.load(path: sweepFile!)
-        let cache = try checkDatasets(sweep)
+        let budget = try MemoryBudget.resolve(flag: memoryPerRank)
+        let check = try SweepCheck(sweep, budget: budget)
         let output = try SweepDirectory.create(at: URL(fileURLWithPath: out!), sweep: sweep, force: force)
-        return PreparedSweep(sweep: sweep, output: output, skip: [], previousManifest: nil, cache: cache)
+        return PreparedSweep(sweep: sweep, output: output, skip: [], previousManifest: nil, cache: check.cache, budget: budget)
     }
 
     /// Reads the sweep in `directory` (or the extended file given), repairs a torn journal, and
@@ -153,7 +156,8 @@ struct Sweep: ParsableCommand {
             }
             if entry.result.status == .ok || !retryFailed { skip.insert(index) }
         }
-        let cache = try checkDatasets(sweep)
+        let budget = try MemoryBudget.resolve(flag: memoryPerRank)
+        let check = try SweepCheck(sweep, budget: budget)
         // A corrupt checkpoint stops the resume before anything runs (and before anything is written).
         for index in sweep.trials.indices where !skip.contains(index) {
             _ = try output.readCheckpoint(trialID: sweep.trials[index].trialID)
@@ -164,16 +168,10 @@ struct Sweep: ParsableCommand {
             try output.repairJournal(validLength: contents.validLength)
         }
         if sweepFile != nil { try output.writeSweep(sweep) }
-        return PreparedSweep(sweep: sweep, output: output, skip: skip, previousManifest: output.readManifest(), cache: cache)
-    }
-
-    /// Reads each data set the sweep uses once, so that a missing or corrupt file stops the sweep
-    /// before anything runs instead of failing every trial.
-    private func checkDatasets(_ sweep: SweepFile) throws -> DatasetCache {
-        let cache = DatasetCache()
-        for trial in sweep.trials {
-            do { _ = try cache.prepare(trial.dataset) } catch { throw FileError("\(sweep.path): dataset: \(error)") }
-        }
-        return cache
+        return PreparedSweep(sweep: sweep, output: output, skip: skip, previousManifest: output.readManifest(),
+                             cache: check.cache, budget: budget)
     }
 }
+
+/// Help of `--memory-per-rank` (plan, sweep, train).
+let memoryPerRankHelp = "Memory one rank may use, e.g. 8G or 16GiB (default: $REGIME_MEMORY_PER_RANK, else the machine's memory / the ranks on this host)."

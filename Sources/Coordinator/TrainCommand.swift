@@ -79,17 +79,30 @@ struct Train: ParsableCommand {
     @OptionGroup var analysis: AnalysisFlags
     @Option(help: "Output directory.") var out: String
     @Flag(help: "Overwrite an existing result in the output directory.") var force = false
+    @Option(help: ArgumentHelp(memoryPerRankHelp)) var memoryPerRank: String?
 
     func run() throws {
-        let spec = try trial.makeSpec()
-        let options = try analysis.makeOptions()
+        var runner = TrialRunner()
+        let spec: TrialSpec
+        let options: AnalysisOptions
+        do {
+            spec = try trial.makeSpec()
+            options = try analysis.makeOptions()
+            runner.memoryBudget = try MemoryBudget.resolve(flag: memoryPerRank)
+            _ = try runner.check(spec)
+        } catch {
+            // One line, and nothing written: the output directory is made only after these checks.
+            let message = (error as? ResourceShortfall).map { $0.message(naming: "--" + ($0.blamedKey.split(separator: ".").last ?? "")
+                .replacingOccurrences(of: "_", with: "-")) } ?? "\(error)"
+            FileHandle.standardError.write(Data("regime train: \(message)\n".utf8))
+            throw ExitCode(1)
+        }
         let directory = URL(fileURLWithPath: out)
         let resultURL = directory.appendingPathComponent("result.json")
         if FileManager.default.fileExists(atPath: resultURL.path) && !force {
             throw ValidationError("\(resultURL.path) exists; pass --force to overwrite")
         }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        var runner = TrialRunner()
         let progress = ProgressBar(total: spec.iterations, label: spec.trialID)
         runner.betweenIterations = { trainer in progress.update(trainer.iteration, loss: trainer.lastLoss) }
         let outcome = runner.run(spec)

@@ -121,9 +121,7 @@ struct NodeReader {
         do {
             try spec.validate()
         } catch let error as SpecError {
-            let key = error.description.split(separator: ":").first.map(String.init) ?? ""
-            let root = key.split(separator: ".").first.map(String.init) ?? key
-            throw self.error(values[root] ?? archNode, error.description)
+            throw self.error(values[error.rootKey] ?? archNode, error.description)
         }
         return spec
     }

@@ -21,7 +21,8 @@ import Yams
 /// ```
 /// Trial settings (at the top level or as a grid list): `arch`, `dataset`, `optimizer`,
 /// `schedule`, `iterations`, `batch_size`, `seed`, `record_every`, `eval_every`.
-/// Sweep settings (top level only): `name`, `checkpoint_every`, `trial_timeout` (seconds), and
+/// Sweep settings (top level only): `name`, `checkpoint_every` (steps, or seconds as `60s`;
+/// default `60s`), `trial_timeout` (seconds), and
 /// `analysis` (``AnalysisOptions``: how the stored curves are analysed; it is not part of any
 /// trial, so changing it renames no trial and is applied by `regime analyze` without training).
 /// The trials are the product of the grid lists, in the order the keys are written, the last key
@@ -31,10 +32,12 @@ public struct SweepFile: Sendable {
     public var name: String
     public var path: String
     public var text: String
-    public var checkpointEvery: Int?
+    public var checkpointEvery: CheckpointCadence
     public var trialTimeout: Double?
     public var analysis: AnalysisOptions
     public var trials: [TrialSpec]
+    /// Per trial, where each of its settings was written (for errors found after parsing).
+    public var sources: [[String: SettingSource]] = []
 
     public static let trialKeys = ["arch", "dataset", "optimizer", "schedule", "iterations", "batch_size", "seed",
                                    "record_every", "eval_every"]
@@ -62,13 +65,17 @@ public struct SweepFile: Sendable {
         var common: [(String, Node)] = []
         var grid: [(String, Node)] = []
         var name: String?
-        var checkpointEvery: Int?
+        var checkpointEvery = CheckpointCadence.sweepDefault
         var trialTimeout: Double?
         var analysis = AnalysisOptions()
         for (key, value) in top {
             switch key {
             case "name": name = try reader.string(value, key: key)
-            case "checkpoint_every": checkpointEvery = try reader.positiveInt(value, key: key)
+            case "checkpoint_every":
+                guard case .scalar(let scalar) = value, let cadence = CheckpointCadence(parsing: scalar.string) else {
+                    throw reader.error(value, "checkpoint_every: expected a positive number of iterations (250) or of seconds (60s)")
+                }
+                checkpointEvery = cadence
             case "trial_timeout": trialTimeout = try reader.positiveDouble(value, key: key)
             case "analysis": analysis = try reader.analysisOptions(value)
             case "decay": throw movedDecay(reader, value, at: "")
@@ -105,13 +112,17 @@ public struct SweepFile: Sendable {
 
         // The product of the grid lists, last key fastest.
         var combinations: [[(String, Node)]] = [[]]
+        var origins: [[String: SettingSource]] = [[:]]
         for (key, list) in grid {
             let values = Array(list.sequence!)
             combinations = combinations.flatMap { prefix in values.map { prefix + [(key, $0)] } }
+            origins = origins.flatMap { prefix in values.indices.map { prefix.merging([key: SettingSource(grid: key, index: $0, node: values[$0])]) { $1 } } }
         }
+        let commonSources = Dictionary(common.map { ($0.0, SettingSource(key: $0.0, node: $0.1)) }, uniquingKeysWith: { a, _ in a })
         var trials: [TrialSpec] = []
+        var sources: [[String: SettingSource]] = []
         var seen: [String: Int] = [:]
-        for combination in combinations {
+        for (index, combination) in combinations.enumerated() {
             let settings = common + combination
             let spec = try reader.trialSpec(settings)
             if let other = seen[spec.trialID] {
@@ -119,9 +130,10 @@ public struct SweepFile: Sendable {
             }
             seen[spec.trialID] = trials.count
             trials.append(spec)
+            sources.append(commonSources.merging(origins[index]) { $1 })
         }
         return SweepFile(name: name, path: path, text: text, checkpointEvery: checkpointEvery, trialTimeout: trialTimeout,
-                         analysis: analysis, trials: trials)
+                         analysis: analysis, trials: trials, sources: sources)
     }
 
     /// The YAML document's root node; malformed or empty text is a one-line error naming the file.

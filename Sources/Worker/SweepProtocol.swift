@@ -19,10 +19,10 @@ public enum SweepTag {
 public struct SweepStart: Codable, Sendable {
     public var error: String?
     public var trials: [TrialSpec]
-    public var checkpointEvery: Int?
+    public var checkpointEvery: CheckpointCadence?
     public var trialTimeout: Double?
 
-    public init(error: String?, trials: [TrialSpec] = [], checkpointEvery: Int? = nil, trialTimeout: Double? = nil) {
+    public init(error: String?, trials: [TrialSpec] = [], checkpointEvery: CheckpointCadence? = nil, trialTimeout: Double? = nil) {
         self.error = error; self.trials = trials; self.checkpointEvery = checkpointEvery; self.trialTimeout = trialTimeout
     }
 }

@@ -8,13 +8,15 @@ import RegimeMPI
 public enum WorkerLoop {
     /// Runs the worker side of a sweep. Returns normally when rank 0 ends the sweep, or when rank
     /// 0 broadcast an error instead of trials (it reports it; this rank exits non-zero).
-    public static func run(world: MPIWorld) throws -> Bool {
+    /// `memoryBudget`: this rank's memory; a trial estimated to need more is recorded as failed.
+    public static func run(world: MPIWorld, memoryBudget: MemoryBudget? = nil) throws -> Bool {
         let start = try JSONDecoder().decode(SweepStart.self, from: Data(try world.broadcast([])))
         guard start.error == nil else { return false }
         try world.send(world.processorName, to: 0, tag: SweepTag.host)
         var runner = TrialRunner()
         runner.checkpointEvery = start.checkpointEvery
         runner.timeout = start.trialTimeout
+        runner.memoryBudget = memoryBudget
         // Checkpoints go to rank 0; the send returns once rank 0 has taken it.
         runner.saveCheckpoint = { checkpoint in
             try world.sendBytes(try checkpoint.encoded(), to: 0, tag: SweepTag.checkpoint)

@@ -12,20 +12,6 @@ final class ResumeTests: XCTestCase {
         try TestSupport.run(TestSupport.regimeBinary.path, arguments, timeout: 300)
     }
 
-    /// Every file's bytes under `directory`, for "nothing was changed" checks.
-    func snapshot(_ directory: URL) throws -> [String: Data] {
-        var files: [String: Data] = [:]
-        let enumerator = FileManager.default.enumerator(atPath: directory.path)!
-        while let path = enumerator.nextObject() as? String {
-            var isDirectory: ObjCBool = false
-            let full = directory.appendingPathComponent(path)
-            if FileManager.default.fileExists(atPath: full.path, isDirectory: &isDirectory), !isDirectory.boolValue {
-                files[path] = try Data(contentsOf: full)
-            }
-        }
-        return files
-    }
-
     func completedSweep(_ name: String) throws -> URL {
         let out = TestSupport.temporaryDirectory(name)
         let run = try regime(["sweep", tiny, "--out", out.path])
@@ -66,7 +52,7 @@ final class ResumeTests: XCTestCase {
 
     func testChangedSpecIsRefusedAndNothingChanges() throws {
         let out = try completedSweep("changed")
-        let before = try snapshot(out)
+        let before = try TestSupport.snapshot(out)
         let changed = TestSupport.temporaryDirectory("changed-sweep.yaml")
         try String(contentsOfFile: tiny, encoding: .utf8).replacingOccurrences(of: "lr: 0.003", with: "lr: 0.004")
             .write(to: changed, atomically: true, encoding: .utf8)
@@ -74,19 +60,19 @@ final class ResumeTests: XCTestCase {
         XCTAssertNotEqual(resumed.status, 0)
         XCTAssertTrue(resumed.stderr.contains("a changed spec would alter existing trials"), resumed.stderr)
         XCTAssertEqual(resumed.stderr.split(separator: "\n").count, 1, resumed.stderr)
-        XCTAssertEqual(try snapshot(out), before)
+        XCTAssertEqual(try TestSupport.snapshot(out), before)
     }
 
     func testResumeOfAnotherSweepIsRefused() throws {
         let out = try completedSweep("other")
-        let before = try snapshot(out)
+        let before = try TestSupport.snapshot(out)
         let other = TestSupport.temporaryDirectory("other-sweep.yaml")
         try String(contentsOfFile: tiny, encoding: .utf8).replacingOccurrences(of: "name: tiny", with: "name: another")
             .write(to: other, atomically: true, encoding: .utf8)
         let resumed = try regime(["sweep", "--resume", out.path, other.path])
         XCTAssertNotEqual(resumed.status, 0)
         XCTAssertTrue(resumed.stderr.contains("is not the sweep 'tiny'"), resumed.stderr)
-        XCTAssertEqual(try snapshot(out), before)
+        XCTAssertEqual(try TestSupport.snapshot(out), before)
         let notASweep = try regime(["sweep", "--resume", "/tmp"])
         XCTAssertNotEqual(notASweep.status, 0)
         XCTAssertTrue(notASweep.stderr.contains("not a sweep directory"), notASweep.stderr)
@@ -103,22 +89,22 @@ final class ResumeTests: XCTestCase {
         try FileManager.default.createDirectory(at: checkpoints, withIntermediateDirectories: true)
         let checkpoint = checkpoints.appendingPathComponent("\(last["trial_id"] as! String).ckpt")
         try Data("RGMCKPT1 garbage garbage garbage".utf8).write(to: checkpoint)
-        let before = try snapshot(out)
+        let before = try TestSupport.snapshot(out)
         let resumed = try regime(["sweep", "--resume", out.path])
         XCTAssertNotEqual(resumed.status, 0)
         XCTAssertTrue(resumed.stderr.contains(checkpoint.path), resumed.stderr)
         XCTAssertTrue(resumed.stderr.contains("checksum mismatch"), resumed.stderr)
-        XCTAssertEqual(try snapshot(out), before)
+        XCTAssertEqual(try TestSupport.snapshot(out), before)
     }
 
     func testBadSweepFileLeavesAnExistingDirectoryAlone() throws {
         let out = try completedSweep("bad-file")
-        let before = try snapshot(out)
+        let before = try TestSupport.snapshot(out)
         let bad = TestSupport.fixtures.appendingPathComponent("bad/unknown-key.yaml").path
         let run = try regime(["sweep", bad, "--out", out.path, "--force"])
         XCTAssertNotEqual(run.status, 0)
         XCTAssertTrue(run.stderr.contains("unknown key 'iteratons'"), run.stderr)
-        XCTAssertEqual(try snapshot(out), before)
+        XCTAssertEqual(try TestSupport.snapshot(out), before)
     }
 
     func testMissingDatasetFilesFailBeforeAnythingRuns() throws {

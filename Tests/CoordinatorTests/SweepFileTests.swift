@@ -13,7 +13,7 @@ final class SweepFileTests: XCTestCase {
         let sweep = try SweepFile.load(path: TestSupport.fixtures.appendingPathComponent("tiny.yaml").path)
         XCTAssertEqual(sweep.name, "tiny")
         XCTAssertEqual(sweep.trials.count, 6)
-        XCTAssertEqual(sweep.checkpointEvery, 40)
+        XCTAssertEqual(sweep.checkpointEvery, .iterations(40))
         // seed is the first grid key, optimizer the last: the optimizer varies fastest.
         XCTAssertEqual(sweep.trials.map(\.seed), [1, 1, 2, 2, 3, 3])
         XCTAssertEqual(sweep.trials.map(\.optimizer.kind), [.sgd, .adam, .sgd, .adam, .sgd, .adam])
@@ -35,17 +35,24 @@ final class SweepFileTests: XCTestCase {
         for file in files {
             let sweep = try SweepFile.load(path: sweeps.appendingPathComponent(file).path)
             XCTAssertFalse(sweep.trials.isEmpty, file)
+            // Every check `regime sweep` makes (data sets, sizes, memory), on a rank of a modest 4 GB.
+            let check = try SweepCheck(sweep, budget: Self.budget)
+            XCTAssertLessThan(check.largest.estimate.total, 1_000_000_000, "\(file): \(check.largest.estimate.terms)")
         }
         let quick = try SweepFile.load(path: sweeps.appendingPathComponent("quick.yaml").path)
         XCTAssertEqual(quick.trials.count, 6)
     }
 
-    /// Every file in Fixtures/bad starts with `# expect: TEXT`; loading it must fail with an error
-    /// containing TEXT (and naming the file).
+    /// The memory a rank has in these tests, whatever the machine.
+    static let budget = MemoryBudget(bytesPerRank: 4_000_000_000, origin: "--memory-per-rank 4G")
+
+    /// Every file in Fixtures/bad starts with `# expect: TEXT`; loading it and checking it as
+    /// `regime plan` and `regime sweep` do (`SweepCheck`, with a rank of 4 GB) must fail with one
+    /// line containing TEXT and naming the file.
     func testBadInputCorpus() throws {
         let directory = TestSupport.fixtures.appendingPathComponent("bad")
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }.sorted()
-        XCTAssertGreaterThan(files.count, 15)
+        XCTAssertGreaterThan(files.count, 40)
         for file in files {
             let path = directory.appendingPathComponent(file).path
             let text = try String(contentsOfFile: path, encoding: .utf8)
@@ -53,7 +60,7 @@ final class SweepFileTests: XCTestCase {
             guard firstLine.hasPrefix("# expect: ") else { XCTFail("\(file): no '# expect:' line"); continue }
             let expected = String(firstLine.dropFirst("# expect: ".count))
             do {
-                _ = try SweepFile.load(path: path)
+                _ = try SweepCheck(try SweepFile.load(path: path), budget: Self.budget)
                 XCTFail("\(file): loaded without error, expected '\(expected)'")
             } catch {
                 let message = "\(error)"
@@ -61,6 +68,53 @@ final class SweepFileTests: XCTestCase {
                 XCTAssertTrue(message.hasPrefix(path), "\(file): error '\(message)' does not start with the file path")
                 XCTAssertFalse(message.contains("\n"), "\(file): error is not one line: \(message)")
             }
+        }
+    }
+
+    /// Every architecture written in docs/architectures.md and the README (but for quoted error
+    /// output) parses; those for a
+    /// known data set pass every check of a trial (shapes against the data set, memory of batch
+    /// 128 and a 512-example probe on a 4 GB rank); the documented malformed examples fail with
+    /// the documented message.
+    func testDocumentedArchitecturesPassTheChecks() throws {
+        var checked = 0
+        for document in ["docs/architectures.md", "README.md"] {
+            let text = try String(contentsOf: TestSupport.packageRoot.appendingPathComponent(document), encoding: .utf8)
+            let documentedErrors = Dictionary(Self.matches(of: #"`arch '([^']+)': ([^`]+)`"#, in: text).map { ($0[1], $0[2]) },
+                                              uniquingKeysWith: { a, _ in a })
+            // Lines of `regime` output quoted as examples of refusals are not architectures to accept.
+            let prose = text.split(separator: "\n").filter { !$0.hasPrefix("regime ") }.joined(separator: "\n")
+            let archs = Set(Self.matches(of: #"(?:mlp|cnn|vit):[0-9][0-9a-z-]*"#, in: prose).map { $0[0] })
+            XCTAssertFalse(archs.isEmpty, document)
+            for arch in archs.sorted() {
+                if let message = documentedErrors[arch] {
+                    XCTAssertThrowsError(try Architecture(parsing: arch), arch) { XCTAssertEqual("\($0)", "arch '\(arch)': \(message)") }
+                    continue
+                }
+                let architecture = try Architecture(parsing: arch)
+                checked += 1
+                guard let name = DatasetSpec.knownNames.first(where: {
+                    let g = DatasetSpec(name: $0).geometry
+                    return g.classes == architecture.classCount && g.features == architecture.inputSize
+                        && (architecture.imageInput ?? g.shape) == g.shape
+                }) else { continue }  // the golden files' small shapes fit no data set
+                let spec = TrialSpec(arch: arch, dataset: DatasetSpec(name: name), optimizer: OptimizerSpec(kind: .adam, lr: 1e-3),
+                                     batchSize: 128, iterations: 3000, seed: 1)
+                XCTAssertNoThrow(try spec.validate(), arch)
+                let estimate = try ResourceEstimate(spec: spec, trainExamples: 50_000, validationExamples: 10_000, probeExamples: 512,
+                                                    checkpoints: true, dataBytes: 0)
+                XCTAssertNoThrow(try estimate.check(Self.budget), arch)
+            }
+        }
+        XCTAssertGreaterThan(checked, 15)
+    }
+
+    /// Every match of `pattern` in `text`, each as its whole match and capture groups.
+    static func matches(of pattern: String, in text: String) -> [[String]] {
+        let regex = try! NSRegularExpression(pattern: pattern)
+        let source = text as NSString
+        return regex.matches(in: text, range: NSRange(location: 0, length: source.length)).map { match in
+            (0..<match.numberOfRanges).map { source.substring(with: match.range(at: $0)) }
         }
     }
 

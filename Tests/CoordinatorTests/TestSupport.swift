@@ -41,6 +41,20 @@ enum TestSupport {
         for url in urls { try? FileManager.default.removeItem(at: url) }
     }
 
+    /// Every file's bytes under `directory`, for "nothing was changed" checks.
+    static func snapshot(_ directory: URL) throws -> [String: Data] {
+        var files: [String: Data] = [:]
+        let enumerator = FileManager.default.enumerator(atPath: directory.path)!
+        while let path = enumerator.nextObject() as? String {
+            var isDirectory: ObjCBool = false
+            let full = directory.appendingPathComponent(path)
+            if FileManager.default.fileExists(atPath: full.path, isDirectory: &isDirectory), !isDirectory.boolValue {
+                files[path] = try Data(contentsOf: full)
+            }
+        }
+        return files
+    }
+
     struct Run {
         var status: Int32
         var stdout: String

@@ -20,10 +20,11 @@ final class CNNViTTrainingTests: XCTestCase {
     static func syntheticData(_ architecture: Architecture, train: Int, probe: Int, validation: Int, seed: UInt64) -> PreparedData {
         var rng = Xoshiro256(seed: seed, stream: 5)
         let n = architecture.inputSize, k = architecture.classCount
+        let shape = architecture.imageInput ?? ImageShape(channels: 1, height: 1, width: n)
         func split(_ count: Int) -> LabeledSplit {
             LabeledSplit(features: (0..<(count * n)).map { _ in Float(rng.nextNormal()) },
                          labels: (0..<count).map { _ in Int32(rng.nextInt(below: k)) }, featureCount: n, classCount: k,
-                         shape: (1, 1, n))
+                         shape: (shape.channels, shape.height, shape.width))
         }
         return PreparedData(train: split(train), validation: split(validation), probe: split(probe), mean: 0, std: 1)
     }

@@ -44,7 +44,7 @@ final class CheckpointResumeTests: XCTestCase {
         let spec = spec(optimizer: OptimizerSpec(kind: .adam, lr: 0.003))
         var saved: [TrainerCheckpoint] = []
         var runner = TrialRunner()
-        runner.checkpointEvery = 25
+        runner.checkpointEvery = .iterations(25)
         runner.saveCheckpoint = { saved.append($0) }
         let full = runner.run(spec)
         XCTAssertEqual(full.result.status, .ok)
@@ -53,6 +53,27 @@ final class CheckpointResumeTests: XCTestCase {
         XCTAssertEqual(resumed.curve, full.curve)
         XCTAssertEqual(resumed.result.finalLoss, full.result.finalLoss)
         XCTAssertEqual(resumed.result.finalValAccuracy, full.result.finalValAccuracy)
+    }
+
+    /// A cadence in seconds: a tiny one saves after every iteration but the last, a long one never;
+    /// resuming from any of them ends where the uninterrupted run ends.
+    func testCheckpointCadenceInSeconds() throws {
+        let spec = spec(optimizer: OptimizerSpec(kind: .sgd, lr: 0.05, momentum: 0.9))
+        var saved: [TrainerCheckpoint] = []
+        var runner = TrialRunner()
+        runner.checkpointEvery = .seconds(1e-9)
+        runner.saveCheckpoint = { saved.append($0) }
+        let full = runner.run(spec)
+        XCTAssertEqual(saved.map(\.metadata.iteration), Array(1..<spec.iterations))
+        let resumed = TrialRunner().run(spec, resumingFrom: (saved[40], source: "memory"))
+        XCTAssertEqual(resumed.curve, full.curve)
+        saved = []
+        runner.checkpointEvery = .seconds(3600)
+        _ = runner.run(spec)
+        XCTAssertTrue(saved.isEmpty, "no checkpoint within an hour of training")
+        XCTAssertEqual(CheckpointCadence(parsing: "60s"), .seconds(60))
+        XCTAssertEqual(CheckpointCadence(parsing: "250"), .iterations(250))
+        for bad in ["0", "-5", "0s", "ten", "5m", "s", ""] { XCTAssertNil(CheckpointCadence(parsing: bad), bad) }
     }
 
     func testCorruptCheckpointsAreRejectedWithTheirName() throws {

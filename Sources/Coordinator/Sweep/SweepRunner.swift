@@ -17,13 +17,15 @@ final class SweepRunner {
     let sweep: SweepFile
     let runner: TrialRunner
 
-    /// `cache` lets rank 0 reuse the data sets it already read while validating the sweep.
-    init(world: MPIWorld, sweep: SweepFile, cache: DatasetCache = DatasetCache()) {
+    /// `cache` lets rank 0 reuse the data sets it already read while validating the sweep;
+    /// `budget` is the memory a rank has (a trial estimated to need more fails instead of running).
+    init(world: MPIWorld, sweep: SweepFile, cache: DatasetCache = DatasetCache(), budget: MemoryBudget? = nil) {
         self.world = world
         self.sweep = sweep
         var runner = TrialRunner(cache: cache)
         runner.checkpointEvery = sweep.checkpointEvery
         runner.timeout = sweep.trialTimeout
+        runner.memoryBudget = budget
         self.runner = runner
     }
 

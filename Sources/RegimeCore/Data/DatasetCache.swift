@@ -28,6 +28,18 @@ public final class DatasetCache: @unchecked Sendable {
         return data
     }
 
+    /// Bytes this cache can make resident in this process: its own memory (labels, row lists,
+    /// Float data, pixels read into memory: every data set as read and every prepared variant,
+    /// counted apart even where they share storage) plus the whole of each mapped file (its pages
+    /// are shared with the host's other processes, so for the host this is an upper bound).
+    public var heldBytes: Int {
+        lock.lock(); defer { lock.unlock() }
+        func bytes(_ splits: LabeledSplit...) -> Int { splits.reduce(0) { $0 + $1.rows.privateBytes + 4 * $1.labels.count } }
+        return raw.values.reduce(0) { $0 + bytes($1.train, $1.test) }
+            + prepared.values.reduce(0) { $0 + bytes($1.train, $1.validation, $1.probe) }
+            + mapped.values.reduce(0) { $0 + $1.bytes.count }
+    }
+
     /// The host-shared files this process has mapped, in the order it mapped them.
     public var mappedFiles: [MappedFile] {
         lock.lock(); defer { lock.unlock() }
@@ -70,6 +82,9 @@ public final class DatasetCache: @unchecked Sendable {
         }
         guard spec.probeSubset <= dataset.test.count else {
             throw SpecError("dataset.probe_subset: \(spec.probeSubset) exceeds the \(dataset.test.count) held-out examples of \(spec.name)")
+        }
+        if let n = spec.valSubset, n > dataset.test.count {
+            throw SpecError("dataset.val_subset: \(n) exceeds the \(dataset.test.count) held-out examples of \(spec.name)")
         }
         let moments = train.rows.moments()
         let n = Double(max(moments.count, 1))

@@ -57,12 +57,12 @@ public struct DatasetSpec: Codable, Hashable, Sendable {
         if let valSubset, valSubset <= 0 { throw SpecError("dataset.val_subset: expected a positive integer, got \(valSubset)") }
     }
 
-    /// Input features per example and number of classes, without reading any file.
-    public var geometry: (features: Int, classes: Int) {
+    /// Input features per example, number of classes and the shape of an example, without reading any file.
+    public var geometry: (features: Int, classes: Int, shape: ImageShape) {
         switch name {
-        case "cifar10": return (3072, 10)
-        case "synthetic": return (SyntheticTeacher.standardInputSize, 10)
-        default: return (784, 10)
+        case "cifar10": return (3072, 10, ImageShape(channels: 3, height: 32, width: 32))
+        case "synthetic": return (SyntheticTeacher.standardInputSize, 10, ImageShape(channels: 1, height: 1, width: SyntheticTeacher.standardInputSize))
+        default: return (784, 10, ImageShape(channels: 1, height: 28, width: 28))
         }
     }
 }

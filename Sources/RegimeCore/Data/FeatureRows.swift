@@ -70,6 +70,16 @@ public struct FeatureRows: Sendable {
         return nil
     }
 
+    /// Bytes of this process's own memory these rows hold: the row list, the Floats or the
+    /// conversion table, and pixels read into memory (a mapped file's pages are not counted).
+    public var privateBytes: Int {
+        let rows = 8 * (selection?.count ?? 0)
+        switch values {
+        case .floats(let floats): return rows + 4 * floats.count
+        case .bytes(let storage, _, let table): return rows + 4 * table.count + (storage.mappedFile == nil ? storage.bytes.count : 0)
+        }
+    }
+
     @inline(__always) func storageRow(_ row: Int) -> Int { selection?[row] ?? row }
 
     /// The rows at `indices`, in that order (a view).

@@ -46,6 +46,8 @@ public enum Architecture: Hashable, Sendable, CustomStringConvertible {
         default:
             throw ParseError(description: "arch '\(text)': unknown architecture '\(parts[0])' (known: mlp, cnn, vit)")
         }
+        // Every size the engine computes from the shapes must fit a 64-bit integer.
+        do { _ = try ArchitectureSizes(self) } catch { throw ParseError(description: "arch '\(text)': \(error)") }
     }
 
     public var description: String {
@@ -93,6 +95,8 @@ public struct ImageShape: Hashable, Sendable, CustomStringConvertible {
     }
     public var count: Int { channels * height * width }
     public var description: String { "\(channels)x\(height)x\(width)" }
+    /// `count`, or nil when the product does not fit a 64-bit integer.
+    var checkedCount: Int? { try? checkedProduct(channels, height, width) }
 
     /// Parses `CxHxW` (three positive integers).
     static func parse(_ field: Substring, arch: String) throws -> ImageShape {
@@ -100,7 +104,11 @@ public struct ImageShape: Hashable, Sendable, CustomStringConvertible {
         guard numbers.count == 3, let c = numbers[0], let h = numbers[1], let w = numbers[2], c > 0, h > 0, w > 0 else {
             throw Architecture.ParseError(description: "arch '\(arch)': expected the input shape 'CxHxW' (three positive integers, e.g. 1x28x28) as the first field, got '\(field)'")
         }
-        return ImageShape(channels: c, height: h, width: w)
+        let shape = ImageShape(channels: c, height: h, width: w)
+        guard shape.checkedCount != nil else {
+            throw Architecture.ParseError(description: "arch '\(arch)': the input shape \(field) has more values than a 64-bit integer counts")
+        }
+        return shape
     }
 }
 
@@ -145,21 +153,43 @@ public struct CNNSpec: Hashable, Sendable, CustomStringConvertible {
     /// The feature-map shape after each layer (for `dense`: channels = units, height = width = 1).
     public var shapes: [ImageShape] {
         var shape = input
-        var out: [ImageShape] = []
-        for layer in layers {
-            switch layer {
-            case .conv(let c, let k, let s, let same):
-                let pad = same ? k / 2 : 0
-                shape = ImageShape(channels: c, height: (shape.height + 2 * pad - k) / s + 1,
-                                   width: (shape.width + 2 * pad - k) / s + 1)
-            case .maxPool:
-                shape = ImageShape(channels: shape.channels, height: shape.height / 2, width: shape.width / 2)
-            case .dense(let units):
-                shape = ImageShape(channels: units, height: 1, width: 1)
+        // Parsing applied `outputShape` to every layer already, so it cannot fail here.
+        return layers.map { shape = try! Self.outputShape(of: $0, after: shape); return shape }
+    }
+
+    /// The shape a layer makes of its input, by the rules of docs/architectures.md: a convolution
+    /// gives `floor((I + 2*pad - S) / T) + 1` per dimension and needs `I + 2*pad >= S` ("same"
+    /// padding `floor(S/2)` needs an odd S); a pool gives `floor(I / 2)` and needs `I >= 2`; a
+    /// fully-connected layer gives `units x 1 x 1`. Every output dimension must be at least 1 and
+    /// every size must fit a 64-bit integer. The error says which rule the layer breaks.
+    static func outputShape(of layer: Layer, after shape: ImageShape) throws -> ImageShape {
+        let output: ImageShape
+        switch layer {
+        case .conv(let c, let k, let s, let same):
+            if same && k % 2 == 0 {
+                throw ShapeRuleError("'same' padding needs an odd kernel size (3, 5, ...); add 'v' for valid padding")
             }
-            out.append(shape)
+            let pad = same ? k / 2 : 0
+            // I + 2*pad >= S <=> I - S >= -2*pad: no sum that could overflow.
+            guard shape.height - k >= -2 * pad, shape.width - k >= -2 * pad else {
+                throw ShapeRuleError("kernel \(k)x\(k) is larger than the \(shape.height)x\(shape.width) feature map" + (same ? " (padded by \(pad))" : ""))
+            }
+            output = ImageShape(channels: c, height: (shape.height - k + 2 * pad) / s + 1, width: (shape.width - k + 2 * pad) / s + 1)
+        case .maxPool:
+            guard shape.height >= 2, shape.width >= 2 else {
+                throw ShapeRuleError("a 2x2 max-pool needs a feature map of at least 2x2, got \(shape.height)x\(shape.width)")
+            }
+            output = ImageShape(channels: shape.channels, height: shape.height / 2, width: shape.width / 2)
+        case .dense(let units):
+            output = ImageShape(channels: units, height: 1, width: 1)
         }
-        return out
+        guard output.height >= 1, output.width >= 1, output.channels >= 1 else {
+            throw ShapeRuleError("leaves an empty \(output.height)x\(output.width)x\(output.channels) feature map")
+        }
+        guard output.checkedCount != nil else {
+            throw ShapeRuleError("its \(output.channels)x\(output.height)x\(output.width) output has more values than a 64-bit integer counts")
+        }
+        return output
     }
 
     init(parsing body: String, arch: String) throws {
@@ -177,34 +207,22 @@ public struct CNNSpec: Hashable, Sendable, CustomStringConvertible {
         var shape = input
         var flattened = false
         for field in fields.dropFirst().dropLast() {
+            let layer: Layer
             if field == "p" {
                 guard !flattened else { throw fail("layer 'p': a max-pool cannot follow a fully-connected layer") }
-                guard shape.height >= 2, shape.width >= 2 else {
-                    throw fail("layer 'p': a 2x2 max-pool needs a feature map of at least 2x2, got \(shape.height)x\(shape.width)")
-                }
-                layers.append(.maxPool)
-                shape = ImageShape(channels: shape.channels, height: shape.height / 2, width: shape.width / 2)
+                layer = .maxPool
             } else if let units = prefixed(field, "fc") {
                 guard units > 0 else { throw fail("layer '\(field)': expected 'fc<units>' with a positive number of units") }
-                layers.append(.dense(units: units))
+                layer = .dense(units: units)
                 flattened = true
             } else if field.hasPrefix("c") {
                 guard !flattened else { throw fail("layer '\(field)': a convolution cannot follow a fully-connected layer") }
-                let layer = try Self.parseConv(field, fail: fail)
-                guard case .conv(let c, let size, let stride, let same) = layer else { fatalError() }
-                if same && size % 2 == 0 {
-                    throw fail("layer '\(field)': 'same' padding needs an odd kernel size (3, 5, ...); add 'v' for valid padding")
-                }
-                let pad = same ? size / 2 : 0
-                guard shape.height + 2 * pad >= size, shape.width + 2 * pad >= size else {
-                    throw fail("layer '\(field)': kernel \(size)x\(size) is larger than the \(shape.height)x\(shape.width) feature map")
-                }
-                layers.append(layer)
-                shape = ImageShape(channels: c, height: (shape.height + 2 * pad - size) / stride + 1,
-                                   width: (shape.width + 2 * pad - size) / stride + 1)
+                layer = try Self.parseConv(field, fail: fail)
             } else {
                 throw fail("unknown layer '\(field)': expected 'c<channels>k<kernel>[s<stride>][v]', 'p' or 'fc<units>'")
             }
+            do { shape = try Self.outputShape(of: layer, after: shape) } catch { throw fail("layer '\(field)': \(error)") }
+            layers.append(layer)
         }
     }
 

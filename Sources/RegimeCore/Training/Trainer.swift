@@ -29,13 +29,13 @@ public final class Trainer {
     private var epochOrder: [Int] = []
     private var epochOfOrder = -1
     /// Rows per forward pass when measuring the probe or validation sets (bounds workspace memory).
-    private let evaluationChunk = 256
+    static let evaluationChunk = 256
     /// One chunk of probe or validation examples converted to Floats.
     private let chunkInput: FloatBuffer
 
     public init(spec: TrialSpec, data: PreparedData) throws {
         try spec.validate()
-        guard data.train.count > 0 else { throw SpecError("dataset: the training split is empty") }
+        try spec.validate(data: data)
         self.spec = spec
         self.data = data
         network = try Architecture(parsing: spec.arch).makeNetwork()
@@ -51,7 +51,7 @@ public final class Trainer {
         batchInput = FloatBuffer(count: spec.batchSize * data.train.featureCount)
         batchLabels = [Int32](repeating: 0, count: spec.batchSize)
         dlogits = FloatBuffer(count: spec.batchSize * data.train.classCount)
-        chunkInput = FloatBuffer(count: evaluationChunk * data.train.featureCount)
+        chunkInput = FloatBuffer(count: Self.evaluationChunk * data.train.featureCount)
 
         var rng = Xoshiro256(seed: spec.seed, stream: .initialization)
         network.initialize(parameters: parameters.pointer, rng: &rng)
@@ -176,7 +176,7 @@ public final class Trainer {
     public func validationAccuracy() -> Double {
         let split = data.validation
         var correct = 0
-        var predictions = [Int32](repeating: 0, count: evaluationChunk)
+        var predictions = [Int32](repeating: 0, count: Self.evaluationChunk)
         forEachChunk(of: split) { first, rows, input in
             let logits = network.forward(parameters: parameters.pointer, input: input, batch: rows)
             predictions.withUnsafeMutableBufferPointer { argmaxRows(logits, rows: rows, classes: split.classCount, into: $0.baseAddress!) }
@@ -189,7 +189,7 @@ public final class Trainer {
     private func forEachChunk(of split: LabeledSplit, _ body: (Int, Int, UnsafePointer<Float>) -> Void) {
         var first = 0
         while first < split.count {
-            let rows = min(evaluationChunk, split.count - first)
+            let rows = min(Self.evaluationChunk, split.count - first)
             split.copyFeatures(of: first..<(first + rows), into: chunkInput.pointer)
             body(first, rows, chunkInput.pointer)
             first += rows

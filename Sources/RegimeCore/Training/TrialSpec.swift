@@ -92,13 +92,7 @@ public struct TrialSpec: Codable, Hashable, Sendable {
         guard evalEvery % recordEvery == 0 else {
             throw SpecError("eval_every: expected a multiple of record_every (\(recordEvery)), got \(evalEvery)")
         }
-        let geometry = dataset.geometry
-        guard architecture.inputSize == geometry.features else {
-            throw SpecError("arch: '\(arch)' takes \(architecture.inputSize) inputs but \(dataset.name) examples have \(geometry.features) features")
-        }
-        guard architecture.classCount == geometry.classes else {
-            throw SpecError("arch: '\(arch)' has \(architecture.classCount) outputs but \(dataset.name) has \(geometry.classes) classes")
-        }
+        try checkLimits(architecture)
     }
 
     /// The spec as identity: JSON with sorted keys, without `dataset.path` (where the files are is not

@@ -7,12 +7,14 @@ public struct TrialRunner {
     public let cache: DatasetCache
     /// Called after every iteration with the trainer; a sweep's rank 0 serves other ranks here.
     public var betweenIterations: (Trainer) -> Void = { _ in }
-    /// Save a checkpoint every this many iterations (nil: never). The last iteration is not
-    /// checkpointed: the finished result replaces any checkpoint.
-    public var checkpointEvery: Int?
+    /// When to save a checkpoint (nil: never). The last iteration is not checkpointed: the
+    /// finished result replaces any checkpoint.
+    public var checkpointEvery: CheckpointCadence?
     public var saveCheckpoint: (TrainerCheckpoint) throws -> Void = { _ in }
     /// Stop a trial that has trained longer than this many seconds (nil: no limit).
     public var timeout: Double?
+    /// Refuse (as a failed trial) one whose memory estimate exceeds this (nil: no check).
+    public var memoryBudget: MemoryBudget?
 
     public init(cache: DatasetCache = DatasetCache()) { self.cache = cache }
 
@@ -22,6 +24,20 @@ public struct TrialRunner {
         public var curve: Curve?
     }
 
+    /// Reads the trial's data (through the cache) and checks the trial against it and, when there
+    /// is a budget, its memory estimate against the budget; returns the data. `regime train` calls
+    /// it before writing anything; `run` calls it again, so that a rank whose host has less memory
+    /// (or lacks the data) records the trial as failed instead of trapping in an allocation.
+    public func check(_ spec: TrialSpec) throws -> PreparedData {
+        let data = try cache.prepare(spec.dataset)
+        try spec.validate(data: data)
+        if let memoryBudget {
+            try ResourceEstimate(spec: spec, data: data, checkpoints: checkpointEvery != nil, dataBytes: cache.heldBytes)
+                .check(memoryBudget)
+        }
+        return data
+    }
+
     /// Runs `spec`, continuing from `checkpoint` when given (bit-identical to an uninterrupted run).
     public func run(_ spec: TrialSpec, resumingFrom checkpoint: (TrainerCheckpoint, source: String)? = nil) -> Outcome {
         let start = Date()
@@ -29,7 +45,7 @@ public struct TrialRunner {
         func elapsed() -> Double { carried + Date().timeIntervalSince(start) }
         let trainer: Trainer
         do {
-            trainer = try Trainer(spec: spec, data: try cache.prepare(spec.dataset))
+            trainer = try Trainer(spec: spec, data: try check(spec))
             if let (saved, source) = checkpoint { try trainer.restore(saved, source: source) }
         } catch {
             let result = TrialResult(trialID: spec.trialID, params: spec, status: .failed, iterations: 0, finalLoss: nil,
@@ -37,12 +53,15 @@ public struct TrialRunner {
             return Outcome(result: result, curve: nil)
         }
         var failure: Error?
+        var lastSaved = elapsed()
         do {
             while !trainer.isFinished {
                 try trainer.step()
                 betweenIterations(trainer)
-                if let checkpointEvery, trainer.iteration % checkpointEvery == 0, !trainer.isFinished {
+                if let checkpointEvery, !trainer.isFinished,
+                   checkpointEvery.isDue(iteration: trainer.iteration, secondsSinceLast: elapsed() - lastSaved) {
                     try saveCheckpoint(trainer.checkpoint(elapsedSeconds: elapsed()))
+                    lastSaved = elapsed()
                 }
                 if let timeout, elapsed() > timeout, !trainer.isFinished {
                     throw TrialTimeout(seconds: elapsed(), iteration: trainer.iteration)

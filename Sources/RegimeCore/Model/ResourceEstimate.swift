@@ -1,0 +1,389 @@
+// The memory a trial needs, computed from its shapes and sizes before anything is allocated, so
+// that a setting no rank can hold (an extra 9 in a width, a probe set of a million examples) is
+// refused with one line instead of ending an MPI job in an allocation trap: Swift cannot catch a
+// failed allocation, and one rank's trap takes every rank of the job with it.
+//
+// The estimate is an upper bound of what the engine allocates: every buffer of `Trainer`,
+// `Optimizer`, `PatternSet` and the networks' `reserve` functions is counted from the same
+// formulas, and `ResourceEstimateTests` checks the bound against glibc's count of live heap bytes
+// and against the peak resident size for MLPs, CNNs and ViTs.
+
+// MARK: Sizes that must not overflow
+
+/// A rule of docs/architectures.md that a layer breaks, or a size beyond 64-bit integers (the
+/// message, without the `arch '...'` prefix the parser adds).
+public struct ShapeRuleError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The product of sizes, or an error when it does not fit a 64-bit integer.
+func checkedProduct(_ factors: Int...) throws -> Int {
+    var product = 1
+    for factor in factors {
+        let (value, overflow) = product.multipliedReportingOverflow(by: factor)
+        if overflow { throw ShapeRuleError("a size overflows 64-bit integers (\(factors.map(String.init).joined(separator: " x ")))") }
+        product = value
+    }
+    return product
+}
+
+/// The sum of sizes, or an error when it does not fit a 64-bit integer.
+func checkedSum(_ terms: Int...) throws -> Int {
+    var sum = 0
+    for term in terms {
+        let (value, overflow) = sum.addingReportingOverflow(term)
+        if overflow { throw ShapeRuleError("a size overflows 64-bit integers (\(terms.map(String.init).joined(separator: " + ")))") }
+        sum = value
+    }
+    return sum
+}
+
+/// Products and sums of byte counts clamp at `Int.max`: such a total exceeds any budget, which is
+/// all it is compared with (and it is printed as "more than 9.22 EB").
+func saturatingProduct(_ factors: Int...) -> Int {
+    var product = 1
+    for factor in factors {
+        let (value, overflow) = product.multipliedReportingOverflow(by: factor)
+        product = overflow ? Int.max : value
+    }
+    return product
+}
+
+func saturatingSum(_ terms: [Int]) -> Int {
+    var sum = 0
+    for term in terms {
+        let (value, overflow) = sum.addingReportingOverflow(term)
+        sum = overflow ? Int.max : value
+    }
+    return sum
+}
+
+// MARK: Per-architecture sizes
+
+/// What an architecture's shapes fix, per example, computed with overflow checks (an
+/// architecture whose sizes overflow is refused when it is parsed).
+///
+/// The workspace formulas are those of each network's `reserve`, for a capacity of R examples:
+/// - MLP `D0-...-DL`: `Z_l` (l = 1..L) and `H_l = relu(Z_l)` (hidden l) of R x D_l floats, and two
+///   gradient scratch buffers of R x max(D) floats.
+/// - CNN: the channel-last copy of the input when C > 1 (R x C*H*W), every op's output (R x its
+///   size), two gradient scratch buffers of R x the widest op input or output, and the `cols` and
+///   `dcols` convolution scratch, each the largest `ConvGeometry.scratchCount` of an im2col chunk
+///   of whole examples (about 256 KB) or of the direct path's padded image and weights.
+/// - ViT with T tokens, width D, F = 4D, H heads, L blocks, Np patches of C*P*P values, K classes:
+///   patches R*Np x CPP, the class-token embedding R*Np x D, X0 R*T x D; per block LN1, QKV (3D),
+///   attention output, X', LN2 and X'' (8 R*T x D in all), four R*T mean/rstd vectors, the
+///   softmax probabilities (R x H x T x T rounded up to 16 columns) and the ReLU layer R*T x F;
+///   the final LayerNorm (R*T x D and two R*T vectors), pooled, logits, dX, dtmp (R*T x D each),
+///   dwide (R*T x max(F, 3D)), dpooled; plus the attention scratch allocated once, independent of R.
+public struct ArchitectureSizes: Sendable {
+    public let parameterCount: Int
+    /// Parameter groups (layers whose weight update is measured): curve columns.
+    public let parameterGroupCount: Int
+    /// Units per example of each pattern layer.
+    public let patternUnits: [Int]
+    /// 64-bit words per example of the bit-packed pattern (`PatternSet`): sum of ceil(units / 64).
+    public let patternWordsPerExample: Int
+    /// Workspace floats per example of capacity.
+    public let workspaceFloatsPerExample: Int
+    /// Workspace floats independent of the capacity (the ViT's attention scratch).
+    public let fixedWorkspaceFloats: Int
+    /// The convolutions, whose im2col scratch depends on the capacity through the chunk size.
+    let convolutions: [ConvGeometry]
+
+    public init(_ architecture: Architecture) throws {
+        var units: [Int] = []
+        var convolutions: [ConvGeometry] = []
+        switch architecture {
+        case .mlp(let widths):
+            var parameters = 0, perExample = 0
+            for l in 1..<widths.count {
+                parameters = try checkedSum(parameters, try checkedProduct(widths[l], widths[l - 1]), widths[l])
+                let hidden = l < widths.count - 1
+                perExample = try checkedSum(perExample, hidden ? try checkedProduct(2, widths[l]) : widths[l])
+                if hidden { units.append(widths[l]) }
+            }
+            parameterCount = parameters
+            parameterGroupCount = widths.count - 1
+            workspaceFloatsPerExample = try checkedSum(perExample, try checkedProduct(2, widths.max()!))
+            fixedWorkspaceFloats = 0
+
+        case .cnn(let spec):
+            var shape = spec.input
+            var parameters = 0, outputs = 0, widest = spec.input.count, groups = 0
+            func dense(_ inputs: Int, _ outputCount: Int) throws {
+                parameters = try checkedSum(parameters, try checkedProduct(inputs, outputCount), outputCount)
+                groups += 1
+            }
+            for layer in spec.layers {
+                let out = try CNNSpec.outputShape(of: layer, after: shape)
+                switch layer {
+                case .conv(let channels, let kernel, let stride, let same):
+                    let pad = same ? kernel / 2 : 0
+                    let patch = try checkedProduct(kernel, kernel, shape.channels)
+                    parameters = try checkedSum(parameters, try checkedProduct(channels, patch), channels)
+                    groups += 1
+                    units.append(out.count)
+                    // The same sizes `ConvGeometry` computes unchecked: im2col rows of one example,
+                    // and the direct path's transposed weights, bias and zero-padded image.
+                    let paddedChannels = try checkedProduct(try checkedSum(channels, 15) / 16, 16)
+                    _ = try checkedProduct(out.height, out.width, patch)
+                    _ = try checkedSum(try checkedProduct(patch, paddedChannels), paddedChannels, 16,
+                                       try checkedProduct(try checkedSum(shape.height, 2 * pad), try checkedSum(shape.width, 2 * pad),
+                                                          shape.channels))
+                    convolutions.append(ConvGeometry(inChannels: shape.channels, inHeight: shape.height, inWidth: shape.width,
+                                                     outChannels: channels, kernel: kernel, stride: stride, pad: pad))
+                case .maxPool:
+                    break
+                case .dense(let count):
+                    try dense(shape.count, count)
+                    units.append(count)
+                }
+                outputs = try checkedSum(outputs, out.count)
+                widest = max(widest, shape.count, out.count)
+                shape = out
+            }
+            try dense(shape.count, spec.classes)
+            outputs = try checkedSum(outputs, spec.classes)
+            widest = max(widest, shape.count, spec.classes)
+            parameterCount = parameters
+            parameterGroupCount = groups
+            workspaceFloatsPerExample = try checkedSum(spec.input.channels > 1 ? spec.input.count : 0, outputs,
+                                                       try checkedProduct(2, widest))
+            fixedWorkspaceFloats = 0
+
+        case .vit(let spec):
+            let (D, H, L, K) = (spec.dim, spec.heads, spec.depth, spec.classes)
+            let F = try checkedProduct(4, D)
+            let patch = try checkedProduct(spec.input.channels, spec.patch, spec.patch)
+            let Np = spec.patchCount, T = try checkedSum(Np, spec.classToken ? 1 : 0)
+            let TD = try checkedProduct(T, D)
+            let paddedTokens = try checkedProduct(try checkedSum(T, 15) / 16, 16)
+            let probs = try checkedProduct(H, T, paddedTokens)
+            let perBlock = try checkedSum(try checkedProduct(2, D),                // ln1 gamma, beta
+                                          try checkedProduct(4, D, D),             // Wqkv, Wo
+                                          D,                                        // bo
+                                          try checkedProduct(2, D),                // ln2 gamma, beta
+                                          try checkedProduct(2, F, D),             // W1, W2
+                                          F, D)                                     // b1, b2
+            parameterCount = try checkedSum(try checkedProduct(D, patch), D, spec.classToken ? D : 0, TD,
+                                            try checkedProduct(L, perBlock),
+                                            try checkedProduct(2, D), try checkedProduct(K, D), K)
+            parameterGroupCount = 2 + 2 * L
+            units = Array(repeating: try checkedProduct(T, F), count: L)
+            let blockFloats = try checkedSum(try checkedProduct(8, TD), try checkedProduct(4, T), probs, try checkedProduct(T, F))
+            workspaceFloatsPerExample = try checkedSum(
+                try checkedProduct(Np, patch),                          // patches
+                spec.classToken ? try checkedProduct(Np, D) : 0,        // E (class-token case)
+                TD,                                                     // X0
+                try checkedProduct(L, blockFloats),
+                TD, try checkedProduct(2, T),                           // LNf and its statistics
+                D, K,                                                   // pooled, logits
+                try checkedProduct(2, TD),                              // dX, dtmp
+                try checkedProduct(T, max(F, try checkedProduct(3, D))), // dwide
+                D)                                                      // dpooled
+            _ = try checkedSum(try checkedProduct(2, D / H, paddedTokens), try checkedProduct(T, paddedTokens))
+            let attention = AttentionShape(tokens: T, dim: D, heads: H)
+            fixedWorkspaceFloats = max(attention.scratchCount, D) + 1  // + the 1-float placeholder of E without a class token
+        }
+        patternUnits = units
+        patternWordsPerExample = try units.reduce(0) { try checkedSum($0, (try checkedSum($1, 63)) / 64) }
+        self.convolutions = convolutions
+    }
+
+    /// Floats of network workspace for a capacity of `examples` (saturating at `Int.max`).
+    public func workspaceFloats(examples: Int) -> Int {
+        let scratch = convolutions.map { $0.scratchCount(chunk: $0.chunkExamples(batch: examples)) }.max() ?? 0
+        return saturatingSum([saturatingProduct(examples, workspaceFloatsPerExample), saturatingProduct(2, scratch),
+                              fixedWorkspaceFloats])
+    }
+}
+
+// MARK: The estimate
+
+/// The memory one trial needs on its rank, term by term, in bytes (each saturating at `Int.max`).
+///
+/// With P parameters, B the batch size, n the training examples, p the probe examples, v the
+/// validation examples, E = 256 the evaluation chunk (`Trainer.evaluationChunk`), R = max(B,
+/// min(E, p), min(E, v)) the examples a network's workspaces are sized for, W the pattern words
+/// per probe example, N = iterations / record_every + 1 the recorded iterations and
+/// c = 8 + 2 x (parameter groups + pattern layers) the curve's columns:
+///
+/// | term | bytes | held |
+/// |---|---|---|
+/// | parameters | 4P | always |
+/// | gradients | 4P | always |
+/// | weight-update copy | 4P (the parameters before the step) | always |
+/// | optimizer state | 4P x (0 for SGD, 1 with momentum, 2 for Adam/AdamW) | always |
+/// | activations and workspaces | 4 x workspace(R) (`ArchitectureSizes`) | always |
+/// | batch and epoch order | 4B x (features + 1 + classes) + 16n (the epoch's order and the next one being drawn) + 4E x (features + 1) (a probe or validation chunk converted to Floats, and its predictions) | always |
+/// | pattern storage | 3 copies (initial, previous, current) x p x W x 8 | always |
+/// | curve | N x (c x 8 + 8) x 2: Doubles (validation accuracy an optional of 16 bytes), arrays grown by doubling | always |
+/// | allocation overhead | 4 KB per buffer: 256 KB + 64 KB per parameter group | always |
+/// | workspace regrowth | 4 x workspace(R2), R2 the largest of the three capacities below R: a network grows its workspaces when a larger call comes, and the old ones live until the new ones exist | moment |
+/// | GEMM packing | 4 x (KC x NC + MC x KC + MR x NR): the packed panels of one `sgemm` call | moment |
+/// | curve as text and analysis | N x (c x 25 x 3 + 16 x 8): the CSV, the message to rank 0 and its decoded copy (25 characters bound a Double's shortest form and its separator), and the decay analysis's working arrays | moment |
+/// | checkpoint | 4 x (4P x (1 + moments) + 2 x p x W x 8 + N x c x 25): its arrays, its encoding grown by doubling, and rank 0's copy; only when the sweep checkpoints | moment |
+/// | process baseline | 64 MB: runtime, Foundation and OpenMPI (a rank measured 31 MB at its peak under mpirun) | always |
+/// | data sets | what the rank's data cache holds (given by the caller) | always |
+///
+/// "moment" terms are transient, but they can coincide, so they are added rather than maximised.
+public struct ResourceEstimate: Sendable {
+    /// The setting a term grows with, to name in an error.
+    public enum Cause: Sendable {
+        case architecture, batch, probe, iterations, dataSets, fixed
+    }
+
+    public struct Term: Sendable, CustomStringConvertible {
+        public let name: String
+        public let bytes: Int
+        public let cause: Cause
+        /// Held for the whole trial (false: a moment's allocation).
+        public let persistent: Bool
+        public var description: String { "\(name) \(formatBytes(bytes))" }
+    }
+
+    public static let processBaselineBytes = 64_000_000
+    /// Characters that bound one value of the curve in text (CSV or JSON): 24 for the longest
+    /// shortest-round-trip Double, 1 for the separator.
+    static let textBytesPerValue = 25
+
+    public let spec: TrialSpec
+    public let sizes: ArchitectureSizes
+    public let terms: [Term]
+
+    /// The sum of every term.
+    public var total: Int { saturatingSum(terms.map(\.bytes)) }
+    /// The sum of the terms held for the whole trial.
+    public var persistent: Int { saturatingSum(terms.filter(\.persistent).map(\.bytes)) }
+
+    public func bytes(_ name: String) -> Int { terms.first { $0.name == name }?.bytes ?? 0 }
+
+    /// The three largest terms, "activations and workspaces 38.1 GB, parameters 1.20 GB, ...".
+    public var largestTerms: String {
+        terms.sorted { $0.bytes > $1.bytes }.prefix(3).map(\.description).joined(separator: ", ") + ", ..."
+    }
+
+    /// The estimate for `spec` on the data as prepared; `dataBytes` is what the rank's data cache
+    /// holds (`DatasetCache.heldBytes`); `checkpoints` whether the trial will be checkpointed.
+    public init(spec: TrialSpec, data: PreparedData, checkpoints: Bool, dataBytes: Int) throws {
+        try self.init(spec: spec, trainExamples: data.train.count, validationExamples: data.validation.count,
+                      probeExamples: data.probe.count, checkpoints: checkpoints, dataBytes: dataBytes)
+    }
+
+    public init(spec: TrialSpec, trainExamples n: Int, validationExamples v: Int, probeExamples p: Int,
+                checkpoints: Bool, dataBytes: Int) throws {
+        let architecture = try Architecture(parsing: spec.arch)
+        let sizes = try ArchitectureSizes(architecture)
+        self.spec = spec
+        self.sizes = sizes
+        let P = sizes.parameterCount, B = spec.batchSize, E = Trainer.evaluationChunk
+        let parameterBytes = saturatingProduct(4, P)
+        let moments: Int
+        switch spec.optimizer.kind {
+        case .sgd: moments = spec.optimizer.momentum > 0 ? 1 : 0
+        case .adam, .adamw: moments = 2
+        }
+        // Workspace capacities: the probe chunks at initialisation, the batch, the validation chunks.
+        let capacities = [min(E, p), B, min(E, v)]
+        let R = capacities.max()!
+        let R2 = capacities.filter { $0 < R }.max() ?? 0
+        let recorded = spec.iterations / spec.recordEvery + 1
+        let columns = 8 + 2 * (sizes.parameterGroupCount + sizes.patternUnits.count)
+        let patternCopy = saturatingProduct(p, sizes.patternWordsPerExample, 8)
+        let curveText = saturatingProduct(recorded, columns, Self.textBytesPerValue)
+        let gemmFloats = gemmKC * gemmNC + gemmMC * gemmKC + gemmMR * gemmNR
+
+        func term(_ name: String, _ bytes: Int, _ cause: Cause, persistent: Bool = true) -> Term {
+            Term(name: name, bytes: bytes, cause: cause, persistent: persistent)
+        }
+        var terms = [
+            term("parameters", parameterBytes, .architecture),
+            term("gradients", parameterBytes, .architecture),
+            term("weight-update copy", parameterBytes, .architecture),
+            term("optimizer state", saturatingProduct(moments, parameterBytes), .architecture),
+            term("activations and workspaces", saturatingProduct(4, sizes.workspaceFloats(examples: R)),
+                 B >= min(E, max(p, v)) ? .batch : .architecture),
+            term("batch and epoch order", saturatingSum([saturatingProduct(4, B, architecture.inputSize + 1 + architecture.classCount),
+                                                         saturatingProduct(16, n),
+                                                         saturatingProduct(4, E, architecture.inputSize + 1)]), .batch),
+            term("pattern storage", saturatingProduct(3, patternCopy), .probe),
+            term("curve", saturatingProduct(recorded, columns * 8 + 8, 2), .iterations),
+            term("allocation overhead", 262_144 + 65_536 * sizes.parameterGroupCount, .fixed),
+            term("workspace regrowth", saturatingProduct(4, R2 > 0 ? sizes.workspaceFloats(examples: R2) : 0), .batch,
+                 persistent: false),
+            term("GEMM packing", 4 * gemmFloats, .fixed, persistent: false),
+            term("curve as text and analysis", saturatingSum([saturatingProduct(curveText, 3), saturatingProduct(recorded, 16 * 8)]),
+                 .iterations, persistent: false),
+        ]
+        if checkpoints {
+            let state = saturatingProduct(parameterBytes, 1 + moments), patterns = saturatingProduct(2, patternCopy)
+            let content = saturatingSum([state, patterns, curveText])
+            // The checkpoint is blamed on whichever part of it dominates: the model, the probe, or the curve.
+            let blame: Cause = curveText >= max(state, patterns) ? .iterations : (patterns > state ? .probe : .architecture)
+            terms.append(term("checkpoint", saturatingProduct(4, content), blame, persistent: false))
+        }
+        terms.append(term("process baseline", Self.processBaselineBytes, .fixed))
+        terms.append(term("data sets", dataBytes, .dataSets))
+        self.terms = terms
+    }
+
+    /// Throws `ResourceShortfall` when the total exceeds the budget.
+    public func check(_ budget: MemoryBudget) throws {
+        if total > budget.bytesPerRank { throw ResourceShortfall(estimate: self, budget: budget) }
+    }
+}
+
+/// A trial that needs more memory than a rank has. `message(naming:)` is the one-line error, with
+/// the setting to change named the way the caller names settings (a sweep file's key and line, a
+/// command-line flag).
+public struct ResourceShortfall: Error, CustomStringConvertible {
+    public let estimate: ResourceEstimate
+    public let budget: MemoryBudget
+
+    /// The largest term: the one the error blames.
+    public var largest: ResourceEstimate.Term { estimate.terms.max { $0.bytes < $1.bytes }! }
+
+    /// The sweep-file key of the setting the largest term grows with: `arch`, `batch_size`,
+    /// `dataset.probe_subset`, `iterations` or `dataset`.
+    public var blamedKey: String {
+        switch largest.cause {
+        case .architecture, .fixed: return "arch"
+        case .batch: return "batch_size"
+        case .probe: return "dataset.probe_subset"
+        case .iterations: return "iterations"
+        case .dataSets: return "dataset"
+        }
+    }
+
+    /// The blamed setting's value as written in the error.
+    var blamedValue: String {
+        let spec = estimate.spec
+        switch blamedKey {
+        case "batch_size": return "\(spec.batchSize)"
+        case "dataset.probe_subset": return "\(spec.dataset.probeSubset)"
+        case "iterations": return "\(spec.iterations)" + (spec.recordEvery > 1 ? " (record_every \(spec.recordEvery))" : "")
+        case "dataset": return "'\(spec.dataset.name)'"
+        default: return "'\(spec.arch)'"
+        }
+    }
+
+    /// "needs 318 GB for parameters alone; a rank has 11.7 GB (...)" or "needs 41.2 GB
+    /// (activations and workspaces 38.1 GB, parameters 1.20 GB, ...); a rank has ...".
+    public var needs: String {
+        let parameters = estimate.bytes("parameters")
+        let has = "a rank has \(budget)"
+        if parameters > budget.bytesPerRank {
+            return "needs \(formatBytes(parameters)) for parameters alone; \(has)"
+        }
+        return "needs \(formatBytes(estimate.total)) (\(estimate.largestTerms)); \(has)"
+    }
+
+    /// The one-line error, `label` naming the blamed setting (e.g. `grid.arch[2]`, `--arch`).
+    public func message(naming label: String) -> String {
+        blamedKey == "arch" ? "\(label) \(blamedValue) \(needs)" : "\(label) \(blamedValue) (arch '\(estimate.spec.arch)') \(needs)"
+    }
+
+    public var description: String { message(naming: blamedKey) }
+}
