@@ -15,3 +15,30 @@ public enum DecayEstimator: String, Codable, CaseIterable, Sendable {
     /// First iteration at which the cumulative area reaches `areaFraction` of the total.
     case area
 }
+
+/// A value per scalar estimator (one curve's times, one trial's comparisons, one group's
+/// summaries), looked up by ``DecayEstimator``.
+public protocol ScalarEstimates {
+    associatedtype Value
+    var halfLife: Value { get }
+    var knee: Value { get }
+    var timeConstant: Value { get }
+    var area: Value { get }
+}
+
+extension ScalarEstimates {
+    /// The value of a scalar estimator; `nil` for `.threshold` (a grid, not one value).
+    public func scalar(_ estimator: DecayEstimator) -> Value? {
+        switch estimator {
+        case .threshold: return nil
+        case .halfLife: return halfLife
+        case .knee: return knee
+        case .timeConstant: return timeConstant
+        case .area: return area
+        }
+    }
+}
+
+extension CurveTiming: ScalarEstimates {}
+extension TrialTiming: ScalarEstimates {}
+extension TimingGroupSummary: ScalarEstimates {}

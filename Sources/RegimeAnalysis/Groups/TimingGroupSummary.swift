@@ -91,15 +91,7 @@ public struct TimingGroupSummary: Codable, Hashable, Sendable {
     }
 
     /// The summary of a scalar estimator; `nil` for `.threshold`.
-    public func estimator(_ e: DecayEstimator) -> EstimatorGroupSummary? {
-        switch e {
-        case .threshold: return nil
-        case .halfLife: return halfLife
-        case .knee: return knee
-        case .timeConstant: return timeConstant
-        case .area: return area
-        }
-    }
+    public func estimator(_ e: DecayEstimator) -> EstimatorGroupSummary? { scalar(e) }
 
     enum CodingKeys: String, CodingKey {
         case trials, seed, resamples, level, epsilon

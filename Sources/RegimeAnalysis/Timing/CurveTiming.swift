@@ -31,15 +31,7 @@ public struct CurveTiming: Codable, Hashable, Sendable {
     }
 
     /// The estimate of a scalar estimator; `nil` for `.threshold` (use ``threshold``).
-    public func estimate(_ estimator: DecayEstimator) -> TimeEstimate? {
-        switch estimator {
-        case .threshold: return nil
-        case .halfLife: return halfLife
-        case .knee: return knee
-        case .timeConstant: return timeConstant
-        case .area: return area
-        }
-    }
+    public func estimate(_ estimator: DecayEstimator) -> TimeEstimate? { scalar(estimator) }
 
     enum CodingKeys: String, CodingKey {
         case reference, threshold

@@ -78,15 +78,7 @@ public struct TrialTiming: Codable, Hashable, Sendable {
 
     /// The comparison of a scalar estimator; `nil` for `.threshold` (use ``threshold`` or
     /// ``comparison(epsilon:)``).
-    public func comparison(_ estimator: DecayEstimator) -> TimingComparison? {
-        switch estimator {
-        case .threshold: return nil
-        case .halfLife: return halfLife
-        case .knee: return knee
-        case .timeConstant: return timeConstant
-        case .area: return area
-        }
-    }
+    public func comparison(_ estimator: DecayEstimator) -> TimingComparison? { scalar(estimator) }
 
     /// The threshold comparison at a grid value (exact match), `nil` if `eps` is not on the grid.
     public func comparison(epsilon eps: Double) -> TimingComparison? {
