@@ -57,6 +57,34 @@ extension Bench {
         return report
     }
 
+    /// The byte path against the former Float path for each architecture that reads Fashion-MNIST.
+    func benchmarkDataPaths(_ notes: inout [String]) -> [DataPathBenchmark] {
+        var rows: [DataPathBenchmark] = []
+        for arch in archs.split(separator: ",").map({ String($0).trimmingCharacters(in: .whitespaces) }) {
+            guard let architecture = try? Architecture(parsing: arch), architecture.inputSize == 784 else { continue }
+            log("data path \(arch) (Fashion-MNIST bytes vs Floats)...")
+            do {
+                rows.append(try benchmarkDataPath(arch: arch, batch: batch, probe: probe, seconds: loopSeconds))
+            } catch {
+                notes.append("data path \(arch): \(error)")
+            }
+        }
+        return rows
+    }
+
+    func dataPathTable(_ rows: [DataPathBenchmark]) -> [String] {
+        guard !rows.isEmpty else { return [] }
+        var out = ["", "Tracked loops on Fashion-MNIST: pixels as bytes converted per batch and probe chunk vs standardised Floats (same run):",
+                   ["arch", "bytes it/s", "Floats it/s", "bytes/Floats"].enumerated()
+                       .map { $0.element.padding(toLength: $0.offset == 0 ? 44 : 16, withPad: " ", startingAt: 0) }.joined()]
+        for row in rows {
+            out.append([row.arch, String(format: "%.1f", row.bytesIterationsPerSecond), String(format: "%.1f", row.floatsIterationsPerSecond),
+                        String(format: "%.3f", row.ratio)].enumerated()
+                .map { $0.element.padding(toLength: $0.offset == 0 ? 44 : 16, withPad: " ", startingAt: 0) }.joined())
+        }
+        return out
+    }
+
     func memoryTable(_ r: MemoryReport) -> [String] {
         func mib(_ bytes: Int?) -> String { bytes.map { String(format: "%.1f", Double($0) / 1_048_576) } ?? "-" }
         var out = ["", "Peak resident memory of one trial (regime train, \(r.iterations) iterations; ru_maxrss as /usr/bin/time -v reports it):",

@@ -36,6 +36,7 @@ struct Bench: ParsableCommand {
         var numpyBLAS: [String: String]
         var loops: [ArchitectureBenchmark]
         var gemmReference: Double
+        var dataPath: [DataPathBenchmark]
         var memory: MemoryReport?
     }
 
@@ -63,9 +64,10 @@ struct Bench: ParsableCommand {
             log("training loop \(arch)...")
             loops.append(try benchmarkArchitecture(arch: arch, batch: batch, probe: probe, seconds: loopSeconds))
         }
+        let dataPath = benchmarkDataPaths(&notes)
         let memory = memoryIterations > 0 ? benchmarkMemory() : nil
         let report = Report(cpu: cpuName(), gemm: gemm, numpy: numpy, numpyNotes: notes, numpyBLAS: blas, loops: loops,
-                            gemmReference: reference, memory: memory)
+                            gemmReference: reference, dataPath: dataPath, memory: memory)
         if json {
             let encoder = JSONCoding.encoder(pretty: true)
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
@@ -104,6 +106,7 @@ struct Bench: ParsableCommand {
                          r.gemmReference > 0 ? String(format: "%.0f%%", 100 * loop.trackedGflops / r.gemmReference) : "-"]
             out.append(cells.enumerated().map { $0.element.padding(toLength: $0.offset == 0 ? 44 : 16, withPad: " ", startingAt: 0) }.joined())
         }
+        out += dataPathTable(r.dataPath)
         if let memory = r.memory { out += memoryTable(memory) }
         return out.joined(separator: "\n")
     }

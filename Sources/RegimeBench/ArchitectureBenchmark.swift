@@ -60,17 +60,8 @@ public func benchmarkArchitecture(arch: String, batch: Int, probe: Int, seconds:
                              optimizer: OptimizerSpec(kind: .sgd, lr: 1e-3, momentum: 0.9), batchSize: batch,
                              iterations: forever, seed: 1, recordEvery: tracked ? 1 : forever, evalEvery: forever)
         let trainer = try Trainer(spec: spec, data: data)
-        for _ in 0..<2 { try trainer.step() }
-        let start = benchmarkWallClock()
-        var cpu: [Double] = [], wall: [Double] = []
-        while cpu.count < 5 || benchmarkWallClock() - start < seconds {
-            let (c0, w0) = (benchmarkThreadCPUClock(), benchmarkWallClock())
-            try trainer.step()
-            cpu.append(benchmarkThreadCPUClock() - c0)
-            wall.append(benchmarkWallClock() - w0)
-        }
-        cpu.sort(); wall.sort()
-        return (1 / cpu[cpu.count / 2], 1 / wall[wall.count / 2], trainer.network)
+        let rates = try medianStepRates(trainer, seconds: seconds)
+        return (rates.perSecond, rates.wallPerSecond, trainer.network)
     }
     let untracked = try run(tracked: false)
     let tracked = try run(tracked: true)
@@ -85,6 +76,22 @@ public func benchmarkArchitecture(arch: String, batch: Int, probe: Int, seconds:
                                  wallIterationsPerSecond: untracked.wallPerSecond,
                                  trackedWallIterationsPerSecond: tracked.wallPerSecond,
                                  flopsPerIteration: perIteration, trackedFlopsPerIteration: perTrackedIteration)
+}
+
+/// Steps per second of `trainer`: 1 / the median step time in the thread's CPU time and in wall
+/// time, over at least `seconds` and at least 5 timed steps, after 2 untimed warm-up steps.
+func medianStepRates(_ trainer: Trainer, seconds: Double) throws -> (perSecond: Double, wallPerSecond: Double) {
+    for _ in 0..<2 { try trainer.step() }
+    let start = benchmarkWallClock()
+    var cpu: [Double] = [], wall: [Double] = []
+    while cpu.count < 5 || benchmarkWallClock() - start < seconds {
+        let (c0, w0) = (benchmarkThreadCPUClock(), benchmarkWallClock())
+        try trainer.step()
+        cpu.append(benchmarkThreadCPUClock() - c0)
+        wall.append(benchmarkWallClock() - w0)
+    }
+    cpu.sort(); wall.sort()
+    return (1 / cpu[cpu.count / 2], 1 / wall[wall.count / 2])
 }
 
 /// Seconds of CPU time used by the calling thread (the engine is single-threaded, so this is the

@@ -2,8 +2,14 @@ import Foundation
 import RegimeCore
 import SweepStore
 
-/// Peak resident memory of one child process, measured as `/usr/bin/time -v` measures it: the
-/// `ru_maxrss` that `wait4` returns for the child (its own high-water mark, nothing of the parent).
+/// Peak resident memory of one child process, measured by `/usr/bin/time` (the number its `-v`
+/// output calls "Maximum resident set size": the `ru_maxrss` that `wait4` returns for the child).
+///
+/// Why through `/usr/bin/time` rather than by spawning the child here: Linux carries a process's
+/// high-water mark across `exec`, and `posix_spawn` (like `vfork`) runs the child on the parent's
+/// memory until it execs, so a child spawned straight from a large process (a benchmark holding a
+/// data set as Floats, a test runner) inherits the parent's peak as its own. `/usr/bin/time` is a
+/// small process that forks the command: the figure is the command's alone.
 public struct ChildPeakMemory: Codable, Sendable {
     public var label: String
     public var arguments: [String]
@@ -12,12 +18,19 @@ public struct ChildPeakMemory: Codable, Sendable {
     public var wallSeconds: Double
 }
 
-/// Runs `executable arguments` (output discarded) to its end and returns its peak resident memory.
+/// Runs `executable arguments` (output discarded) to its end under `/usr/bin/time` and returns
+/// its peak resident memory.
 public func measureChildPeakMemory(label: String, executable: String, arguments: [String],
                                    environment: [String: String] = [:]) throws -> ChildPeakMemory {
+    let time = "/usr/bin/time"
+    guard FileManager.default.isExecutableFile(atPath: time) else {
+        throw BenchError("\(time) not found (Debian package `time`; `make setup` installs it)")
+    }
+    let report = FileManager.default.temporaryDirectory.appendingPathComponent("regime-peak-\(getpid())-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: report) }
     var merged = ProcessInfo.processInfo.environment
     for (key, value) in environment { merged[key] = value }
-    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+    let argv = ([time, "-f", "%M", "-o", report.path, executable] + arguments).map { strdup($0) } + [nil]
     let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
     defer { for p in argv + envp { free(p) } }
     var actions = posix_spawn_file_actions_t()
@@ -27,16 +40,21 @@ public func measureChildPeakMemory(label: String, executable: String, arguments:
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
     var pid = pid_t()
     let start = Date()
-    let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
-    guard spawned == 0 else { throw BenchError("cannot run \(executable): \(String(cString: strerror(spawned)))") }
+    let spawned = posix_spawn(&pid, time, &actions, nil, argv, envp)
+    guard spawned == 0 else { throw BenchError("cannot run \(time): \(String(cString: strerror(spawned)))") }
     var status: Int32 = 0
-    var usage = rusage()
-    while wait4(pid, &status, 0, &usage) < 0 {
-        guard errno == EINTR else { throw BenchError("wait4 for \(executable) failed: \(String(cString: strerror(errno)))") }
+    while waitpid(pid, &status, 0) < 0 {
+        guard errno == EINTR else { throw BenchError("waitpid for \(executable) failed: \(String(cString: strerror(errno)))") }
     }
-    // Exit code when the child exited (low 7 bits zero), else 128 + the signal that ended it.
+    // Exit code when the child exited (low 7 bits zero), else 128 + the signal that ended it;
+    // /usr/bin/time exits with the command's status.
     let code = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-    return ChildPeakMemory(label: label, arguments: arguments, status: code, peakResidentBytes: Int(usage.ru_maxrss) * 1024,
+    // The last line of the report is %M, in kilobytes (a killed command adds a line before it).
+    let text = (try? String(contentsOf: report, encoding: .utf8)) ?? ""
+    guard let kilobytes = text.split(separator: "\n").last.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) else {
+        throw BenchError("\(time) reported no peak for \(executable) (status \(code)): '\(text)'")
+    }
+    return ChildPeakMemory(label: label, arguments: arguments, status: code, peakResidentBytes: kilobytes * 1024,
                            wallSeconds: Date().timeIntervalSince(start))
 }
 

@@ -133,13 +133,31 @@ final class CompactDataTests: XCTestCase {
     /// Each reader's rule, as before: IDX multiplies by the Float reciprocal, CIFAR-10 divides.
     func testPixelEncodingsAreTheReadersFormerRules() {
         let scale: Float = 1.0 / 255.0
-        XCTAssertEqual(PixelEncoding.idx.table.map(\.bitPattern), (0...255).map { (Float($0) * scale).bitPattern })
-        XCTAssertEqual(PixelEncoding.cifar.table.map(\.bitPattern), (0...255).map { (Float($0) / 255).bitPattern })
-        let differing = (0...255).filter { PixelEncoding.idx.table[$0] != PixelEncoding.cifar.table[$0] }.count
+        XCTAssertEqual(PixelRule(encoding: .idx).table.map(\.bitPattern), (0...255).map { (Float($0) * scale).bitPattern })
+        XCTAssertEqual(PixelRule(encoding: .cifar).table.map(\.bitPattern), (0...255).map { (Float($0) / 255).bitPattern })
+        let differing = (0...255).filter { PixelRule(encoding: .idx).table[$0] != PixelRule(encoding: .cifar).table[$0] }.count
         XCTAssertEqual(differing, 126, "the two rules differ in the last bit for 126 byte values")
-        XCTAssertEqual(PixelEncoding.idx.table[0], 0)
-        XCTAssertEqual(PixelEncoding.idx.table[255], 1)
-        XCTAssertEqual(PixelEncoding.cifar.table[255], 1)
+        XCTAssertEqual(PixelRule(encoding: .idx).table[0], 0)
+        XCTAssertEqual(PixelRule(encoding: .idx).table[255], 1)
+        XCTAssertEqual(PixelRule(encoding: .cifar).table[255], 1)
+    }
+
+    /// The 16-lane conversion gives the scalar reference's bits for every byte, encoding and
+    /// number of standardisation steps (the Fashion-MNIST statistics among them), at every tail length.
+    func testFastConversionEqualsTheScalarReference() {
+        let bytes = (0..<(256 + 37)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) } + Array(0...255)
+        let stepLists: [[PixelRule.Step]] = [[], [PixelRule.Step(mean: 0.28604063, scale: 2.8340964)],
+                                             [PixelRule.Step(mean: 0.1, scale: 3), PixelRule.Step(mean: -0.7, scale: 0.01)]]
+        for encoding in [PixelEncoding.idx, .cifar] {
+            for steps in stepLists {
+                let rule = PixelRule(encoding: encoding, steps: steps)
+                for count in [bytes.count, 15, 16, 17, 784] where count <= bytes.count {
+                    var out = [Float](repeating: .nan, count: count)
+                    bytes.withUnsafeBufferPointer { b in out.withUnsafeMutableBufferPointer { rule.convert(b.baseAddress!, count: count, into: $0.baseAddress!) } }
+                    XCTAssertEqual(out.map(\.bitPattern), bytes.prefix(count).map { rule.value($0).bitPattern }, "\(encoding) \(steps) count \(count)")
+                }
+            }
+        }
     }
 
     /// Subsets of subsets, prefixes and standardisation of byte rows match the same operations on Floats.
