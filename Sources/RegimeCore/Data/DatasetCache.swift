@@ -40,7 +40,7 @@ public final class DatasetCache: @unchecked Sendable {
             + mapped.values.reduce(0) { $0 + $1.bytes.count }
     }
 
-    /// The host-shared files this process has mapped, in the order it mapped them.
+    /// The host-shared files this process has mapped, by path.
     public var mappedFiles: [MappedFile] {
         lock.lock(); defer { lock.unlock() }
         return mapped.values.sorted { $0.path < $1.path }
