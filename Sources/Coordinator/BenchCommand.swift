@@ -16,6 +16,8 @@ struct Bench: ParsableCommand {
     var archs: String = "mlp:784-256-256-10,cnn:1x28x28-c16k3-p-c32k3-p-fc128-10,vit:1x28x28-p7-d64-h4-l2-10"
     @Option(help: "Batch size of the training loop.") var batch: Int = 128
     @Option(help: "Probe-set size of the tracked loop.") var probe: Int = 512
+    @Option(help: "Architecture whose gated training loop to time against the ordinary one (empty: skip).")
+    var gatedArch: String = "mlp:784-256-256-10"
     @Option(help: "NumPy comparison script (run with python3; skipped if missing).")
     var numpyScript: String = "scripts/bench/numpy_sgemm.py"
     @Flag(help: "Print JSON instead of tables.") var json = false
@@ -36,6 +38,7 @@ struct Bench: ParsableCommand {
         var numpyBLAS: [String: String]
         var loops: [ArchitectureBenchmark]
         var gemmReference: Double
+        var gated: GatedTrainingBenchmark?
         var dataPath: [DataPathBenchmark]
         var memory: MemoryReport?
     }
@@ -64,10 +67,12 @@ struct Bench: ParsableCommand {
             log("training loop \(arch)...")
             loops.append(try benchmarkArchitecture(arch: arch, batch: batch, probe: probe, seconds: loopSeconds))
         }
+        log("gated training loop \(gatedArch)...")
+        let gated = gatedArch.isEmpty ? nil : try benchmarkGatedTraining(arch: gatedArch, batch: batch, seconds: loopSeconds)
         let dataPath = benchmarkDataPaths(&notes)
         let memory = memoryIterations > 0 ? benchmarkMemory() : nil
-        let report = Report(cpu: cpuName(), gemm: gemm, numpy: numpy, numpyNotes: notes, numpyBLAS: blas, loops: loops,
-                            gemmReference: reference, dataPath: dataPath, memory: memory)
+        let report = Report(cpu: cpuName(), gemm: gemm, numpy: numpy, numpyNotes: notes, numpyBLAS: blas, loops: loops, gemmReference: reference,
+                            gated: gated, dataPath: dataPath, memory: memory)
         if json {
             let encoder = JSONCoding.encoder(pretty: true)
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
@@ -105,6 +110,13 @@ struct Bench: ParsableCommand {
                          String(format: "%.1f", loop.trackedIterationsPerSecond), String(format: "%.1f", loop.trackedGflops),
                          r.gemmReference > 0 ? String(format: "%.0f%%", 100 * loop.trackedGflops / r.gemmReference) : "-"]
             out.append(cells.enumerated().map { $0.element.padding(toLength: $0.offset == 0 ? 44 : 16, withPad: " ", startingAt: 0) }.joined())
+        }
+        if let g = r.gated {
+            out.append("Gated training \(g.arch) " + String(format: "(batch %d, untracked, same run): ordinary %.1f it/s, gates cached %.1f it/s (%.2fx), "
+                              + "gates recomputed %.1f it/s (%.2fx); cache %d B per training example",
+                              g.batch, g.iterationsPerSecond, g.cachedIterationsPerSecond,
+                              g.cachedIterationsPerSecond / g.iterationsPerSecond, g.recomputedIterationsPerSecond,
+                              g.recomputedIterationsPerSecond / g.iterationsPerSecond, g.cacheBytesPerExample))
         }
         out += dataPathTable(r.dataPath)
         if let memory = r.memory { out += memoryTable(memory) }

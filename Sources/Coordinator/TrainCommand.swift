@@ -32,8 +32,13 @@ struct TrialOptions: ParsableArguments {
     @Option(help: "Trial seed (init and batch order).") var seed: UInt64 = 1
     @Option(help: "Record the instruments every k iterations.") var recordEvery: Int = 1
     @Option(help: "Validation accuracy every N iterations.") var evalEvery: Int = 250
+    @Option(help: "Freeze the activation gates after N optimizer steps, at 'auto' (the online detector) or 'never'.")
+    var freezeAt: String = "never"
 
     func makeSpec() throws -> TrialSpec {
+        guard let freeze = GateSpec.FreezeAt(text: freezeAt) else {
+            throw ValidationError("--freeze-at: expected a number of optimizer steps, 'auto' or 'never', got '\(freezeAt)'")
+        }
         let spec = TrialSpec(
             arch: arch,
             dataset: DatasetSpec(name: dataset, path: dataPath, trainSubset: trainSubset, probeSubset: probeSubset,
@@ -41,7 +46,8 @@ struct TrialOptions: ParsableArguments {
             optimizer: OptimizerSpec(kind: optimizer, lr: lr, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay,
                                      beta1: beta1, beta2: beta2, eps: eps),
             schedule: LearningRateSchedule(kind: schedule, warmup: warmup, stepSize: stepSize, gamma: gamma, lrMin: lrMin),
-            batchSize: batchSize, iterations: iterations, seed: seed, recordEvery: recordEvery, evalEvery: evalEvery)
+            batchSize: batchSize, iterations: iterations, seed: seed, recordEvery: recordEvery, evalEvery: evalEvery,
+            gates: GateSpec.setting(freezeAt: freeze))
         do { try spec.validate() } catch { throw ValidationError("\(error)") }
         return spec
     }

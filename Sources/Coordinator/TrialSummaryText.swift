@@ -11,6 +11,10 @@ enum TrialSummaryText {
         if let accuracy = result.finalValAccuracy { lines.append(String(format: "final validation accuracy %.4f", accuracy)) }
         if let loss = result.finalLoss { lines.append(String(format: "final training loss %.4f", loss)) }
         if let error = result.error { lines.append("error: \(error)") }
+        lines.append("regime detector: " + (result.detectedAt.map { "fired at iteration \($0)" } ?? "did not fire"))
+        if let freeze = result.freeze {
+            lines.append("gates: " + (freeze.at.map { "frozen after iteration \($0)" } ?? "never frozen") + " (\(freeze.reason.rawValue))")
+        }
         if let decay = trial.analysis?.decay {
             lines.append("decay times (censored = never stays below the threshold within the run):")
             for key in decay.keys.sorted(by: SweepSummary.measureOrder) {

@@ -23,15 +23,10 @@ public struct ArchitectureBenchmark: Sendable, Equatable, Codable {
     public var trackedFlopsPerIteration: Double
 }
 
-/// Times the real `Trainer` loop on random data of the architecture's shape: `seconds` untracked
-/// (instruments never recorded), then `seconds` tracked (`record_every: 1`, so every step also
-/// measures the weight update and the probe set's patterns). Each loop runs at least 5 timed steps
-/// after 2 untimed warm-up steps; a rate is 1 / the median step time. The data set named in the
-/// spec is the known one whose geometry fits the architecture (no file is read: the examples are
-/// N(0, 1) noise with uniform labels, which does not change the work done). Optimizer: SGD,
-/// momentum 0.9, lr 1e-3.
-public func benchmarkArchitecture(arch: String, batch: Int, probe: Int, seconds: Double) throws -> ArchitectureBenchmark {
-    let architecture = try Architecture(parsing: arch)
+/// Random data of the architecture's shape for timing the training loop, and the name of the
+/// known data set whose geometry fits it (no file is read: the examples are N(0, 1) noise with
+/// uniform labels, which does not change the work done). Training split `max(4 batch, 256)`.
+func benchmarkData(_ architecture: Architecture, arch: String, batch: Int, probe: Int) throws -> (data: PreparedData, name: String) {
     guard batch > 0, probe > 0 else { throw SpecError("bench: batch and probe must be positive") }
     let features = architecture.inputSize, classes = architecture.classCount
     guard let name = DatasetSpec.knownNames.first(where: {
@@ -52,7 +47,32 @@ public func benchmarkArchitecture(arch: String, batch: Int, probe: Int, seconds:
                      labels: (0..<count).map { _ in Int32(rng.nextInt(below: classes)) },
                      featureCount: features, classCount: classes, shape: shape)
     }
-    let data = PreparedData(train: split(max(4 * batch, 256)), validation: split(1), probe: split(probe), mean: 0, std: 1)
+    return (PreparedData(train: split(max(4 * batch, 256)), validation: split(1), probe: split(probe), mean: 0, std: 1), name)
+}
+
+/// Times `trainer.step()`: 2 untimed warm-up steps, then at least 5 timed steps and at least
+/// `seconds`; returns 1 / the median step time in thread CPU time and in wall-clock time.
+func benchmarkSteps(_ trainer: Trainer, seconds: Double) throws -> (perSecond: Double, wallPerSecond: Double) {
+    for _ in 0..<2 { try trainer.step() }
+    let start = benchmarkWallClock()
+    var cpu: [Double] = [], wall: [Double] = []
+    while cpu.count < 5 || benchmarkWallClock() - start < seconds {
+        let (c0, w0) = (benchmarkThreadCPUClock(), benchmarkWallClock())
+        try trainer.step()
+        cpu.append(benchmarkThreadCPUClock() - c0)
+        wall.append(benchmarkWallClock() - w0)
+    }
+    cpu.sort(); wall.sort()
+    return (1 / cpu[cpu.count / 2], 1 / wall[wall.count / 2])
+}
+
+/// Times the real `Trainer` loop on random data of the architecture's shape (`benchmarkData`):
+/// `seconds` untracked (instruments never recorded), then `seconds` tracked (`record_every: 1`, so
+/// every step also measures the weight update and the probe set's patterns), each by
+/// `benchmarkSteps`. Optimizer: SGD, momentum 0.9, lr 1e-3.
+public func benchmarkArchitecture(arch: String, batch: Int, probe: Int, seconds: Double) throws -> ArchitectureBenchmark {
+    let architecture = try Architecture(parsing: arch)
+    let (data, name) = try benchmarkData(architecture, arch: arch, batch: batch, probe: probe)
     let forever = 1 << 40
 
     func run(tracked: Bool) throws -> (perSecond: Double, wallPerSecond: Double, network: Network) {
@@ -60,7 +80,7 @@ public func benchmarkArchitecture(arch: String, batch: Int, probe: Int, seconds:
                              optimizer: OptimizerSpec(kind: .sgd, lr: 1e-3, momentum: 0.9), batchSize: batch,
                              iterations: forever, seed: 1, recordEvery: tracked ? 1 : forever, evalEvery: forever)
         let trainer = try Trainer(spec: spec, data: data)
-        let rates = try medianStepRates(trainer, seconds: seconds)
+        let rates = try benchmarkSteps(trainer, seconds: seconds)
         return (rates.perSecond, rates.wallPerSecond, trainer.network)
     }
     let untracked = try run(tracked: false)
@@ -76,22 +96,6 @@ public func benchmarkArchitecture(arch: String, batch: Int, probe: Int, seconds:
                                  wallIterationsPerSecond: untracked.wallPerSecond,
                                  trackedWallIterationsPerSecond: tracked.wallPerSecond,
                                  flopsPerIteration: perIteration, trackedFlopsPerIteration: perTrackedIteration)
-}
-
-/// Steps per second of `trainer`: 1 / the median step time in the thread's CPU time and in wall
-/// time, over at least `seconds` and at least 5 timed steps, after 2 untimed warm-up steps.
-func medianStepRates(_ trainer: Trainer, seconds: Double) throws -> (perSecond: Double, wallPerSecond: Double) {
-    for _ in 0..<2 { try trainer.step() }
-    let start = benchmarkWallClock()
-    var cpu: [Double] = [], wall: [Double] = []
-    while cpu.count < 5 || benchmarkWallClock() - start < seconds {
-        let (c0, w0) = (benchmarkThreadCPUClock(), benchmarkWallClock())
-        try trainer.step()
-        cpu.append(benchmarkThreadCPUClock() - c0)
-        wall.append(benchmarkWallClock() - w0)
-    }
-    cpu.sort(); wall.sort()
-    return (1 / cpu[cpu.count / 2], 1 / wall[wall.count / 2])
 }
 
 /// Seconds of CPU time used by the calling thread (the engine is single-threaded, so this is the

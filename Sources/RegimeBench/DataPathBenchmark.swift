@@ -30,8 +30,8 @@ public func benchmarkDataPath(arch: String, batch: Int, probe: Int, seconds: Dou
                          iterations: forever, seed: 1, recordEvery: 1, evalEvery: forever)
     var best = (bytes: 0.0, floats: 0.0)
     for _ in 0..<2 {
-        best.bytes = max(best.bytes, try medianStepRates(try Trainer(spec: spec, data: bytes), seconds: seconds).perSecond)
-        best.floats = max(best.floats, try medianStepRates(try Trainer(spec: spec, data: converted), seconds: seconds).perSecond)
+        best.bytes = max(best.bytes, try benchmarkSteps(try Trainer(spec: spec, data: bytes), seconds: seconds).perSecond)
+        best.floats = max(best.floats, try benchmarkSteps(try Trainer(spec: spec, data: converted), seconds: seconds).perSecond)
     }
     return DataPathBenchmark(arch: arch, batch: batch, probe: probe, bytesIterationsPerSecond: best.bytes,
                              floatsIterationsPerSecond: best.floats)

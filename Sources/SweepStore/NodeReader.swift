@@ -117,6 +117,7 @@ struct NodeReader {
             iterations: iterations, seed: try seed(try required("seed"), key: "seed"))
         if let node = values["record_every"] { spec.recordEvery = try positiveInt(node, key: "record_every") }
         if let node = values["eval_every"] { spec.evalEvery = try positiveInt(node, key: "eval_every") }
+        spec.gates = try values["gates"].flatMap { try gateSpec($0) }
         // Cross-field checks (schedule vs iterations, arch vs data set) name the setting they blame.
         do {
             try spec.validate()
@@ -186,6 +187,27 @@ struct NodeReader {
         if let n = f["gamma"] { schedule.gamma = try positiveDouble(n, key: "schedule.gamma") }
         if let n = f["lr_min"] { schedule.lrMin = try double(n, key: "schedule.lr_min") }
         return schedule
+    }
+
+    /// `gates: {freeze_at: N | auto | never, window, drop, flattening, patience}`; nil for "never"
+    /// with the default detector (the same trial as no `gates`). `freeze_at` below the trial's
+    /// iterations is checked with the whole spec.
+    func gateSpec(_ node: Node) throws -> GateSpec? {
+        let f = try fields(node, key: "gates", known: ["freeze_at"] + RegimeDetectorOptions.keys)
+        let expected = "a number of optimizer steps (0, 1, ...), 'auto' or 'never'"
+        guard let freezeNode = f["freeze_at"] else { throw error(node, "gates: missing key 'freeze_at' (\(expected))") }
+        let text = try scalarText(freezeNode, key: "gates.freeze_at", expected: expected)
+        guard let freezeAt = GateSpec.FreezeAt(text: text) else {
+            throw error(freezeNode, "gates.freeze_at: expected \(expected), got '\(text)'")
+        }
+        if case .step(let n) = freezeAt, n < 0 { throw error(freezeNode, "gates.freeze_at: expected \(expected), got \(n)") }
+        var detector = RegimeDetectorOptions()
+        if let n = f["window"] { detector.window = try positiveInt(n, key: "gates.window") }
+        if let n = f["drop"] { detector.drop = try double(n, key: "gates.drop") }
+        if let n = f["flattening"] { detector.flattening = try double(n, key: "gates.flattening") }
+        if let n = f["patience"] { detector.patience = try positiveInt(n, key: "gates.patience") }
+        do { try detector.validate() } catch { throw self.error(node, "\(error)") }
+        return GateSpec.setting(freezeAt: freezeAt, detector: detector)
     }
 
     // MARK: Analysis settings

@@ -71,6 +71,32 @@ final class SweepFileTests: XCTestCase {
         }
     }
 
+    /// `gates` in the grid: one trial per freeze point; `{freeze_at: never}` is the trial without
+    /// `gates` (same id); detector parameters are read.
+    func testGatesInTheGrid() throws {
+        func sweep(_ gridLine: String) throws -> SweepFile {
+            let text = """
+                name: freeze
+                dataset: {name: synthetic}
+                iterations: 100
+                batch_size: 8
+                optimizer: {name: adam, lr: 0.001}
+                grid:
+                  seed: [1]
+                  arch: ["mlp:32-8-10"]
+                \(gridLine)
+                """
+            return try SweepFile.parse(text: text, path: "freeze.yaml")
+        }
+        let gated = try sweep("  gates: [{freeze_at: 0}, {freeze_at: 10}, {freeze_at: auto, window: 10, patience: 5}, {freeze_at: never}]")
+        XCTAssertEqual(gated.trials.map { $0.gates?.freezeAt }, [.step(0), .step(10), .auto, nil])
+        XCTAssertEqual(gated.trials[2].gates?.detector, RegimeDetectorOptions(window: 10, patience: 5))
+        let plain = try sweep("")
+        XCTAssertEqual(plain.trials.count, 1)
+        XCTAssertNil(plain.trials[0].gates)
+        XCTAssertEqual(gated.trials[3].trialID, plain.trials[0].trialID)
+    }
+
     /// Every architecture written in docs/architectures.md and the README (but for quoted error
     /// output) parses; those for a
     /// known data set pass every check of a trial (shapes against the data set, memory of batch

@@ -76,8 +76,9 @@ enum ArchitectureGolden {
         try EngineTestKit.engineSettings(o)
     }
 
-    /// Runs forward (and backward) through `network` with the loss; returns logits, loss, gradient.
-    static func evaluate(_ network: Network, parameters: FloatBuffer, x: [Double], labels: [Int32])
+    /// Runs forward (and backward) through `network` with the loss, gated by `gates` when given;
+    /// returns logits, loss, gradient.
+    static func evaluate(_ network: Network, parameters: FloatBuffer, x: [Double], labels: [Int32], gates: GateMasks? = nil)
         -> (logits: [Float], loss: Double, grad: [Float])
     {
         let B = labels.count, K = network.architecture.classCount
@@ -85,13 +86,13 @@ enum ArchitectureGolden {
         let dlogits = FloatBuffer(count: B * K)
         let gradients = FloatBuffer(count: network.parameterCount)
         gradients.buffer.update(repeating: .nan)  // backward must overwrite every entry
-        let logitsPointer = network.forward(parameters: parameters.pointer, input: input.pointer, batch: B)
+        let logitsPointer = network.forward(parameters: parameters.pointer, input: input.pointer, batch: B, gates: gates)
         let logits = Array(UnsafeBufferPointer(start: logitsPointer, count: B * K))
         let loss = labels.withUnsafeBufferPointer {
             softmaxCrossEntropy(logits: logitsPointer, labels: $0.baseAddress!, rows: B, classes: K, dlogits: dlogits.pointer)
         }
         network.backward(parameters: parameters.pointer, input: input.pointer, dlogits: dlogits.pointer, batch: B,
-                         gradients: gradients.pointer)
+                         gradients: gradients.pointer, gates: gates)
         withExtendedLifetime((input, dlogits, parameters)) {}  // their raw pointers were in use until here
         return (logits, loss, gradients.array)
     }
@@ -152,9 +153,31 @@ enum ArchitectureGolden {
         Kit.maxAbsDifference(a.map(Double.init), b) / max(b.map(abs).max() ?? 0, 1e-300)
     }
 
-    static func checkOptimizers(_ golden: Optimizers, file: StaticString = #filePath, line: UInt = #line) throws {
+    /// The gated files' additions (scripts/reference/make_gated_golden.py): the gates freeze after
+    /// step `freeze_after`; per step, the disagreement of θ_t's own probe patterns with θ_g's (null
+    /// before the freeze).
+    struct Gated: Decodable {
+        struct Step: Decodable {
+            var gateDisagreement: Double?
+            var gateDisagreementLayers: [Double]?
+            var gateDisagreementCounts: [Int]?
+            enum CodingKeys: String, CodingKey {
+                case gateDisagreement = "gate_disagreement", gateDisagreementLayers = "gate_disagreement_layers"
+                case gateDisagreementCounts = "gate_disagreement_counts"
+            }
+        }
+        struct Case: Decodable { var steps: [Step] }
+        var freezeAfter: Int
+        var cases: [Case]
+        enum CodingKeys: String, CodingKey { case freezeAfter = "freeze_after", cases }
+    }
+
+    /// Replays the optimizer trajectories; with `gated`, steps after `freezeAfter` run the gated
+    /// network (gates of θ_g on each batch, from a second network) and the gate disagreement is
+    /// checked exactly (counts) and to 1e-12 (fractions).
+    static func checkOptimizers(_ golden: Optimizers, gated: Gated? = nil, file: StaticString = #filePath, line: UInt = #line) throws {
         var worstParams = 0.0
-        for goldenCase in golden.cases {
+        for (caseIndex, goldenCase) in golden.cases.enumerated() {
             let name = "\(golden.arch) \(goldenCase.name)"
             let (spec, schedule) = try engineSettings(goldenCase.optimizer)
             let T = goldenCase.optimizer.totalIterations
@@ -175,13 +198,20 @@ enum ArchitectureGolden {
             }
             let initialPatterns = measurePatterns()
             var previousPatterns = initialPatterns
+            var gates: (network: Network, parameters: FloatBuffer, probe: PatternSet)?
             for step in goldenCase.steps {
                 let label = "\(name) step \(step.t)"
                 let batch = golden.batches[step.t - 1]
                 XCTAssertEqual(batch.labels.count, B)
                 let lr = schedule.rate(step: step.t, totalSteps: T, baseRate: spec.lr)
                 XCTAssertEqual(lr, step.lr, accuracy: 1e-6 * abs(step.lr), "\(label) lr", file: file, line: line)
-                let result = evaluate(network, parameters: parameters, x: batch.x, labels: batch.labels)
+                var masks: GateMasks?
+                if let gates {
+                    let input = FloatBuffer(batch.x.map(Float.init))
+                    _ = gates.network.forward(parameters: gates.parameters.pointer, input: input.pointer, batch: B)
+                    masks = gates.network.ownGates
+                }
+                let result = evaluate(network, parameters: parameters, x: batch.x, labels: batch.labels, gates: masks)
                 XCTAssertEqual(result.loss, step.loss, accuracy: 1e-5 * max(1, abs(step.loss)), "\(label) loss", file: file, line: line)
                 Kit.assertClose(result.grad, step.grad, relative: 1e-4, scale: .normwise, "\(label) grad", file: file, line: line)
                 let gradients = FloatBuffer(result.grad)
@@ -205,6 +235,22 @@ enum ArchitectureGolden {
                                 relative: 0, absolute: 1e-12, "\(label) pattern change", file: file, line: line)
                 Kit.assertClose([changeInit.global] + changeInit.perLayer, [step.patternChangeInit] + step.patternChangeInitLayers,
                                 relative: 0, absolute: 1e-12, "\(label) pattern change vs init", file: file, line: line)
+                if let gated {
+                    if step.t == gated.freezeAfter {
+                        gates = (try Architecture(parsing: golden.arch).makeNetwork(), FloatBuffer(parameters.array), patterns)
+                    }
+                    let expected = gated.cases[caseIndex].steps[step.t - 1]
+                    if let gates {
+                        let counts = units.indices.map { patterns.differingPairs(layer: $0, from: gates.probe) }
+                        XCTAssertEqual(counts, expected.gateDisagreementCounts, "\(label) gate disagreement counts", file: file, line: line)
+                        let fractions = patterns.changeFractions(from: gates.probe)
+                        Kit.assertClose([fractions.global] + fractions.perLayer,
+                                        [expected.gateDisagreement ?? .nan] + (expected.gateDisagreementLayers ?? []),
+                                        relative: 0, absolute: 1e-12, "\(label) gate disagreement", file: file, line: line)
+                    } else {
+                        XCTAssertNil(expected.gateDisagreementCounts, "\(label): no gates before the freeze", file: file, line: line)
+                    }
+                }
                 previousPatterns = patterns
                 withExtendedLifetime((probe, previous)) {}
                 worstParams = max(worstParams, normwise(parameters.array, step.params))

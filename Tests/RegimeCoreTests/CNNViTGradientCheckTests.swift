@@ -170,8 +170,17 @@ final class CNNViTGradientCheckTests: XCTestCase {
         return z
     }
 
-    /// The CNN in Double (docs/architectures.md): loss and the smallest distance to a kink.
-    static func cnnReference(_ spec: CNNSpec, params p: [Double], x: [Double], labels: [Int]) -> (loss: Double, margin: Double) {
+    /// A reference network: loss, the smallest distance to a kink, and the pre-activations of the
+    /// pattern layers (each B x units); gated by `gates` (open where > 0) when given.
+    typealias Reference = (_ params: [Double], _ x: [Double], _ labels: [Int], _ gates: [[Double]]?)
+        -> (loss: Double, margin: Double, preActivations: [[Double]])
+
+    /// The CNN in Double (docs/architectures.md). Gated: a kink is a pooling window whose winner is
+    /// near the runner-up (a tie of closed units' exact zeros is not one: neither depends on the
+    /// parameters); the pre-activations have none.
+    static func cnnReference(_ spec: CNNSpec, params p: [Double], x: [Double], labels: [Int], gates: [[Double]]? = nil)
+        -> (loss: Double, margin: Double, preActivations: [[Double]])
+    {
         let B = labels.count
         var s = spec.input
         var h = [Double](repeating: 0, count: x.count)  // (C, H, W) -> (H, W, C)
@@ -182,6 +191,15 @@ final class CNNViTGradientCheckTests: XCTestCase {
         }
         var offset = 0, margin = Double.infinity
         var features = s.count
+        var pre: [[Double]] = []
+        func activate(_ z: [Double]) -> [Double] {
+            pre.append(z)
+            guard let gates else {
+                margin = min(margin, z.map(abs).min()!)
+                return z.map { max($0, 0) }
+            }
+            return zip(z, gates[pre.count - 1]).map { $1 > 0 ? $0 : 0 }
+        }
         for layer in spec.layers {
             switch layer {
             case .conv(let c, let k, let stride, let same):
@@ -189,9 +207,7 @@ final class CNNViTGradientCheckTests: XCTestCase {
                                      stride: stride, pad: same ? k / 2 : 0)
                 let w = Array(p[offset..<(offset + g.weightCount)]), bias = Array(p[(offset + g.weightCount)..<(offset + g.weightCount + c)])
                 offset += g.weightCount + c
-                let z = conv2dNaive(input: h, weights: w, bias: bias, batch: B, geometry: g)
-                margin = min(margin, z.map(abs).min()!)
-                h = z.map { max($0, 0) }
+                h = activate(conv2dNaive(input: h, weights: w, bias: bias, batch: B, geometry: g))
                 s = ImageShape(channels: c, height: g.outHeight, width: g.outWidth)
             case .maxPool:
                 for b in 0..<B {
@@ -200,7 +216,12 @@ final class CNNViTGradientCheckTests: XCTestCase {
                             for c in 0..<s.channels {
                                 let v = [(0, 0), (0, 1), (1, 0), (1, 1)].map { h[((b * s.height + 2 * oh + $0.0) * s.width + 2 * ow + $0.1) * s.channels + c] }
                                     .sorted()
-                                if v[3] > 0 { margin = min(margin, v[3] - v[2]) }
+                                if gates == nil {
+                                    if v[3] > 0 { margin = min(margin, v[3] - v[2]) }
+                                } else {
+                                    if v[3] == v[2] && v[3] != 0 { margin = 0 }
+                                    if let next = v.last(where: { $0 < v[3] }) { margin = min(margin, v[3] - next) }
+                                }
                             }
                         }
                     }
@@ -208,10 +229,8 @@ final class CNNViTGradientCheckTests: XCTestCase {
                 h = maxPool2x2Naive(h, batch: B, height: s.height, width: s.width, channels: s.channels)
                 s = ImageShape(channels: s.channels, height: s.height / 2, width: s.width / 2)
             case .dense(let units):
-                let z = linear(h, p, weights: offset, bias: offset + units * s.count, rows: B, inputs: s.count, outputs: units)
+                h = activate(linear(h, p, weights: offset, bias: offset + units * s.count, rows: B, inputs: s.count, outputs: units))
                 offset += units * s.count + units
-                margin = min(margin, z.map(abs).min()!)
-                h = z.map { max($0, 0) }
                 s = ImageShape(channels: units, height: 1, width: 1)
             }
             features = s.count
@@ -219,11 +238,14 @@ final class CNNViTGradientCheckTests: XCTestCase {
         let K = spec.classes
         let logits = linear(h, p, weights: offset, bias: offset + K * features, rows: B, inputs: features, outputs: K)
         precondition(offset + K * features + K == p.count, "reference layout")
-        return (crossEntropy(logits, labels, classes: K), margin)
+        return (crossEntropy(logits, labels, classes: K), margin, pre)
     }
 
-    /// The ViT in Double (docs/architectures.md): loss and the smallest |feed-forward pre-activation|.
-    static func vitReference(_ spec: ViTSpec, params p: [Double], x: [Double], labels: [Int]) -> (loss: Double, margin: Double) {
+    /// The ViT in Double (docs/architectures.md): loss, the smallest |feed-forward pre-activation|
+    /// (none when gated) and the feed-forward pre-activations.
+    static func vitReference(_ spec: ViTSpec, params p: [Double], x: [Double], labels: [Int], gates: [[Double]]? = nil)
+        -> (loss: Double, margin: Double, preActivations: [[Double]])
+    {
         let B = labels.count, D = spec.dim, F = 4 * D, T = spec.tokenCount, Np = spec.patchCount, P = spec.patch
         let (C, Hh, Ww) = (spec.input.channels, spec.input.height, spec.input.width)
         let patchSize = C * P * P
@@ -258,8 +280,9 @@ final class CNNViTGradientCheckTests: XCTestCase {
         }
         let zeroBias = [Double](repeating: 0, count: 3 * D)
         var margin = Double.infinity
+        var pre: [[Double]] = []
         let R = B * T
-        for _ in 0..<spec.depth {
+        for l in 0..<spec.depth {
             let g1 = take(D), b1 = take(D), wqkv = take(3 * D * D), wo = take(D * D), bo = take(D)
             let g2 = take(D), b2 = take(D), w1 = take(F * D), bf1 = take(F), w2 = take(D * F), bf2 = take(D)
             let a = layerNormNaive(h, gamma: Array(p[g1..<(g1 + D)]), beta: Array(p[b1..<(b1 + D)]), rows: R, width: D)
@@ -269,8 +292,15 @@ final class CNNViTGradientCheckTests: XCTestCase {
             let x1 = zip(h, proj).map(+)
             let bn = layerNormNaive(x1, gamma: Array(p[g2..<(g2 + D)]), beta: Array(p[b2..<(b2 + D)]), rows: R, width: D)
             let z = linear(bn, p, weights: w1, bias: bf1, rows: R, inputs: D, outputs: F)
-            margin = min(margin, z.map(abs).min()!)
-            let ffn = linear(z.map { max($0, 0) }, p, weights: w2, bias: bf2, rows: R, inputs: F, outputs: D)
+            pre.append(z)
+            let hidden: [Double]
+            if let gates {
+                hidden = zip(z, gates[l]).map { $1 > 0 ? $0 : 0 }
+            } else {
+                margin = min(margin, z.map(abs).min()!)
+                hidden = z.map { max($0, 0) }
+            }
+            let ffn = linear(hidden, p, weights: w2, bias: bf2, rows: R, inputs: F, outputs: D)
             h = zip(x1, ffn).map(+)
         }
         let gf = take(D), bf = take(D), wh = take(spec.classes * D), bh = take(spec.classes)
@@ -283,21 +313,25 @@ final class CNNViTGradientCheckTests: XCTestCase {
             }
         }
         let logits = linear(pooled, p, weights: wh, bias: bh, rows: B, inputs: D, outputs: spec.classes)
-        return (crossEntropy(logits, labels, classes: spec.classes), margin)
+        return (crossEntropy(logits, labels, classes: spec.classes), margin, pre)
     }
 
     /// Draws parameters (He-normal matrices, N(0, 0.1^2) vectors, LayerNorm gammas 1 + N(0, 0.1^2))
     /// and inputs until the Double reference is >= 1e-3 from every kink; checks the engine's gradient.
-    func checkNetwork(_ arch: String, batch B: Int, seed: UInt64, file: StaticString = #filePath, line: UInt = #line) throws {
+    /// Gated: the drawn parameters are θ_g (>= 1e-3 from every kink, so float32 and Double agree on
+    /// the gates), θ_v = θ_g + N(0, 0.1^2) per entry, and the gated loss of θ_v must be >= 1e-3 from
+    /// every pooling tie.
+    func checkNetwork(_ arch: String, batch B: Int, seed: UInt64, gated: Bool = false,
+                      file: StaticString = #filePath, line: UInt = #line) throws {
         let architecture = try Architecture(parsing: arch)
-        let network = architecture.makeNetwork()
+        let network = architecture.makeNetwork(), gateNetwork = architecture.makeNetwork()
         var rng = Xoshiro256(seed: seed, stream: 77)
         // Per-parameter draw scale: network init gives the He/Xavier matrices and the 1s of gamma;
         // perturb every parameter so that biases, betas and positional embeddings matter.
-        let reference: ([Double], [Double], [Int]) -> (loss: Double, margin: Double)
+        let reference: Reference
         switch architecture {
-        case .cnn(let spec): reference = { Self.cnnReference(spec, params: $0, x: $1, labels: $2) }
-        case .vit(let spec): reference = { Self.vitReference(spec, params: $0, x: $1, labels: $2) }
+        case .cnn(let spec): reference = { Self.cnnReference(spec, params: $0, x: $1, labels: $2, gates: $3) }
+        case .vit(let spec): reference = { Self.vitReference(spec, params: $0, x: $1, labels: $2, gates: $3) }
         case .mlp: return XCTFail("not a CNN or ViT", file: file, line: line)
         }
         let initial = keep.buffer(count: network.parameterCount)
@@ -307,15 +341,30 @@ final class CNNViTGradientCheckTests: XCTestCase {
             let params = initial.array.map { Float(Double($0) * 1.2 + rng.nextNormal() * 0.1) }
             let x = Self.normals(B * architecture.inputSize, &rng)
             let labels = (0..<B).map { _ in rng.nextInt(below: architecture.classCount) }
-            let theta = params.map(Double.init), xd = x.map(Double.init)
-            let (referenceLoss, margin) = reference(theta, xd, labels)
+            let xd = x.map(Double.init)
+            let gateRun = reference(params.map(Double.init), xd, labels, nil)
+            guard gateRun.margin >= 1e-3 else { continue }
+            var gateBits: [[Double]]?
+            var masks: GateMasks?
+            var value = params
+            if gated {
+                gateBits = gateRun.preActivations.map { $0.map { $0 > 0 ? 1 : 0 } }
+                value = params.map { $0 + Float(rng.nextNormal() * 0.1) }
+                let own = reference(value.map(Double.init), xd, labels, nil).preActivations.map { $0.map { $0 > 0 ? 1.0 : 0 } }
+                guard own != gateBits else { continue }
+                _ = gateNetwork.forward(parameters: keep.buffer(params).pointer, input: keep.pointer(x), batch: B)
+                masks = gateNetwork.ownGates
+            }
+            let theta = value.map(Double.init)
+            let (referenceLoss, margin, _) = reference(theta, xd, labels, gateBits)
             guard margin >= 1e-3 else { continue }
 
-            let parameters = keep.buffer(params)
-            let result = ArchitectureGolden.evaluate(network, parameters: parameters, x: xd, labels: labels.map(Int32.init))
+            let parameters = keep.buffer(value)
+            let result = ArchitectureGolden.evaluate(network, parameters: parameters, x: xd, labels: labels.map(Int32.init), gates: masks)
             XCTAssertEqual(result.loss, referenceLoss, accuracy: 1e-5 * max(1, abs(referenceLoss)), "\(arch) loss", file: file, line: line)
-            let numeric = Self.numericGradient(theta) { reference($0, xd, labels).loss }
-            Self.compare(result.grad.map(Double.init), numeric, "\(arch) B=\(B) (attempt \(attempt), margin \(margin))",
+            let numeric = Self.numericGradient(theta) { reference($0, xd, labels, gateBits).loss }
+            Self.compare(result.grad.map(Double.init), numeric,
+                         "\(arch) B=\(B)\(gated ? " gated" : "") (attempt \(attempt), margin \(min(margin, gateRun.margin)))",
                          file: file, line: line)
             // Every parameter group receives gradient.
             for group in network.parameterGroups {
@@ -336,5 +385,16 @@ final class CNNViTGradientCheckTests: XCTestCase {
     func testWholeTransformer() throws {
         try checkNetwork("vit:1x4x4-p2-d4-h2-l2-3", batch: 3, seed: 4)
         try checkNetwork("vit:2x6x4-p2-d6-h3-l1-cls-3", batch: 2, seed: 5)
+    }
+
+    func testGatedCNN() throws {
+        try checkNetwork("cnn:2x7x7-c3k3-p-c4k3s2-fc5-3", batch: 3, seed: 1, gated: true)
+        try checkNetwork("cnn:1x9x8-c2k5s2-c3k3v-p-4", batch: 2, seed: 2, gated: true)
+        try checkNetwork("cnn:3x6x6-p-c4k3-fc3-fc4-2", batch: 2, seed: 3, gated: true)
+    }
+
+    func testGatedTransformer() throws {
+        try checkNetwork("vit:1x4x4-p2-d4-h2-l2-3", batch: 3, seed: 4, gated: true)
+        try checkNetwork("vit:2x6x4-p2-d6-h3-l1-cls-3", batch: 2, seed: 5, gated: true)
     }
 }

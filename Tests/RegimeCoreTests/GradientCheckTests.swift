@@ -20,6 +20,11 @@ import XCTest
 /// Inputs are redrawn until every hidden pre-activation is at least 1e-2 from the ReLU kink
 /// (so neither h nor float32 rounding can flip a unit), and every hidden unit is active on at
 /// least one example (so no layer's gradient is trivially zero).
+///
+/// Gated networks (docs/numerics.md, "Gated training"): the drawn parameters are the gate
+/// parameters θ_g (the margins above hold for them, so float32 and Double agree on every gate); the
+/// value parameters θ_v = θ_g + N(0, 0.2^2) per entry, whose own ReLU patterns differ from the
+/// gates; the loss of θ_v with those fixed gates is smooth, so there is no kink to keep away from.
 final class GradientCheckTests: XCTestCase {
     static let tolerance = 1e-3
     static let floorFraction = 1e-3
@@ -28,9 +33,10 @@ final class GradientCheckTests: XCTestCase {
 
     // MARK: The independent Double reference
 
-    /// Hidden pre-activations and the mean cross-entropy, in Double.
-    static func referenceLoss(widths: [Int], params: [Double], x: [Double], labels: [Int], batch B: Int)
-        -> (loss: Double, hiddenPreActivations: [[Double]])
+    /// Hidden pre-activations and the mean cross-entropy, in Double; with `gates` (per hidden layer,
+    /// B x D_l, open where > 0) the hidden layers are gated instead of ReLU.
+    static func referenceLoss(widths: [Int], params: [Double], x: [Double], labels: [Int], batch B: Int,
+                              gates: [[Double]]? = nil) -> (loss: Double, hiddenPreActivations: [[Double]])
     {
         var h = x
         var hidden: [[Double]] = []
@@ -50,7 +56,7 @@ final class GradientCheckTests: XCTestCase {
             }
             if l < L {
                 hidden.append(z)
-                h = z.map { max($0, 0) }
+                h = gates.map { zip(z, $0[l - 1]).map { $1 > 0 ? $0 : 0 } } ?? z.map { max($0, 0) }
             } else {
                 h = z
             }
@@ -114,37 +120,56 @@ final class GradientCheckTests: XCTestCase {
 
     /// Returns the error measure; asserts it is below the tolerance and that the losses agree.
     @discardableResult
-    func check(widths: [Int], batch B: Int, seed: UInt64, file: StaticString = #filePath, line: UInt = #line) -> Double {
+    func check(widths: [Int], batch B: Int, seed: UInt64, gated: Bool = false, file: StaticString = #filePath, line: UInt = #line) -> Double {
         let problem = Self.makeProblem(widths: widths, batch: B, seed: seed)
-        let label = "mlp:\(widths.map(String.init).joined(separator: "-")) B=\(B) seed \(seed)"
+        let label = "mlp:\(widths.map(String.init).joined(separator: "-")) B=\(B) seed \(seed)" + (gated ? " gated" : "")
         let mlp = MLP(widths: widths)
         XCTAssertEqual(mlp.parameterCount, Self.parameterCount(widths), label, file: file, line: line)
         let K = widths.last!
+        let x = problem.x.map(Double.init), y = problem.labels.map(Int.init)
+
+        // Gated: θ_g is the drawn problem, θ_v a perturbation of it; the gates are θ_g's patterns.
+        var params = problem.params
+        var gateBits: [[Double]]?
+        let gateNetwork = MLP(widths: widths)
+        let gateParameters = FloatBuffer(problem.params)
+        if gated {
+            var rng = Xoshiro256(seed: seed, stream: 98)
+            params = params.map { $0 + Float(rng.nextNormal() * 0.2) }
+            let hidden = Self.referenceLoss(widths: widths, params: problem.params.map(Double.init), x: x, labels: y, batch: B)
+                .hiddenPreActivations
+            gateBits = hidden.map { $0.map { $0 > 0 ? 1 : 0 } }
+            let own = Self.referenceLoss(widths: widths, params: params.map(Double.init), x: x, labels: y, batch: B).hiddenPreActivations
+            XCTAssertNotEqual(own.map { $0.map { $0 > 0 ? 1.0 : 0 } }, gateBits, "\(label): θ_v's own patterns equal the gates", file: file, line: line)
+        }
 
         // Engine: Float analytic gradient.
-        let parameters = FloatBuffer(problem.params)
+        let parameters = FloatBuffer(params)
         let input = FloatBuffer(problem.x)
         let dlogits = FloatBuffer(count: B * K)
         let gradients = FloatBuffer(count: mlp.parameterCount)
-        let logits = mlp.forward(parameters: parameters.pointer, input: input.pointer, batch: B)
+        if gated { _ = gateNetwork.forward(parameters: gateParameters.pointer, input: input.pointer, batch: B) }
+        let masks = gated ? gateNetwork.ownGates : nil
+        let logits = mlp.forward(parameters: parameters.pointer, input: input.pointer, batch: B, gates: masks)
         let engineLoss = problem.labels.withUnsafeBufferPointer {
             softmaxCrossEntropy(logits: logits, labels: $0.baseAddress!, rows: B, classes: K, dlogits: dlogits.pointer)
         }
         mlp.backward(parameters: parameters.pointer, input: input.pointer, dlogits: dlogits.pointer, batch: B,
-                     gradients: gradients.pointer)
+                     gradients: gradients.pointer, gates: masks)
         let analytic = gradients.array.map(Double.init)
+        withExtendedLifetime((gateNetwork, gateParameters, input)) {}
 
         // Reference: Double central differences.
-        let theta = problem.params.map(Double.init), x = problem.x.map(Double.init), y = problem.labels.map(Int.init)
-        let referenceLoss = Self.referenceLoss(widths: widths, params: theta, x: x, labels: y, batch: B).loss
+        let theta = params.map(Double.init)
+        let referenceLoss = Self.referenceLoss(widths: widths, params: theta, x: x, labels: y, batch: B, gates: gateBits).loss
         XCTAssertEqual(engineLoss, referenceLoss, accuracy: 1e-5 * max(1, abs(referenceLoss)), "\(label) loss", file: file, line: line)
         var numeric = [Double](repeating: 0, count: theta.count)
         var probe = theta
         for i in theta.indices {
             probe[i] = theta[i] + Self.step
-            let plus = Self.referenceLoss(widths: widths, params: probe, x: x, labels: y, batch: B).loss
+            let plus = Self.referenceLoss(widths: widths, params: probe, x: x, labels: y, batch: B, gates: gateBits).loss
             probe[i] = theta[i] - Self.step
-            let minus = Self.referenceLoss(widths: widths, params: probe, x: x, labels: y, batch: B).loss
+            let minus = Self.referenceLoss(widths: widths, params: probe, x: x, labels: y, batch: B, gates: gateBits).loss
             probe[i] = theta[i]
             numeric[i] = (plus - minus) / (2 * Self.step)
         }
@@ -180,5 +205,12 @@ final class GradientCheckTests: XCTestCase {
 
     func testSeveralSeeds_6_5_4_3() {
         for seed: UInt64 in 10..<14 { check(widths: [6, 5, 4, 3], batch: 7, seed: seed) }
+    }
+
+    func testGatedNetworks() {
+        check(widths: [5, 7, 6, 3], batch: 4, seed: 1, gated: true)
+        check(widths: [3, 65, 7], batch: 8, seed: 6, gated: true)
+        check(widths: [2, 3, 2, 3, 2, 3], batch: 5, seed: 5, gated: true)
+        for seed: UInt64 in 10..<13 { check(widths: [6, 5, 4, 3], batch: 7, seed: seed, gated: true) }
     }
 }

@@ -40,19 +40,53 @@ final class CheckpointResumeTests: XCTestCase {
         }
     }
 
-    func testTrialRunnerCheckpointsAndResumes() throws {
-        let spec = spec(optimizer: OptimizerSpec(kind: .adam, lr: 0.003))
+    /// Runs `spec` through a TrialRunner that checkpoints every `every` iterations; returns the
+    /// outcome and the checkpoints.
+    func runCheckpointing(_ spec: TrialSpec, every: Int) -> (TrialRunner.Outcome, [TrainerCheckpoint]) {
         var saved: [TrainerCheckpoint] = []
         var runner = TrialRunner()
-        runner.checkpointEvery = .iterations(25)
+        runner.checkpointEvery = .iterations(every)
         runner.saveCheckpoint = { saved.append($0) }
-        let full = runner.run(spec)
+        return (runner.run(spec), saved)
+    }
+
+    func testTrialRunnerCheckpointsAndResumes() throws {
+        let spec = spec(optimizer: OptimizerSpec(kind: .adam, lr: 0.003))
+        let (full, saved) = runCheckpointing(spec, every: 25)
         XCTAssertEqual(full.result.status, .ok)
         XCTAssertEqual(saved.map(\.metadata.iteration), [25, 50, 75])
         let resumed = TrialRunner().run(spec, resumingFrom: (saved[1], source: "memory"))
         XCTAssertEqual(resumed.curve, full.curve)
         XCTAssertEqual(resumed.result.finalLoss, full.result.finalLoss)
         XCTAssertEqual(resumed.result.finalValAccuracy, full.result.finalValAccuracy)
+    }
+
+    /// Gated trials (docs/numerics.md, "Gated training"): checkpoints taken before and after the
+    /// freeze hold θ_g and the freeze point; every resume ends bit-identical to the uninterrupted
+    /// run, the online detector's iteration and the result's `freeze` included.
+    func testGatedTrialResumesBitIdentically() throws {
+        let auto = GateSpec(freezeAt: .auto, detector: RegimeDetectorOptions(window: 5, drop: 0.5, flattening: 0.5, patience: 5))
+        for gates in [GateSpec(freezeAt: .step(40)), auto] {
+            var spec = spec(optimizer: OptimizerSpec(kind: .adam, lr: 0.01))
+            spec.gates = gates
+            spec.recordEvery = 1
+            let (full, saved) = runCheckpointing(spec, every: 15)
+            XCTAssertEqual(full.result.status, .ok)
+            let frozenAt = try XCTUnwrap(full.result.freeze?.at, "\(gates): never froze")
+            XCTAssertTrue(saved.contains { $0.metadata.gatesFrozenAt == nil } && saved.contains { $0.metadata.gatesFrozenAt == frozenAt },
+                          "\(gates): checkpoints on both sides of the freeze at \(frozenAt)")
+            for checkpoint in saved {
+                let bytes = try checkpoint.encoded()
+                let resumed = TrialRunner().run(spec, resumingFrom: (try TrainerCheckpoint(decoding: bytes, source: "memory"), source: "memory"))
+                let label = "\(gates) resumed at \(checkpoint.metadata.iteration)"
+                XCTAssertEqual(resumed.curve, full.curve, label)
+                var a = resumed.result, b = full.result
+                a.wallSeconds = 0; b.wallSeconds = 0
+                XCTAssertEqual(a, b, label)
+                XCTAssertEqual(a.detectedAt, b.detectedAt, label)
+                XCTAssertEqual(a.freeze, b.freeze, label)
+            }
+        }
     }
 
     /// A cadence in seconds: a tiny one saves after every iteration but the last, a long one never;

@@ -450,13 +450,19 @@ def main() -> int:
 
     files = {"mlp_forward_backward.json": fb, "mlp_optimizers.json": opt,
              os.path.join(ANALYSIS_GOLDEN_DIR, "decay_curves.json"): dec}
-    status = 0
     if not args.check:
         os.makedirs(args.out, exist_ok=True)
+    return write_or_check(files, args.out, args.check)
+
+
+def write_or_check(files: dict, directory: str, check: bool) -> int:
+    """Writes each document as JSON to `directory`/name (an absolute name as is), or with `check`
+    compares it with the file there; returns 1 if any differs."""
+    status = 0
     for name, doc in files.items():
         text = to_json(doc) + "\n"
-        path = name if os.path.isabs(name) else os.path.join(args.out, name)
-        if args.check:
+        path = name if os.path.isabs(name) else os.path.join(directory, name)
+        if check:
             same = os.path.exists(path) and open(path).read() == text
             print(f"{name}: {'identical' if same else 'DIFFERS'}")
             status |= 0 if same else 1

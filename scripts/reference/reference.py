@@ -86,8 +86,11 @@ def he_init(sizes: list[int], rng: np.random.Generator, bias_std: float = 0.0) -
 # --------------------------------------------------------------------------------------------
 
 
-def forward(theta: np.ndarray, sizes: list[int], X: np.ndarray):
-    """X (B, D0) -> (logits Z_L (B, K), Zs = [Z_1..Z_L], Hs = [H_0..H_{L-1}])."""
+def forward(theta: np.ndarray, sizes: list[int], X: np.ndarray, gates=None):
+    """X (B, D0) -> (logits Z_L (B, K), Zs = [Z_1..Z_L], Hs = [H_0..H_{L-1}]).
+
+    With `gates` ([G_1..G_{L-1}], each (B, D_l), open where > 0) the hidden layers are gated:
+    H_l = Z_l where G_l is open, else 0 (docs/numerics.md, "Gated training")."""
     X = np.asarray(X)
     assert X.ndim == 2 and X.shape[1] == sizes[0]
     H = X
@@ -97,7 +100,7 @@ def forward(theta: np.ndarray, sizes: list[int], X: np.ndarray):
         Z = H @ W.T + b
         Zs.append(Z)
         if l < len(layers):
-            H = np.maximum(Z, 0)
+            H = np.maximum(Z, 0) if gates is None else np.where(gates[l - 1] > 0, Z, 0.0)
             Hs.append(H)
     return Zs[-1], Zs, Hs
 
@@ -117,10 +120,11 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(lse - picked))
 
 
-def loss_and_grad(theta: np.ndarray, sizes: list[int], X: np.ndarray, labels: np.ndarray):
-    """(loss, logits, grad) with grad in the flat layout of theta (same dtype as theta)."""
+def loss_and_grad(theta: np.ndarray, sizes: list[int], X: np.ndarray, labels: np.ndarray, gates=None):
+    """(loss, logits, grad) with grad in the flat layout of theta (same dtype as theta); gated
+    by `gates` as in `forward`."""
     labels = np.asarray(labels, dtype=np.int64)
-    logits, Zs, Hs = forward(theta, sizes, X)
+    logits, Zs, Hs = forward(theta, sizes, X, gates)
     B = logits.shape[0]
     loss = cross_entropy(logits, labels)
     # d loss / d Z_L = (softmax - onehot) / B
@@ -140,7 +144,7 @@ def loss_and_grad(theta: np.ndarray, sizes: list[int], X: np.ndarray, labels: np
         grad[b0:b1] = dZ.sum(axis=0)
         if l > 1:
             dH = dZ @ W
-            dZ = dH * (Zs[l - 2] > 0)  # relu'(z) = 1 if z > 0 else 0
+            dZ = dH * ((Zs[l - 2] > 0) if gates is None else (gates[l - 2] > 0))  # relu'(z) = 1 if z > 0 else 0
     return loss, logits, grad
 
 

@@ -37,7 +37,7 @@ import numpy as np
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reference as ref  # noqa: E402
-from make_golden import GOLDEN_DIR, f32_exact, flat, to_json  # noqa: E402
+from make_golden import GOLDEN_DIR, f32_exact, flat, write_or_check  # noqa: E402
 
 LN_EPS = 1e-5
 
@@ -138,9 +138,10 @@ class CNN:
 
     # ---- forward / backward -----------------------------------------------------------------
 
-    def forward(self, theta, X, keep=False):
+    def forward(self, theta, X, keep=False, gates=None):
         """X (B, C*H*W) channel-major -> logits, pre-activations of the pattern layers (B, units),
-        and (if keep) the cache for backward."""
+        and (if keep) the cache for backward. With `gates` (per pattern layer, (B, units), open
+        where > 0) every ReLU h = relu(z) becomes h = z * gate (docs/numerics.md, "Gated training")."""
         L = self.layout
         C, H, W = self.input
         B = X.shape[0]
@@ -151,8 +152,9 @@ class CNN:
                 Wt, b = L.get(theta, op["name"] + ".W"), L.get(theta, op["name"] + ".b")
                 z = conv_forward(x, Wt, b, op["s"], op["pad"])
                 zs.append(z.reshape(B, -1))
-                cache.append((x, z))
-                x = np.maximum(z, 0)
+                mask = (z > 0) if gates is None else (gates[len(zs) - 1].reshape(z.shape) > 0)
+                cache.append((x, z, mask))
+                x = np.where(mask, z, 0.0)
             elif op["kind"] == "pool":
                 out, idx = pool_forward(x)
                 cache.append((x, idx))
@@ -161,27 +163,29 @@ class CNN:
                 Wt, b = L.get(theta, op["name"] + ".W"), L.get(theta, op["name"] + ".b")
                 hin = x.reshape(B, -1)
                 z = hin @ Wt.T + b
-                cache.append((hin, z))
+                mask = None
                 if op["relu"]:
                     zs.append(z)
-                    x = np.maximum(z, 0)
+                    mask = (z > 0) if gates is None else (gates[len(zs) - 1] > 0)
+                    x = np.where(mask, z, 0.0)
                 else:
                     x = z
+                cache.append((hin, z, mask))
         return (x, zs, cache) if keep else (x, zs)
 
-    def loss_and_grad(self, theta, X, y):
+    def loss_and_grad(self, theta, X, y, gates=None):
         L = self.layout
-        logits, _, cache = self.forward(theta, X, keep=True)
+        logits, _, cache = self.forward(theta, X, keep=True, gates=gates)
         loss = ref.cross_entropy(logits, y)
         d = softmax_ce_grad(logits, y)
         grad = np.zeros_like(theta)
         for i in range(len(self.ops) - 1, -1, -1):
             op = self.ops[i]
             if op["kind"] == "dense":
-                hin, z = cache[i]
+                hin, z, mask = cache[i]
                 Wt = L.get(theta, op["name"] + ".W")
                 if op["relu"]:
-                    d = d * (z > 0)
+                    d = d * mask
                 L.put(grad, op["name"] + ".W", d.T @ hin)
                 L.put(grad, op["name"] + ".b", d.sum(axis=0))
                 d = d @ Wt
@@ -191,9 +195,9 @@ class CNN:
                 x, idx = cache[i]
                 d = pool_backward(d, idx, x.shape)
             else:
-                x, z = cache[i]
+                x, z, mask = cache[i]
                 Wt = L.get(theta, op["name"] + ".W")
-                d = d.reshape(z.shape) * (z > 0)
+                d = d.reshape(z.shape) * mask
                 dx, dW, db = conv_backward(d, x, Wt, op["s"], op["pad"])
                 L.put(grad, op["name"] + ".W", dW)
                 L.put(grad, op["name"] + ".b", db)
@@ -344,7 +348,8 @@ class ViT:
         x = np.asarray(X).reshape(B, C, H // P, P, W // P, P)
         return x.transpose(0, 2, 4, 1, 3, 5).reshape(B, self.Np, C * P * P)
 
-    def forward(self, theta, X, keep=False):
+    def forward(self, theta, X, keep=False, gates=None):
+        """As CNN.forward; `gates` gate the feed-forward ReLUs (per block, (B, T*4D))."""
         L, D, T = self.layout, self.D, self.T
         g = lambda n: L.get(theta, n)  # noqa: E731
         B = X.shape[0]
@@ -363,10 +368,12 @@ class ViT:
             x1 = x + o @ g(p + "Wo").T + g(p + "bo")
             bn, c2 = layer_norm(x1, g(p + "ln2.g"), g(p + "ln2.b"))
             z = bn @ g(p + "W1").T + g(p + "b1")
-            hid = np.maximum(z, 0)
+            mask = (z > 0) if gates is None else (gates[l - 1].reshape(z.shape) > 0)
+            hid = np.where(mask, z, 0.0)
             x2 = x1 + hid @ g(p + "W2").T + g(p + "b2")
             zs.append(z.reshape(B, -1))
-            cache["blocks"].append(dict(x=x, a=a, c1=c1, qkv=qkv, o=o, probs=probs, x1=x1, bn=bn, c2=c2, z=z, hid=hid))
+            cache["blocks"].append(dict(x=x, a=a, c1=c1, qkv=qkv, o=o, probs=probs, x1=x1, bn=bn, c2=c2, z=z, hid=hid,
+                                        mask=mask))
             x = x2
         f, cf = layer_norm(x, g("lnf.g"), g("lnf.b"))
         pooled = f[:, 0, :] if self.cls else f.mean(axis=1)
@@ -374,10 +381,10 @@ class ViT:
         cache.update(xL=x, cf=cf, pooled=pooled)
         return (logits, zs, cache) if keep else (logits, zs)
 
-    def loss_and_grad(self, theta, X, y):
+    def loss_and_grad(self, theta, X, y, gates=None):
         L, D, T, H = self.layout, self.D, self.T, self.H
         g = lambda n: L.get(theta, n)  # noqa: E731
-        logits, _, cache = self.forward(theta, X, keep=True)
+        logits, _, cache = self.forward(theta, X, keep=True, gates=gates)
         loss = ref.cross_entropy(logits, y)
         B = X.shape[0]
         grad = np.zeros_like(theta)
@@ -399,7 +406,7 @@ class ViT:
             c = cache["blocks"][l - 1]
             put(p + "W2", dx.reshape(-1, D).T @ c["hid"].reshape(B * T, -1))
             put(p + "b2", dx.sum(axis=(0, 1)))
-            dh = (dx @ g(p + "W2")) * (c["z"] > 0)
+            dh = (dx @ g(p + "W2")) * c["mask"]
             put(p + "W1", dh.reshape(B * T, -1).T @ c["bn"].reshape(B * T, D))
             put(p + "b1", dh.sum(axis=(0, 1)))
             dbn = dh @ g(p + "W1")
@@ -530,15 +537,17 @@ def weight_update(model, old, new):
     return g_abs, g_abs / norm(a), l_abs, l_rel
 
 
-def fd_check(model, theta, X, y, h=1e-5, floor_fraction=1e-4):
-    """max_i |g_i - fd_i| / max(|g_i|, |fd_i|, floor_fraction * max|g|) over every coordinate."""
-    _, _, g = model.loss_and_grad(theta, X, y)
+def fd_check(model, theta, X, y, h=1e-5, floor_fraction=1e-4, gates=None):
+    """max_i |g_i - fd_i| / max(|g_i|, |fd_i|, floor_fraction * max|g|) over every coordinate (of
+    the gated loss when `gates` are given)."""
+    _, _, g = model.loss_and_grad(theta, X, y, gates=gates)
     fd = np.zeros_like(theta)
     for i in range(theta.size):
         tp, tm = theta.copy(), theta.copy()
         tp[i] += h
         tm[i] -= h
-        fd[i] = (ref.cross_entropy(model.forward(tp, X)[0], y) - ref.cross_entropy(model.forward(tm, X)[0], y)) / (2 * h)
+        fd[i] = (ref.cross_entropy(model.forward(tp, X, gates=gates)[0], y)
+                 - ref.cross_entropy(model.forward(tm, X, gates=gates)[0], y)) / (2 * h)
     den = np.maximum(np.maximum(np.abs(g), np.abs(fd)), floor_fraction * np.max(np.abs(g)))
     return float(np.max(np.abs(g - fd) / den))
 
@@ -621,7 +630,39 @@ def optimizer_cases(T):
     ]
 
 
-def run_case(model, cfg, theta0, batches, probe, dtype=np.float64):
+def gates_of(model, theta_g, X, dtype=np.float64):
+    """The gates 1[z_l(theta_g; X) > 0], per pattern layer, (B, units) (docs/numerics.md, "Gated training")."""
+    return [(z > 0).astype(dtype) for z in model.forward(theta_g, X)[1]]
+
+
+def gated_pool_gap(model, theta, X, gates):
+    """CNN: min over the gated forward's pooling windows of (winner - largest smaller entry); a tie
+    of open units (equal non-zero winners) counts as 0, a tie of closed units' exact zeros does not
+    (neither depends on the parameters). inf for other models or without pools."""
+    if not isinstance(model, CNN):
+        return math.inf
+    _, _, cache = model.forward(theta, X, keep=True, gates=gates)
+    gap = math.inf
+    for op, c in zip(model.ops, cache):
+        if op["kind"] != "pool":
+            continue
+        st = np.sort(pool_candidates(c[0]), axis=0)
+        top = st[-1]
+        below = np.full(top.shape, np.inf)
+        for k in (2, 1, 0):
+            below = np.where(np.isinf(below) & (st[k] < top), top - st[k], below)
+        below = np.where((st[-2] == top) & (top != 0), 0.0, below)
+        gap = min(gap, float(np.min(below)))
+    return gap
+
+
+def run_case(model, cfg, theta0, batches, probe, dtype=np.float64, freeze_after=None):
+    """Trains on `batches` in turn with the optimizer `cfg`; per step the loss, gradient, new
+    parameters, weight updates and probe pattern changes. With `freeze_after` F (gated training):
+    theta_g = theta_F, and steps t > F train the gated network (gates of theta_g on batch t); each
+    step then also records the gate disagreement of theta_t's own probe patterns with theta_g's
+    (None before F), and the result the gates used and the largest normwise difference of a gated
+    step's gradient from the ReLU network's (`gating_effect`)."""
     theta = np.asarray(theta0, dtype=dtype)
     probe = np.asarray(probe, dtype=dtype)
     opt = ref.Optimizer(cfg, theta.size, dtype=dtype)
@@ -629,25 +670,43 @@ def run_case(model, cfg, theta0, batches, probe, dtype=np.float64):
     prev = pat0
     m_probe = margin(model, theta, probe)
     m_train = math.inf
-    steps = []
+    theta_g, gate_probe = None, None
+    steps, gate_list, gating_effect = [], [], 0.0
     for t, (X, y) in enumerate(batches, start=1):
         X = np.asarray(X, dtype=dtype)
-        m_train = min(m_train, margin(model, theta, X))
-        loss, _, grad = model.loss_and_grad(theta, X, y)
+        gates = None
+        if theta_g is None:
+            m_train = min(m_train, margin(model, theta, X))
+        else:
+            gates = gates_of(model, theta_g, X, dtype)
+            m_train = min(m_train, margin(model, theta_g, X), gated_pool_gap(model, theta, X, gates))
+        gate_list.append(gates)
+        loss, _, grad = model.loss_and_grad(theta, X, y, gates=gates)
+        if gates is not None:
+            gating_effect = max(gating_effect, _rel(model.loss_and_grad(theta, X, y)[2], grad))
         new, lr = opt.step(theta, grad)
         wa, wr, wal, wrl = weight_update(model, theta, new)
         pat = patterns(model, new, probe)
         pc, pcl, pcn = ref.pattern_change(prev, pat)
         pci, pcil, pcin = ref.pattern_change(pat0, pat)
         m_probe = min(m_probe, margin(model, new, probe))
-        steps.append({"t": t, "lr": lr, "loss": loss, "grad": grad, "params": new,
-                      "weight_update_abs": wa, "weight_update_rel": wr,
-                      "weight_update_abs_layers": wal, "weight_update_rel_layers": wrl,
-                      "pattern_change": pc, "pattern_change_layers": pcl, "pattern_diff_counts": pcn,
-                      "pattern_change_init": pci, "pattern_change_init_layers": pcil,
-                      "pattern_diff_counts_init": pcin})
+        step = {"t": t, "lr": lr, "loss": loss, "grad": grad, "params": new,
+                "weight_update_abs": wa, "weight_update_rel": wr,
+                "weight_update_abs_layers": wal, "weight_update_rel_layers": wrl,
+                "pattern_change": pc, "pattern_change_layers": pcl, "pattern_diff_counts": pcn,
+                "pattern_change_init": pci, "pattern_change_init_layers": pcil,
+                "pattern_diff_counts_init": pcin}
+        if freeze_after is not None:
+            if t == freeze_after:
+                theta_g, gate_probe = new, pat
+            gd, gdl, gdn = ref.pattern_change(gate_probe, pat) if gate_probe is not None else (None, None, None)
+            step.update({"gate_disagreement": gd, "gate_disagreement_layers": gdl, "gate_disagreement_counts": gdn})
+        steps.append(step)
         theta, prev = new, pat
-    return {"steps": steps, "margin_probe": m_probe, "margin_train": m_train}
+    out = {"steps": steps, "margin_probe": m_probe, "margin_train": m_train}
+    if freeze_after is not None:
+        out.update({"gates": gate_list, "gating_effect": gating_effect})
+    return out
 
 
 def _rel(a, b):
@@ -690,6 +749,13 @@ def optimizers_file(arch, B, P, steps, seed):
             dev["params"] = max(dev["params"], _rel(s32["params"], s64["params"]))
             dev["grad"] = max(dev["grad"], _rel(s32["grad"], s64["grad"]))
             dev["loss"] = max(dev["loss"], abs(s32["loss"] - s64["loss"]) / abs(s64["loss"]))
+    header = {"arch": arch, "batch_size": B, "num_steps": steps, "probe_size": P, "seed": [seed, attempt]}
+    return trajectory_document(header, model, m, fd, theta0, batches, probe, cases, runs), dev
+
+
+def trajectory_document(header, model, margin, fd, theta0, batches, probe, cases, runs):
+    """The optimizer-trajectory golden document (schema of cnn_optimizers.json): `header`'s keys
+    in order, then the layout, margins, inputs and one record per case (`runs` from run_case)."""
     out_cases = []
     for (name, cfg), r in zip(cases, runs):
         st = []
@@ -700,23 +766,18 @@ def optimizers_file(arch, B, P, steps, seed):
             st.append(s)
         out_cases.append({"name": name, "optimizer": cfg.to_json(), "min_margin_probe": r["margin_probe"],
                           "min_margin_train": r["margin_train"], "steps": st})
-    doc = {
-        "arch": arch,
-        "batch_size": B,
-        "num_steps": steps,
-        "probe_size": P,
-        "seed": [seed, attempt],
+    return {
+        **header,
         "parameter_count": model.layout.size,
         "groups": [[n, s, e] for n, s, e in model.layout.groups],
         "pattern_units": [u for _, u in model.layout.patterns],
-        "min_margin": m,
+        "min_margin": margin,
         "fd_max_rel_error": fd,
         "init_params": flat(theta0),
         "batches": [{"x": flat(X), "labels": [int(v) for v in y]} for X, y in batches],
         "probe_x": flat(probe),
         "cases": out_cases,
     }
-    return doc, dev
 
 
 CNN_FB = [("cnn:2x9x9-c3k3-p-c4k5s2-fc6-4", 3, 4101), ("cnn:1x8x8-c2k3v-c3k3s2v-p-5", 3, 4102)]
@@ -746,19 +807,7 @@ def main():
         for c in doc["cases"]:
             print(f"    {c['name']:16s} pattern diffs/step {[s['pattern_diff_counts'] for s in c['steps']]}")
         files[f"{prefix}_optimizers.json"] = doc
-    status = 0
-    for name, doc in files.items():
-        text = to_json(doc) + "\n"
-        path = os.path.join(args.out, name)
-        if args.check:
-            same = os.path.exists(path) and open(path).read() == text
-            print(f"{name}: {'identical' if same else 'DIFFERS'}")
-            status |= 0 if same else 1
-        else:
-            with open(path, "w") as f:
-                f.write(text)
-            print(f"wrote {path} ({len(text.encode())} bytes)")
-    return status
+    return write_or_check(files, args.out, args.check)
 
 
 if __name__ == "__main__":

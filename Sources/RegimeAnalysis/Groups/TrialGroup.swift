@@ -19,7 +19,8 @@ public struct TrialGroup: Sendable {
         if spec.optimizer.weightDecay > 0 { optimizer += " wd=\(spec.optimizer.weightDecay)" }
         var schedule = spec.schedule.kind.rawValue
         if spec.schedule.warmup > 0 { schedule += "+warmup\(spec.schedule.warmup)" }
-        return "\(spec.arch) \(optimizer) \(schedule) b=\(spec.batchSize) T=\(spec.iterations)"
+        let gates = spec.gates.map { " freeze=\($0.freezeAt)" } ?? ""
+        return "\(spec.arch) \(optimizer) \(schedule) b=\(spec.batchSize) T=\(spec.iterations)\(gates)"
     }
 
     /// Groups in order of first appearance in `trials`.

@@ -55,6 +55,21 @@ public struct LabeledSplit: Sendable {
 
     /// Every example's features as Floats, row-major (tests and small data only).
     public func materializedFeatures() -> [Float] { rows.materialized() }
+
+    /// Calls `body(first, rows, features)` on consecutive chunks of at most `chunk` examples, in
+    /// order, each converted to Floats in `buffer` (at least min(chunk, count) x featureCount
+    /// Floats; nil: a buffer allocated for this call).
+    func forEachChunk(rows chunk: Int, buffer: FloatBuffer? = nil, _ body: (Int, Int, UnsafePointer<Float>) -> Void) {
+        let floats = buffer ?? FloatBuffer(count: min(chunk, count) * featureCount)
+        precondition(floats.count >= min(chunk, count) * featureCount)
+        var first = 0
+        while first < count {
+            let rows = min(chunk, count - first)
+            copyFeatures(of: first..<(first + rows), into: floats.pointer)
+            body(first, rows, floats.pointer)
+            first += rows
+        }
+    }
 }
 
 /// A training split and a held-out split of one data set, as read (pixel values in [0, 1]).

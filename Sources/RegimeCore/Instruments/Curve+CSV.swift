@@ -82,11 +82,13 @@ public struct CSVError: Error, CustomStringConvertible, Equatable {
 }
 
 extension Curve {
-    /// Header of ``csv()``: the fixed columns, then the per-layer ones.
+    /// Header of ``csv()``: the fixed columns, then the per-layer ones, then (gated trials only)
+    /// `gate_disagreement`.
     public var csvHeader: [String] {
         ["iteration", "loss", "lr", "weight_update_abs", "weight_update_rel", "pattern_change", "pattern_change_init", "val_accuracy"]
             + layerNames.map { "weight_update_abs.\($0)" } + layerNames.map { "weight_update_rel.\($0)" }
             + patternLayerNames.map { "pattern_change.\($0)" } + patternLayerNames.map { "pattern_change_init.\($0)" }
+            + (gateDisagreement == nil ? [] : ["gate_disagreement"])
     }
 
     /// The curve as a table (unmeasured validation accuracy is an empty field).
@@ -94,6 +96,7 @@ extension Curve {
         let columns: [[Double?]] = [iteration.map(Double.init), loss, lr, weightUpdateAbs, weightUpdateRel, patternChange,
                                      patternChangeInit].map { $0.map(Optional.some) } + [valAccuracy]
             + (layerWeightUpdateAbs + layerWeightUpdateRel + layerPatternChange + layerPatternChangeInit).map { $0.map(Optional.some) }
+            + (gateDisagreement.map { [$0] } ?? [])
         return NumericCSV(header: csvHeader, columns: columns)
     }
 
@@ -127,5 +130,6 @@ extension Curve {
         layerWeightUpdateRel = try layerNames.map { try required("weight_update_rel.\($0)") }
         layerPatternChange = try patternLayerNames.map { try required("pattern_change.\($0)") }
         layerPatternChangeInit = try patternLayerNames.map { try required("pattern_change_init.\($0)") }
+        gateDisagreement = table.column("gate_disagreement")
     }
 }

@@ -5,7 +5,7 @@ import Foundation
 /// Columns (docs/numerics.md): training loss of the step's batch, learning rate, weight update
 /// (absolute and relative, global and per parameter group), pattern change against the previous
 /// recorded iteration and against initialisation (global and per pattern layer), and validation
-/// accuracy where it was measured.
+/// accuracy where it was measured; for a gated trial, the gate disagreement after the freeze.
 public struct Curve: Codable, Equatable, Sendable {
     public var layerNames: [String]
     public var patternLayerNames: [String]
@@ -21,9 +21,13 @@ public struct Curve: Codable, Equatable, Sendable {
     public var layerWeightUpdateRel: [[Double]]
     public var layerPatternChange: [[Double]]
     public var layerPatternChangeInit: [[Double]]
+    /// Gated trials only (nil otherwise, so other curves keep their columns): the fraction of probe
+    /// (example, unit) pairs whose own ReLU sign differs from the frozen gate; nil before the freeze.
+    public var gateDisagreement: [Double?]?
 
-    public init(layerNames: [String], patternLayerNames: [String]) {
+    public init(layerNames: [String], patternLayerNames: [String], gated: Bool = false) {
         self.layerNames = layerNames
+        gateDisagreement = gated ? [] : nil
         self.patternLayerNames = patternLayerNames
         layerWeightUpdateAbs = layerNames.map { _ in [] }
         layerWeightUpdateRel = layerNames.map { _ in [] }

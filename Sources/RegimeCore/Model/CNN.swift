@@ -158,23 +158,32 @@ public final class CNN: Network {
         return max(1, min(B, cnnSpatialBlockFloats / max(perExample, 1)))
     }
 
-    /// Runs op i on examples first..<first+count (forward).
-    private func forwardOp(_ i: Int, parameters: UnsafePointer<Float>, input h: UnsafePointer<Float>, first: Int, count: Int) {
+    /// The gate mask of op i's ReLU (whole batch), when the pass is gated and the op has a ReLU.
+    private func gate(_ gates: GateMasks?, op i: Int) -> UnsafePointer<Float>? {
+        guard let gates, let layer = patternOps.firstIndex(of: i) else { return nil }
+        return gates[layer]
+    }
+
+    /// Runs op i on examples first..<first+count (forward), ReLU or gated by `gate`.
+    private func forwardOp(_ i: Int, parameters: UnsafePointer<Float>, input h: UnsafePointer<Float>, first: Int, count: Int,
+                           gate: UnsafePointer<Float>?) {
         let out = outputs[i].pointer + first * outputSizes[i]
         let x = h + first * inputSizes[i]
         switch ops[i] {
         case .conv(let g, let w, let b):
             conv2dForward(output: out, input: x, weights: parameters + w, bias: parameters + b, batch: count,
-                          geometry: g, relu: true, cols: cols.pointer)
+                          geometry: g, relu: gate == nil, cols: cols.pointer)
+            if let gate { gateForward(out, out, gate: gate + first * g.outputSize, count: count * g.outputSize) }
         case .pool(let height, let width, let channels):
             maxPool2x2Forward(out, x, batch: count, height: height, width: width, channels: channels)
         case .dense(let inputs, let outputs, let w, let b, let relu):
             sgemm(transA: false, transB: true, m: count, n: outputs, k: inputs, alpha: 1,
                   a: x, lda: inputs, b: parameters + w, ldb: inputs, beta: 0, c: out, ldc: outputs)
-            if relu {
+            if relu && gate == nil {
                 addBiasRelu(out, parameters + b, rows: count, columns: outputs)
             } else {
                 addBias(out, parameters + b, rows: count, columns: outputs)
+                if let gate { gateForward(out, out, gate: gate, count: count * outputs) }
             }
         }
     }
@@ -184,32 +193,37 @@ public final class CNN: Network {
         i > 0 ? UnsafePointer(outputs[i - 1].pointer) : x0
     }
 
-    public func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int) -> UnsafePointer<Float> {
+    public func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
+                        gates: GateMasks?) -> UnsafePointer<Float> {
         reserve(examples: B)
         if let inputHWC { channelsLast(inputHWC.pointer, input, batch: B, shape: spec.input) }
         let x0 = channelLastInput(input)
         let spatial = spatialOpCount, block = spatialBlock(batch: B)
         for first in stride(from: 0, to: B, by: block) {
             for i in 0..<spatial {
-                forwardOp(i, parameters: parameters, input: opInput(i, x0), first: first, count: min(block, B - first))
+                forwardOp(i, parameters: parameters, input: opInput(i, x0), first: first, count: min(block, B - first),
+                          gate: gate(gates, op: i))
             }
         }
-        for i in spatial..<ops.count { forwardOp(i, parameters: parameters, input: opInput(i, x0), first: 0, count: B) }
+        for i in spatial..<ops.count {
+            forwardOp(i, parameters: parameters, input: opInput(i, x0), first: 0, count: B, gate: gate(gates, op: i))
+        }
         return UnsafePointer(outputs[ops.count - 1].pointer)
     }
 
     /// Backward through op i for examples first..<first+count. `dout` is the gradient of the op's
     /// output (rows of these examples; masked by the ReLU in place, so never `dlogits` when the op
-    /// has a ReLU), `dinput` receives the input gradient (nil for the first op); weight gradients
-    /// are overwritten, or added to when `accumulate`.
+    /// has a ReLU; by the gate when the pass is gated), `dinput` receives the input gradient (nil
+    /// for the first op); weight gradients are overwritten, or added to when `accumulate`.
     private func backwardOp(_ i: Int, parameters: UnsafePointer<Float>, input h: UnsafePointer<Float>, dout: UnsafePointer<Float>,
                             dinput: UnsafeMutablePointer<Float>?, gradients: UnsafeMutablePointer<Float>, first: Int, count: Int,
-                            accumulate: Bool) {
+                            accumulate: Bool, gate: UnsafePointer<Float>?) {
         let x = h + first * inputSizes[i]
+        let mask = (gate ?? UnsafePointer(outputs[i].pointer)) + first * outputSizes[i]
         switch ops[i] {
         case .conv(let g, let w, let b):
             let dz = UnsafeMutablePointer(mutating: dout)
-            reluBackward(dz, dz, preActivation: outputs[i].pointer + first * outputSizes[i], count: count * g.outputSize)
+            reluBackward(dz, dz, preActivation: mask, count: count * g.outputSize)
             conv2dBackward(doutput: dz, input: x, weights: parameters + w, dweights: gradients + w, dbias: gradients + b,
                            dinput: dinput, batch: count, geometry: g, cols: cols.pointer, dcols: dcols.pointer, accumulate: accumulate)
         case .pool(let height, let width, let channels):
@@ -220,7 +234,7 @@ public final class CNN: Network {
             precondition(first == 0 && !accumulate)
             if relu {
                 let dz = UnsafeMutablePointer(mutating: dout)
-                reluBackward(dz, dz, preActivation: self.outputs[i].pointer, count: count * outputs)
+                reluBackward(dz, dz, preActivation: mask, count: count * outputs)
             }
             // dW = dZ^T H;  db = sum_b dZ;  dH = dZ W
             sgemm(transA: true, transB: false, m: outputs, n: inputs, k: count, alpha: 1,
@@ -234,7 +248,7 @@ public final class CNN: Network {
     }
 
     public func backward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, dlogits: UnsafePointer<Float>,
-                         batch B: Int, gradients: UnsafeMutablePointer<Float>) {
+                         batch B: Int, gradients: UnsafeMutablePointer<Float>, gates: GateMasks?) {
         precondition(B <= capacity, "backward without a matching forward")
         let x0 = channelLastInput(input)
         let n = ops.count
@@ -245,22 +259,17 @@ public final class CNN: Network {
         let spatial = spatialOpCount, block = spatialBlock(batch: B)
         for i in stride(from: n - 1, through: spatial, by: -1) {
             backwardOp(i, parameters: parameters, input: opInput(i, x0), dout: dout(i), dinput: din(i), gradients: gradients,
-                       first: 0, count: B, accumulate: false)
+                       first: 0, count: B, accumulate: false, gate: gate(gates, op: i))
         }
         for first in stride(from: 0, to: B, by: block) {
             let count = min(block, B - first)
             for i in stride(from: spatial - 1, through: 0, by: -1) {
                 backwardOp(i, parameters: parameters, input: opInput(i, x0), dout: dout(i) + first * outputSizes[i],
                            dinput: din(i).map { $0 + first * inputSizes[i] }, gradients: gradients, first: first, count: count,
-                           accumulate: first > 0)
+                           accumulate: first > 0, gate: gate(gates, op: i))
             }
         }
     }
 
-    public func recordPatterns(batch B: Int, into patterns: PatternSet, firstExample: Int) {
-        for (layer, op) in patternOps.enumerated() {
-            patterns.store(layer: layer, firstExample: firstExample, rows: B,
-                           preActivations: outputs[op].pointer, width: outputSizes[op])
-        }
-    }
+    public func patternSource(layer: Int) -> UnsafePointer<Float> { UnsafePointer(outputs[patternOps[layer]].pointer) }
 }

@@ -59,7 +59,8 @@ public final class MLP: Network {
         gradientScratch = [FloatBuffer(count: rows * widest), FloatBuffer(count: rows * widest)]
     }
 
-    public func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int) -> UnsafePointer<Float> {
+    public func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
+                        gates: GateMasks?) -> UnsafePointer<Float> {
         reserve(rows: B)
         var h = input
         for l in 1...layerCount {
@@ -71,7 +72,11 @@ public final class MLP: Network {
             addBias(z, parameters + biasOffsets[l - 1], rows: B, columns: outWidth)
             if l < layerCount {
                 let out = activations[l - 1].pointer
-                reluForward(out, z, count: B * outWidth)
+                if let gates {
+                    gateForward(out, z, gate: gates[l - 1], count: B * outWidth)
+                } else {
+                    reluForward(out, z, count: B * outWidth)
+                }
                 h = UnsafePointer(out)
             }
         }
@@ -79,7 +84,7 @@ public final class MLP: Network {
     }
 
     public func backward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, dlogits: UnsafePointer<Float>,
-                         batch B: Int, gradients: UnsafeMutablePointer<Float>) {
+                         batch B: Int, gradients: UnsafeMutablePointer<Float>, gates: GateMasks?) {
         precondition(B <= capacity, "backward without a matching forward")
         var dz = dlogits
         var nextScratch = 0
@@ -91,20 +96,15 @@ public final class MLP: Network {
                   a: dz, lda: outWidth, b: hPrevious, ldb: inWidth, beta: 0, c: gradients + weightOffsets[l - 1], ldc: inWidth)
             biasGradient(gradients + biasOffsets[l - 1], dz, rows: B, columns: outWidth)
             guard l > 1 else { break }
-            // dH_{l-1} = dZ W, then dZ_{l-1} = dH_{l-1} * [Z_{l-1} > 0]
+            // dH_{l-1} = dZ W, then dZ_{l-1} = dH_{l-1} * [Z_{l-1} > 0] (or * gate_{l-1})
             let dh = gradientScratch[nextScratch].pointer
             nextScratch ^= 1
             sgemm(transA: false, transB: false, m: B, n: inWidth, k: outWidth, alpha: 1,
                   a: dz, lda: outWidth, b: parameters + weightOffsets[l - 1], ldb: inWidth, beta: 0, c: dh, ldc: inWidth)
-            reluBackward(dh, dh, preActivation: preActivations[l - 2].pointer, count: B * inWidth)
+            reluBackward(dh, dh, preActivation: gates?[l - 2] ?? UnsafePointer(preActivations[l - 2].pointer), count: B * inWidth)
             dz = UnsafePointer(dh)
         }
     }
 
-    public func recordPatterns(batch B: Int, into patterns: PatternSet, firstExample: Int) {
-        for (index, layer) in patternLayers.enumerated() {
-            patterns.store(layer: index, firstExample: firstExample, rows: B,
-                           preActivations: preActivations[index].pointer, width: layer.unitsPerExample)
-        }
-    }
+    public func patternSource(layer: Int) -> UnsafePointer<Float> { UnsafePointer(preActivations[layer].pointer) }
 }

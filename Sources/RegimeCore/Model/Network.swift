@@ -12,10 +12,20 @@ public struct PatternLayer: Hashable, Sendable {
     public var unitsPerExample: Int
 }
 
+/// Gate masks of a gated forward/backward pass: one pointer per pattern layer, to `batch` rows of
+/// that layer's `unitsPerExample` values; a unit is open where its value is > 0. A plain forward
+/// pass's `patternSource(layer:)` values are exactly such masks (the bits of its own patterns).
+public typealias GateMasks = [UnsafePointer<Float>]
+
 /// A trainable network: llm.c-style forward/backward over flat buffers.
 ///
 /// All parameters live in one contiguous block and all gradients in another with the same layout;
 /// the network owns only its activation workspaces, sized for the largest batch seen.
+///
+/// Gated passes (docs/numerics.md, "Gated training"): with `gates`, every ReLU `h = relu(z)` of a
+/// pattern layer becomes `h = z * gate` (z where the gate is open, else 0) and its backward mask
+/// is the gate instead of `z > 0`; everything else is unchanged. Gates equal to the network's own
+/// patterns give exactly the plain pass.
 public protocol Network: AnyObject {
     var architecture: Architecture { get }
     var parameterCount: Int { get }
@@ -25,16 +35,44 @@ public protocol Network: AnyObject {
     /// Fills the parameter block with the initial values drawn from `rng`.
     func initialize(parameters: UnsafeMutablePointer<Float>, rng: inout Xoshiro256)
 
-    /// Forward pass over `batch` examples (rows of `architecture.inputSize` features); keeps what
-    /// `backward` needs. Returns the logits (batch x classes), valid until the next call.
-    func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float>
+    /// Forward pass over `batch` examples (rows of `architecture.inputSize` features), ReLU or gated
+    /// by `gates`; keeps what `backward` needs. Returns the logits (batch x classes), valid until
+    /// the next call.
+    func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch: Int,
+                 gates: GateMasks?) -> UnsafePointer<Float>
 
-    /// Backward pass for the last `forward` call: from d(loss)/d(logits) to the gradient block
-    /// (overwritten, not accumulated).
+    /// Backward pass for the last `forward` call (with the same `gates`): from d(loss)/d(logits) to
+    /// the gradient block (overwritten, not accumulated).
     func backward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, dlogits: UnsafePointer<Float>,
-                  batch: Int, gradients: UnsafeMutablePointer<Float>)
+                  batch: Int, gradients: UnsafeMutablePointer<Float>, gates: GateMasks?)
 
-    /// Writes the activation pattern of the last `forward` call's `batch` examples into `patterns`,
-    /// as examples `firstExample ..< firstExample + batch`.
-    func recordPatterns(batch: Int, into patterns: PatternSet, firstExample: Int)
+    /// After a plain (ungated) `forward`: pattern layer `layer`'s values for the batch, rows of
+    /// `unitsPerExample`, each > 0 exactly where the unit's pre-activation is > 0 (the
+    /// pre-activations, or the ReLU outputs stored in their place).
+    func patternSource(layer: Int) -> UnsafePointer<Float>
+}
+
+extension Network {
+    /// The plain ReLU forward pass.
+    public func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float> {
+        forward(parameters: parameters, input: input, batch: batch, gates: nil)
+    }
+
+    /// The plain ReLU backward pass.
+    public func backward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, dlogits: UnsafePointer<Float>,
+                         batch: Int, gradients: UnsafeMutablePointer<Float>) {
+        backward(parameters: parameters, input: input, dlogits: dlogits, batch: batch, gradients: gradients, gates: nil)
+    }
+
+    /// The gates of the last plain `forward` call: its own patterns, as masks for a gated pass.
+    public var ownGates: GateMasks { patternLayers.indices.map { patternSource(layer: $0) } }
+
+    /// Writes the activation pattern of the last plain `forward` call's `batch` examples into
+    /// `patterns`, as examples `firstExample ..< firstExample + batch`.
+    public func recordPatterns(batch: Int, into patterns: PatternSet, firstExample: Int) {
+        for (index, layer) in patternLayers.enumerated() {
+            patterns.store(layer: index, firstExample: firstExample, rows: batch, preActivations: patternSource(layer: index),
+                           width: layer.unitsPerExample)
+        }
+    }
 }

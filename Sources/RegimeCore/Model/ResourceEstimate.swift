@@ -224,7 +224,9 @@ public struct ArchitectureSizes: Sendable {
 /// | workspace regrowth | 4 x workspace(R2), R2 the largest of the three capacities below R: a network grows its workspaces when a larger call comes, and the old ones live until the new ones exist | moment |
 /// | GEMM packing | 4 x (KC x NC + MC x KC + MR x NR): the packed panels of one `sgemm` call | moment |
 /// | curve as text and analysis | N x (c x 25 x 3 + 16 x 8): the CSV, the message to rank 0 and its decoded copy (25 characters bound a Double's shortest form and its separator), and the decay analysis's working arrays | moment |
-/// | checkpoint | 4 x (4P x (1 + moments) + 2 x p x W x 8 + N x c x 25): its arrays, its encoding grown by doubling, and rank 0's copy; only when the sweep checkpoints | moment |
+/// | checkpoint | 4 x (4P x (1 + moments + 1 if gated) + 2 x p x W x 8 + N x c x 25): its arrays, its encoding grown by doubling, and rank 0's copy; only when the sweep checkpoints | moment |
+/// | frozen gates | gated trials (`FrozenGates`): 4P (theta_g) + 4 x workspace(Rg) of the gate network, Rg = max(R, min(E, n)) (it also runs the training set in chunks) + p x W x 8 (the probe's gates) + within the 128 MiB cache bound n x W x 8 (the training set's gates) and 4B x units (the batch's masks) | always |
+/// | frozen gates regrowth | gated trials: 4 x workspace of the gate network's next smaller capacity | moment |
 /// | process baseline | 64 MB: runtime, Foundation and OpenMPI (a rank measured 31 MB at its peak under mpirun) | always |
 /// | data sets | what the rank's data cache holds (given by the caller) | always |
 ///
@@ -317,8 +319,20 @@ public struct ResourceEstimate: Sendable {
             term("curve as text and analysis", saturatingSum([saturatingProduct(curveText, 3), saturatingProduct(recorded, 16 * 8)]),
                  .iterations, persistent: false),
         ]
+        if spec.gates != nil {
+            let gateCapacities = capacities + [min(E, n)]
+            let Rg = gateCapacities.max()!, R2g = gateCapacities.filter { $0 < Rg }.max() ?? 0
+            let cache = FrozenGates.cacheBytes(unitsPerExample: sizes.patternUnits, examples: n)
+            let cached = cache <= FrozenGates.defaultCacheLimitBytes
+            let masks = saturatingProduct(4, B, saturatingSum(sizes.patternUnits))
+            terms.append(term("frozen gates", saturatingSum([parameterBytes, saturatingProduct(4, sizes.workspaceFloats(examples: Rg)),
+                                                             patternCopy, cached ? cache : 0, cached ? masks : 0]), .architecture))
+            terms.append(term("frozen gates regrowth", saturatingProduct(4, R2g > 0 ? sizes.workspaceFloats(examples: R2g) : 0),
+                              .architecture, persistent: false))
+        }
         if checkpoints {
-            let state = saturatingProduct(parameterBytes, 1 + moments), patterns = saturatingProduct(2, patternCopy)
+            let copies = 1 + moments + (spec.gates == nil ? 0 : 1)  // theta_g of a gated trial
+            let state = saturatingProduct(parameterBytes, copies), patterns = saturatingProduct(2, patternCopy)
             let content = saturatingSum([state, patterns, curveText])
             // The checkpoint is blamed on whichever part of it dominates: the model, the probe, or the curve.
             let blame: Cause = curveText >= max(state, patterns) ? .iterations : (patterns > state ? .probe : .architecture)

@@ -179,7 +179,8 @@ public final class VisionTransformer: Network {
         }
     }
 
-    public func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int) -> UnsafePointer<Float> {
+    public func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
+                        gates: GateMasks?) -> UnsafePointer<Float> {
         reserve(examples: B)
         let R = B * T
         let p = parameters
@@ -219,7 +220,12 @@ public final class VisionTransformer: Network {
                              gamma: p + o.ln2Gamma, beta: p + o.ln2Beta, rows: R, width: D)
             sgemm(transA: false, transB: true, m: R, n: F, k: D, alpha: 1, a: w.ln2.pointer, lda: D,
                   b: p + o.f1W, ldb: D, beta: 0, c: w.hidden.pointer, ldc: F)
-            addBiasRelu(w.hidden.pointer, p + o.f1B, rows: R, columns: F)
+            if let gates {
+                addBias(w.hidden.pointer, p + o.f1B, rows: R, columns: F)
+                gateForward(w.hidden.pointer, w.hidden.pointer, gate: gates[l], count: R * F)
+            } else {
+                addBiasRelu(w.hidden.pointer, p + o.f1B, rows: R, columns: F)
+            }
             w.x2.pointer.update(from: w.x1.pointer, count: R * D)
             sgemm(transA: false, transB: true, m: R, n: D, k: F, alpha: 1, a: w.hidden.pointer, lda: F,
                   b: p + o.f2W, ldb: F, beta: 1, c: w.x2.pointer, ldc: D)
@@ -251,7 +257,7 @@ public final class VisionTransformer: Network {
     }
 
     public func backward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, dlogits: UnsafePointer<Float>,
-                         batch B: Int, gradients g: UnsafeMutablePointer<Float>) {
+                         batch B: Int, gradients g: UnsafeMutablePointer<Float>, gates: GateMasks?) {
         precondition(B <= capacity, "backward without a matching forward")
         let R = B * T, K = spec.classes
         let p = parameters
@@ -290,7 +296,7 @@ public final class VisionTransformer: Network {
             let dh = dwide.pointer
             sgemm(transA: false, transB: false, m: R, n: F, k: D, alpha: 1, a: dx.pointer, lda: D, b: p + o.f2W, ldb: F,
                   beta: 0, c: dh, ldc: F)
-            reluBackward(dh, dh, preActivation: w.hidden.pointer, count: R * F)
+            reluBackward(dh, dh, preActivation: gates?[l] ?? UnsafePointer(w.hidden.pointer), count: R * F)
             sgemm(transA: true, transB: false, m: F, n: D, k: R, alpha: 1, a: dh, lda: F, b: w.ln2.pointer, ldb: D,
                   beta: 0, c: g + o.f1W, ldc: D)
             biasGradient(g + o.f1B, dh, rows: R, columns: F)
@@ -342,11 +348,6 @@ public final class VisionTransformer: Network {
               ldb: patchSize, beta: 0, c: g + patchW, ldc: patchSize)
     }
 
-    public func recordPatterns(batch B: Int, into patterns: PatternSet, firstExample: Int) {
-        // relu(z) > 0 exactly when z > 0, so the stored ReLU outputs carry the pattern.
-        for l in blocks.indices {
-            patterns.store(layer: l, firstExample: firstExample, rows: B, preActivations: blockBuffers[l].hidden.pointer,
-                           width: T * F)
-        }
-    }
+    /// relu(z) > 0 exactly when z > 0, so the stored ReLU outputs carry the pattern.
+    public func patternSource(layer: Int) -> UnsafePointer<Float> { UnsafePointer(blockBuffers[layer].hidden.pointer) }
 }

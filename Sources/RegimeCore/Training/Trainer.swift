@@ -6,7 +6,9 @@ import Foundation
 /// Iteration t = 1...T: take batch t of the seeded epoch order, forward, loss, backward, one
 /// optimizer step at the scheduled rate. On a recorded iteration the update is measured against
 /// a copy of the parameters from before the step, and the probe set's patterns are compared with
-/// the previous recorded iteration's and with those at initialisation.
+/// the previous recorded iteration's and with those at initialisation. A trial with `gates`
+/// freezes its activation gates after the step of its freeze iteration and trains on inside them
+/// (docs/numerics.md, "Gated training").
 public final class Trainer {
     public let spec: TrialSpec
     public let network: Network
@@ -23,8 +25,16 @@ public final class Trainer {
     public private(set) var curve: Curve
     public private(set) var lastLoss: Double = .nan
 
+    /// The frozen gates once a gated trial has frozen them (docs/numerics.md, "Gated training").
+    var gates: FrozenGates?
+    /// The online regime detector, fed every recorded `pattern_change`.
+    public private(set) var detector: RegimeDetector
+    private let gateCacheLimitBytes: Int
+
     private let batchInput: FloatBuffer
     private var batchLabels: [Int32]
+    /// The training examples of the current batch (keys of the gate cache).
+    private var batchExamples: [Int]
     private let dlogits: FloatBuffer
     private var epochOrder: [Int] = []
     private var epochOfOrder = -1
@@ -33,7 +43,9 @@ public final class Trainer {
     /// One chunk of probe or validation examples converted to Floats.
     private let chunkInput: FloatBuffer
 
-    public init(spec: TrialSpec, data: PreparedData) throws {
+    /// `gateCacheLimitBytes` bounds the training-set gate cache of a gated trial (see `FrozenGates`;
+    /// the result does not depend on it).
+    public init(spec: TrialSpec, data: PreparedData, gateCacheLimitBytes: Int = FrozenGates.defaultCacheLimitBytes) throws {
         try spec.validate()
         try spec.validate(data: data)
         self.spec = spec
@@ -47,9 +59,13 @@ public final class Trainer {
         initialPatterns = PatternSet(exampleCount: data.probe.count, unitsPerExample: units)
         previousPatterns = PatternSet(exampleCount: data.probe.count, unitsPerExample: units)
         currentPatterns = PatternSet(exampleCount: data.probe.count, unitsPerExample: units)
-        curve = Curve(layerNames: network.parameterGroups.map(\.name), patternLayerNames: network.patternLayers.map(\.name))
+        curve = Curve(layerNames: network.parameterGroups.map(\.name), patternLayerNames: network.patternLayers.map(\.name),
+                      gated: spec.gates != nil)
+        detector = RegimeDetector(options: spec.gates?.detector ?? RegimeDetectorOptions())
+        self.gateCacheLimitBytes = gateCacheLimitBytes
         batchInput = FloatBuffer(count: spec.batchSize * data.train.featureCount)
         batchLabels = [Int32](repeating: 0, count: spec.batchSize)
+        batchExamples = [Int](repeating: 0, count: spec.batchSize)
         dlogits = FloatBuffer(count: spec.batchSize * data.train.classCount)
         chunkInput = FloatBuffer(count: Self.evaluationChunk * data.train.featureCount)
 
@@ -57,6 +73,7 @@ public final class Trainer {
         network.initialize(parameters: parameters.pointer, rng: &rng)
         measurePatterns(into: initialPatterns)
         previousPatterns.copy(from: initialPatterns)
+        if spec.gates?.freezeAt == .step(0) { freezeGates(at: 0) }
     }
 
     public var isFinished: Bool { iteration >= spec.iterations }
@@ -66,6 +83,8 @@ public final class Trainer {
         self.iteration = iteration
         self.curve = curve
         self.lastLoss = lastLoss
+        detector = RegimeDetector(options: detector.options)
+        for (t, c) in zip(curve.iteration, curve.patternChange) { detector.observe(iteration: t, patternChange: c) }
     }
 
     /// Why a trial stopped early.
@@ -86,7 +105,8 @@ public final class Trainer {
         let lr = spec.schedule.rate(step: t, totalSteps: spec.iterations, baseRate: spec.optimizer.lr)
         loadBatch(t)
         let batch = spec.batchSize
-        let logits = network.forward(parameters: parameters.pointer, input: batchInput.pointer, batch: batch)
+        let masks = gates?.trainingMasks(examples: batchExamples, input: batchInput.pointer)
+        let logits = network.forward(parameters: parameters.pointer, input: batchInput.pointer, batch: batch, gates: masks)
         let loss = batchLabels.withUnsafeBufferPointer {
             softmaxCrossEntropy(logits: logits, labels: $0.baseAddress!, rows: batch, classes: data.train.classCount,
                                 dlogits: dlogits.pointer)
@@ -94,7 +114,7 @@ public final class Trainer {
         lastLoss = loss
         guard loss.isFinite else { throw Failure.diverged(iteration: t, reason: "training loss is \(loss)") }
         network.backward(parameters: parameters.pointer, input: batchInput.pointer, dlogits: dlogits.pointer,
-                         batch: batch, gradients: gradients.pointer)
+                         batch: batch, gradients: gradients.pointer, gates: masks)
         let recorded = t % spec.recordEvery == 0 || t == spec.iterations
         if recorded { previousParameters.copy(from: parameters) }
         optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr)
@@ -102,6 +122,10 @@ public final class Trainer {
         if recorded { try record(iteration: t, loss: loss, lr: lr) }
         if t % spec.evalEvery == 0 || t == spec.iterations {
             curve.valAccuracy[curve.count - 1] = validationAccuracy()
+        }
+        if gates == nil, let freezeAt = spec.gates?.freezeAt,
+           freezeAt == .step(t) || (freezeAt == .auto && detector.detectedAt == t) {
+            freezeGates(at: t)
         }
     }
 
@@ -132,6 +156,7 @@ public final class Trainer {
             let example = epochOrder[position % n]
             data.train.copyFeatures(of: example, into: batchInput.pointer + j * width)
             batchLabels[j] = data.train.labels[example]
+            batchExamples[j] = example
         }
     }
 
@@ -153,6 +178,8 @@ public final class Trainer {
         curve.patternChange.append(change.global)
         curve.patternChangeInit.append(changeInit.global)
         curve.valAccuracy.append(nil)
+        curve.gateDisagreement?.append(gates.map { currentPatterns.changeFractions(from: $0.probeGates).global })
+        detector.observe(iteration: t, patternChange: change.global)
         for l in update.layerAbs.indices {
             curve.layerWeightUpdateAbs[l].append(update.layerAbs[l])
             curve.layerWeightUpdateRel[l].append(update.layerRel[l])
@@ -166,33 +193,40 @@ public final class Trainer {
     /// Forward passes over the probe set, storing its activation pattern.
     private func measurePatterns(into patterns: PatternSet) {
         let probe = data.probe
-        forEachChunk(of: probe) { first, rows, input in
+        probe.forEachChunk(rows: Self.evaluationChunk, buffer: chunkInput) { first, rows, input in
             _ = network.forward(parameters: parameters.pointer, input: input, batch: rows)
             network.recordPatterns(batch: rows, into: patterns, firstExample: first)
         }
     }
 
-    /// Accuracy of the current parameters on the validation split.
+    /// Accuracy of the current parameters (with the frozen gates, once frozen) on the validation split.
     public func validationAccuracy() -> Double {
         let split = data.validation
         var correct = 0
         var predictions = [Int32](repeating: 0, count: Self.evaluationChunk)
-        forEachChunk(of: split) { first, rows, input in
-            let logits = network.forward(parameters: parameters.pointer, input: input, batch: rows)
+        split.forEachChunk(rows: Self.evaluationChunk, buffer: chunkInput) { first, rows, input in
+            let masks = gates?.computeMasks(input: input, rows: rows)
+            let logits = network.forward(parameters: parameters.pointer, input: input, batch: rows, gates: masks)
             predictions.withUnsafeMutableBufferPointer { argmaxRows(logits, rows: rows, classes: split.classCount, into: $0.baseAddress!) }
             for r in 0..<rows where predictions[r] == split.labels[first + r] { correct += 1 }
         }
         return split.count > 0 ? Double(correct) / Double(split.count) : .nan
     }
 
-    /// Converts `split` a chunk of rows at a time into `chunkInput` and hands each chunk to `body`.
-    private func forEachChunk(of split: LabeledSplit, _ body: (Int, Int, UnsafePointer<Float>) -> Void) {
-        var first = 0
-        while first < split.count {
-            let rows = min(Self.evaluationChunk, split.count - first)
-            split.copyFeatures(of: first..<(first + rows), into: chunkInput.pointer)
-            body(first, rows, chunkInput.pointer)
-            first += rows
+    /// Freezes the gates at the current parameters (after the optimizer step of iteration t). The
+    /// row of iteration t, if recorded, gets its `gate_disagreement`: 0, since θ_v = θ_g there.
+    private func freezeGates(at t: Int) {
+        let frozen = makeGates(frozenAt: t, parameters: parameters)
+        gates = frozen
+        if curve.iteration.last == t {
+            let row = curve.count - 1
+            curve.gateDisagreement?[row] = previousPatterns.changeFractions(from: frozen.probeGates).global
         }
+    }
+
+    /// The frozen gates θ_g = `parameters` (copied), for a freeze after iteration `frozenAt`.
+    func makeGates(frozenAt: Int, parameters: FloatBuffer) -> FrozenGates {
+        FrozenGates(frozenAt: frozenAt, parameters: parameters, architecture: network.architecture, data: data,
+                    batchSize: spec.batchSize, chunk: Self.evaluationChunk, cacheLimitBytes: gateCacheLimitBytes)
     }
 }

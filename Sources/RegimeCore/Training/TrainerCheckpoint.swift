@@ -3,7 +3,8 @@ import Foundation
 
 /// Everything needed to continue a trial exactly where it stopped: parameters, optimizer state,
 /// iteration (which fixes the data cursor: batch t is a function of t and the seed), the pattern
-/// bits the next recorded iteration is compared with, and the curve so far.
+/// bits the next recorded iteration is compared with, the curve so far, and a gated trial's frozen
+/// gate parameters (the detector's state is a function of the curve and is replayed from it).
 ///
 /// Binary file format (little-endian), so that a 1M-parameter checkpoint stays a few MB and
 /// loads without parsing text:
@@ -13,6 +14,7 @@ import Foundation
 /// Float32 x parameterCount                    parameters
 /// Float32 x firstCount, Float32 x secondCount optimizer moments
 /// UInt64 x words, per pattern layer           initial patterns, then previous patterns
+/// Float32 x parameterCount                    gate parameters θ_g, only when gatesFrozenAt is set
 /// UInt32 CRC-32 of every byte before it       zlib's crc32
 /// ```
 public struct TrainerCheckpoint: Equatable {
@@ -27,6 +29,8 @@ public struct TrainerCheckpoint: Equatable {
         public var lastLoss: Double?
         public var elapsedSeconds: Double
         public var curve: Curve
+        /// The iteration after which a gated trial froze its gates (absent: not frozen).
+        public var gatesFrozenAt: Int?
     }
 
     public var metadata: Metadata
@@ -35,6 +39,8 @@ public struct TrainerCheckpoint: Equatable {
     public var second: [Float]
     public var initialPatterns: [[UInt64]]
     public var previousPatterns: [[UInt64]]
+    /// θ_g when `metadata.gatesFrozenAt` is set.
+    public var gateParameters: [Float]?
 
     static let magic = Array("RGMCKPT1".utf8)
 
@@ -49,6 +55,7 @@ public struct TrainerCheckpoint: Equatable {
         for layers in [initialPatterns, previousPatterns] {
             for words in layers { words.withUnsafeBytes { out += $0 } }
         }
+        gateParameters?.withUnsafeBytes { out += $0 }
         let crc = out.withUnsafeBytes { UInt32(crc32(0, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), uInt($0.count))) }
         append(crc, to: &out)
         return out
@@ -88,13 +95,15 @@ public struct TrainerCheckpoint: Equatable {
         second = try read(metadata.secondCount, as: Float.self)
         initialPatterns = try metadata.patternWords.map { try read($0, as: UInt64.self) }
         previousPatterns = try metadata.patternWords.map { try read($0, as: UInt64.self) }
+        gateParameters = metadata.gatesFrozenAt == nil ? nil : try read(metadata.parameterCount, as: Float.self)
         guard offset == body else { throw fail("\(body - offset) unexpected bytes before the checksum") }
     }
 
     public init(metadata: Metadata, parameters: [Float], first: [Float], second: [Float],
-                initialPatterns: [[UInt64]], previousPatterns: [[UInt64]]) {
+                initialPatterns: [[UInt64]], previousPatterns: [[UInt64]], gateParameters: [Float]? = nil) {
         self.metadata = metadata; self.parameters = parameters; self.first = first; self.second = second
         self.initialPatterns = initialPatterns; self.previousPatterns = previousPatterns
+        self.gateParameters = gateParameters
     }
 
     private func append<T: FixedWidthInteger>(_ value: T, to out: inout [UInt8]) {
@@ -115,9 +124,10 @@ extension Trainer {
             trialID: spec.trialID, iteration: iteration, optimizerStep: state.step, parameterCount: parameters.count,
             firstCount: state.first.count, secondCount: state.second.count,
             patternWords: initialPatterns.words.map(\.count), lastLoss: lastLoss.isFinite ? lastLoss : nil,
-            elapsedSeconds: elapsedSeconds, curve: curve)
+            elapsedSeconds: elapsedSeconds, curve: curve, gatesFrozenAt: gates?.frozenAt)
         return TrainerCheckpoint(metadata: metadata, parameters: parameters.array, first: state.first, second: state.second,
-                                 initialPatterns: initialPatterns.words, previousPatterns: previousPatterns.words)
+                                 initialPatterns: initialPatterns.words, previousPatterns: previousPatterns.words,
+                                 gateParameters: gates?.parameters.array)
     }
 
     /// Continues from `checkpoint`, which must belong to this trial.
@@ -125,6 +135,8 @@ extension Trainer {
         let m = checkpoint.metadata
         guard m.trialID == spec.trialID else { throw CheckpointError("\(source): belongs to trial \(m.trialID), not \(spec.trialID)") }
         guard m.parameterCount == parameters.count, m.iteration >= 0, m.iteration <= spec.iterations,
+              (m.gatesFrozenAt == nil) == (checkpoint.gateParameters == nil),
+              (checkpoint.gateParameters?.count ?? parameters.count) == parameters.count,
               initialPatterns.restore(words: checkpoint.initialPatterns),
               previousPatterns.restore(words: checkpoint.previousPatterns) else {
             throw CheckpointError("\(source): shapes do not match trial \(spec.trialID) (\(spec.arch))")
@@ -132,5 +144,9 @@ extension Trainer {
         try optimizer.restore(step: m.optimizerStep, first: checkpoint.first, second: checkpoint.second)
         parameters.copy(from: checkpoint.parameters)
         restoreProgress(iteration: m.iteration, curve: m.curve, lastLoss: m.lastLoss ?? .nan)
+        gates = nil
+        if let frozenAt = m.gatesFrozenAt, let frozen = checkpoint.gateParameters {
+            gates = makeGates(frozenAt: frozenAt, parameters: FloatBuffer(frozen))
+        }
     }
 }

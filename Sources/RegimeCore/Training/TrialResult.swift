@@ -18,10 +18,15 @@ public struct TrialResult: Codable, Equatable, Sendable {
     public var wallSeconds: Double
     /// Why a trial diverged or failed.
     public var error: String?
+    /// The iteration at which the online regime detector fired on `pattern_change` (null: it did not).
+    public var detectedAt: Int?
+    /// A gated trial's freeze (absent for trials without `gates`).
+    public var freeze: FreezeSummary?
 
     enum CodingKeys: String, CodingKey {
         case trialID = "trial_id", params, status, iterations, finalLoss = "final_loss",
-             finalValAccuracy = "final_val_accuracy", wallSeconds = "wall_seconds", error
+             finalValAccuracy = "final_val_accuracy", wallSeconds = "wall_seconds", error,
+             detectedAt = "detected_at", freeze
     }
 
     public init(trialID: String, params: TrialSpec, status: Status, iterations: Int, finalLoss: Double?,
@@ -42,6 +47,8 @@ public struct TrialResult: Codable, Equatable, Sendable {
         try c.encode(finalValAccuracy, forKey: .finalValAccuracy)
         try c.encode(wallSeconds, forKey: .wallSeconds)
         try c.encode(error, forKey: .error)
+        try c.encodeOrNull(detectedAt, forKey: .detectedAt)
+        try c.encodeIfPresent(freeze, forKey: .freeze)
     }
 }
 
@@ -55,10 +62,12 @@ extension Trainer {
         case is TrialTimeout: status = .timedOut
         default: status = .failed
         }
-        let result = TrialResult(trialID: spec.trialID, params: spec, status: status, iterations: iteration,
+        var result = TrialResult(trialID: spec.trialID, params: spec, status: status, iterations: iteration,
                                  finalLoss: lastLoss.isFinite ? lastLoss : nil,
                                  finalValAccuracy: curve.valAccuracy.last ?? nil, wallSeconds: wallSeconds,
                                  error: failure.map { "\($0)" })
+        result.detectedAt = detector.detectedAt
+        result.freeze = spec.gates.map { FreezeSummary(gates: $0, frozenAt: gates?.frozenAt, detectedAt: detector.detectedAt) }
         return result
     }
 }

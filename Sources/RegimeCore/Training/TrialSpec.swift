@@ -18,17 +18,22 @@ public struct TrialSpec: Codable, Hashable, Sendable {
     public var recordEvery: Int = 1
     /// Measure validation accuracy every `evalEvery` iterations (and always at the end).
     public var evalEvery: Int = 250
+    /// Frozen activation gates (nil: never frozen). Optional and encoded only when present, so
+    /// trials without it keep their ids.
+    public var gates: GateSpec?
 
     public init(arch: String, dataset: DatasetSpec, optimizer: OptimizerSpec, schedule: LearningRateSchedule = .init(),
-                batchSize: Int, iterations: Int, seed: UInt64, recordEvery: Int = 1, evalEvery: Int = 250) {
+                batchSize: Int, iterations: Int, seed: UInt64, recordEvery: Int = 1, evalEvery: Int = 250,
+                gates: GateSpec? = nil) {
         self.arch = arch; self.dataset = dataset; self.optimizer = optimizer; self.schedule = schedule
         self.batchSize = batchSize; self.iterations = iterations; self.seed = seed
         self.recordEvery = recordEvery; self.evalEvery = evalEvery
+        self.gates = gates
     }
 
     enum CodingKeys: String, CodingKey {
         case arch, dataset, optimizer, schedule, batchSize = "batch_size", iterations, seed,
-             recordEvery = "record_every", evalEvery = "eval_every", decay
+             recordEvery = "record_every", evalEvery = "eval_every", decay, gates
     }
 
     public init(from decoder: Decoder) throws {
@@ -43,6 +48,7 @@ public struct TrialSpec: Codable, Hashable, Sendable {
         recordEvery = try c.decodeIfPresent(Int.self, forKey: .recordEvery) ?? 1
         evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery) ?? 250
         // A `decay` key (journals of regime 0.1, where analysis settings were trial settings) is ignored.
+        gates = try c.decodeIfPresent(GateSpec.self, forKey: .gates)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -54,6 +60,7 @@ public struct TrialSpec: Codable, Hashable, Sendable {
             try c.encode(LegacyDecayIdentity(), forKey: .decay)
         }
         try c.encode(evalEvery, forKey: .evalEvery)
+        try c.encodeIfPresent(gates, forKey: .gates)
         try c.encode(iterations, forKey: .iterations)
         try c.encode(optimizer, forKey: .optimizer)
         try c.encode(recordEvery, forKey: .recordEvery)
@@ -86,6 +93,7 @@ public struct TrialSpec: Codable, Hashable, Sendable {
         try schedule.validate(totalSteps: iterations)
         guard batchSize > 0 else { throw SpecError("batch_size: expected a positive integer, got \(batchSize)") }
         guard iterations > 0 else { throw SpecError("iterations: expected a positive integer, got \(iterations)") }
+        try gates?.validate(iterations: iterations)
         guard recordEvery > 0 else { throw SpecError("record_every: expected a positive integer, got \(recordEvery)") }
         guard evalEvery > 0 else { throw SpecError("eval_every: expected a positive integer, got \(evalEvery)") }
         // Validation accuracy is stored in the curve row of its iteration, so it must be a recorded one.
