@@ -2,7 +2,8 @@ import RegimeCore
 
 extension TrialOptions {
     /// The `regime train` flags that give `spec` back through `makeSpec()` (every setting spelled
-    /// out): how a program runs a sweep's trial as its own process, e.g. to measure its memory.
+    /// out; of the gates, the freeze point): how a program runs a sweep's trial as its own
+    /// process, e.g. to measure its memory.
     static func arguments(for spec: TrialSpec) -> [String] {
         let d = spec.dataset, o = spec.optimizer, s = spec.schedule
         var a = ["--arch", spec.arch, "--dataset", d.name]
@@ -19,6 +20,9 @@ extension TrialOptions {
         a += ["--lr-min", "\(s.lrMin)"]
         a += ["--batch-size", "\(spec.batchSize)", "--iterations", "\(spec.iterations)", "--seed", "\(spec.seed)",
               "--record-every", "\(spec.recordEvery)", "--eval-every", "\(spec.evalEvery)"]
+        // The flags set the freeze point only; a trial with other detector settings is given back
+        // with the default ones (none of the shipped sweeps has such a trial).
+        if let gates = spec.gates { a += ["--freeze-at", gates.freezeAt.description] }
         return a
     }
 }
