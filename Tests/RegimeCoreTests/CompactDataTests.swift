@@ -8,17 +8,6 @@ import XCTest
 final class CompactDataTests: XCTestCase {
     static let fashionMNIST = "/usr/share/datasets/fashion-mnist"
 
-    var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("regime-compact-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        if let directory { try? FileManager.default.removeItem(at: directory) }
-    }
-
     /// The data path before pixels were kept as bytes, verbatim: every pixel became
     /// `Float(byte) * Float(1/255)`, the scalar mean and standard deviation of the training
     /// features were summed in Double in file order, and every feature became `(x - m) * s`.
@@ -66,7 +55,7 @@ final class CompactDataTests: XCTestCase {
     func testBytePathIsBitIdenticalOnAllOfFashionMNIST() throws {
         try Self.requireFashionMNIST()
         let former = try FormerPath(directory: Self.fashionMNIST)
-        let cache = DatasetCache(files: DatasetFileCache(directory: directory.appendingPathComponent("cache")))
+        let cache = DatasetCache(files: DatasetFileCache(directory: try makeTemporaryDirectory("compact-tests").appendingPathComponent("cache")))
         let spec = DatasetSpec(name: "fashion-mnist", probeSubset: 512, probeSeed: 7)
         let data = try cache.prepare(spec)
         XCTAssertEqual(cache.mappedFiles.count, 1, "the pixels come from the mapped file")
@@ -108,7 +97,7 @@ final class CompactDataTests: XCTestCase {
     func testTrainingOnBytesEqualsTrainingOnTheFormerFloats() throws {
         try Self.requireFashionMNIST()
         let former = try FormerPath(directory: Self.fashionMNIST)
-        let cache = DatasetCache(files: DatasetFileCache(directory: directory.appendingPathComponent("cache")))
+        let cache = DatasetCache(files: DatasetFileCache(directory: try makeTemporaryDirectory("compact-tests").appendingPathComponent("cache")))
         let spec = TrialSpec(arch: "mlp:784-32-10", dataset: DatasetSpec(name: "fashion-mnist", probeSubset: 256, probeSeed: 7),
                              optimizer: OptimizerSpec(kind: .sgd, lr: 0.05, momentum: 0.9), batchSize: 64, iterations: 30,
                              seed: 3, recordEvery: 1, evalEvery: 15)

@@ -19,15 +19,11 @@ final class DatasetFileCacheTests: XCTestCase {
     }
 
     override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("regime-cache-tests-\(UUID().uuidString)")
+        directory = try makeTemporaryDirectory("cache-tests")
         sources = directory.appendingPathComponent("sources")
         cacheDirectory = directory.appendingPathComponent("cache")
         try FileManager.default.createDirectory(at: sources, withIntermediateDirectories: true)
         try writeSources(trainCount: 5, testCount: 3, seed: 1)
-    }
-
-    override func tearDownWithError() throws {
-        if let directory { try? FileManager.default.removeItem(at: directory) }
     }
 
     /// A small Fashion-MNIST-shaped data set (raw IDX files) of random pixels.
