@@ -13,7 +13,8 @@ NP ?= $(shell nproc)
 SWEEP ?= sweeps/quick.yaml
 OUT ?= results/$(basename $(notdir $(SWEEP)))
 # chromium: the report's browser-render test (headless screenshot of report.html).
-APT_PACKAGES := libopenmpi-dev openmpi-bin dataset-fashion-mnist zlib1g-dev pkg-config python3-numpy chromium
+# time: /usr/bin/time, which measures a trial's peak memory in the memory tests and `regime bench`.
+APT_PACKAGES := libopenmpi-dev openmpi-bin dataset-fashion-mnist zlib1g-dev pkg-config python3-numpy chromium time
 
 # OpenMPI refuses to run as root unless told; the oversubscribe flag lets tests use 3 ranks on 2 cores.
 export OMPI_ALLOW_RUN_AS_ROOT := 1

@@ -12,7 +12,7 @@ import PackageDescription
 //   RegimeReport    the HTML report of a results directory. No MPI.
 //   RegimeMPI       the safe MPI layer over CMPI, used by both sides of the sweep protocol.
 //   Worker          what a non-zero rank does: the worker loop, the trial runner, the wire messages.
-//   RegimeBench     benchmarks of the engine (GEMM, training loops).
+//   RegimeBench     benchmarks of the engine (GEMM, training loops, peak memory of a trial).
 //   Coordinator     rank 0 (scheduling, journal, summaries) and the `regime` command line.
 let package = Package(
     name: "regime",
@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "RegimeReport", dependencies: ["RegimeCore", "RegimeAnalysis", "SweepStore"]),
         .target(name: "RegimeMPI", dependencies: ["CMPI", "RegimeCore"]),
         .target(name: "Worker", dependencies: ["RegimeMPI", "RegimeCore"]),
-        .target(name: "RegimeBench", dependencies: ["RegimeCore"]),
+        .target(name: "RegimeBench", dependencies: ["RegimeCore", "SweepStore"]),
         .executableTarget(
             name: "Coordinator",
             dependencies: [
@@ -60,7 +60,8 @@ let package = Package(
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "RegimeCore", "SweepStore"]),
         .testTarget(
             name: "CoordinatorTests",
-            dependencies: ["Coordinator", "Worker", "RegimeMPI", "RegimeCore", "RegimeAnalysis", "SweepStore", "RegimeReport"],
+            dependencies: ["Coordinator", "Worker", "RegimeMPI", "RegimeCore", "RegimeAnalysis", "SweepStore", "RegimeReport",
+                           "RegimeBench"],
             exclude: ["Fixtures"]
         ),
     ],

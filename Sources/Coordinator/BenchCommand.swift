@@ -7,7 +7,7 @@ import RegimeCore
 /// numbers measured in the same run on the same machine.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure GEMM GFLOP/s (fast, naive, NumPy/OpenBLAS) and training-loop throughput.")
+        abstract: "Measure GEMM GFLOP/s (fast, naive, NumPy/OpenBLAS), training-loop throughput and the peak memory of a trial.")
 
     @Option(help: "Square GEMM sizes, comma-separated.") var sizes: String = "128,256,512,1024"
     @Option(help: "Seconds per GEMM measurement.") var gemmSeconds: Double = 0.5
@@ -21,6 +21,10 @@ struct Bench: ParsableCommand {
     @Option(help: "NumPy comparison script (run with python3; skipped if missing).")
     var numpyScript: String = "scripts/bench/numpy_sgemm.py"
     @Flag(help: "Print JSON instead of tables.") var json = false
+    @Option(help: "Iterations of each memory measurement (0: none); 469 at batch 128 read all 60000 training images once.")
+    var memoryIterations: Int = 500
+    @Option(help: "Sweep files whose first trial's peak memory to measure, comma-separated.")
+    var memorySweeps: String = "sweeps/paper-mlp.yaml,sweeps/paper-cnn.yaml,sweeps/paper-transformer.yaml"
 
     struct NumPyRow: Codable { var size: Int; var variant: String; var gflops: Double }
     struct NumPyRun: Codable { var results: [NumPyRow] }
@@ -35,6 +39,8 @@ struct Bench: ParsableCommand {
         var loops: [ArchitectureBenchmark]
         var gemmReference: Double
         var gated: GatedTrainingBenchmark?
+        var dataPath: [DataPathBenchmark]
+        var memory: MemoryReport?
     }
 
     func run() throws {
@@ -63,8 +69,10 @@ struct Bench: ParsableCommand {
         }
         log("gated training loop \(gatedArch)...")
         let gated = gatedArch.isEmpty ? nil : try benchmarkGatedTraining(arch: gatedArch, batch: batch, seconds: loopSeconds)
+        let dataPath = benchmarkDataPaths(&notes)
+        let memory = memoryIterations > 0 ? benchmarkMemory() : nil
         let report = Report(cpu: cpuName(), gemm: gemm, numpy: numpy, numpyNotes: notes, numpyBLAS: blas, loops: loops, gemmReference: reference,
-                            gated: gated)
+                            gated: gated, dataPath: dataPath, memory: memory)
         if json {
             let encoder = JSONCoding.encoder(pretty: true)
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
@@ -110,6 +118,8 @@ struct Bench: ParsableCommand {
                               g.cachedIterationsPerSecond / g.iterationsPerSecond, g.recomputedIterationsPerSecond,
                               g.recomputedIterationsPerSecond / g.iterationsPerSecond, g.cacheBytesPerExample))
         }
+        out += dataPathTable(r.dataPath)
+        if let memory = r.memory { out += memoryTable(memory) }
         return out.joined(separator: "\n")
     }
 
@@ -156,9 +166,4 @@ struct Bench: ParsableCommand {
     }
 
     func log(_ message: String) { FileHandle.standardError.write(Data("bench: \(message)\n".utf8)) }
-}
-
-struct BenchError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
 }

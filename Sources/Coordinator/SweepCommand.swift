@@ -104,6 +104,7 @@ struct Sweep: ParsableCommand {
         print(String(format: "wall %.1f s, trial compute %.1f s on %d rank%@: scheduling efficiency %.1f%%",
                      statistics.wallSeconds, statistics.computeSeconds, statistics.ranks, statistics.ranks == 1 ? "" : "s",
                      100 * statistics.efficiency))
+        if let line = statistics.memoryLine { print(line) }
         print("results: \(prepared.output.url.path)")
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import RegimeAnalysis
+import RegimeCore
 
 /// `manifest.json`: what ran, where, with which build.
 public struct Manifest: Codable, Sendable {
@@ -43,20 +44,49 @@ public struct SweepStatistics: Codable, Sendable {
     public var ranks: Int
     /// Sum of trial compute seconds over (wall seconds x ranks).
     public var efficiency: Double
+    /// Each rank's memory at the end of its training, in rank order (absent in older manifests).
+    public var memory: [RankMemory]?
     /// How long the workers waited on rank 0 (nil in manifests of regime 0.2.0).
     public var workerWaits: WorkerWaitStatistics?
     /// What handling the results cost rank 0 (nil in manifests of regime 0.2.0).
     public var rankZero: RankZeroLoad?
 
-    public init(wallSeconds: Double, computeSeconds: Double, ranks: Int, efficiency: Double,
+    public init(wallSeconds: Double, computeSeconds: Double, ranks: Int, efficiency: Double, memory: [RankMemory]? = nil,
                 workerWaits: WorkerWaitStatistics? = nil, rankZero: RankZeroLoad? = nil) {
         self.wallSeconds = wallSeconds; self.computeSeconds = computeSeconds; self.ranks = ranks; self.efficiency = efficiency
-        self.workerWaits = workerWaits; self.rankZero = rankZero
+        self.memory = memory; self.workerWaits = workerWaits; self.rankZero = rankZero
     }
 
     enum CodingKeys: String, CodingKey {
         case wallSeconds = "wall_seconds", computeSeconds = "compute_seconds", ranks, efficiency = "scheduling_efficiency",
-             workerWaits = "worker_waits", rankZero = "rank0"
+             memory, workerWaits = "worker_waits", rankZero = "rank0"
+    }
+}
+
+/// One rank's memory in `manifest.json` (see `ProcessMemory`).
+public struct RankMemory: Codable, Sendable, Equatable {
+    public var rank: Int
+    public var host: String
+    public var memory: ProcessMemory
+
+    public init(rank: Int, host: String, memory: ProcessMemory) { self.rank = rank; self.host = host; self.memory = memory }
+}
+
+extension SweepStatistics {
+    /// One line for the end of a sweep: the range over ranks of the peak resident memory and of
+    /// each rank's own (anonymous) memory, and the host-shared data files mapped; nil if unknown.
+    public var memoryLine: String? {
+        guard let memory, !memory.isEmpty else { return nil }
+        func range(_ values: [Int]) -> String {
+            let (low, high) = (Double(values.min()!) / 1_048_576, Double(values.max()!) / 1_048_576)
+            return String(format: low.rounded() == high.rounded() ? "%.0f MiB" : "%.0f-%.0f MiB", low, high)
+        }
+        let files: [String] = Set(memory.flatMap { $0.memory.dataFiles }).sorted()
+        let peak = range(memory.map { $0.memory.peakResidentBytes })
+        let own = range(memory.map { $0.memory.anonymousBytes })
+        var line = "memory per rank: peak \(peak), own \(own)"
+        if !files.isEmpty { line += "; data mapped from " + files.joined(separator: ", ") }
+        return line
     }
 }
 

@@ -34,9 +34,11 @@ public struct WorkerReport: Codable, Sendable {
     public var host: String
     /// The trial just finished (absent in a worker's first report).
     public var finished: FinishedTrial?
+    /// The worker's memory when it sent the report (its peak so far, and the data files it mapped).
+    public var memory: ProcessMemory?
 
-    public init(rank: Int, host: String, finished: FinishedTrial?) {
-        self.rank = rank; self.host = host; self.finished = finished
+    public init(rank: Int, host: String, finished: FinishedTrial?, memory: ProcessMemory? = nil) {
+        self.rank = rank; self.host = host; self.finished = finished; self.memory = memory
     }
 }
 

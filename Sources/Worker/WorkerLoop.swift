@@ -31,6 +31,7 @@ public enum WorkerLoop {
         }
         var report = WorkerReport(rank: world.rank, host: world.processorName, finished: nil)
         while true {
+            report.memory = ProcessMemory.current(mappedBy: runner.cache)
             let asked = Clocks.monotonic()
             try world.send(report, to: 0, tag: SweepTag.report)
             report.finished = nil

@@ -85,9 +85,9 @@ final class DataReaderTests: XCTestCase {
             XCTAssertEqual(split.shape.height, 2)
             XCTAssertEqual(split.shape.width, 3)
             XCTAssertEqual(split.labels, [3, 9])
-            XCTAssertEqual(split.features, Self.imagePayload.map { Float($0) * (1 / 255 as Float) })
-            XCTAssertEqual(split.features[0], 0)
-            XCTAssertEqual(split.features[1], 1)
+            XCTAssertEqual(split.materializedFeatures(), Self.imagePayload.map { Float($0) * (1 / 255 as Float) })
+            XCTAssertEqual(split.materializedFeatures()[0], 0)
+            XCTAssertEqual(split.materializedFeatures()[1], 1)
         }
         let array = try IDXReader.read(path: images + ".gz", rank: 3)
         XCTAssertEqual(array.dimensions, [2, 2, 3])
@@ -113,8 +113,8 @@ final class DataReaderTests: XCTestCase {
         XCTAssertEqual(dataset.train.labels, [4, 5, 6])
         XCTAssertEqual(dataset.test.labels, [7, 8])
         XCTAssertEqual(dataset.train.featureCount, 784)
-        XCTAssertEqual(dataset.test.features, [Float](repeating: 1, count: 2 * 784))
-        XCTAssertEqual(dataset.train.features[300], Float(300 % 256) / 255, accuracy: 1e-7)
+        XCTAssertEqual(dataset.test.materializedFeatures(), [Float](repeating: 1, count: 2 * 784))
+        XCTAssertEqual(dataset.train.materializedFeatures()[300], Float(300 % 256) / 255, accuracy: 1e-7)
     }
 
     // MARK: IDX: errors
@@ -214,13 +214,13 @@ final class DataReaderTests: XCTestCase {
         XCTAssertEqual(split.shape.channels, 3)
         XCTAssertEqual(split.shape.height, 32)
         XCTAssertEqual(split.shape.width, 32)
-        XCTAssertEqual(split.features.count, 3 * 3072)
-        XCTAssertEqual(Array(split.features[0..<3072]), (0..<3072).map { Float($0 % 256) / 255 })
-        XCTAssertEqual(Array(split.features[3072..<6144]), [Float](repeating: 1, count: 3072))
+        XCTAssertEqual(split.materializedFeatures().count, 3 * 3072)
+        XCTAssertEqual(Array(split.materializedFeatures()[0..<3072]), (0..<3072).map { Float($0 % 256) / 255 })
+        XCTAssertEqual(Array(split.materializedFeatures()[3072..<6144]), [Float](repeating: 1, count: 3072))
         // Channel-major: R plane, then G, then B.
-        XCTAssertEqual(split.features[6144 + 1023], 0)
-        XCTAssertEqual(split.features[6144 + 1024], Float(128) / 255)
-        XCTAssertEqual(split.features[6144 + 2048], 1)
+        XCTAssertEqual(split.materializedFeatures()[6144 + 1023], 0)
+        XCTAssertEqual(split.materializedFeatures()[6144 + 1024], Float(128) / 255)
+        XCTAssertEqual(split.materializedFeatures()[6144 + 2048], 1)
     }
 
     func testCIFAR10Errors() throws {
@@ -259,8 +259,9 @@ final class DataReaderTests: XCTestCase {
             XCTAssertEqual(split.shape.channels, 1)
             XCTAssertEqual(split.shape.height, 28)
             XCTAssertEqual(split.shape.width, 28)
-            XCTAssertEqual(split.features.count, split.count * 784)
-            let (low, high) = split.features.withUnsafeBufferPointer { values -> (Float, Float) in
+            let features = split.materializedFeatures()
+            XCTAssertEqual(features.count, split.count * 784)
+            let (low, high) = features.withUnsafeBufferPointer { values -> (Float, Float) in
                 var low = Float.infinity, high = -Float.infinity
                 for v in values { low = min(low, v); high = max(high, v) }
                 return (low, high)
@@ -277,7 +278,7 @@ final class DataReaderTests: XCTestCase {
         XCTAssertEqual(Array(data.train.labels.prefix(10)), [9, 0, 0, 3, 0, 2, 7, 2, 5, 5])
         XCTAssertEqual(Array(data.test.labels.prefix(10)), [9, 2, 1, 1, 6, 1, 4, 6, 5, 7])
         // Pixels are bytes / 255: the first image's byte sum is 76247.
-        XCTAssertEqual(data.train.features[0..<784].reduce(0.0) { $0 + Double($1) * 255 }, 76247, accuracy: 1e-2)
+        XCTAssertEqual(data.train.materializedFeatures()[0..<784].reduce(0.0) { $0 + Double($1) * 255 }, 76247, accuracy: 1e-2)
     }
 
     func testPrepareStandardisesTheTrainSubsetAndDrawsAFixedProbe() throws {
@@ -289,8 +290,9 @@ final class DataReaderTests: XCTestCase {
         XCTAssertEqual(prepared.train.count, 2000)
         XCTAssertEqual(prepared.train.labels, Array(raw.train.labels.prefix(2000)))
         var sum = 0.0, sumSquares = 0.0
-        for x in prepared.train.features { sum += Double(x); sumSquares += Double(x) * Double(x) }
-        let n = Double(prepared.train.features.count)
+        let trainFeatures = prepared.train.materializedFeatures()
+        for x in trainFeatures { sum += Double(x); sumSquares += Double(x) * Double(x) }
+        let n = Double(trainFeatures.count)
         let mean = sum / n, std = (sumSquares / n - mean * mean).squareRoot()
         XCTAssertEqual(mean, 0, accuracy: 1e-5, "standardised train mean")
         XCTAssertEqual(std, 1, accuracy: 1e-4, "standardised train std")
@@ -301,20 +303,20 @@ final class DataReaderTests: XCTestCase {
         // Validation: the first 2000 held-out examples, standardised with the train statistics.
         XCTAssertEqual(prepared.validation.count, 2000)
         XCTAssertEqual(prepared.validation.labels, Array(raw.test.labels.prefix(2000)))
-        let expected = raw.test.features.prefix(2000 * 784).map { (Double($0) - Double(prepared.mean)) / Double(prepared.std) }
-        EngineTestKit.assertClose(prepared.validation.features, expected, relative: 1e-5, absolute: 1e-5, "validation features")
+        let expected = raw.test.materializedFeatures().prefix(2000 * 784).map { (Double($0) - Double(prepared.mean)) / Double(prepared.std) }
+        EngineTestKit.assertClose(prepared.validation.materializedFeatures(), expected, relative: 1e-5, absolute: 1e-5, "validation features")
 
         // Probe: 256 held-out examples, the same for the same seed, different for another seed.
         XCTAssertEqual(prepared.probe.count, 256)
         XCTAssertEqual(prepared.probe.featureCount, 784)
         let again = try DatasetCache.prepare(dataset: raw, spec: spec)
-        XCTAssertEqual(again.probe.features, prepared.probe.features)
+        XCTAssertEqual(again.probe.materializedFeatures(), prepared.probe.materializedFeatures())
         XCTAssertEqual(again.probe.labels, prepared.probe.labels)
         var otherSeed = spec
         otherSeed.probeSeed = 8
         let other = try DatasetCache.prepare(dataset: raw, spec: otherSeed)
         XCTAssertNotEqual(other.probe.labels, prepared.probe.labels)
-        XCTAssertNotEqual(other.probe.features, prepared.probe.features)
+        XCTAssertNotEqual(other.probe.materializedFeatures(), prepared.probe.materializedFeatures())
         XCTAssertGreaterThanOrEqual(Set(prepared.probe.labels).count, 8, "a random draw covers most classes")
 
         // Every probe example is a (standardised) held-out example with its label, drawn from the
@@ -323,19 +325,20 @@ final class DataReaderTests: XCTestCase {
         full.valSubset = nil
         let whole = try DatasetCache.prepare(dataset: raw, spec: full)
         XCTAssertEqual(whole.validation.count, 10000)
-        XCTAssertEqual(whole.probe.features, prepared.probe.features, "valSubset does not change the probe")
+        XCTAssertEqual(whole.probe.materializedFeatures(), prepared.probe.materializedFeatures(), "valSubset does not change the probe")
         // Index the held-out rows by their label and first 16 pixels, then compare candidates in full.
         var rows: [[UInt32]: [Int]] = [:]
         let validation = whole.validation
+        let validationFeatures = validation.materializedFeatures(), probeFeatures = prepared.probe.materializedFeatures()
         for i in 0..<validation.count {
-            let key = [UInt32(validation.labels[i])] + validation.features[(i * 784)..<(i * 784 + 16)].map(\.bitPattern)
+            let key = [UInt32(validation.labels[i])] + validationFeatures[(i * 784)..<(i * 784 + 16)].map(\.bitPattern)
             rows[key, default: []].append(i)
         }
         var beyondValidationPrefix = 0
         for p in 0..<prepared.probe.count {
-            let row = prepared.probe.features[(p * 784)..<((p + 1) * 784)]
+            let row = probeFeatures[(p * 784)..<((p + 1) * 784)]
             let key = [UInt32(prepared.probe.labels[p])] + row.prefix(16).map(\.bitPattern)
-            let matches = (rows[key] ?? []).filter { validation.features[($0 * 784)..<(($0 + 1) * 784)] == row }
+            let matches = (rows[key] ?? []).filter { validationFeatures[($0 * 784)..<(($0 + 1) * 784)] == row }
             XCTAssertFalse(matches.isEmpty, "probe example \(p) is not a held-out example with its label")
             if matches.allSatisfy({ $0 >= 2000 }) { beyondValidationPrefix += 1 }
         }
@@ -359,8 +362,8 @@ final class DataReaderTests: XCTestCase {
         let a = try cache.prepare(spec)
         let b = try cache.prepare(spec)
         let c = try DatasetCache().prepare(spec)
-        XCTAssertEqual(a.train.features, b.train.features)
-        XCTAssertEqual(a.probe.features, c.probe.features, "a fresh cache prepares the same data")
+        XCTAssertEqual(a.train.materializedFeatures(), b.train.materializedFeatures())
+        XCTAssertEqual(a.probe.materializedFeatures(), c.probe.materializedFeatures(), "a fresh cache prepares the same data")
         XCTAssertEqual(a.probe.labels, c.probe.labels)
         XCTAssertEqual(a.train.count, 4096)
         XCTAssertEqual(a.validation.count, 1024)

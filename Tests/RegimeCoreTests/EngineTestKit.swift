@@ -154,3 +154,13 @@ enum EngineTestKit {
         return (spec, schedule)
     }
 }
+
+extension XCTestCase {
+    /// A fresh directory under the temporary directory, removed when the test ends.
+    func makeTemporaryDirectory(_ name: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("regime-\(name)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return url
+    }
+}

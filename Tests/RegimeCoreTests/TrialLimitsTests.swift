@@ -47,7 +47,7 @@ final class TrialLimitsTests: XCTestCase {
         let fullBatch = Self.spec(batchSize: 100, iterations: 3, dataset: dataset)
         let trainer = try Trainer(spec: fullBatch, data: data)
         let network = trainer.network
-        let logits = data.train.features.withUnsafeBufferPointer {
+        let logits = data.train.materializedFeatures().withUnsafeBufferPointer {
             network.forward(parameters: trainer.parameters.pointer, input: $0.baseAddress!, batch: 100)
         }
         var expected = 0.0

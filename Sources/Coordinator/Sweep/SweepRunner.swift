@@ -72,7 +72,8 @@ final class SweepRunner {
         }
         if let failure = scheduler.stopped { throw failure }
         progress.close()
-        return scheduler.statistics(wallSeconds: Clocks.monotonic() - start, servingCPUSeconds: servingCPU)
+        let memory = RankMemory(rank: 0, host: world.processorName, memory: ProcessMemory.current(mappedBy: runner.cache))
+        return scheduler.statistics(wallSeconds: Clocks.monotonic() - start, servingCPUSeconds: servingCPU, rankZeroMemory: memory)
     }
 
     /// Rank 0's own trials, on the main thread, until the queue is empty or the sweep failed; their

@@ -37,6 +37,7 @@ final class SweepScheduler: @unchecked Sendable {
     private var computeSeconds = 0.0
     private var waits = WorkerWaitStatistics()
     private var load = RankZeroLoad()
+    private var memory: [Int: RankMemory] = [:]  // rank -> its memory at its last report
 
     /// Results waiting for their group commit are recorded once no message is waiting, or when
     /// this many have gathered.
@@ -117,13 +118,16 @@ final class SweepScheduler: @unchecked Sendable {
     /// The error that stopped the sweep, if any.
     var stopped: Error? { locked { failure } }
 
-    func statistics(wallSeconds: Double, servingCPUSeconds: Double?) -> SweepStatistics {
+    /// The run's statistics; `rankZeroMemory` joins the memory the workers reported.
+    func statistics(wallSeconds: Double, servingCPUSeconds: Double?, rankZeroMemory: RankMemory) -> SweepStatistics {
         locked {
             var load = self.load
             load.servingCPUSeconds = servingCPUSeconds
+            var memory = self.memory
+            memory[0] = rankZeroMemory
             return SweepStatistics(wallSeconds: wallSeconds, computeSeconds: computeSeconds, ranks: world.size,
                                    efficiency: wallSeconds > 0 ? computeSeconds / (wallSeconds * Double(world.size)) : 0,
-                                   workerWaits: waits, rankZero: load)
+                                   memory: memory.keys.sorted().map { memory[$0]! }, workerWaits: waits, rankZero: load)
         }
     }
 
@@ -195,6 +199,7 @@ final class SweepScheduler: @unchecked Sendable {
     /// assignment at once; the result it brought is returned, to be recorded.
     private func answerReport(from rank: Int) throws -> Finished? {
         let (report, _) = try world.receive(WorkerReport.self, from: rank, tag: SweepTag.report)
+        if let used = report.memory { locked { memory[rank] = RankMemory(rank: rank, host: report.host, memory: used) } }
         if let index = take(forRank: rank) {
             let saved = try output.readCheckpoint(trialID: trials[index].trialID)
             try world.send(Assignment(trialIndex: index, spec: trials[index], resumes: saved != nil), to: rank,

@@ -1,46 +1,78 @@
-/// A labelled split held in memory: N examples of `featureCount` Floats, row-major, and N labels.
+/// A labelled split: N examples of `featureCount` features (held compactly, see `FeatureRows`)
+/// and N labels.
 public struct LabeledSplit: Sendable {
-    public var features: [Float]
+    public var rows: FeatureRows
     public var labels: [Int32]
-    public var featureCount: Int
     public var classCount: Int
     /// (channels, height, width) of an example, for convolutional architectures.
     public var shape: (channels: Int, height: Int, width: Int)
 
     public var count: Int { labels.count }
+    public var featureCount: Int { rows.featureCount }
 
+    public init(rows: FeatureRows, labels: [Int32], classCount: Int, shape: (channels: Int, height: Int, width: Int)) {
+        precondition(rows.count == labels.count)
+        self.rows = rows; self.labels = labels; self.classCount = classCount; self.shape = shape
+    }
+
+    /// A split of Float features, row-major.
     public init(features: [Float], labels: [Int32], featureCount: Int, classCount: Int,
                 shape: (channels: Int, height: Int, width: Int)) {
         precondition(features.count == labels.count * featureCount)
-        self.features = features; self.labels = labels; self.featureCount = featureCount
-        self.classCount = classCount; self.shape = shape
+        self.init(rows: FeatureRows(floats: features, featureCount: featureCount), labels: labels, classCount: classCount,
+                  shape: shape)
     }
 
-    /// The examples at `indices`, in that order.
+    /// A split held in this process's memory: `pixels` are `labels.count` rows of bytes, read by `encoding`.
+    public init(pixels: [UInt8], labels: [UInt8], encoding: PixelEncoding, classCount: Int,
+                shape: (channels: Int, height: Int, width: Int)) {
+        let storage = pixels.withUnsafeBytes { ByteStorage(copying: $0) }
+        self.init(rows: FeatureRows(bytes: storage, offset: 0, rows: labels.count,
+                                    featureCount: shape.channels * shape.height * shape.width, encoding: encoding),
+                  labels: labels.map { Int32($0) }, classCount: classCount, shape: shape)
+    }
+
+    /// The examples at `indices`, in that order (a view of the same storage).
     public func subset(_ indices: [Int]) -> LabeledSplit {
-        var out = [Float](); out.reserveCapacity(indices.count * featureCount)
-        for i in indices { out.append(contentsOf: features[(i * featureCount)..<((i + 1) * featureCount)]) }
-        return LabeledSplit(features: out, labels: indices.map { labels[$0] }, featureCount: featureCount,
-                            classCount: classCount, shape: shape)
+        LabeledSplit(rows: rows.subset(indices), labels: indices.map { labels[$0] }, classCount: classCount, shape: shape)
     }
 
     /// The first `count` examples.
-    public func prefix(_ count: Int) -> LabeledSplit { subset(Array(0..<min(count, self.count))) }
+    public func prefix(_ count: Int) -> LabeledSplit {
+        let n = min(count, self.count)
+        return LabeledSplit(rows: rows.prefix(n), labels: Array(labels.prefix(n)), classCount: classCount, shape: shape)
+    }
 
-    /// Calls `body(first, rows, features)` on consecutive chunks of at most `rows` examples, in order.
-    func forEachChunk(rows chunk: Int, _ body: (Int, Int, UnsafePointer<Float>) -> Void) {
-        features.withUnsafeBufferPointer { features in
-            var first = 0
-            while first < count {
-                let rows = min(chunk, count - first)
-                body(first, rows, features.baseAddress! + first * featureCount)
-                first += rows
-            }
+    /// Writes example `example`'s features, as Floats, to `destination`.
+    public func copyFeatures(of example: Int, into destination: UnsafeMutablePointer<Float>) {
+        rows.copy(row: example, into: destination)
+    }
+
+    /// Writes the features of `examples`, one after another, to `destination`.
+    public func copyFeatures(of examples: Range<Int>, into destination: UnsafeMutablePointer<Float>) {
+        rows.copy(rows: examples, into: destination)
+    }
+
+    /// Every example's features as Floats, row-major (tests and small data only).
+    public func materializedFeatures() -> [Float] { rows.materialized() }
+
+    /// Calls `body(first, rows, features)` on consecutive chunks of at most `chunk` examples, in
+    /// order, each converted to Floats in `buffer` (at least min(chunk, count) x featureCount
+    /// Floats; nil: a buffer allocated for this call).
+    func forEachChunk(rows chunk: Int, buffer: FloatBuffer? = nil, _ body: (Int, Int, UnsafePointer<Float>) -> Void) {
+        let floats = buffer ?? FloatBuffer(count: min(chunk, count) * featureCount)
+        precondition(floats.count >= min(chunk, count) * featureCount)
+        var first = 0
+        while first < count {
+            let rows = min(chunk, count - first)
+            copyFeatures(of: first..<(first + rows), into: floats.pointer)
+            body(first, rows, floats.pointer)
+            first += rows
         }
     }
 }
 
-/// A training split and a held-out split of one data set, normalised.
+/// A training split and a held-out split of one data set, as read (pixel values in [0, 1]).
 public struct Dataset: Sendable {
     public var name: String
     public var train: LabeledSplit

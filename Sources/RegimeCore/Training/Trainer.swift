@@ -40,6 +40,8 @@ public final class Trainer {
     private var epochOfOrder = -1
     /// Rows per forward pass when measuring the probe or validation sets (bounds workspace memory).
     static let evaluationChunk = 256
+    /// One chunk of probe or validation examples converted to Floats.
+    private let chunkInput: FloatBuffer
 
     /// `gateCacheLimitBytes` bounds the training-set gate cache of a gated trial (see `FrozenGates`;
     /// the result does not depend on it).
@@ -65,6 +67,7 @@ public final class Trainer {
         batchLabels = [Int32](repeating: 0, count: spec.batchSize)
         batchExamples = [Int](repeating: 0, count: spec.batchSize)
         dlogits = FloatBuffer(count: spec.batchSize * data.train.classCount)
+        chunkInput = FloatBuffer(count: Self.evaluationChunk * data.train.featureCount)
 
         var rng = Xoshiro256(seed: spec.seed, stream: .initialization)
         network.initialize(parameters: parameters.pointer, rng: &rng)
@@ -142,20 +145,18 @@ public final class Trainer {
     private func loadBatch(_ t: Int) {
         let n = data.train.count, width = data.train.featureCount
         let batch = spec.batchSize
-        data.train.features.withUnsafeBufferPointer { features in
-            for j in 0..<batch {
-                let position = (t - 1) * batch + j
-                let epoch = position / n
-                if epoch != epochOfOrder {
-                    var rng = Xoshiro256(seed: spec.seed, stream: .batchOrder, index: UInt64(epoch))
-                    epochOrder = rng.permutation(n)
-                    epochOfOrder = epoch
-                }
-                let example = epochOrder[position % n]
-                (batchInput.pointer + j * width).update(from: features.baseAddress! + example * width, count: width)
-                batchLabels[j] = data.train.labels[example]
-                batchExamples[j] = example
+        for j in 0..<batch {
+            let position = (t - 1) * batch + j
+            let epoch = position / n
+            if epoch != epochOfOrder {
+                var rng = Xoshiro256(seed: spec.seed, stream: .batchOrder, index: UInt64(epoch))
+                epochOrder = rng.permutation(n)
+                epochOfOrder = epoch
             }
+            let example = epochOrder[position % n]
+            data.train.copyFeatures(of: example, into: batchInput.pointer + j * width)
+            batchLabels[j] = data.train.labels[example]
+            batchExamples[j] = example
         }
     }
 
@@ -192,7 +193,7 @@ public final class Trainer {
     /// Forward passes over the probe set, storing its activation pattern.
     private func measurePatterns(into patterns: PatternSet) {
         let probe = data.probe
-        probe.forEachChunk(rows: Self.evaluationChunk) { first, rows, input in
+        probe.forEachChunk(rows: Self.evaluationChunk, buffer: chunkInput) { first, rows, input in
             _ = network.forward(parameters: parameters.pointer, input: input, batch: rows)
             network.recordPatterns(batch: rows, into: patterns, firstExample: first)
         }
@@ -203,7 +204,7 @@ public final class Trainer {
         let split = data.validation
         var correct = 0
         var predictions = [Int32](repeating: 0, count: Self.evaluationChunk)
-        split.forEachChunk(rows: Self.evaluationChunk) { first, rows, input in
+        split.forEachChunk(rows: Self.evaluationChunk, buffer: chunkInput) { first, rows, input in
             let masks = gates?.computeMasks(input: input, rows: rows)
             let logits = network.forward(parameters: parameters.pointer, input: input, batch: rows, gates: masks)
             predictions.withUnsafeMutableBufferPointer { argmaxRows(logits, rows: rows, classes: split.classCount, into: $0.baseAddress!) }
