@@ -21,6 +21,12 @@ final class CheckpointResumeTests: XCTestCase {
             let data = try cache.prepare(spec.dataset)
             let uninterrupted = try Trainer(spec: spec, data: data)
             try uninterrupted.run()
+            // The resumed curves below carry the geometric instruments, whose state (the previous
+            // recorded parameters, the lag snapshots) the checkpoints hold.
+            let probe = try XCTUnwrap(uninterrupted.curve.probe)
+            XCTAssertEqual(probe.weightUpdateAbsLag[0].compactMap { $0 }.count, 9, "lag 10 at 10, 20, ..., 90")
+            XCTAssertEqual(probe.nullPatternChange.compactMap { $0 }.count, 45, "45 recorded rows, all null-model points")
+            XCTAssertTrue(probe.margin[2].allSatisfy { $0 != nil })
 
             for stop in [1, 37, 60, 89] {
                 let first = try Trainer(spec: spec, data: data)
@@ -28,6 +34,9 @@ final class CheckpointResumeTests: XCTestCase {
                 let bytes = try first.checkpoint(elapsedSeconds: 1.5).encoded()
                 let decoded = try TrainerCheckpoint(decoding: bytes, source: "test")
                 XCTAssertEqual(decoded, first.checkpoint(elapsedSeconds: 1.5))
+                XCTAssertEqual(decoded.previousParameters != nil, stop % 2 == 1,
+                               "between two recorded iterations the checkpoint holds the previous recorded parameters")
+                XCTAssertEqual(decoded.lagSnapshots.count, 2)
                 let second = try Trainer(spec: spec, data: data)
                 try second.restore(decoded, source: "test")
                 try second.run()

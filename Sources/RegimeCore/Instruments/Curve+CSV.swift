@@ -82,21 +82,23 @@ public struct CSVError: Error, CustomStringConvertible, Equatable {
 }
 
 extension Curve {
-    /// Header of ``csv()``: the fixed columns, then the per-layer ones, then (gated trials only)
-    /// `gate_disagreement`.
+    /// Header of ``csv()``: the fixed columns, then the per-layer ones, then the geometric
+    /// instruments (``ProbeColumns``), then (gated trials only) `gate_disagreement`.
     public var csvHeader: [String] {
         ["iteration", "loss", "lr", "weight_update_abs", "weight_update_rel", "pattern_change", "pattern_change_init", "val_accuracy"]
             + layerNames.map { "weight_update_abs.\($0)" } + layerNames.map { "weight_update_rel.\($0)" }
             + patternLayerNames.map { "pattern_change.\($0)" } + patternLayerNames.map { "pattern_change_init.\($0)" }
+            + (probe?.csvColumns(layers: patternLayerNames).map(\.0) ?? [])
             + (gateDisagreement == nil ? [] : ["gate_disagreement"])
     }
 
     /// The curve as a table (unmeasured validation accuracy is an empty field).
     public var table: NumericCSV {
-        let columns: [[Double?]] = [iteration.map(Double.init), loss, lr, weightUpdateAbs, weightUpdateRel, patternChange,
+        var columns: [[Double?]] = [iteration.map(Double.init), loss, lr, weightUpdateAbs, weightUpdateRel, patternChange,
                                      patternChangeInit].map { $0.map(Optional.some) } + [valAccuracy]
             + (layerWeightUpdateAbs + layerWeightUpdateRel + layerPatternChange + layerPatternChangeInit).map { $0.map(Optional.some) }
-            + (gateDisagreement.map { [$0] } ?? [])
+        columns += probe?.csvColumns(layers: patternLayerNames).map(\.1) ?? []
+        columns += gateDisagreement.map { [$0] } ?? []
         return NumericCSV(header: csvHeader, columns: columns)
     }
 
@@ -131,5 +133,6 @@ extension Curve {
         layerPatternChange = try patternLayerNames.map { try required("pattern_change.\($0)") }
         layerPatternChangeInit = try patternLayerNames.map { try required("pattern_change_init.\($0)") }
         gateDisagreement = table.column("gate_disagreement")
+        probe = try ProbeColumns(table: table, layers: patternLayerNames, file: file)
     }
 }

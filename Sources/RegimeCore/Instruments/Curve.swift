@@ -24,6 +24,9 @@ public struct Curve: Codable, Equatable, Sendable {
     /// Gated trials only (nil otherwise, so other curves keep their columns): the fraction of probe
     /// (example, unit) pairs whose own ReLU sign differs from the frozen gate; nil before the freeze.
     public var gateDisagreement: [Double?]?
+    /// The geometric instruments (margins, flip sensitivity, null model, lags; ``ProbeColumns``);
+    /// nil in curves written before them.
+    public var probe: ProbeColumns?
 
     public init(layerNames: [String], patternLayerNames: [String], gated: Bool = false) {
         self.layerNames = layerNames
@@ -46,7 +49,7 @@ public struct Curve: Codable, Equatable, Sendable {
         case "weight_update_rel": return weightUpdateRel
         case "pattern_change": return patternChange
         case "pattern_change_init": return patternChangeInit
-        default: return nil
+        default: return probe?.column(name).map { $0.map { $0 ?? .nan } }
         }
     }
 }

@@ -48,6 +48,7 @@ public final class CNN: Network {
     private var cols = FloatBuffer(count: 0)
     private var dcols = FloatBuffer(count: 0)
     private var gradientScratch: [FloatBuffer] = []
+    public var preActivationTap: PreActivationTap?
 
     public init(spec: CNNSpec) {
         self.spec = spec
@@ -171,15 +172,24 @@ public final class CNN: Network {
         let x = h + first * inputSizes[i]
         switch ops[i] {
         case .conv(let g, let w, let b):
+            let tap = gate == nil ? preActivationTap : nil
             conv2dForward(output: out, input: x, weights: parameters + w, bias: parameters + b, batch: count,
-                          geometry: g, relu: gate == nil, cols: cols.pointer)
+                          geometry: g, relu: gate == nil && tap == nil, cols: cols.pointer)
             if let gate { gateForward(out, out, gate: gate + first * g.outputSize, count: count * g.outputSize) }
+            if let tap {
+                tap(patternOps.firstIndex(of: i)!, first, count, out)
+                reluForward(out, out, count: count * g.outputSize)
+            }
         case .pool(let height, let width, let channels):
             maxPool2x2Forward(out, x, batch: count, height: height, width: width, channels: channels)
         case .dense(let inputs, let outputs, let w, let b, let relu):
             sgemm(transA: false, transB: true, m: count, n: outputs, k: inputs, alpha: 1,
                   a: x, lda: inputs, b: parameters + w, ldb: inputs, beta: 0, c: out, ldc: outputs)
-            if relu && gate == nil {
+            if relu && gate == nil, let tap = preActivationTap {
+                addBias(out, parameters + b, rows: count, columns: outputs)
+                tap(patternOps.firstIndex(of: i)!, first, count, out)
+                reluForward(out, out, count: count * outputs)
+            } else if relu && gate == nil {
                 addBiasRelu(out, parameters + b, rows: count, columns: outputs)
             } else {
                 addBias(out, parameters + b, rows: count, columns: outputs)

@@ -20,6 +20,7 @@ public final class MLP: Network {
     private var preActivations: [FloatBuffer] = []   // Z_l, B x D_l
     private var activations: [FloatBuffer] = []      // H_l = relu(Z_l), hidden layers only
     private var gradientScratch: [FloatBuffer] = []  // two B x max(D) buffers for dZ / dH
+    public var preActivationTap: PreActivationTap?
 
     public init(widths: [Int]) {
         precondition(widths.count >= 2 && widths.allSatisfy { $0 > 0 })
@@ -72,6 +73,7 @@ public final class MLP: Network {
             addBias(z, parameters + biasOffsets[l - 1], rows: B, columns: outWidth)
             if l < layerCount {
                 let out = activations[l - 1].pointer
+                if gates == nil { preActivationTap?(l - 1, 0, B, z) }
                 if let gates {
                     gateForward(out, z, gate: gates[l - 1], count: B * outWidth)
                 } else {

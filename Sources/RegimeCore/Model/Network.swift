@@ -17,6 +17,12 @@ public struct PatternLayer: Hashable, Sendable {
 /// pass's `patternSource(layer:)` values are exactly such masks (the bits of its own patterns).
 public typealias GateMasks = [UnsafePointer<Float>]
 
+/// Observer of a plain forward pass's pre-activations (the stability margins,
+/// docs/numerics.md): called with pattern layer `layer`'s pre-activations z of examples
+/// `first ..< first + rows` of the pass (rows of `unitsPerExample` values) before the ReLU is
+/// applied, every example of every pattern layer exactly once per pass.
+public typealias PreActivationTap = (_ layer: Int, _ first: Int, _ rows: Int, _ z: UnsafePointer<Float>) -> Void
+
 /// A trainable network: llm.c-style forward/backward over flat buffers.
 ///
 /// All parameters live in one contiguous block and all gradients in another with the same layout;
@@ -50,6 +56,14 @@ public protocol Network: AnyObject {
     /// `unitsPerExample`, each > 0 exactly where the unit's pre-activation is > 0 (the
     /// pre-activations, or the ReLU outputs stored in their place).
     func patternSource(layer: Int) -> UnsafePointer<Float>
+
+    /// When set, plain (ungated) forward passes hand each pattern layer's pre-activations to it
+    /// (`PreActivationTap`); the pass computes the same values either way.
+    var preActivationTap: PreActivationTap? { get set }
+
+    /// Per pattern layer, how many leading parameters of the block its pre-activations depend on
+    /// (the parameters that feed it: a prefix of the block in every architecture).
+    var feedingParameterCounts: [Int] { get }
 }
 
 extension Network {

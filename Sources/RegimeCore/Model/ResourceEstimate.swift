@@ -208,7 +208,8 @@ public struct ArchitectureSizes: Sendable {
 /// validation examples, E = 256 the evaluation chunk (`Trainer.evaluationChunk`), R = max(B,
 /// min(E, p), min(E, v)) the examples a network's workspaces are sized for, W the pattern words
 /// per probe example, N = iterations / record_every + 1 the recorded iterations and
-/// c = 8 + 2 x (parameter groups + pattern layers) the curve's columns:
+/// c = 8 + 2 x (parameter groups + pattern layers) + 2 x (12 + 6 x pattern layers) the curve's
+/// columns (the geometric instruments' optional columns count twice):
 ///
 /// | term | bytes | held |
 /// |---|---|---|
@@ -219,12 +220,14 @@ public struct ArchitectureSizes: Sendable {
 /// | activations and workspaces | 4 x workspace(R) (`ArchitectureSizes`) | always |
 /// | batch and epoch order | 4B x (features + 1 + classes) + 16n (the epoch's order and the next one being drawn) + 4E x (features + 1) (a probe or validation chunk converted to Floats, and its predictions) | always |
 /// | pattern storage | 3 copies (initial, previous, current) x p x W x 8 | always |
+/// | margin pre-activations | 4p x (pattern units): the probe's pre-activations (`MarginMeter`) | always |
+/// | lag snapshots and null model | 3 x (4P + p x W x 8): two lag snapshots and the null model's perturbed parameters and patterns (`ProbeInstruments`) | always |
 /// | curve | N x (c x 8 + 8) x 2: Doubles (validation accuracy an optional of 16 bytes), arrays grown by doubling | always |
 /// | allocation overhead | 4 KB per buffer: 256 KB + 64 KB per parameter group | always |
 /// | workspace regrowth | 4 x workspace(R2), R2 the largest of the three capacities below R: a network grows its workspaces when a larger call comes, and the old ones live until the new ones exist | moment |
 /// | GEMM packing | 4 x (KC x NC + MC x KC + MR x NR): the packed panels of one `sgemm` call | moment |
 /// | curve as text and analysis | N x (c x 25 x 3 + 16 x 8): the CSV, the message to rank 0 and its decoded copy (25 characters bound a Double's shortest form and its separator), and the decay analysis's working arrays | moment |
-/// | checkpoint | 4 x (4P x (1 + moments + 1 if gated) + 2 x p x W x 8 + N x c x 25): its arrays, its encoding grown by doubling, and rank 0's copy; only when the sweep checkpoints | moment |
+/// | checkpoint | 4 x (4P x (4 + moments + 1 if gated) + 4 x p x W x 8 + N x c x 25) (with the previous recorded parameters and two lag snapshots): its arrays, its encoding grown by doubling, and rank 0's copy; only when the sweep checkpoints | moment |
 /// | frozen gates | gated trials (`FrozenGates`): 4P (theta_g) + 4 x workspace(Rg) of the gate network, Rg = max(R, min(E, n)) (it also runs the training set in chunks) + p x W x 8 (the probe's gates) + within the 128 MiB cache bound n x W x 8 (the training set's gates) and 4B x units (the batch's masks) | always |
 /// | frozen gates regrowth | gated trials: 4 x workspace of the gate network's next smaller capacity | moment |
 /// | process baseline | 64 MB: runtime, Foundation and OpenMPI (a rank measured 31 MB at its peak under mpirun) | always |
@@ -292,7 +295,7 @@ public struct ResourceEstimate: Sendable {
         let R = capacities.max()!
         let R2 = capacities.filter { $0 < R }.max() ?? 0
         let recorded = spec.iterations / spec.recordEvery + 1
-        let columns = 8 + 2 * (sizes.parameterGroupCount + sizes.patternUnits.count)
+        let columns = 8 + 2 * (sizes.parameterGroupCount + sizes.patternUnits.count) + 2 * (12 + 6 * sizes.patternUnits.count)
         let patternCopy = saturatingProduct(p, sizes.patternWordsPerExample, 8)
         let curveText = saturatingProduct(recorded, columns, Self.textBytesPerValue)
         let gemmFloats = gemmKC * gemmNC + gemmMC * gemmKC + gemmMR * gemmNR
@@ -311,6 +314,8 @@ public struct ResourceEstimate: Sendable {
                                                          saturatingProduct(16, n),
                                                          saturatingProduct(4, E, architecture.inputSize + 1)]), .batch),
             term("pattern storage", saturatingProduct(3, patternCopy), .probe),
+            term("margin pre-activations", saturatingProduct(4, p, saturatingSum(sizes.patternUnits)), .probe),
+            term("lag snapshots and null model", saturatingProduct(3, saturatingSum([parameterBytes, patternCopy])), .architecture),
             term("curve", saturatingProduct(recorded, columns * 8 + 8, 2), .iterations),
             term("allocation overhead", 262_144 + 65_536 * sizes.parameterGroupCount, .fixed),
             term("workspace regrowth", saturatingProduct(4, R2 > 0 ? sizes.workspaceFloats(examples: R2) : 0), .batch,
@@ -331,8 +336,9 @@ public struct ResourceEstimate: Sendable {
                               .architecture, persistent: false))
         }
         if checkpoints {
-            let copies = 1 + moments + (spec.gates == nil ? 0 : 1)  // theta_g of a gated trial
-            let state = saturatingProduct(parameterBytes, copies), patterns = saturatingProduct(2, patternCopy)
+            // theta, the previous recorded theta, two lag snapshots, the moments, theta_g of a gated trial
+            let copies = 4 + moments + (spec.gates == nil ? 0 : 1)
+            let state = saturatingProduct(parameterBytes, copies), patterns = saturatingProduct(4, patternCopy)
             let content = saturatingSum([state, patterns, curveText])
             // The checkpoint is blamed on whichever part of it dominates: the model, the probe, or the curve.
             let blame: Cause = curveText >= max(state, patterns) ? .iterations : (patterns > state ? .probe : .architecture)

@@ -70,6 +70,7 @@ public final class VisionTransformer: Network {
     private var dx = FloatBuffer(count: 0), dtmp = FloatBuffer(count: 0), dwide = FloatBuffer(count: 0)
     private var dpooled = FloatBuffer(count: 0)
     private let scratch: FloatBuffer
+    public var preActivationTap: PreActivationTap?
 
     public init(spec: ViTSpec) {
         self.spec = spec
@@ -223,6 +224,10 @@ public final class VisionTransformer: Network {
             if let gates {
                 addBias(w.hidden.pointer, p + o.f1B, rows: R, columns: F)
                 gateForward(w.hidden.pointer, w.hidden.pointer, gate: gates[l], count: R * F)
+            } else if let tap = preActivationTap {
+                addBias(w.hidden.pointer, p + o.f1B, rows: R, columns: F)
+                tap(l, 0, B, w.hidden.pointer)
+                reluForward(w.hidden.pointer, w.hidden.pointer, count: R * F)
             } else {
                 addBiasRelu(w.hidden.pointer, p + o.f1B, rows: R, columns: F)
             }

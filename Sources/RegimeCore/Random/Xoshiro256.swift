@@ -16,6 +16,7 @@ public struct Xoshiro256: RandomNumberGenerator, Codable, Hashable, Sendable {
         case probe = 3
         case synthetic = 4
         case bootstrap = 5
+        case nullModel = 6
     }
 
     public init(seed: UInt64, stream: UInt64 = 0) {

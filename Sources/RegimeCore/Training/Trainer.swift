@@ -16,8 +16,9 @@ public final class Trainer {
     public let optimizer: Optimizer
     public let parameters: FloatBuffer
     public let gradients: FloatBuffer
-    /// The parameters before the current step, for the weight update.
-    private let previousParameters: FloatBuffer
+    /// The parameters at the previous recorded iteration (the initial ones before the first): the
+    /// weight update of a row spans the same steps as its pattern change (docs/numerics.md).
+    let previousParameters: FloatBuffer
     public let initialPatterns: PatternSet
     public let previousPatterns: PatternSet
     private let currentPatterns: PatternSet
@@ -30,6 +31,8 @@ public final class Trainer {
     /// The online regime detector, fed every recorded `pattern_change`.
     public private(set) var detector: RegimeDetector
     private let gateCacheLimitBytes: Int
+    /// Margins, flip sensitivity, null model and lag distances (docs/numerics.md).
+    let instruments: ProbeInstruments
 
     private let batchInput: FloatBuffer
     private var batchLabels: [Int32]
@@ -68,15 +71,26 @@ public final class Trainer {
         batchExamples = [Int](repeating: 0, count: spec.batchSize)
         dlogits = FloatBuffer(count: spec.batchSize * data.train.classCount)
         chunkInput = FloatBuffer(count: Self.evaluationChunk * data.train.featureCount)
+        instruments = ProbeInstruments(spec: spec, network: network, probeCount: data.probe.count)
+        curve.probe = ProbeColumns(patternLayerCount: network.patternLayers.count)
 
         var rng = Xoshiro256(seed: spec.seed, stream: .initialization)
         network.initialize(parameters: parameters.pointer, rng: &rng)
         measurePatterns(into: initialPatterns)
         previousPatterns.copy(from: initialPatterns)
+        previousParameters.copy(from: parameters)
+        instruments.start(parameters: parameters, patterns: initialPatterns)
         if spec.gates?.freezeAt == .step(0) { freezeGates(at: 0) }
     }
 
     public var isFinished: Bool { iteration >= spec.iterations }
+
+    /// Margins, flip sensitivity and lag distances on (always, except for `regime bench`, which
+    /// times the loop without them; their columns are then empty).
+    public var measuresGeometry: Bool {
+        get { instruments.geometry }
+        set { instruments.geometry = newValue }
+    }
 
     /// Sets the progress counters from a checkpoint (see `restore(_:source:)`).
     func restoreProgress(iteration: Int, curve: Curve, lastLoss: Double) {
@@ -116,7 +130,6 @@ public final class Trainer {
         network.backward(parameters: parameters.pointer, input: batchInput.pointer, dlogits: dlogits.pointer,
                          batch: batch, gradients: gradients.pointer, gates: masks)
         let recorded = t % spec.recordEvery == 0 || t == spec.iterations
-        if recorded { previousParameters.copy(from: parameters) }
         optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr)
         iteration = t
         if recorded { try record(iteration: t, loss: loss, lr: lr) }
@@ -165,10 +178,14 @@ public final class Trainer {
     private func record(iteration t: Int, loss: Double, lr: Double) throws {
         let update = WeightUpdate(new: parameters.pointer, old: previousParameters.pointer, groups: network.parameterGroups)
         guard update.abs.isFinite else { throw Failure.diverged(iteration: t, reason: "parameter update is not finite") }
-        measurePatterns(into: currentPatterns)
+        measurePatterns(into: currentPatterns, margins: instruments.geometry ? instruments.margins : nil)
         let change = currentPatterns.changeFractions(from: previousPatterns)
         let changeInit = currentPatterns.changeFractions(from: initialPatterns)
+        instruments.record(iteration: t, seed: spec.seed, into: &curve.probe!, network: network, current: parameters,
+                           currentPatterns: currentPatterns, previous: previousParameters, previousPatterns: previousPatterns,
+                           update: update, change: change) { measurePatterns(parameters: $0, into: $1) }
         previousPatterns.copy(from: currentPatterns)
+        previousParameters.copy(from: parameters)
 
         curve.iteration.append(t)
         curve.loss.append(loss)
@@ -190,13 +207,16 @@ public final class Trainer {
         }
     }
 
-    /// Forward passes over the probe set, storing its activation pattern.
-    private func measurePatterns(into patterns: PatternSet) {
+    /// Forward passes over the probe set with `parameters` (the trainer's own by default), storing
+    /// its activation pattern and, given a margin meter, its pre-activations.
+    private func measurePatterns(parameters: UnsafePointer<Float>? = nil, into patterns: PatternSet, margins: MarginMeter? = nil) {
         let probe = data.probe
         probe.forEachChunk(rows: Self.evaluationChunk, buffer: chunkInput) { first, rows, input in
-            _ = network.forward(parameters: parameters.pointer, input: input, batch: rows)
+            network.preActivationTap = margins?.tap(chunkFirst: first)
+            _ = network.forward(parameters: parameters ?? UnsafePointer(self.parameters.pointer), input: input, batch: rows)
             network.recordPatterns(batch: rows, into: patterns, firstExample: first)
         }
+        network.preActivationTap = nil
     }
 
     /// Accuracy of the current parameters (with the frozen gates, once frozen) on the validation split.

@@ -15,6 +15,9 @@ import Foundation
 /// Float32 x firstCount, Float32 x secondCount optimizer moments
 /// UInt64 x words, per pattern layer           initial patterns, then previous patterns
 /// Float32 x parameterCount                    gate parameters θ_g, only when gatesFrozenAt is set
+/// Float32 x parameterCount                    θ at the previous recorded iteration, when instruments.previousStored
+/// per lag snapshot with an iteration:         its parameters (Float32 x parameterCount) and
+///                                             pattern words (UInt64, per pattern layer)
 /// UInt32 CRC-32 of every byte before it       zlib's crc32
 /// ```
 public struct TrainerCheckpoint: Equatable {
@@ -31,6 +34,16 @@ public struct TrainerCheckpoint: Equatable {
         public var curve: Curve
         /// The iteration after which a gated trial froze its gates (absent: not frozen).
         public var gatesFrozenAt: Int?
+        /// The state of the geometric instruments (absent in checkpoints written before them).
+        public var instruments: InstrumentState?
+    }
+
+    /// What the binary part holds for the instruments (docs/numerics.md): the parameters of the
+    /// previous recorded iteration when they differ from the current ones (a checkpoint between
+    /// two recorded iterations), and each lag snapshot's iteration (nil: none yet).
+    public struct InstrumentState: Codable, Equatable {
+        public var previousStored: Bool
+        public var lagIterations: [Int?]
     }
 
     public var metadata: Metadata
@@ -41,6 +54,18 @@ public struct TrainerCheckpoint: Equatable {
     public var previousPatterns: [[UInt64]]
     /// θ_g when `metadata.gatesFrozenAt` is set.
     public var gateParameters: [Float]?
+    /// θ of the previous recorded iteration, when `metadata.instruments.previousStored`.
+    public var previousParameters: [Float]? = nil
+    /// Per lag snapshot with an iteration: parameters and pattern words.
+    public var lagSnapshots: [(parameters: [Float], patterns: [[UInt64]])] = []
+
+    public static func == (a: TrainerCheckpoint, b: TrainerCheckpoint) -> Bool {
+        a.metadata == b.metadata && a.parameters == b.parameters && a.first == b.first && a.second == b.second
+            && a.initialPatterns == b.initialPatterns && a.previousPatterns == b.previousPatterns
+            && a.gateParameters == b.gateParameters && a.previousParameters == b.previousParameters
+            && a.lagSnapshots.map(\.parameters) == b.lagSnapshots.map(\.parameters)
+            && a.lagSnapshots.map(\.patterns) == b.lagSnapshots.map(\.patterns)
+    }
 
     static let magic = Array("RGMCKPT1".utf8)
 
@@ -56,6 +81,11 @@ public struct TrainerCheckpoint: Equatable {
             for words in layers { words.withUnsafeBytes { out += $0 } }
         }
         gateParameters?.withUnsafeBytes { out += $0 }
+        previousParameters?.withUnsafeBytes { out += $0 }
+        for snapshot in lagSnapshots {
+            snapshot.parameters.withUnsafeBytes { out += $0 }
+            for words in snapshot.patterns { words.withUnsafeBytes { out += $0 } }
+        }
         let crc = out.withUnsafeBytes { UInt32(crc32(0, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), uInt($0.count))) }
         append(crc, to: &out)
         return out
@@ -96,6 +126,13 @@ public struct TrainerCheckpoint: Equatable {
         initialPatterns = try metadata.patternWords.map { try read($0, as: UInt64.self) }
         previousPatterns = try metadata.patternWords.map { try read($0, as: UInt64.self) }
         gateParameters = metadata.gatesFrozenAt == nil ? nil : try read(metadata.parameterCount, as: Float.self)
+        if let state = metadata.instruments {
+            previousParameters = state.previousStored ? try read(metadata.parameterCount, as: Float.self) : nil
+            for _ in state.lagIterations.compactMap({ $0 }) {
+                let p = try read(metadata.parameterCount, as: Float.self)
+                lagSnapshots.append((p, try metadata.patternWords.map { try read($0, as: UInt64.self) }))
+            }
+        }
         guard offset == body else { throw fail("\(body - offset) unexpected bytes before the checksum") }
     }
 
@@ -125,9 +162,15 @@ extension Trainer {
             firstCount: state.first.count, secondCount: state.second.count,
             patternWords: initialPatterns.words.map(\.count), lastLoss: lastLoss.isFinite ? lastLoss : nil,
             elapsedSeconds: elapsedSeconds, curve: curve, gatesFrozenAt: gates?.frozenAt)
-        return TrainerCheckpoint(metadata: metadata, parameters: parameters.array, first: state.first, second: state.second,
-                                 initialPatterns: initialPatterns.words, previousPatterns: previousPatterns.words,
-                                 gateParameters: gates?.parameters.array)
+        var checkpoint = TrainerCheckpoint(metadata: metadata, parameters: parameters.array, first: state.first, second: state.second,
+                                           initialPatterns: initialPatterns.words, previousPatterns: previousPatterns.words,
+                                           gateParameters: gates?.parameters.array)
+        let previousStored = iteration != (curve.iteration.last ?? 0)
+        checkpoint.metadata.instruments = TrainerCheckpoint.InstrumentState(
+            previousStored: previousStored, lagIterations: instruments.lags.map(\.iteration))
+        checkpoint.previousParameters = previousStored ? previousParameters.array : nil
+        checkpoint.lagSnapshots = instruments.lags.filter { $0.iteration != nil }.map { ($0.parameters.array, $0.patterns.words) }
+        return checkpoint
     }
 
     /// Continues from `checkpoint`, which must belong to this trial.
@@ -144,6 +187,20 @@ extension Trainer {
         try optimizer.restore(step: m.optimizerStep, first: checkpoint.first, second: checkpoint.second)
         parameters.copy(from: checkpoint.parameters)
         restoreProgress(iteration: m.iteration, curve: m.curve, lastLoss: m.lastLoss ?? .nan)
+        previousParameters.copy(from: checkpoint.previousParameters ?? checkpoint.parameters)
+        let lagIterations = m.instruments?.lagIterations ?? instruments.lags.map { _ in nil }
+        guard lagIterations.count == instruments.lags.count,
+              lagIterations.compactMap({ $0 }).count == checkpoint.lagSnapshots.count else {
+            throw CheckpointError("\(source): lag snapshots do not match trial \(spec.trialID)")
+        }
+        var saved = checkpoint.lagSnapshots.makeIterator()
+        for (lag, t) in zip(instruments.lags, lagIterations) {
+            let snapshot = t == nil ? nil : saved.next()
+            guard lag.restore(iteration: t, parameters: snapshot?.parameters ?? parameters.array,
+                              patternWords: snapshot?.patterns ?? initialPatterns.words) else {
+                throw CheckpointError("\(source): lag snapshot shapes do not match trial \(spec.trialID)")
+            }
+        }
         gates = nil
         if let frozenAt = m.gatesFrozenAt, let frozen = checkpoint.gateParameters {
             gates = makeGates(frozenAt: frozenAt, parameters: FloatBuffer(frozen))

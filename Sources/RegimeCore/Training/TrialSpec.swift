@@ -21,6 +21,9 @@ public struct TrialSpec: Codable, Hashable, Sendable {
     /// Frozen activation gates (nil: never frozen). Optional and encoded only when present, so
     /// trials without it keep their ids.
     public var gates: GateSpec?
+    /// The null model's cadence and draws (nil: the defaults). Encoded only when it differs from
+    /// the defaults, so trials without it keep their ids.
+    public var nullModel: NullModelSpec?
 
     public init(arch: String, dataset: DatasetSpec, optimizer: OptimizerSpec, schedule: LearningRateSchedule = .init(),
                 batchSize: Int, iterations: Int, seed: UInt64, recordEvery: Int = 1, evalEvery: Int = 250,
@@ -33,7 +36,7 @@ public struct TrialSpec: Codable, Hashable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case arch, dataset, optimizer, schedule, batchSize = "batch_size", iterations, seed,
-             recordEvery = "record_every", evalEvery = "eval_every", decay, gates
+             recordEvery = "record_every", evalEvery = "eval_every", decay, gates, nullModel = "null_model"
     }
 
     public init(from decoder: Decoder) throws {
@@ -49,6 +52,7 @@ public struct TrialSpec: Codable, Hashable, Sendable {
         evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery) ?? 250
         // A `decay` key (journals of regime 0.1, where analysis settings were trial settings) is ignored.
         gates = try c.decodeIfPresent(GateSpec.self, forKey: .gates)
+        nullModel = try c.decodeIfPresent(NullModelSpec.self, forKey: .nullModel)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -62,6 +66,7 @@ public struct TrialSpec: Codable, Hashable, Sendable {
         try c.encode(evalEvery, forKey: .evalEvery)
         try c.encodeIfPresent(gates, forKey: .gates)
         try c.encode(iterations, forKey: .iterations)
+        if let nullModel, nullModel != NullModelSpec() { try c.encode(nullModel, forKey: .nullModel) }
         try c.encode(optimizer, forKey: .optimizer)
         try c.encode(recordEvery, forKey: .recordEvery)
         try c.encode(schedule, forKey: .schedule)
@@ -94,6 +99,7 @@ public struct TrialSpec: Codable, Hashable, Sendable {
         guard batchSize > 0 else { throw SpecError("batch_size: expected a positive integer, got \(batchSize)") }
         guard iterations > 0 else { throw SpecError("iterations: expected a positive integer, got \(iterations)") }
         try gates?.validate(iterations: iterations)
+        try nullModel?.validate()
         guard recordEvery > 0 else { throw SpecError("record_every: expected a positive integer, got \(recordEvery)") }
         guard evalEvery > 0 else { throw SpecError("eval_every: expected a positive integer, got \(evalEvery)") }
         // Validation accuracy is stored in the curve row of its iteration, so it must be a recorded one.

@@ -1,0 +1,66 @@
+/// Multi-lag distances (docs/numerics.md, "Lag distances"): the pattern and weight distance
+/// between the state at iteration t and at t - k, for k = 10 and 100.
+///
+/// Bounded memory: one snapshot per lag (the parameters and the probe patterns of one iteration).
+/// At a recorded iteration t that is a multiple of k the distance to the snapshot is measured when
+/// the snapshot is of iteration t - k (the initial state for t = k), and the snapshot is then
+/// replaced by the state at t. Every other row's lag-k columns are empty. With `record_every` r the
+/// columns are therefore filled at the multiples of k when r divides k, and never otherwise.
+/// Comparing lag-k with k times the one-step distance separates drift (close to k times) from
+/// jitter (flips that undo each other: far below).
+public final class LagSnapshot {
+    /// The lags of the curve's columns: 10 and 100 steps, a decade apart, so the ratios cover the
+    /// noise scale of single steps (10) and of the smoothing window of the decay analysis (25-100).
+    public static let lags = [10, 100]
+
+    public let lag: Int
+    /// The iteration of the stored state (nil: none yet).
+    public private(set) var iteration: Int?
+    public let parameters: FloatBuffer
+    public let patterns: PatternSet
+
+    public init(lag: Int, parameterCount: Int, exampleCount: Int, unitsPerExample: [Int]) {
+        precondition(lag > 0)
+        self.lag = lag
+        parameters = FloatBuffer(count: parameterCount)
+        patterns = PatternSet(exampleCount: exampleCount, unitsPerExample: unitsPerExample)
+    }
+
+    /// One lag's distances.
+    public struct Distance: Equatable, Sendable {
+        public var patternChange: Double
+        public var weightUpdateAbs: Double
+        public var weightUpdateRel: Double
+    }
+
+    /// Stores the state of iteration t (copies).
+    public func take(iteration t: Int, parameters new: FloatBuffer, patterns current: PatternSet) {
+        parameters.copy(from: new)
+        patterns.copy(from: current)
+        iteration = t
+    }
+
+    /// Restores a snapshot saved in a checkpoint; false when the shapes do not match.
+    public func restore(iteration t: Int?, parameters saved: [Float], patternWords: [[UInt64]]) -> Bool {
+        guard saved.count == parameters.count, patterns.restore(words: patternWords) else { return false }
+        parameters.copy(from: saved)
+        iteration = t
+        return true
+    }
+
+    /// At a recorded iteration t: the distance to the state of t - k when t is a multiple of k and
+    /// that state is stored (then the snapshot moves to t), else nil (and, at a multiple of k, the
+    /// snapshot still moves to t).
+    public func observe(iteration t: Int, parameters new: FloatBuffer, patterns current: PatternSet,
+                        groups: [ParameterGroup]) -> Distance? {
+        guard t % lag == 0 else { return nil }
+        var distance: Distance?
+        if iteration == t - lag {
+            let update = WeightUpdate(new: new.pointer, old: parameters.pointer, groups: groups)
+            distance = Distance(patternChange: current.changeFractions(from: patterns).global,
+                                weightUpdateAbs: update.abs, weightUpdateRel: update.rel)
+        }
+        take(iteration: t, parameters: new, patterns: current)
+        return distance
+    }
+}

@@ -1,0 +1,105 @@
+/// The curve columns of the geometric instruments (docs/numerics.md: stability margins, flip
+/// sensitivity, null model, lag distances), one value per recorded row; nil is an empty CSV field
+/// (not measured at that row, or undefined).
+///
+/// CSV columns, in this order, after the per-layer columns of ``Curve``: `margin_0.01`,
+/// `margin_0.03`, `margin_0.1`, then `margin_<δ>.<layer>` per δ and pattern layer,
+/// `flip_sensitivity`, `flip_sensitivity.<layer>`, `null_pattern_change`, `excess_flips`,
+/// `null_pattern_change.<layer>`, `excess_flips.<layer>`, then per lag k (10, 100)
+/// `pattern_change_lag<k>`, `weight_update_abs_lag<k>`, `weight_update_rel_lag<k>`.
+public struct ProbeColumns: Codable, Equatable, Sendable {
+    /// Per δ of ``MarginMeter/deltas``.
+    public var margin: [[Double?]]
+    /// Per δ, per pattern layer.
+    public var layerMargin: [[[Double?]]]
+    public var flipSensitivity: [Double?] = []
+    public var layerFlipSensitivity: [[Double?]]
+    public var nullPatternChange: [Double?] = []
+    public var excessFlips: [Double?] = []
+    public var layerNullPatternChange: [[Double?]]
+    public var layerExcessFlips: [[Double?]]
+    /// Per lag of ``LagSnapshot/lags``.
+    public var patternChangeLag: [[Double?]]
+    public var weightUpdateAbsLag: [[Double?]]
+    public var weightUpdateRelLag: [[Double?]]
+
+    public init(patternLayerCount: Int) {
+        let deltas = MarginMeter.deltas.count, lags = LagSnapshot.lags.count
+        margin = Array(repeating: [], count: deltas)
+        layerMargin = Array(repeating: Array(repeating: [], count: patternLayerCount), count: deltas)
+        layerFlipSensitivity = Array(repeating: [], count: patternLayerCount)
+        layerNullPatternChange = Array(repeating: [], count: patternLayerCount)
+        layerExcessFlips = Array(repeating: [], count: patternLayerCount)
+        patternChangeLag = Array(repeating: [], count: lags)
+        weightUpdateAbsLag = Array(repeating: [], count: lags)
+        weightUpdateRelLag = Array(repeating: [], count: lags)
+    }
+
+    /// The global columns by name (for statistics over many curves).
+    public func column(_ name: String) -> [Double?]? {
+        if let d = MarginMeter.deltaNames.firstIndex(where: { "margin_\($0)" == name }) { return margin[d] }
+        if let k = LagSnapshot.lags.firstIndex(where: { "pattern_change_lag\($0)" == name }) { return patternChangeLag[k] }
+        if let k = LagSnapshot.lags.firstIndex(where: { "weight_update_abs_lag\($0)" == name }) { return weightUpdateAbsLag[k] }
+        if let k = LagSnapshot.lags.firstIndex(where: { "weight_update_rel_lag\($0)" == name }) { return weightUpdateRelLag[k] }
+        switch name {
+        case "flip_sensitivity": return flipSensitivity
+        case "null_pattern_change": return nullPatternChange
+        case "excess_flips": return excessFlips
+        default: return nil
+        }
+    }
+
+    /// The names of the global columns, in CSV order.
+    public static var globalNames: [String] {
+        MarginMeter.deltaNames.map { "margin_\($0)" } + ["flip_sensitivity", "null_pattern_change", "excess_flips"]
+            + LagSnapshot.lags.flatMap { ["pattern_change_lag\($0)", "weight_update_abs_lag\($0)", "weight_update_rel_lag\($0)"] }
+    }
+
+    /// Header and columns in CSV order, for pattern layers named `layers`.
+    func csvColumns(layers: [String]) -> [(String, [Double?])] {
+        var out: [(String, [Double?])] = []
+        for (d, name) in MarginMeter.deltaNames.enumerated() { out.append(("margin_\(name)", margin[d])) }
+        for (d, name) in MarginMeter.deltaNames.enumerated() {
+            for (l, layer) in layers.enumerated() { out.append(("margin_\(name).\(layer)", layerMargin[d][l])) }
+        }
+        out.append(("flip_sensitivity", flipSensitivity))
+        for (l, layer) in layers.enumerated() { out.append(("flip_sensitivity.\(layer)", layerFlipSensitivity[l])) }
+        out.append(("null_pattern_change", nullPatternChange))
+        out.append(("excess_flips", excessFlips))
+        for (l, layer) in layers.enumerated() { out.append(("null_pattern_change.\(layer)", layerNullPatternChange[l])) }
+        for (l, layer) in layers.enumerated() { out.append(("excess_flips.\(layer)", layerExcessFlips[l])) }
+        for (k, lag) in LagSnapshot.lags.enumerated() {
+            out.append(("pattern_change_lag\(lag)", patternChangeLag[k]))
+            out.append(("weight_update_abs_lag\(lag)", weightUpdateAbsLag[k]))
+            out.append(("weight_update_rel_lag\(lag)", weightUpdateRelLag[k]))
+        }
+        return out
+    }
+
+    /// Reads the columns back from `table` (nil when it has none of them: a curve written before
+    /// these instruments). Every column must then be present.
+    init?(table: NumericCSV, layers: [String], file: String) throws {
+        guard table.header.contains("margin_0.01") else { return nil }
+        self.init(patternLayerCount: layers.count)
+        let names = csvColumns(layers: layers).map(\.0)
+        var read: [[Double?]] = []
+        for name in names {
+            guard let column = table.column(name) else { throw CSVError("\(file): no column '\(name)'") }
+            read.append(column)
+        }
+        var next = 0
+        func take() -> [Double?] { defer { next += 1 }; return read[next] }
+        let L = layers.count
+        for d in margin.indices { margin[d] = take() }
+        for d in margin.indices { for l in 0..<L { layerMargin[d][l] = take() } }
+        flipSensitivity = take()
+        for l in 0..<L { layerFlipSensitivity[l] = take() }
+        nullPatternChange = take()
+        excessFlips = take()
+        for l in 0..<L { layerNullPatternChange[l] = take() }
+        for l in 0..<L { layerExcessFlips[l] = take() }
+        for k in LagSnapshot.lags.indices {
+            patternChangeLag[k] = take(); weightUpdateAbsLag[k] = take(); weightUpdateRelLag[k] = take()
+        }
+    }
+}
