@@ -23,10 +23,23 @@ final class SummaryTests: XCTestCase {
             c.patternChangeInit.append(min(1, Double(i) / 100))
             c.valAccuracy.append(nil)
         }
+        // The geometric instruments' global columns: values, with gaps where a column is not measured.
+        var probe = ProbeColumns(patternLayerCount: 1)
+        func column(every: Int) -> [Double?] { (0..<length).map { i in (i + 1) % every == 0 ? rng.nextUnitDouble() : nil } }
+        probe.margin = [column(every: 1), column(every: 1), column(every: 1)]
+        probe.flipSensitivity = column(every: 1)
+        probe.nullPatternChange = column(every: 3)
+        probe.excessFlips = column(every: 3)
+        probe.patternChangeLag = [column(every: 10), column(every: 100)]
+        probe.weightUpdateAbsLag = [column(every: 10), column(every: 100)]
+        probe.weightUpdateRelLag = [column(every: 10), column(every: 100)]
+        c.probe = probe
         return c
     }
 
     func testGroupCurvesEqualDirectComputation() throws {
+        XCTAssertEqual(Array(CurveInstrument.allCases.map(\.rawValue).dropFirst(5)), ProbeColumns.globalNames,
+                       "the group curves carry every global column of the geometric instruments")
         let sweep = try SweepFile.load(path: TestSupport.fixtures.appendingPathComponent("tiny.yaml").path)
         let groups = TrialGroup.make(sweep.trials)
         let length = groups[0].iterations.count
@@ -36,8 +49,10 @@ final class SummaryTests: XCTestCase {
             // The file round-trips exactly through the one CSV codec.
             XCTAssertEqual(try NumericCSV.parse(table.text(), file: "g.csv"), table)
             for instrument in CurveInstrument.allCases {
-                for i in [0, 7, length - 1] {
-                    let values = group.trialIndices.map { curves[$0].column(instrument.rawValue)![i] }
+                for i in [0, 2, 7, 9, length - 1] {
+                    let values = group.trialIndices.map { curves[$0].column(instrument.rawValue)![i] }.filter(\.isFinite)
+                    XCTAssertEqual(table.column("\(instrument.rawValue)_n")![i], Double(values.count))
+                    guard values.count > 1 else { continue }
                     let mean = values.reduce(0, +) / Double(values.count)
                     let sd = (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1)).squareRoot()
                     XCTAssertEqual(table.column("\(instrument.rawValue)_n")![i], Double(values.count))

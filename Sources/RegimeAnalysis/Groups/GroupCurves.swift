@@ -9,6 +9,19 @@ public enum CurveInstrument: String, CaseIterable, Sendable {
     case weightUpdateRel = "weight_update_rel"
     case patternChange = "pattern_change"
     case patternChangeInit = "pattern_change_init"
+    // The geometric instruments (docs/numerics.md); empty where a curve did not measure them.
+    case margin001 = "margin_0.01"
+    case margin003 = "margin_0.03"
+    case margin01 = "margin_0.1"
+    case flipSensitivity = "flip_sensitivity"
+    case nullPatternChange = "null_pattern_change"
+    case excessFlips = "excess_flips"
+    case patternChangeLag10 = "pattern_change_lag10"
+    case weightUpdateAbsLag10 = "weight_update_abs_lag10"
+    case weightUpdateRelLag10 = "weight_update_rel_lag10"
+    case patternChangeLag100 = "pattern_change_lag100"
+    case weightUpdateAbsLag100 = "weight_update_abs_lag100"
+    case weightUpdateRelLag100 = "weight_update_rel_lag100"
 }
 
 /// Per recorded iteration of a group, the count, mean and sample sd across its seeds of each
