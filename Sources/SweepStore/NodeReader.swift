@@ -118,6 +118,7 @@ struct NodeReader {
         if let node = values["record_every"] { spec.recordEvery = try positiveInt(node, key: "record_every") }
         if let node = values["eval_every"] { spec.evalEvery = try positiveInt(node, key: "eval_every") }
         spec.gates = try values["gates"].flatMap { try gateSpec($0) }
+        spec.nullModel = try values["null_model"].flatMap { try nullModelSpec($0) }
         // Cross-field checks (schedule vs iterations, arch vs data set) name the setting they blame.
         do {
             try spec.validate()
@@ -208,6 +209,14 @@ struct NodeReader {
         if let n = f["patience"] { detector.patience = try positiveInt(n, key: "gates.patience") }
         do { try detector.validate() } catch { throw self.error(node, "\(error)") }
         return GateSpec.setting(freezeAt: freezeAt, detector: detector)
+    }
+
+    /// `null_model: {points, draws}` (either may be left out: the default); nil at the defaults.
+    func nullModelSpec(_ node: Node) throws -> NullModelSpec? {
+        let f = try fields(node, key: "null_model", known: ["points", "draws"])
+        let points = try f["points"].map { try nonNegativeInt($0, key: "null_model.points") } ?? NullModelSpec.defaultPoints
+        let draws = try f["draws"].map { try positiveInt($0, key: "null_model.draws") } ?? NullModelSpec.defaultDraws
+        return NullModelSpec.setting(points: points, draws: draws)
     }
 
     // MARK: Analysis settings

@@ -20,7 +20,7 @@ import Yams
 ///     - {name: adam, lr: 0.001}
 /// ```
 /// Trial settings (at the top level or as a grid list): `arch`, `dataset`, `optimizer`,
-/// `schedule`, `iterations`, `batch_size`, `seed`, `record_every`, `eval_every`, `gates`.
+/// `schedule`, `iterations`, `batch_size`, `seed`, `record_every`, `eval_every`, `gates`, `null_model`.
 /// Sweep settings (top level only): `name`, `checkpoint_every` (steps, or seconds as `60s`;
 /// default `60s`), `trial_timeout` (seconds), and
 /// `analysis` (``AnalysisOptions``: how the stored curves are analysed; it is not part of any
@@ -40,7 +40,7 @@ public struct SweepFile: Sendable {
     public var sources: [[String: SettingSource]] = []
 
     public static let trialKeys = ["arch", "dataset", "optimizer", "schedule", "iterations", "batch_size", "seed",
-                                   "record_every", "eval_every", "gates"]
+                                   "record_every", "eval_every", "gates", "null_model"]
     public static let sweepKeys = ["name", "checkpoint_every", "trial_timeout", "analysis", "grid"]
 
     /// The error for a `decay:` mapping, the analysis settings' place in regime 0.1.
