@@ -18,6 +18,10 @@ struct Bench: ParsableCommand {
     @Option(help: "Probe-set size of the tracked loop.") var probe: Int = 512
     @Option(help: "Architecture whose gated training loop to time against the ordinary one (empty: skip).")
     var gatedArch: String = "mlp:784-256-256-10"
+    @Option(help: "Architecture whose tracked loop times the geometric instruments (margins, flip sensitivity, lags; null model) against the plain tracked loop (empty: skip).")
+    var instrumentsArch: String = "mlp:784-256-256-10"
+    @Option(help: "Iterations of each whole trial timed with and without the null model (at its default cadence).")
+    var instrumentsIterations: Int = 1500
     @Option(help: "NumPy comparison script (run with python3; skipped if missing).")
     var numpyScript: String = "scripts/bench/numpy_sgemm.py"
     @Flag(help: "Print JSON instead of tables.") var json = false
@@ -39,6 +43,7 @@ struct Bench: ParsableCommand {
         var loops: [ArchitectureBenchmark]
         var gemmReference: Double
         var gated: GatedTrainingBenchmark?
+        var instruments: InstrumentBenchmark?
         var dataPath: [DataPathBenchmark]
         var memory: MemoryReport?
     }
@@ -69,10 +74,13 @@ struct Bench: ParsableCommand {
         }
         log("gated training loop \(gatedArch)...")
         let gated = gatedArch.isEmpty ? nil : try benchmarkGatedTraining(arch: gatedArch, batch: batch, seconds: loopSeconds)
+        log("geometric instruments \(instrumentsArch)...")
+        let instruments = instrumentsArch.isEmpty ? nil
+            : try benchmarkInstruments(arch: instrumentsArch, batch: batch, probe: probe, seconds: loopSeconds, iterations: instrumentsIterations)
         let dataPath = benchmarkDataPaths(&notes)
         let memory = memoryIterations > 0 ? benchmarkMemory() : nil
         let report = Report(cpu: cpuName(), gemm: gemm, numpy: numpy, numpyNotes: notes, numpyBLAS: blas, loops: loops, gemmReference: reference,
-                            gated: gated, dataPath: dataPath, memory: memory)
+                            gated: gated, instruments: instruments, dataPath: dataPath, memory: memory)
         if json {
             let encoder = JSONCoding.encoder(pretty: true)
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
@@ -117,6 +125,14 @@ struct Bench: ParsableCommand {
                               g.batch, g.iterationsPerSecond, g.cachedIterationsPerSecond,
                               g.cachedIterationsPerSecond / g.iterationsPerSecond, g.recomputedIterationsPerSecond,
                               g.recomputedIterationsPerSecond / g.iterationsPerSecond, g.cacheBytesPerExample))
+        }
+        if let i = r.instruments {
+            func list(_ x: [Double], _ format: String) -> String { x.map { String(format: format, $0) }.joined(separator: " ") }
+            out.append("Geometric instruments \(i.arch) " + String(format: "(batch %d, probe %d, every iteration recorded; same run, alternating):", i.batch, i.probe))
+            out.append("  tracked it/s \(list(i.trackedPerSecond, "%.1f")); with margins, flip sensitivity, lags \(list(i.geometryPerSecond, "%.1f")); "
+                       + "ratio \(list(i.geometryRatios, "%.3f"))")
+            out.append("  \(i.iterations)-iteration trials, CPU s without null model \(list(i.withoutNullSeconds, "%.2f")), with (default cadence) "
+                       + "\(list(i.withNullSeconds, "%.2f")); ratio \(list(i.nullRatios, "%.3f"))")
         }
         out += dataPathTable(r.dataPath)
         if let memory = r.memory { out += memoryTable(memory) }
