@@ -34,12 +34,14 @@ struct TrialOptions: ParsableArguments {
     @Option(help: "Validation accuracy every N iterations.") var evalEvery: Int = 250
     @Option(help: "Freeze the activation gates after N optimizer steps, at 'auto' (the online detector) or 'never'.")
     var freezeAt: String = "never"
+    @Option(help: "Null model: recorded iterations it runs at, at most (0: off).") var nullModelPoints: Int = NullModelSpec.defaultPoints
+    @Option(help: "Null model: random directions per point.") var nullModelDraws: Int = NullModelSpec.defaultDraws
 
     func makeSpec() throws -> TrialSpec {
         guard let freeze = GateSpec.FreezeAt(text: freezeAt) else {
             throw ValidationError("--freeze-at: expected a number of optimizer steps, 'auto' or 'never', got '\(freezeAt)'")
         }
-        let spec = TrialSpec(
+        var spec = TrialSpec(
             arch: arch,
             dataset: DatasetSpec(name: dataset, path: dataPath, trainSubset: trainSubset, probeSubset: probeSubset,
                                  probeSeed: probeSeed, valSubset: valSubset),
@@ -48,6 +50,7 @@ struct TrialOptions: ParsableArguments {
             schedule: LearningRateSchedule(kind: schedule, warmup: warmup, stepSize: stepSize, gamma: gamma, lrMin: lrMin),
             batchSize: batchSize, iterations: iterations, seed: seed, recordEvery: recordEvery, evalEvery: evalEvery,
             gates: GateSpec.setting(freezeAt: freeze))
+        spec.nullModel = NullModelSpec.setting(points: nullModelPoints, draws: nullModelDraws)
         do { try spec.validate() } catch { throw ValidationError("\(error)") }
         return spec
     }

@@ -23,6 +23,7 @@ extension TrialOptions {
         // The flags set the freeze point only; a trial with other detector settings is given back
         // with the default ones (none of the shipped sweeps has such a trial).
         if let gates = spec.gates { a += ["--freeze-at", gates.freezeAt.description] }
+        if let null = spec.nullModel { a += ["--null-model-points", "\(null.points)", "--null-model-draws", "\(null.draws)"] }
         return a
     }
 }
