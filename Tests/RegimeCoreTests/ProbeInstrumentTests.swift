@@ -226,6 +226,14 @@ final class ProbeInstrumentTests: XCTestCase {
 
     // MARK: Null model
 
+    /// The probe pass the null model takes: `network` over the `rows` examples of `probe`.
+    static func probePass(_ network: Network, _ probe: [Float], rows: Int) -> (UnsafePointer<Float>, PatternSet) -> Void {
+        { parameters, set in
+            probe.withUnsafeBufferPointer { _ = network.forward(parameters: parameters, input: $0.baseAddress!, batch: rows) }
+            network.recordPatterns(batch: rows, into: set, firstExample: 0)
+        }
+    }
+
     /// Rescaling each layer's W_l by c_l > 0 and b_l by c_1...c_l keeps every pattern (ReLU is
     /// positively homogeneous): pattern change 0, while the null model of an update of that size
     /// per layer flips units.
@@ -245,13 +253,10 @@ final class ProbeInstrumentTests: XCTestCase {
         }
         let probe = EngineTestKit.normals(64 * 6, &rng)
         let units = network.patternLayers.map(\.unitsPerExample)
-        func patterns(_ p: UnsafePointer<Float>, into set: PatternSet) {
-            probe.withUnsafeBufferPointer { _ = network.forward(parameters: p, input: $0.baseAddress!, batch: 64) }
-            network.recordPatterns(batch: 64, into: set, firstExample: 0)
-        }
+        let patterns = Self.probePass(network, probe, rows: 64)
         let before = PatternSet(exampleCount: 64, unitsPerExample: units), after = PatternSet(exampleCount: 64, unitsPerExample: units)
-        patterns(old.pointer, into: before)
-        patterns(new.pointer, into: after)
+        patterns(old.pointer, before)
+        patterns(new.pointer, after)
         XCTAssertEqual(after.changeFractions(from: before).global, 0)
         let update = WeightUpdate(new: new.pointer, old: old.pointer, groups: network.parameterGroups)
         XCTAssertGreaterThan(update.rel, 0.5)
@@ -273,12 +278,9 @@ final class ProbeInstrumentTests: XCTestCase {
         network.initialize(parameters: old.pointer, rng: &rng)
         let probe = EngineTestKit.normals(128 * 8, &rng)
         let units = network.patternLayers.map(\.unitsPerExample)
-        func patterns(_ p: UnsafePointer<Float>, into set: PatternSet) {
-            probe.withUnsafeBufferPointer { _ = network.forward(parameters: p, input: $0.baseAddress!, batch: 128) }
-            network.recordPatterns(batch: 128, into: set, firstExample: 0)
-        }
+        let patterns = Self.probePass(network, probe, rows: 128)
         let before = PatternSet(exampleCount: 128, unitsPerExample: units), after = PatternSet(exampleCount: 128, unitsPerExample: units)
-        patterns(old.pointer, into: before)
+        patterns(old.pointer, before)
         let norms = network.parameterGroups.map { 0.05 * Double($0.range.count).squareRoot() }
         let null = NullModel(spec: NullModelSpec(points: 1, draws: 4), trialIterations: 1, recordEvery: 1,
                              parameterCount: network.parameterCount, exampleCount: 128, unitsPerExample: units)
@@ -292,7 +294,7 @@ final class ProbeInstrumentTests: XCTestCase {
                 let length = g.reduce(0) { $0 + $1 * $1 }.squareRoot()
                 for (i, x) in zip(group.range, g) { new.pointer[i] = Float(Double(old[i]) + x * norm / length) }
             }
-            patterns(new.pointer, into: after)
+            patterns(new.pointer, after)
             actual.append(after.changeFractions(from: before).global)
             chance.append(null.measure(seed: 7, iteration: trial + 1, previous: old.pointer, groups: network.parameterGroups,
                                        groupNorms: norms, previousPatterns: before, measure: patterns).global)

@@ -18,19 +18,41 @@ public struct FlipSensitivity: Equatable, Sendable {
         precondition(feeding.count == patternChange.perLayer.count)
         let cuts = Array(Set(feeding)).sorted()
         var prefix: [Int: Double] = [:]
-        var delta = 0.0, norm = 0.0, i = 0
+        var delta = 0.0, norm = 0.0, start = 0
         for cut in cuts {
-            while i < cut {
-                let d = Double(new[i]) - Double(old[i])
-                delta += d * d
-                norm += Double(old[i]) * Double(old[i])
-                i += 1
-            }
+            let segment = Self.squares(new: new, old: old, range: start..<cut)
+            delta += segment.delta
+            norm += segment.norm
+            start = cut
             prefix[cut] = norm > 0 ? (delta / norm).squareRoot() : .nan
         }
         feedingUpdateRel = feeding.map { prefix[$0]! }
         func ratio(_ change: Double, _ rel: Double) -> Double? { rel > 0 && rel.isFinite ? change / rel : nil }
         perLayer = zip(patternChange.perLayer, feedingUpdateRel).map { ratio($0, $1) }
         global = feeding.max().map { ratio(patternChange.global, prefix[$0]!) } ?? nil
+    }
+
+    /// sum (new - old)^2 and sum old^2 over `range`, in Double: 8 lanes (lane j the indices
+    /// start + j mod 8, in order), then the lanes in order, then the tail: a fixed order.
+    static func squares(new: UnsafePointer<Float>, old: UnsafePointer<Float>, range: Range<Int>) -> (delta: Double, norm: Double) {
+        var d8 = SIMD8<Double>(), n8 = SIMD8<Double>()
+        var i = range.lowerBound
+        while i + 8 <= range.upperBound {
+            let a = SIMD8<Double>(UnsafeRawPointer(new + i).loadUnaligned(as: SIMD8<Float>.self))
+            let b = SIMD8<Double>(UnsafeRawPointer(old + i).loadUnaligned(as: SIMD8<Float>.self))
+            let d = a - b
+            d8.addProduct(d, d)
+            n8.addProduct(b, b)
+            i += 8
+        }
+        var delta = 0.0, norm = 0.0
+        for j in 0..<8 { delta += d8[j]; norm += n8[j] }
+        while i < range.upperBound {
+            let d = Double(new[i]) - Double(old[i])
+            delta += d * d
+            norm += Double(old[i]) * Double(old[i])
+            i += 1
+        }
+        return (delta, norm)
     }
 }

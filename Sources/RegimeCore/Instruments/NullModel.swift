@@ -62,7 +62,7 @@ public struct NullModelSpec: Codable, Hashable, Sendable {
 ///
 /// At a null-model iteration t with previous recorded state θ_p (patterns π_p): for each draw
 /// i = 1..m, every parameter group g gets an isotropic Gaussian direction n_g (one N(0, 1) per
-/// parameter, stored as Float) scaled to the norm of the actual update of that group,
+/// parameter, drawn in pairs by `Xoshiro256.nextNormalPair`, stored as Float) scaled to the norm of the actual update of that group,
 /// `θ' = θ_p + n_g ||θ_t - θ_p||_g / ||n_g||`; the probe patterns of θ' are compared with π_p.
 /// `null_pattern_change` is the mean of the m pattern changes (global and per layer). Draw i of
 /// iteration t comes from the stream (trial seed, `nullModel`, t), drawn group by group in block
@@ -97,14 +97,15 @@ public final class NullModel {
         let p = perturbed.pointer
         for _ in 0..<spec.draws {
             for (group, norm) in zip(groups, groupNorms) {
-                var squares = 0.0
-                for i in group.range {
-                    let x = Float(rng.nextNormal())
-                    p[i] = x
-                    squares += Double(x) * Double(x)
+                var i = group.range.lowerBound
+                while i < group.range.upperBound {
+                    let (a, b) = rng.nextNormalPair()
+                    p[i] = Float(a)
+                    if i + 1 < group.range.upperBound { p[i + 1] = Float(b) }
+                    i += 2
                 }
-                let scale = squares > 0 ? norm / squares.squareRoot() : 0
-                for i in group.range { p[i] = Float(Double(previous[i]) + Double(p[i]) * scale) }
+                let squares = FlipSensitivity.squares(new: UnsafePointer(p), old: UnsafePointer(p), range: group.range).norm
+                Self.step(p, from: previous, range: group.range, scale: squares > 0 ? norm / squares.squareRoot() : 0)
             }
             measure(UnsafePointer(p), patterns)
             let change = patterns.changeFractions(from: previousPatterns)
@@ -113,5 +114,18 @@ public final class NullModel {
         }
         let m = Double(spec.draws)
         return (global / m, perLayer.map { $0 / m })
+    }
+
+    /// p[i] = Float(previous[i] + p[i] * scale) over `range`, in Double, 8 at a time.
+    static func step(_ p: UnsafeMutablePointer<Float>, from previous: UnsafePointer<Float>, range: Range<Int>, scale: Double) {
+        var i = range.lowerBound
+        let s = SIMD8<Double>(repeating: scale)
+        while i + 8 <= range.upperBound {
+            let x = SIMD8<Double>(UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self))
+            let y = SIMD8<Double>(UnsafeRawPointer(previous + i).loadUnaligned(as: SIMD8<Float>.self))
+            UnsafeMutableRawPointer(p + i).storeBytes(of: SIMD8<Float>(y + x * s), as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < range.upperBound { p[i] = Float(Double(previous[i]) + Double(p[i]) * scale); i += 1 }
     }
 }

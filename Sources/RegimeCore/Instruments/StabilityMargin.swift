@@ -53,16 +53,11 @@ public final class MarginMeter {
         var rms: [Double] = []
         for (l, width) in unitsPerExample.enumerated() {
             let n = exampleCount * width
-            let z = values[l].pointer
-            var squares = 0.0
-            for i in 0..<n { squares += Double(z[i]) * Double(z[i]) }
-            let s = n > 0 ? (squares / Double(n)).squareRoot() : 0
+            let z = UnsafePointer(values[l].pointer)
+            let s = n > 0 ? (Self.sumOfSquares(z, count: n) / Double(n)).squareRoot() : 0
             rms.append(s)
             for (d, delta) in deltas.enumerated() {
-                let limit = Self.floatLimit(delta * s)
-                var count = 0
-                for i in 0..<n where abs(z[i]) < limit { count += 1 }
-                counts[d].append(count)
+                counts[d].append(Self.countBelow(z, count: n, limit: Self.floatLimit(delta * s)))
             }
         }
         let pairs = unitsPerExample.map { exampleCount * $0 }
@@ -70,6 +65,39 @@ public final class MarginMeter {
         return Margins(rms: rms, counts: counts, pairs: pairs,
                        global: counts.map { total > 0 ? Double($0.reduce(0, +)) / Double(total) : 0 },
                        perLayer: counts.map { zip($0, pairs).map { $1 > 0 ? Double($0) / Double($1) : 0 } })
+    }
+
+    /// sum z^2 in Double: 8 lanes, lane j summing the elements i = j (mod 8) in order, then the
+    /// lanes in order (a fixed order, so the same bits on every machine), the tail last.
+    static func sumOfSquares(_ z: UnsafePointer<Float>, count n: Int) -> Double {
+        var lanes = SIMD8<Double>()
+        var i = 0
+        while i + 8 <= n {
+            let v = SIMD8<Double>(UnsafeRawPointer(z + i).loadUnaligned(as: SIMD8<Float>.self))
+            lanes.addProduct(v, v)
+            i += 8
+        }
+        var total = 0.0
+        for j in 0..<8 { total += lanes[j] }
+        while i < n { total += Double(z[i]) * Double(z[i]); i += 1 }
+        return total
+    }
+
+    /// #{i : |z_i| < limit}, 16 lanes at a time (exact: a count).
+    static func countBelow(_ z: UnsafePointer<Float>, count n: Int, limit: Float) -> Int {
+        var lanes = SIMD16<Int32>()
+        let one = SIMD16<Int32>(repeating: 1), bound = SIMD16<Float>(repeating: limit), zero = SIMD16<Int32>()
+        var i = 0, total = 0
+        while i + 16 <= n {
+            let v = UnsafeRawPointer(z + i).loadUnaligned(as: SIMD16<Float>.self)
+            let a = v.replacing(with: -v, where: v .< 0)
+            lanes &+= zero.replacing(with: one, where: a .< bound)
+            i += 16
+            if i % (1 << 24) == 0 { total += Int(lanes.wrappedSum()); lanes = zero }  // far from Int32 overflow
+        }
+        total += Int(lanes.wrappedSum())
+        while i < n { if abs(z[i]) < limit { total += 1 }; i += 1 }
+        return total
     }
 
     /// The smallest Float f >= c: for every Float x, `Double(x) < c` exactly when `x < f` (no Float
