@@ -1,4 +1,5 @@
 import Foundation
+import RegimeCore
 import XCTest
 
 /// Runs the real `regime` binary under real `mpirun` with 1, 2 and 3 ranks.
@@ -61,6 +62,14 @@ final class MPIIntegrationTests: XCTestCase {
                                    "\(folder)/\(file) differs in \(out.path)")
                 }
             }
+        }
+        // The curves compared byte for byte above carry the geometric instruments, measured.
+        let curves = outputs[0].appendingPathComponent("curves")
+        let first = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: curves.path).sorted().first)
+        let table = try NumericCSV.parse(String(contentsOf: curves.appendingPathComponent(first), encoding: .utf8), file: first)
+        for (name, count) in [("margin_0.1", 120), ("flip_sensitivity", 120), ("null_pattern_change", 55), ("pattern_change_lag10", 12),
+                              ("pattern_change_lag100", 1)] {
+            XCTAssertEqual(table.column(name)?.compactMap { $0 }.count, count, "\(first): \(name)")
         }
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: outputs[2].appendingPathComponent("manifest.json"))) as! [String: Any]
         XCTAssertEqual(manifest["ranks"] as? Int, 3)
