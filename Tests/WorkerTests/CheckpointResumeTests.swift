@@ -49,6 +49,35 @@ final class CheckpointResumeTests: XCTestCase {
         }
     }
 
+    /// A checkpoint written before the geometric instruments (no instrument state, a curve
+    /// without their columns) resumes: the old rows get empty columns, the new rows values, and
+    /// the curve and parameters otherwise equal the uninterrupted run's.
+    func testCheckpointWithoutInstrumentStateResumes() throws {
+        var spec = spec(optimizer: OptimizerSpec(kind: .adam, lr: 0.003))
+        spec.recordEvery = 1
+        let data = try DatasetCache().prepare(spec.dataset)
+        let uninterrupted = try Trainer(spec: spec, data: data)
+        try uninterrupted.run()
+        let first = try Trainer(spec: spec, data: data)
+        while first.iteration < 30 { try first.step() }
+        var old = first.checkpoint(elapsedSeconds: 0)
+        old.metadata.instruments = nil
+        old.metadata.curve.probe = nil
+        old.previousParameters = nil
+        old.lagSnapshots = []
+        let second = try Trainer(spec: spec, data: data)
+        try second.restore(try TrainerCheckpoint(decoding: try old.encoded(), source: "old"), source: "old")
+        try second.run()
+        XCTAssertEqual(second.parameters.array, uninterrupted.parameters.array)
+        XCTAssertEqual(second.curve.patternChange, uninterrupted.curve.patternChange)
+        let probe = try XCTUnwrap(second.curve.probe), full = try XCTUnwrap(uninterrupted.curve.probe)
+        XCTAssertEqual(probe.margin[0].count, 90)
+        XCTAssertTrue(probe.margin[0].prefix(30).allSatisfy { $0 == nil })
+        XCTAssertEqual(Array(probe.margin[0].suffix(60)), Array(full.margin[0].suffix(60)))
+        XCTAssertNil(probe.patternChangeLag[0][39], "no lag snapshot of iteration 30 to compare with")
+        XCTAssertEqual(probe.patternChangeLag[0][49], full.patternChangeLag[0][49])
+    }
+
     /// Runs `spec` through a TrialRunner that checkpoints every `every` iterations; returns the
     /// outcome and the checkpoints.
     func runCheckpointing(_ spec: TrialSpec, every: Int) -> (TrialRunner.Outcome, [TrainerCheckpoint]) {

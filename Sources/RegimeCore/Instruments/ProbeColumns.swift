@@ -35,6 +35,24 @@ public struct ProbeColumns: Codable, Equatable, Sendable {
         weightUpdateRelLag = Array(repeating: [], count: lags)
     }
 
+    /// Columns of `rows` rows, every one empty (the rows of a curve recorded before these
+    /// instruments existed, continued by this version after a resume).
+    public init(patternLayerCount: Int, emptyRows rows: Int) {
+        self.init(patternLayerCount: patternLayerCount)
+        let empty = [Double?](repeating: nil, count: rows)
+        margin = margin.map { _ in empty }
+        layerMargin = layerMargin.map { $0.map { _ in empty } }
+        flipSensitivity = empty
+        layerFlipSensitivity = layerFlipSensitivity.map { _ in empty }
+        nullPatternChange = empty
+        excessFlips = empty
+        layerNullPatternChange = layerNullPatternChange.map { _ in empty }
+        layerExcessFlips = layerExcessFlips.map { _ in empty }
+        patternChangeLag = patternChangeLag.map { _ in empty }
+        weightUpdateAbsLag = weightUpdateAbsLag.map { _ in empty }
+        weightUpdateRelLag = weightUpdateRelLag.map { _ in empty }
+    }
+
     /// The global columns by name (for statistics over many curves).
     public func column(_ name: String) -> [Double?]? {
         if let d = MarginMeter.deltaNames.firstIndex(where: { "margin_\($0)" == name }) { return margin[d] }

@@ -96,6 +96,9 @@ public final class Trainer {
     func restoreProgress(iteration: Int, curve: Curve, lastLoss: Double) {
         self.iteration = iteration
         self.curve = curve
+        if curve.probe == nil {  // a checkpoint written before the geometric instruments
+            self.curve.probe = ProbeColumns(patternLayerCount: network.patternLayers.count, emptyRows: curve.count)
+        }
         self.lastLoss = lastLoss
         detector = RegimeDetector(options: detector.options)
         for (t, c) in zip(curve.iteration, curve.patternChange) { detector.observe(iteration: t, patternChange: c) }
