@@ -31,6 +31,8 @@ struct Bench: ParsableCommand {
 
     struct Report: Codable {
         var cpu: String
+        /// The core's fp32 FMA peak (`benchmarkFMAPeak`): every rate is also printed as a fraction of it.
+        var fmaPeak: FMAPeakBenchmark
         var gemm: [GEMMBenchmarkRow]
         var numpy: [String: [NumPyRow]]
         var numpyNotes: [String]
@@ -46,6 +48,8 @@ struct Bench: ParsableCommand {
     func run() throws {
         let sizeList = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !sizeList.isEmpty, sizeList.allSatisfy({ $0 > 0 }) else { throw ValidationError("--sizes: expected positive integers, e.g. 128,256") }
+        log("fp32 FMA peak (16 chains of SIMD16<Float>)...")
+        let peak = benchmarkFMAPeak(seconds: gemmSeconds)
         log("GEMM (single thread, \(sizeList.map(String.init).joined(separator: ", ")))...")
         let gemm = benchmarkGEMM(sizes: sizeList, minSeconds: gemmSeconds)
         var numpy: [String: [NumPyRow]] = [:]
@@ -71,7 +75,7 @@ struct Bench: ParsableCommand {
         let gated = gatedArch.isEmpty ? nil : try benchmarkGatedTraining(arch: gatedArch, batch: batch, seconds: loopSeconds)
         let dataPath = benchmarkDataPaths(&notes)
         let memory = memoryIterations > 0 ? benchmarkMemory() : nil
-        let report = Report(cpu: cpuName(), gemm: gemm, numpy: numpy, numpyNotes: notes, numpyBLAS: blas, loops: loops, gemmReference: reference,
+        let report = Report(cpu: cpuName(), fmaPeak: peak, gemm: gemm, numpy: numpy, numpyNotes: notes, numpyBLAS: blas, loops: loops, gemmReference: reference,
                             gated: gated, dataPath: dataPath, memory: memory)
         if json {
             let encoder = JSONCoding.encoder(pretty: true)
@@ -82,13 +86,18 @@ struct Bench: ParsableCommand {
     }
 
     func table(_ r: Report) -> String {
-        var out = ["CPU: \(r.cpu)", "", "GEMM GFLOP/s, single thread (C = op(A) op(B), n x n x n):"]
+        let peak = r.fmaPeak.gflops
+        func ofPeak(_ gflops: Double) -> String { peak > 0 ? String(format: "%.0f%%", 100 * gflops / peak) : "-" }
+        var out = ["CPU: \(r.cpu)", "",
+                   String(format: "fp32 FMA peak of one core: %.1f GFLOP/s (%d independent chains of SIMD16<Float> FMAs, thread CPU time, best call)",
+                          peak, r.fmaPeak.chains),
+                   "", "GEMM GFLOP/s, single thread (C = op(A) op(B), n x n x n):"]
         let numpyLabels = r.numpy.keys.sorted()
-        var header = ["n", "op", "fast", "naive"] + numpyLabels.map { $0.contains("unset") ? "numpy-unset" : "numpy-env" }
+        var header = ["n", "op", "fast", "fast/peak", "naive"] + numpyLabels.map { $0.contains("unset") ? "numpy-unset" : "numpy-env" }
         header.append("fast/best-numpy")
         out.append(header.map { $0.padding(toLength: 16, withPad: " ", startingAt: 0) }.joined())
         for row in r.gemm {
-            var cells = ["\(row.size)", row.variant, String(format: "%.1f", row.fastGFLOPS),
+            var cells = ["\(row.size)", row.variant, String(format: "%.1f", row.fastGFLOPS), ofPeak(row.fastGFLOPS),
                          row.naiveGFLOPS.map { String(format: "%.2f", $0) } ?? "-"]
             var best = 0.0
             for label in numpyLabels {
@@ -102,14 +111,19 @@ struct Bench: ParsableCommand {
         for label in numpyLabels { out.append("  \(label): \(r.numpyBLAS[label] ?? "?")") }
         out += r.numpyNotes.map { "  note: \($0)" }
         out.append("")
-        out.append(String(format: "Training loops (batch %d, probe %d; CPU-time medians): reference GEMM rate %.1f GFLOP/s", batch, probe, r.gemmReference))
-        out.append(["arch", "it/s", "GFLOP/s", "tracked it/s", "tracked GFLOP/s", "tracked/GEMM"].enumerated()
-            .map { $0.element.padding(toLength: $0.offset == 0 ? 44 : 16, withPad: " ", startingAt: 0) }.joined())
+        out.append(String(format: "Training loops (batch %d, probe %d; CPU-time medians): reference GEMM rate %.1f GFLOP/s (",
+                          batch, probe, r.gemmReference) + ofPeak(r.gemmReference) + " of peak); /peak and /GEMM: GFLOP/s as fractions of them")
+        func ofGEMM(_ gflops: Double) -> String { r.gemmReference > 0 ? String(format: "%.0f%%", 100 * gflops / r.gemmReference) : "-" }
+        let widths = [44, 9, 9, 7, 7, 14, 14, 7, 7]
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined()
+        }
+        out.append(line(["arch", "it/s", "GFLOP/s", "/peak", "/GEMM", "tracked it/s", "tracked GF/s", "/peak", "/GEMM"]))
         for loop in r.loops {
-            let cells = [loop.arch, String(format: "%.1f", loop.iterationsPerSecond), String(format: "%.1f", loop.gflops),
-                         String(format: "%.1f", loop.trackedIterationsPerSecond), String(format: "%.1f", loop.trackedGflops),
-                         r.gemmReference > 0 ? String(format: "%.0f%%", 100 * loop.trackedGflops / r.gemmReference) : "-"]
-            out.append(cells.enumerated().map { $0.element.padding(toLength: $0.offset == 0 ? 44 : 16, withPad: " ", startingAt: 0) }.joined())
+            out.append(line([loop.arch, String(format: "%.1f", loop.iterationsPerSecond), String(format: "%.1f", loop.gflops),
+                             ofPeak(loop.gflops), ofGEMM(loop.gflops),
+                             String(format: "%.1f", loop.trackedIterationsPerSecond), String(format: "%.1f", loop.trackedGflops),
+                             ofPeak(loop.trackedGflops), ofGEMM(loop.trackedGflops)]))
         }
         if let g = r.gated {
             out.append("Gated training \(g.arch) " + String(format: "(batch %d, untracked, same run): ordinary %.1f it/s, gates cached %.1f it/s (%.2fx), "
