@@ -195,8 +195,25 @@ public final class Trainer {
         }
     }
 
+    /// How recorded iterations compute the probe's patterns (the same bits in every mode; the
+    /// initial patterns always come from the full pass). `.certified` and `.checked` apply to MLPs.
+    public var patternPass: PatternPass = .full {
+        didSet {
+            guard patternPass != .full, let mlp = network as? MLP else { certifiedPatterns = nil; return }
+            certifiedPatterns = certifiedPatterns ?? CertifiedPatterns(network: mlp, probeCount: data.probe.count,
+                                                                       featureCount: data.probe.featureCount,
+                                                                       chunk: Self.evaluationChunk)
+        }
+    }
+    public private(set) var certifiedPatterns: CertifiedPatterns?
+
     /// Forward passes over the probe set up to its last pattern layer, storing its activation pattern.
     private func measurePatterns(into patterns: PatternSet) {
+        if let certifiedPatterns, iteration > 0 {
+            certifiedPatterns.measure(parameters: parameters.pointer, input: probeInput.pointer, into: patterns,
+                                      check: patternPass == .checked)
+            return
+        }
         let width = data.probe.featureCount
         for first in stride(from: 0, to: data.probe.count, by: Self.evaluationChunk) {
             let rows = min(Self.evaluationChunk, data.probe.count - first)
