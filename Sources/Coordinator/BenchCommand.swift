@@ -18,6 +18,10 @@ struct Bench: ParsableCommand {
     @Option(help: "Probe-set size of the tracked loop.") var probe: Int = 512
     @Option(help: "Architecture whose gated training loop to time against the ordinary one (empty: skip).")
     var gatedArch: String = "mlp:784-256-256-10"
+    @Option(help: "Architecture of the certified-pattern benchmark: a tracked cosine run on Fashion-MNIST, full vs certified probe pass (empty: skip).")
+    var certifiedArch: String = "mlp:784-256-256-10"
+    @Option(help: "Iterations of the certified-pattern benchmark's cosine run.") var certifiedIterations: Int = 1000
+    @Option(help: "Base learning rate (SGD, momentum 0.9) of the certified-pattern benchmark's run.") var certifiedLr: Double = 0.05
     @Option(help: "NumPy comparison script (run with python3; skipped if missing).")
     var numpyScript: String = "scripts/bench/numpy_sgemm.py"
     @Flag(help: "Print JSON instead of tables.") var json = false
@@ -41,6 +45,7 @@ struct Bench: ParsableCommand {
         var loops: [ArchitectureBenchmark]
         var gemmReference: Double
         var gated: GatedTrainingBenchmark?
+        var certified: CertifiedPatternsBenchmark?
         var dataPath: [DataPathBenchmark]
         var memory: MemoryReport?
     }
@@ -73,10 +78,16 @@ struct Bench: ParsableCommand {
         }
         log("gated training loop \(gatedArch)...")
         let gated = gatedArch.isEmpty ? nil : try benchmarkGatedTraining(arch: gatedArch, batch: batch, seconds: loopSeconds)
+        var certified: CertifiedPatternsBenchmark?
+        if !certifiedArch.isEmpty {
+            log("certified patterns \(certifiedArch) (\(certifiedIterations)-iteration cosine run, full vs certified)...")
+            certified = try benchmarkCertifiedPatterns(arch: certifiedArch, batch: batch, probe: probe,
+                                                       iterations: certifiedIterations, lr: certifiedLr)
+        }
         let dataPath = benchmarkDataPaths(&notes)
         let memory = memoryIterations > 0 ? benchmarkMemory() : nil
         let report = Report(cpu: cpuName(), fmaPeak: peak, gemm: gemm, numpy: numpy, numpyNotes: notes, numpyBLAS: blas, loops: loops, gemmReference: reference,
-                            gated: gated, dataPath: dataPath, memory: memory)
+                            gated: gated, certified: certified, dataPath: dataPath, memory: memory)
         if json {
             let encoder = JSONCoding.encoder(pretty: true)
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
@@ -131,6 +142,18 @@ struct Bench: ParsableCommand {
                               g.batch, g.iterationsPerSecond, g.cachedIterationsPerSecond,
                               g.cachedIterationsPerSecond / g.iterationsPerSecond, g.recomputedIterationsPerSecond,
                               g.recomputedIterationsPerSecond / g.iterationsPerSecond, g.cacheBytesPerExample))
+        }
+        if let c = r.certified {
+            out.append("")
+            out.append("Certified probe pass \(c.arch) on \(c.dataset) " + String(format: "(batch %d, probe %d, %d-iteration cosine run from lr %g, "
+                       + "every iteration tracked, same curve bit for bit; steps in turns, CPU time):", c.batch, c.probe, c.iterations, c.lr))
+            out.append(String(format: "  second half: full %.1f it/s, certified %.1f it/s (%.2fx); whole run: full %.1f, certified %.1f it/s (%.2fx)",
+                              c.fullSecondHalf, c.certifiedSecondHalf, c.speedupSecondHalf, c.fullWhole, c.certifiedWhole,
+                              c.certifiedWhole / c.fullWhole))
+            out.append("  probe examples certified per quarter of the run: "
+                       + c.certifiedFractionPerQuarter.map { String(format: "%.1f%%", 100 * $0) }.joined(separator: ", ")
+                       + "; first-layer units certified where the bounds were tried (\(c.attempts) measurements): "
+                       + c.firstLayerUnitFractionPerQuarter.map { $0.map { String(format: "%.1f%%", 100 * $0) } ?? "-" }.joined(separator: ", "))
         }
         out += dataPathTable(r.dataPath)
         if let memory = r.memory { out += memoryTable(memory) }

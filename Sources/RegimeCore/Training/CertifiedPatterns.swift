@@ -44,7 +44,9 @@ public enum PatternPass: String, Sendable, CaseIterable {
 /// Floats and enlarged by a relative 1e-9, far above Double's rounding of these sums.
 ///
 /// The reference is renewed by a full pass when the previous measurement recomputed more than
-/// `refreshFraction` of the examples (its bound grows with the parameters' distance from it).
+/// `refreshFraction` of the examples (its bound grows with the parameters' distance from it); after
+/// n such measurements in a row the next 2^n - 1 (at most 63) measurements are full passes before
+/// the bounds are tried again, so that a run where they certify little pays little for them.
 /// What this pass does not give: the pre-activations of certified examples (only their bits), so an
 /// instrument that needs every probe pre-activation must run the full pass.
 public final class CertifiedPatterns {
@@ -63,12 +65,21 @@ public final class CertifiedPatterns {
     private let referencePatterns: PatternSet
     private var hasReference = false
     private var renewNext = true
+    /// Consecutive measurements that recomputed more than `refreshFraction`, and full passes left
+    /// before the bounds are tried again.
+    private var failures = 0
+    private var fullPassesLeft = 0
     /// Rows gathered for recomputation.
     private let gathered: FloatBuffer
     private let chunk: Int
 
     /// Examples certified (not recomputed) per measurement, oldest first; a full pass counts 0.
     public private(set) var certifiedFractions: [Double] = []
+    /// Per measurement that tried the bounds: the fraction of first-layer (example, unit) pairs they
+    /// certify (an example keeps its bits only if all of its units in every layer are certified).
+    public private(set) var firstLayerUnitFractions: [Double] = []
+    /// Which measurements (indices into `certifiedFractions`) tried the bounds.
+    public private(set) var attempts: [Int] = []
     /// Bits that differed between the certified and the full pass (`PatternPass.checked`).
     public private(set) var mismatches = 0
 
@@ -86,12 +97,19 @@ public final class CertifiedPatterns {
     /// The patterns of the probe set (`input`, probe x features) at `parameters`, into `patterns`.
     /// `check`: also run the full pass and count differing bits in `mismatches`.
     public func measure(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, into patterns: PatternSet, check: Bool) {
-        if renewNext || !hasReference {
-            fullPass(parameters: parameters, input: input, into: patterns)
-            certifiedFractions.append(0)
+        if renewNext || !hasReference || fullPassesLeft > 0 {
+            if renewNext { fullPassesLeft = (1 << min(failures, 6)) - 1 } else { fullPassesLeft = max(0, fullPassesLeft - 1) }
             renewNext = false
+            // Only the full pass just before the bounds are tried again needs to become the reference.
+            if fullPassesLeft == 0 {
+                fullPass(parameters: parameters, input: input, into: patterns)
+            } else {
+                forwardAll(parameters: parameters, input: input, into: patterns, keepReference: false)
+            }
+            certifiedFractions.append(0)
             return
         }
+        attempts.append(certifiedFractions.count)
         let uncertain = uncertainExamples(parameters: parameters)
         for e in 0..<probeCount { patterns.copyExample(e, from: referencePatterns) }
         let width = network.widths[0]
@@ -112,6 +130,7 @@ public final class CertifiedPatterns {
         let recomputed = Double(uncertain.count) / Double(max(probeCount, 1))
         certifiedFractions.append(1 - recomputed)
         renewNext = recomputed > Self.refreshFraction
+        failures = renewNext ? failures + 1 : 0
         if check {
             let full = PatternSet(exampleCount: probeCount, unitsPerExample: referencePatterns.unitsPerExample)
             forwardAll(parameters: parameters, input: input, into: full, keepReference: false)
@@ -185,6 +204,16 @@ public final class CertifiedPatterns {
             layers.append((p, q, s, r))
         }
         var uncertain: [Int] = []
+        var firstLayerCertified = 0
+        if let c = layers.first {
+            for e in 0..<probeCount {
+                let hRef = referenceInputNorms[0][e], z = referenceZ[0].pointer + e * c.p.count
+                for j in 0..<c.p.count where abs(Double(z[j])) > (c.p[j] * hRef + c.s[j] * hRef + c.r[j]) * inflate {
+                    firstLayerCertified += 1
+                }
+            }
+            firstLayerUnitFractions.append(Double(firstLayerCertified) / Double(max(1, probeCount * c.p.count)))
+        }
         for e in 0..<probeCount {
             var dH = 0.0
             var certified = true
