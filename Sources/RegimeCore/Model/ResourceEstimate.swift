@@ -218,6 +218,7 @@ public struct ArchitectureSizes: Sendable {
 /// | weight-update copy | 4P (the parameters before the step) | always |
 /// | optimizer state | 4P x (0 for SGD, 1 with momentum, 2 for Adam/AdamW) | always |
 /// | activations and workspaces | 4 x workspace(R) (`ArchitectureSizes`) | always |
+/// | probe as Floats | 4p x features (the probe set converted once, read at every recorded iteration) | always |
 /// | batch and epoch order | 4B x (features + 1 + classes) + 16n (the epoch's order and the next one being drawn) + 4E x (features + 1) (a probe or validation chunk converted to Floats, and its predictions) | always |
 /// | pattern storage | 3 copies (initial, previous, current) x p x W x 8 | always |
 /// | margin pre-activations | 4p x (pattern units): the probe's pre-activations (`MarginMeter`) | always |
@@ -313,6 +314,7 @@ public struct ResourceEstimate: Sendable {
             term("batch and epoch order", saturatingSum([saturatingProduct(4, B, architecture.inputSize + 1 + architecture.classCount),
                                                          saturatingProduct(16, n),
                                                          saturatingProduct(4, E, architecture.inputSize + 1)]), .batch),
+            term("probe as Floats", saturatingProduct(4, p, architecture.inputSize), .probe),
             term("pattern storage", saturatingProduct(3, patternCopy), .probe),
             term("margin pre-activations", saturatingProduct(4, p, saturatingSum(sizes.patternUnits)), .probe),
             term("lag snapshots and null model", saturatingProduct(3, saturatingSum([parameterBytes, patternCopy])), .architecture),
