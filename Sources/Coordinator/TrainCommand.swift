@@ -116,7 +116,10 @@ struct Train: ParsableCommand {
         if let curve = outcome.curve {
             try AtomicFile.write(Data(curve.csv().utf8), to: directory.appendingPathComponent("curve.csv"))
         }
-        let analysed = AnalysedTrial(result: outcome.result, curve: outcome.curve, options: options)
+        if let settling = outcome.settling {
+            try AtomicFile.write(Data(settling.csv().utf8), to: directory.appendingPathComponent("settling.csv"))
+        }
+        let analysed = AnalysedTrial(result: outcome.result, curve: outcome.curve, settling: outcome.settling, options: options)
         try AtomicFile.write(try JSONFormat.pretty(analysed), to: resultURL)
         print(TrialSummaryText.describe(analysed))
         if outcome.result.status == .failed { throw ExitCode(1) }

@@ -57,6 +57,9 @@ final class CheckpointResumeTests: XCTestCase {
         XCTAssertEqual(saved.map(\.metadata.iteration), [25, 50, 75])
         let resumed = TrialRunner().run(spec, resumingFrom: (saved[1], source: "memory"))
         XCTAssertEqual(resumed.curve, full.curve)
+        // The settling curve (replayed after training) is part of the outcome, identical after a resume.
+        XCTAssertNotNil(full.settling)
+        XCTAssertEqual(resumed.settling, full.settling)
         XCTAssertEqual(resumed.result.finalLoss, full.result.finalLoss)
         XCTAssertEqual(resumed.result.finalValAccuracy, full.result.finalValAccuracy)
     }
@@ -80,6 +83,8 @@ final class CheckpointResumeTests: XCTestCase {
                 let resumed = TrialRunner().run(spec, resumingFrom: (try TrainerCheckpoint(decoding: bytes, source: "memory"), source: "memory"))
                 let label = "\(gates) resumed at \(checkpoint.metadata.iteration)"
                 XCTAssertEqual(resumed.curve, full.curve, label)
+                XCTAssertNotNil(full.settling, label)
+                XCTAssertEqual(resumed.settling, full.settling, label)
                 var a = resumed.result, b = full.result
                 a.wallSeconds = 0; b.wallSeconds = 0
                 XCTAssertEqual(a, b, label)

@@ -191,7 +191,7 @@ public final class Trainer {
     }
 
     /// Forward passes over the probe set, storing its activation pattern.
-    private func measurePatterns(into patterns: PatternSet) {
+    func measurePatterns(into patterns: PatternSet) {
         let probe = data.probe
         probe.forEachChunk(rows: Self.evaluationChunk, buffer: chunkInput) { first, rows, input in
             _ = network.forward(parameters: parameters.pointer, input: input, batch: rows)

@@ -19,10 +19,12 @@ public struct TrialRunner {
 
     public init(cache: DatasetCache = DatasetCache()) { self.cache = cache }
 
-    /// A finished trial: its result and its curve (the curve may be partial if it failed).
+    /// A finished trial: its result and its curve (the curve may be partial if it failed), and for
+    /// a trial that ran to the end its distances to the final state (``SettlingReplay``).
     public struct Outcome {
         public var result: TrialResult
         public var curve: Curve?
+        public var settling: SettlingCurve?
     }
 
     /// Reads the trial's data (through the cache) and checks the trial against it and, when there
@@ -44,14 +46,36 @@ public struct TrialRunner {
         let start = Date()
         let carried = checkpoint?.0.metadata.elapsedSeconds ?? 0
         func elapsed() -> Double { carried + Date().timeIntervalSince(start) }
-        let trainer: Trainer
+        var (outcome, target, data) = train(spec, resumingFrom: checkpoint, elapsed: elapsed)
+        // The trained trainer is released here; the replay holds one trainer again (bounded memory).
+        guard let target, let data else { return outcome }
         do {
-            trainer = try Trainer(spec: spec, data: try check(spec))
+            outcome.settling = try SettlingReplay.run(target, data: data) { replay in
+                try betweenIterations(replay)
+                if let timeout, elapsed() > timeout { throw TrialTimeout(seconds: elapsed(), iteration: replay.iteration) }
+            }
+        } catch {
+            outcome.result.status = error is TrialTimeout ? .timedOut : .failed
+            outcome.result.error = "settling replay: \(error)"
+        }
+        outcome.result.wallSeconds = elapsed()
+        return outcome
+    }
+
+    /// Trains `spec` (from `checkpoint` when given); for a trial that ran to the end, also its
+    /// settling target and data.
+    private func train(_ spec: TrialSpec, resumingFrom checkpoint: (TrainerCheckpoint, source: String)?,
+                       elapsed: () -> Double) -> (Outcome, SettlingTarget?, PreparedData?) {
+        let trainer: Trainer
+        let data: PreparedData
+        do {
+            data = try check(spec)
+            trainer = try Trainer(spec: spec, data: data)
             if let (saved, source) = checkpoint { try trainer.restore(saved, source: source) }
         } catch {
             let result = TrialResult(trialID: spec.trialID, params: spec, status: .failed, iterations: 0, finalLoss: nil,
                                      finalValAccuracy: nil, wallSeconds: elapsed(), error: "\(error)")
-            return Outcome(result: result, curve: nil)
+            return (Outcome(result: result, curve: nil), nil, nil)
         }
         var failure: Error?
         var lastSaved = elapsed()
@@ -71,6 +95,7 @@ public struct TrialRunner {
         } catch {
             failure = error
         }
-        return Outcome(result: trainer.result(wallSeconds: elapsed(), failure: failure), curve: trainer.curve)
+        let outcome = Outcome(result: trainer.result(wallSeconds: elapsed(), failure: failure), curve: trainer.curve)
+        return outcome.result.status == .ok ? (outcome, trainer.settlingTarget(), data) : (outcome, nil, nil)
     }
 }
