@@ -122,6 +122,10 @@ struct Train: ParsableCommand {
         let analysed = AnalysedTrial(result: outcome.result, curve: outcome.curve, settling: outcome.settling, options: options)
         try AtomicFile.write(try JSONFormat.pretty(analysed), to: resultURL)
         print(TrialSummaryText.describe(analysed))
+        if let seconds = outcome.settlingSeconds {
+            print(String(format: "settling replay: %.1f s of the %.1f s (settling.csv: %d snapshots)", seconds, outcome.result.wallSeconds,
+                         outcome.settling?.count ?? 0))
+        }
         if outcome.result.status == .failed { throw ExitCode(1) }
     }
 }

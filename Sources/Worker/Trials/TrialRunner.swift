@@ -25,6 +25,8 @@ public struct TrialRunner {
         public var result: TrialResult
         public var curve: Curve?
         public var settling: SettlingCurve?
+        /// Seconds the settling replay took (included in `result.wallSeconds`).
+        public var settlingSeconds: Double?
     }
 
     /// Reads the trial's data (through the cache) and checks the trial against it and, when there
@@ -49,6 +51,7 @@ public struct TrialRunner {
         var (outcome, target, data) = train(spec, resumingFrom: checkpoint, elapsed: elapsed)
         // The trained trainer is released here; the replay holds one trainer again (bounded memory).
         guard let target, let data else { return outcome }
+        let replayStart = elapsed()
         do {
             outcome.settling = try SettlingReplay.run(target, data: data) { replay in
                 try betweenIterations(replay)
@@ -58,6 +61,7 @@ public struct TrialRunner {
             outcome.result.status = error is TrialTimeout ? .timedOut : .failed
             outcome.result.error = "settling replay: \(error)"
         }
+        outcome.settlingSeconds = elapsed() - replayStart
         outcome.result.wallSeconds = elapsed()
         return outcome
     }
