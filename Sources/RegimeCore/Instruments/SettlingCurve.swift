@@ -94,9 +94,10 @@ public struct SettlingCurve: Codable, Equatable, Sendable {
 /// grid and a logarithmic grid of n points each,
 ///   `{ floor(T·i/n + 1/2) : i = 1...n } ∪ { floor(T^(i/n) + 1/2) : i = 0...n }`,
 /// with the smallest n >= ``minimumSnapshots`` / 2 whose union has at least ``minimumSnapshots``
-/// iterations >= 1. The linear half resolves late times to T/n; the logarithmic half resolves
-/// early ones to a constant fraction of t (T^(1/n) − 1: 2.9% for T = 1500, n = 128), where a
-/// linear grid of 256 points would put nothing before T/256. T always ends it.
+/// iterations >= 1 (n <= 256, since the linear grid alone has n distinct points, so at most 514
+/// rows). The linear half resolves late times to T/n; the logarithmic half resolves early ones to
+/// a constant fraction of t (T^(1/n) − 1: 5.5% for T = 3000, n = 149), where a linear grid of
+/// 256 points would put nothing before T/256. T always ends it.
 public enum SettlingSchedule {
     /// At least this many snapshots after the initialisation.
     public static let minimumSnapshots = 256
