@@ -60,23 +60,19 @@ public struct SettlingCurve: Codable, Equatable, Sendable {
     /// Reads a file written by ``csv()``; errors name `file` and the line.
     public init(csv text: String, file: String) throws {
         let table = try NumericCSV.parse(text, file: file)
-        func prefixed(_ prefix: String) -> [String] {
-            table.header.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
-        }
-        self.init(layerNames: prefixed("weight_distance."), patternLayerNames: prefixed("pattern_distance."))
+        self.init(layerNames: table.names(after: "weight_distance."), patternLayerNames: table.names(after: "pattern_distance."))
+        /// A distance column: finite values >= 0.
         func required(_ name: String) throws -> [Double] {
-            guard let column = table.column(name) else { throw CSVError("\(file): no column '\(name)'") }
-            return try column.enumerated().map { row, x in
-                guard let x, x.isFinite, x >= 0 else {
-                    throw CSVError("\(file): line \(row + 2): column '\(name)' must hold a finite distance >= 0")
-                }
-                return x
+            let values = try table.requiredColumn(name, file: file)
+            if let row = values.firstIndex(where: { !($0.isFinite && $0 >= 0) }) {
+                throw CSVError("\(file): line \(row + 2): column '\(name)' must hold a finite distance >= 0, not \(values[row])")
             }
+            return values
         }
-        let iterations = try required("iteration")
+        let iterations = try table.requiredColumn("iteration", file: file)
         iteration = try iterations.enumerated().map { row, x in
-            guard let t = Int(exactly: x), row == 0 || t > Int(exactly: iterations[row - 1]) ?? .max else {
-                throw CSVError("\(file): line \(row + 2): iterations must be whole numbers in increasing order")
+            guard let t = Int(exactly: x), t >= 0, row == 0 || x > iterations[row - 1] else {
+                throw CSVError("\(file): line \(row + 2): iterations must be whole numbers >= 0 in increasing order")
             }
             return t
         }
