@@ -54,12 +54,20 @@ final class CheckpointResumeTests: XCTestCase {
         let spec = spec(optimizer: OptimizerSpec(kind: .adam, lr: 0.003))
         let (full, saved) = runCheckpointing(spec, every: 25)
         XCTAssertEqual(full.result.status, .ok)
-        XCTAssertEqual(saved.map(\.metadata.iteration), [25, 50, 75])
+        // The finished state is checkpointed once more before the settling replay.
+        XCTAssertEqual(saved.map(\.metadata.iteration), [25, 50, 75, spec.iterations])
         let resumed = TrialRunner().run(spec, resumingFrom: (saved[1], source: "memory"))
         XCTAssertEqual(resumed.curve, full.curve)
-        // The settling curve (replayed after training) is part of the outcome, identical after a resume.
+        // The settling curve (replayed after training) is part of the outcome, identical after a
+        // resume mid-training and after one from the finished state (a kill during the replay).
         XCTAssertNotNil(full.settling)
         XCTAssertEqual(resumed.settling, full.settling)
+        let replayedOnly = TrialRunner().run(spec, resumingFrom: (saved[3], source: "memory"))
+        XCTAssertEqual(replayedOnly.curve, full.curve)
+        XCTAssertEqual(replayedOnly.settling, full.settling)
+        var a = replayedOnly.result, b = full.result
+        a.wallSeconds = 0; b.wallSeconds = 0
+        XCTAssertEqual(a, b)
         XCTAssertEqual(resumed.result.finalLoss, full.result.finalLoss)
         XCTAssertEqual(resumed.result.finalValAccuracy, full.result.finalValAccuracy)
     }
@@ -103,13 +111,13 @@ final class CheckpointResumeTests: XCTestCase {
         runner.checkpointEvery = .seconds(1e-9)
         runner.saveCheckpoint = { saved.append($0) }
         let full = runner.run(spec)
-        XCTAssertEqual(saved.map(\.metadata.iteration), Array(1..<spec.iterations))
+        XCTAssertEqual(saved.map(\.metadata.iteration), Array(1...spec.iterations))
         let resumed = TrialRunner().run(spec, resumingFrom: (saved[40], source: "memory"))
         XCTAssertEqual(resumed.curve, full.curve)
         saved = []
         runner.checkpointEvery = .seconds(3600)
         _ = runner.run(spec)
-        XCTAssertTrue(saved.isEmpty, "no checkpoint within an hour of training")
+        XCTAssertEqual(saved.map(\.metadata.iteration), [spec.iterations], "no checkpoint within an hour of training but the finished state's")
         XCTAssertEqual(CheckpointCadence(parsing: "60s"), .seconds(60))
         XCTAssertEqual(CheckpointCadence(parsing: "250"), .iterations(250))
         for bad in ["0", "-5", "0s", "ten", "5m", "s", ""] { XCTAssertNil(CheckpointCadence(parsing: bad), bad) }

@@ -8,8 +8,11 @@ public struct TrialRunner {
     /// Called after every iteration with the trainer (`regime train` draws its progress bar here);
     /// an error it throws stops the trial (a sweep's rank 0 stops its own trial when the sweep fails).
     public var betweenIterations: (Trainer) throws -> Void = { _ in }
-    /// When to save a checkpoint (nil: never). The last iteration is not checkpointed: the
-    /// finished result replaces any checkpoint.
+    /// Called after every step of the settling replay with the replaying trainer (nil: `betweenIterations`).
+    public var betweenReplaySteps: ((Trainer) throws -> Void)?
+    /// When to save a checkpoint (nil: never). The last iteration is checkpointed once, before the
+    /// settling replay, so that a trial killed during its replay resumes with the replay only;
+    /// the finished result replaces any checkpoint.
     public var checkpointEvery: CheckpointCadence?
     public var saveCheckpoint: (TrainerCheckpoint) throws -> Void = { _ in }
     /// Stop a trial that has trained longer than this many seconds (nil: no limit).
@@ -25,8 +28,9 @@ public struct TrialRunner {
         public var result: TrialResult
         public var curve: Curve?
         public var settling: SettlingCurve?
-        /// Seconds the settling replay took (included in `result.wallSeconds`).
+        /// Seconds the settling replay took (included in `result.wallSeconds`), and its CPU seconds.
         public var settlingSeconds: Double?
+        public var settlingCPUSeconds: Double?
     }
 
     /// Reads the trial's data (through the cache) and checks the trial against it and, when there
@@ -51,10 +55,10 @@ public struct TrialRunner {
         var (outcome, target, data) = train(spec, resumingFrom: checkpoint, elapsed: elapsed)
         // The trained trainer is released here; the replay holds one trainer again (bounded memory).
         guard let target, let data else { return outcome }
-        let replayStart = elapsed()
+        let replayStart = elapsed(), replayCPU = Clocks.threadCPU()
         do {
             outcome.settling = try SettlingReplay.run(target, data: data) { replay in
-                try betweenIterations(replay)
+                try (betweenReplaySteps ?? betweenIterations)(replay)
                 if let timeout, elapsed() > timeout { throw TrialTimeout(seconds: elapsed(), iteration: replay.iteration) }
             }
         } catch {
@@ -62,6 +66,7 @@ public struct TrialRunner {
             outcome.result.error = "settling replay: \(error)"
         }
         outcome.settlingSeconds = elapsed() - replayStart
+        outcome.settlingCPUSeconds = Clocks.threadCPU() - replayCPU
         outcome.result.wallSeconds = elapsed()
         return outcome
     }
@@ -96,6 +101,8 @@ public struct TrialRunner {
                     throw TrialTimeout(seconds: elapsed(), iteration: trainer.iteration)
                 }
             }
+            // The finished state, for a resume during the settling replay (below).
+            if checkpointEvery != nil { try saveCheckpoint(trainer.checkpoint(elapsedSeconds: elapsed())) }
         } catch {
             failure = error
         }
