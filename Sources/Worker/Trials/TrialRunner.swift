@@ -10,9 +10,9 @@ public struct TrialRunner {
     public var betweenIterations: (Trainer) throws -> Void = { _ in }
     /// Called after every step of the settling replay with the replaying trainer (nil: `betweenIterations`).
     public var betweenReplaySteps: ((Trainer) throws -> Void)?
-    /// When to save a checkpoint (nil: never). The last iteration is checkpointed once, before the
-    /// settling replay, so that a trial killed during its replay resumes with the replay only;
-    /// the finished result replaces any checkpoint.
+    /// When to save a checkpoint (nil: never). The last iteration is checkpointed, when the cadence
+    /// is due there, before the settling replay, so that a trial killed during its replay resumes
+    /// with the replay only; the finished result replaces any checkpoint.
     public var checkpointEvery: CheckpointCadence?
     public var saveCheckpoint: (TrainerCheckpoint) throws -> Void = { _ in }
     /// Stop a trial that has trained longer than this many seconds (nil: no limit).
@@ -102,7 +102,10 @@ public struct TrialRunner {
                 }
             }
             // The finished state, for a resume during the settling replay (below).
-            if checkpointEvery != nil { try saveCheckpoint(trainer.checkpoint(elapsedSeconds: elapsed())) }
+            // (Only when the cadence is due there too: a sweep's checkpoint traffic stays within its cadence.)
+            if let checkpointEvery, checkpointEvery.isDue(iteration: trainer.iteration, secondsSinceLast: elapsed() - lastSaved) {
+                try saveCheckpoint(trainer.checkpoint(elapsedSeconds: elapsed()))
+            }
         } catch {
             failure = error
         }
