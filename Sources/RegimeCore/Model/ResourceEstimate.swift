@@ -217,6 +217,7 @@ public struct ArchitectureSizes: Sendable {
 /// | weight-update copy | 4P (the parameters before the step) | always |
 /// | optimizer state | 4P x (0 for SGD, 1 with momentum, 2 for Adam/AdamW) | always |
 /// | activations and workspaces | 4 x workspace(R) (`ArchitectureSizes`) | always |
+/// | probe as Floats | 4p x features (the probe set converted once, read at every recorded iteration) | always |
 /// | batch and epoch order | 4B x (features + 1 + classes) + 16n (the epoch's order and the next one being drawn) + 4E x (features + 1) (a probe or validation chunk converted to Floats, and its predictions) | always |
 /// | pattern storage | 3 copies (initial, previous, current) x p x W x 8 | always |
 /// | curve | N x (c x 8 + 8) x 2: Doubles (validation accuracy an optional of 16 bytes), arrays grown by doubling | always |
@@ -311,6 +312,7 @@ public struct ResourceEstimate: Sendable {
             term("batch and epoch order", saturatingSum([saturatingProduct(4, B, architecture.inputSize + 1 + architecture.classCount),
                                                          saturatingProduct(16, n),
                                                          saturatingProduct(4, E, architecture.inputSize + 1)]), .batch),
+            term("probe as Floats", saturatingProduct(4, p, architecture.inputSize), .probe),
             term("pattern storage", saturatingProduct(3, patternCopy), .probe),
             term("curve", saturatingProduct(recorded, columns * 8 + 8, 2), .iterations),
             term("allocation overhead", 262_144 + 65_536 * sizes.parameterGroupCount, .fixed),
