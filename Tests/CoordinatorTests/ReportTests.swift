@@ -183,16 +183,21 @@ final class ReportTests: XCTestCase {
     func testEverySVGAndThePageAreWellFormedXML() throws {
         for dir in [try ReportFixture.tinySweep(), try ReportFixture.editedSweep()] {
             // The first page: overview 1; per group: decay lin+log, ratio, loss lin+log, accuracy,
-            // pattern_change_init lin+log = 8, plus R(eps) when the summary has timing. Each trial's
-            // page (with a curve): 4 plots x 2 scales.
+            // pattern_change_init lin+log = 8, plus R(eps) when the summary has timing, plus the
+            // settling plot when the trials have settling curves, plus the instrument panel. Each trial's page (with a curve):
+            // 4 plots x 2 scales.
             let input = try ReportInput.load(dir)
             let timed = input.summary.groups.filter { $0.timing != nil || $0.timingLRNormalized != nil }.count
+                + input.summary.groups.filter { $0.definitions.contains { $0.definition.hasPrefix("settling ") } }.count
             let first = try report(dir)
             let pages = try ReportFixture.linkedPages(dir)
             XCTAssertEqual(pages.count, 6)
             for (name, html) in [("report.html", first)] + pages.sorted(by: { $0.key < $1.key }) {
                 let svgs = ReportFixture.svgElements(html)
-                XCTAssertEqual(svgs.count, name == "report.html" ? 1 + 2 * 8 + timed : 8, "\(dir.lastPathComponent) \(name)")
+                // Per group also the instrument panel's 4 plots (margins, flip sensitivity, excess
+                // flips, lag ratios): the tiny sweep's curves carry their columns.
+                let panels = 4 * input.summary.groups.count
+                XCTAssertEqual(svgs.count, name == "report.html" ? 1 + 2 * 8 + timed + panels : 8, "\(dir.lastPathComponent) \(name)")
                 for svg in svgs {
                     XCTAssertNil(ReportFixture.xmlError(svg), String(svg.prefix(200)))
                     XCTAssertTrue(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))

@@ -263,7 +263,7 @@ final class ProbeInstrumentTests: XCTestCase {
         let null = NullModel(spec: NullModelSpec(), trialIterations: 1, recordEvery: 1, parameterCount: network.parameterCount,
                              exampleCount: 64, unitsPerExample: units)
         let chance = null.measure(seed: 1, iteration: 1, previous: old.pointer, groups: network.parameterGroups,
-                                  groupNorms: update.layerAbs, previousPatterns: before, measure: patterns)
+                                  groupNorms: update.layerAbs, previousPatterns: before, scratch: FloatBuffer(count: network.parameterCount), measure: patterns)
         XCTAssertGreaterThan(chance.global, 0.05)
         XCTAssertTrue(chance.perLayer.allSatisfy { $0 > 0 })
     }
@@ -297,7 +297,7 @@ final class ProbeInstrumentTests: XCTestCase {
             patterns(new.pointer, after)
             actual.append(after.changeFractions(from: before).global)
             chance.append(null.measure(seed: 7, iteration: trial + 1, previous: old.pointer, groups: network.parameterGroups,
-                                       groupNorms: norms, previousPatterns: before, measure: patterns).global)
+                                       groupNorms: norms, previousPatterns: before, scratch: FloatBuffer(count: network.parameterCount), measure: patterns).global)
         }
         func meanAndVariance(_ x: [Double]) -> (Double, Double) {
             let m = x.reduce(0, +) / Double(x.count)

@@ -16,14 +16,32 @@ public final class LagSnapshot {
     public let lag: Int
     /// The iteration of the stored state (nil: none yet).
     public private(set) var iteration: Int?
-    public let parameters: FloatBuffer
-    public let patterns: PatternSet
+    let parameterCount: Int, exampleCount: Int, unitsPerExample: [Int]
+    /// The stored state, allocated by the first `take` (a trainer that never measures the lags
+    /// holds none).
+    private var state: (parameters: FloatBuffer, patterns: PatternSet)?
+    public var parameters: FloatBuffer { storage.parameters }
+    public var patterns: PatternSet { storage.patterns }
 
     public init(lag: Int, parameterCount: Int, exampleCount: Int, unitsPerExample: [Int]) {
         precondition(lag > 0)
         self.lag = lag
-        parameters = FloatBuffer(count: parameterCount)
-        patterns = PatternSet(exampleCount: exampleCount, unitsPerExample: unitsPerExample)
+        self.parameterCount = parameterCount
+        self.exampleCount = exampleCount
+        self.unitsPerExample = unitsPerExample
+    }
+
+    private var storage: (parameters: FloatBuffer, patterns: PatternSet) {
+        if let state { return state }
+        let made = (FloatBuffer(count: parameterCount), PatternSet(exampleCount: exampleCount, unitsPerExample: unitsPerExample))
+        state = made
+        return made
+    }
+
+    /// Forgets the stored state and frees it.
+    public func release() {
+        state = nil
+        iteration = nil
     }
 
     /// One lag's distances.
@@ -42,6 +60,7 @@ public final class LagSnapshot {
 
     /// Restores a snapshot saved in a checkpoint; false when the shapes do not match.
     public func restore(iteration t: Int?, parameters saved: [Float], patternWords: [[UInt64]]) -> Bool {
+        guard t != nil else { release(); return true }
         guard saved.count == parameters.count, patterns.restore(words: patternWords) else { return false }
         parameters.copy(from: saved)
         iteration = t

@@ -70,31 +70,32 @@ public struct NullModelSpec: Codable, Hashable, Sendable {
 public final class NullModel {
     public let spec: NullModelSpec
     public let iterations: Set<Int>
-    private let perturbed: FloatBuffer
     public let patterns: PatternSet
 
     public init(spec: NullModelSpec, trialIterations: Int, recordEvery: Int, parameterCount: Int, exampleCount: Int,
                 unitsPerExample: [Int]) {
         self.spec = spec
         iterations = Set(spec.iterations(total: trialIterations, recordEvery: recordEvery))
-        perturbed = FloatBuffer(count: iterations.isEmpty ? 0 : parameterCount)
         patterns = PatternSet(exampleCount: iterations.isEmpty ? 0 : exampleCount, unitsPerExample: unitsPerExample)
     }
 
-    /// Bytes the model holds while it runs (for the memory estimate): one parameter block and one
-    /// pattern set.
-    public static func bytes(parameterCount: Int, patternBytes: Int) -> Int { 4 * parameterCount + patternBytes }
+    /// Bytes the model holds (for the memory estimate): one pattern set. The perturbed parameters
+    /// live in the caller's scratch block (the trainer's gradient block, free between a step's
+    /// update and the next backward pass, which overwrites it).
+    public static func bytes(patternBytes: Int) -> Int { patternBytes }
 
     /// The mean pattern change of `spec.draws` random updates of θ_p (`previous`) with the per-group
     /// norms `groupNorms`, against the patterns `previousPatterns` of θ_p. `measure` runs the probe
-    /// pass of the parameters it is given into the pattern set it is given.
+    /// pass of the parameters it is given into the pattern set it is given. `scratch` holds a
+    /// parameter block (overwritten).
     public func measure(seed: UInt64, iteration t: Int, previous: UnsafePointer<Float>, groups: [ParameterGroup],
-                        groupNorms: [Double], previousPatterns: PatternSet,
+                        groupNorms: [Double], previousPatterns: PatternSet, scratch: FloatBuffer,
                         measure: (UnsafePointer<Float>, PatternSet) -> Void) -> (global: Double, perLayer: [Double]) {
         var rng = Xoshiro256(seed: seed, stream: .nullModel, index: UInt64(t))
         var global = 0.0
         var perLayer = [Double](repeating: 0, count: previousPatterns.unitsPerExample.count)
-        let p = perturbed.pointer
+        precondition(scratch.count >= (groups.last?.range.upperBound ?? 0))
+        let p = scratch.pointer
         for _ in 0..<spec.draws {
             for (group, norm) in zip(groups, groupNorms) {
                 var i = group.range.lowerBound

@@ -74,7 +74,7 @@ public struct ProbeColumns: Codable, Equatable, Sendable {
     }
 
     /// Header and columns in CSV order, for pattern layers named `layers`.
-    func csvColumns(layers: [String]) -> [(String, [Double?])] {
+    public func csvColumns(layers: [String]) -> [(String, [Double?])] {
         var out: [(String, [Double?])] = []
         for (d, name) in MarginMeter.deltaNames.enumerated() { out.append(("margin_\(name)", margin[d])) }
         for (d, name) in MarginMeter.deltaNames.enumerated() {

@@ -21,13 +21,23 @@ public final class MarginMeter {
 
     public let exampleCount: Int
     public let unitsPerExample: [Int]
-    private let values: [FloatBuffer]
+    /// Per layer, the pass's pre-activations; allocated by the first `store` (a trainer that never
+    /// measures the margins holds none).
+    private var stored: [FloatBuffer]?
+    private var values: [FloatBuffer] {
+        if let stored { return stored }
+        let made = unitsPerExample.map { FloatBuffer(count: exampleCount * $0) }
+        stored = made
+        return made
+    }
 
     public init(exampleCount: Int, unitsPerExample: [Int]) {
         self.exampleCount = exampleCount
         self.unitsPerExample = unitsPerExample
-        values = unitsPerExample.map { FloatBuffer(count: exampleCount * $0) }
     }
+
+    /// Frees the stored pre-activations.
+    public func release() { stored = nil }
 
     /// Bytes the meter holds (for the memory estimate).
     public static func bytes(exampleCount: Int, unitsPerExample: [Int]) -> Int {

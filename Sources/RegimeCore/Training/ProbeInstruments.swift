@@ -8,7 +8,13 @@ final class ProbeInstruments {
     let nullModel: NullModel
     /// Whether rows get margins, flip sensitivity and lag distances (always, except in
     /// `regime bench`, which times the loop without them; their columns are then empty).
-    var geometry = true
+    var geometry = true {
+        didSet {
+            guard !geometry else { return }
+            margins.release()
+            for lag in lags { lag.release() }
+        }
+    }
 
     init(spec: TrialSpec, network: Network, probeCount: Int) {
         let units = network.patternLayers.map(\.unitsPerExample)
@@ -23,12 +29,12 @@ final class ProbeInstruments {
     }
 
     /// Bytes beyond the trainer's own (for the memory estimate): the margin meter, two lag
-    /// snapshots (parameters and patterns) and the null model's perturbed parameters and patterns.
+    /// snapshots (parameters and patterns) and the null model's patterns.
     static func bytes(parameterCount: Int, probeCount: Int, unitsPerExample: [Int]) -> Int {
         let patternBytes = unitsPerExample.reduce(0) { $0 + 8 * probeCount * (($1 + 63) / 64) }
         return MarginMeter.bytes(exampleCount: probeCount, unitsPerExample: unitsPerExample)
             + LagSnapshot.lags.count * (4 * parameterCount + patternBytes)
-            + NullModel.bytes(parameterCount: parameterCount, patternBytes: patternBytes)
+            + NullModel.bytes(patternBytes: patternBytes)
     }
 
     /// The lag snapshots start at the initial state.
@@ -39,8 +45,9 @@ final class ProbeInstruments {
     /// Appends row t: `current`/`currentPatterns` are θ_t and its patterns (its probe pass filled
     /// the margin meter), `previous`/`previousPatterns` the previous recorded state, `update` and
     /// `change` the row's weight update and pattern change between them. `measure` runs a probe
-    /// pass of other parameters (the null model's).
-    func record(iteration t: Int, seed: UInt64, into columns: inout ProbeColumns, network: Network,
+    /// pass of other parameters (the null model's, built in `scratch`: a parameter block free until
+    /// the next backward pass, the trainer's gradients).
+    func record(iteration t: Int, seed: UInt64, into columns: inout ProbeColumns, network: Network, scratch: FloatBuffer,
                 current: FloatBuffer, currentPatterns: PatternSet, previous: FloatBuffer, previousPatterns: PatternSet,
                 update: WeightUpdate, change: (global: Double, perLayer: [Double]),
                 measure: (UnsafePointer<Float>, PatternSet) -> Void) {
@@ -56,7 +63,8 @@ final class ProbeInstruments {
         var null: (global: Double, perLayer: [Double])?
         if nullModel.iterations.contains(t) {
             null = nullModel.measure(seed: seed, iteration: t, previous: previous.pointer, groups: network.parameterGroups,
-                                     groupNorms: update.layerAbs, previousPatterns: previousPatterns, measure: measure)
+                                     groupNorms: update.layerAbs, previousPatterns: previousPatterns, scratch: scratch,
+                                     measure: measure)
         }
         func excess(_ actual: Double, _ chance: Double?) -> Double? { chance.flatMap { $0 > 0 ? actual / $0 : nil } }
         columns.nullPatternChange.append(null?.global)

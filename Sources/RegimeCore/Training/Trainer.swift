@@ -189,7 +189,9 @@ public final class Trainer {
         measurePatterns(into: currentPatterns, margins: instruments.geometry ? instruments.margins : nil)
         let change = currentPatterns.changeFractions(from: previousPatterns)
         let changeInit = currentPatterns.changeFractions(from: initialPatterns)
-        instruments.record(iteration: t, seed: spec.seed, into: &curve.probe!, network: network, current: parameters,
+        // The null model builds its perturbed parameters in the gradient block: the step's update
+        // has used it and the next backward pass overwrites it.
+        instruments.record(iteration: t, seed: spec.seed, into: &curve.probe!, network: network, scratch: gradients, current: parameters,
                            currentPatterns: currentPatterns, previous: previousParameters, previousPatterns: previousPatterns,
                            update: update, change: change) { measurePatterns(parameters: $0, into: $1) }
         previousPatterns.copy(from: currentPatterns)
@@ -232,7 +234,7 @@ public final class Trainer {
     /// Forward passes over the probe set up to its last pattern layer with `parameters` (the
     /// trainer's own by default), storing its activation pattern and, given a margin meter, its
     /// pre-activations.
-    private func measurePatterns(parameters: UnsafePointer<Float>? = nil, into patterns: PatternSet, margins: MarginMeter? = nil) {
+    func measurePatterns(parameters: UnsafePointer<Float>? = nil, into patterns: PatternSet, margins: MarginMeter? = nil) {
         if parameters == nil, margins == nil, let certifiedPatterns, iteration > 0 {
             certifiedPatterns.measure(parameters: self.parameters.pointer, input: probeInput.pointer, into: patterns,
                                       check: patternPass == .checked)
