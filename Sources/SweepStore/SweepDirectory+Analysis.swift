@@ -33,8 +33,12 @@ public struct SweepAnalysis {
         var indexByID: [String: Int] = [:]
         for (index, trial) in trials.enumerated() { indexByID[trial.trialID] = index }
         var outcomes = [SweepSummary.TrialOutcome?](repeating: nil, count: trials.count)
+        var freezeOutcomes = [FreezeCurve.Outcome?](repeating: nil, count: trials.count)
         try Journal.scan(url: directory.journalURL) { entry in  // a resumed sweep's last line wins
-            if let index = indexByID[entry.result.trialID] { outcomes[index] = SweepSummary.TrialOutcome(entry.result) }
+            if let index = indexByID[entry.result.trialID] {
+                outcomes[index] = SweepSummary.TrialOutcome(entry.result)
+                freezeOutcomes[index] = FreezeCurve.Outcome(entry.result)
+            }
         }
         indexByID = [:]
         let groups = TrialGroup.make(trials)
@@ -87,7 +91,9 @@ public struct SweepAnalysis {
         }
         try timing.close()
         try csv.close()
-        let envelope = SweepSummary(name: sweep.name, options: options, totals: totals, groups: [], taBeforeTw: ordering)
+        var envelope = SweepSummary(name: sweep.name, options: options, totals: totals, groups: [], taBeforeTw: ordering)
+        envelope.setFreezeCurves(FreezeCurve.make(groups: groups, outcomes: freezeOutcomes))
+        blocks += SweepSummary.freezeBlock(envelope.freezeCurves)
         let summaryJSON = staging.appendingPathComponent("summary.json")
         try summaryGroups.finish(envelope: envelope, key: "groups", into: summaryJSON)
 
