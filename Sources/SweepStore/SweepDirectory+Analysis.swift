@@ -94,6 +94,8 @@ public struct SweepAnalysis {
         var envelope = SweepSummary(name: sweep.name, options: options, totals: totals, groups: [], taBeforeTw: ordering)
         envelope.setFreezeCurves(FreezeCurve.make(groups: groups, outcomes: freezeOutcomes))
         blocks += SweepSummary.freezeBlock(envelope.freezeCurves)
+        let freezeCSV = staging.appendingPathComponent("summary-freeze.csv")
+        if let curves = envelope.freezeCurves { try AtomicFile.write(Data(FreezeCurve.csv(curves).utf8), to: freezeCSV) }
         let summaryJSON = staging.appendingPathComponent("summary.json")
         try summaryGroups.finish(envelope: envelope, key: "groups", into: summaryJSON)
 
@@ -106,6 +108,11 @@ public struct SweepAnalysis {
         AtomicFile.syncDirectory(directory.groupsDirectory)
         try AtomicFile.move(staging.appendingPathComponent("timing.jsonl"), to: directory.timingURL)
         try AtomicFile.move(staging.appendingPathComponent("summary.csv"), to: directory.summaryCSVURL)
+        if envelope.freezeCurves != nil {
+            try AtomicFile.move(freezeCSV, to: directory.freezeCSVURL)
+        } else {
+            try? manager.removeItem(at: directory.freezeCSVURL)
+        }
         try AtomicFile.move(summaryJSON, to: directory.summaryJSONURL)
         AtomicFile.syncDirectory(directory.url)
         return SweepAnalysis(table: (printed + blocks + ["", SweepSummary.tableFooter]).joined(separator: "\n"))

@@ -68,6 +68,9 @@ final class FreezeCurveSweepTests: XCTestCase {
             if let values = frozen[key] { XCTAssertEqual(at?["min"] as? Int, values.min(), key) }
         }
 
+        let csv = try String(contentsOf: out.appendingPathComponent("summary-freeze.csv"), encoding: .utf8)
+        XCTAssertEqual(csv.split(separator: "\n").count, 5, csv)
+
         let printed = try TestSupport.run(TestSupport.regimeBinary.path, ["summary", out.path])
         XCTAssertEqual(printed.status, 0, printed.stderr)
         XCTAssert(printed.stdout.contains("freeze curve: ") && printed.stdout.contains("accuracy - never, paired"), printed.stdout)

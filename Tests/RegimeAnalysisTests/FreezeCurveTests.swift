@@ -104,6 +104,14 @@ final class FreezeCurveTests: XCTestCase {
         let json = String(decoding: try JSONCoding.encoder(pretty: true).encode(adam), as: UTF8.self)
         XCTAssert(json.contains("\"accuracy_vs_never\" : null") && json.contains("\"detected_unfrozen\""), json)
         XCTAssertEqual(try JSONCoding.decoder().decode(FreezeCurve.self, from: Data(json.utf8)), adam)
+        let csv = FreezeCurve.csv(curves).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        XCTAssertEqual(csv.count, 1 + 4 + 3)
+        XCTAssert(csv.allSatisfy { $0.count == csv[0].count }, "every row has the header's fields")
+        let header = csv[0].map(String.init)
+        let row10 = csv[1]
+        XCTAssertEqual(String(row10[header.firstIndex(of: "freeze_at")!]), "10")
+        XCTAssertEqual(Double(row10[header.firstIndex(of: "accuracy_vs_never_mean")!])!, mean10, accuracy: 1e-12)
+        XCTAssertEqual(String(csv[4][header.firstIndex(of: "accuracy_vs_never_mean")!]), "", "the baseline has no difference")
     }
 
     /// Groups without gates, or only never-frozen ones, make no freeze curve; nor does a single

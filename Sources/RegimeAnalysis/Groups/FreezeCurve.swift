@@ -265,6 +265,37 @@ extension FreezeCurve {
         return out
     }
 
+    /// `summary-freeze.csv`: one row per freeze point of every curve (the numbers of the JSON;
+    /// empty fields where a value does not exist).
+    public static func csv(_ curves: [FreezeCurve]) -> String {
+        func f(_ x: Double?) -> String { SweepSummary.format(x) }
+        func i(_ x: Int?) -> String { x.map(String.init) ?? "" }
+        func difference(_ d: Difference?) -> [String] {
+            [f(d?.mean.mean), f(d?.mean.ciLow), f(d?.mean.ciHigh), f(d?.range.low), f(d?.range.high), f(d?.range.coverage),
+             i(d?.below), i(d?.above), i(d?.pairs)]
+        }
+        var rows = [csvHeader]
+        for c in curves {
+            for p in c.points {
+                let cells = ["\"\(c.label)\"", p.freezeAt, p.groupID, "\(p.trials)", "\(p.ok)", f(p.frozenAt?.median),
+                             i(p.frozenAt?.min), i(p.frozenAt?.max), "\(p.notFrozen)", f(p.valAccuracy.mean), f(p.valAccuracy.ciLow),
+                             f(p.valAccuracy.ciHigh)] + difference(p.accuracyVsBaseline)
+                    + [f(p.finalLoss.mean), f(p.finalLoss.ciLow), f(p.finalLoss.ciHigh)] + difference(p.lossVsBaseline)
+                rows.append(cells.joined(separator: ","))
+            }
+        }
+        return rows.joined(separator: "\n") + "\n"
+    }
+
+    /// The first line of `summary-freeze.csv`.
+    public static let csvHeader = "curve,freeze_at,group_id,trials,ok,frozen_at_median,frozen_at_min,frozen_at_max,not_frozen,"
+        + "val_accuracy_mean,val_accuracy_ci_low,val_accuracy_ci_high,"
+        + "accuracy_vs_never_mean,accuracy_vs_never_ci_low,accuracy_vs_never_ci_high,accuracy_vs_never_range_low,"
+        + "accuracy_vs_never_range_high,accuracy_vs_never_range_coverage,accuracy_lower_seeds,accuracy_higher_seeds,pairs,"
+        + "final_loss_mean,final_loss_ci_low,final_loss_ci_high,"
+        + "loss_vs_never_mean,loss_vs_never_ci_low,loss_vs_never_ci_high,loss_vs_never_range_low,loss_vs_never_range_high,"
+        + "loss_vs_never_range_coverage,loss_lower_seeds,loss_higher_seeds,loss_pairs"
+
     /// The lines after the freeze-curve tables.
     public static let tableNote = "Freeze curves: mean [95% Student-t interval] over seeds (nominal coverage, exact for normal values); differences to the never-frozen group paired by seed, with the range of the differences, which covers the median difference with the stated exact probability 1 - 2^(1-n). final loss: the training loss of the last batch."
 }
