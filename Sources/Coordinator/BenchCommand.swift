@@ -18,6 +18,10 @@ struct Bench: ParsableCommand {
     @Option(help: "Probe-set size of the tracked loop.") var probe: Int = 512
     @Option(help: "Architecture whose gated training loop to time against the ordinary one (empty: skip).")
     var gatedArch: String = "mlp:784-256-256-10"
+    @Option(help: "Architecture of the certified-pattern benchmark: a tracked cosine run on Fashion-MNIST, full vs certified probe pass (empty: skip).")
+    var certifiedArch: String = "mlp:784-256-256-10"
+    @Option(help: "Iterations of the certified-pattern benchmark's cosine run.") var certifiedIterations: Int = 1000
+    @Option(help: "Base learning rate (SGD, momentum 0.9) of the certified-pattern benchmark's run.") var certifiedLr: Double = 0.05
     @Option(help: "NumPy comparison script (run with python3; skipped if missing).")
     var numpyScript: String = "scripts/bench/numpy_sgemm.py"
     @Flag(help: "Print JSON instead of tables.") var json = false
@@ -31,6 +35,8 @@ struct Bench: ParsableCommand {
 
     struct Report: Codable {
         var cpu: String
+        /// The core's fp32 FMA peak (`benchmarkFMAPeak`): every rate is also printed as a fraction of it.
+        var fmaPeak: FMAPeakBenchmark
         var gemm: [GEMMBenchmarkRow]
         var numpy: [String: [NumPyRow]]
         var numpyNotes: [String]
@@ -39,6 +45,7 @@ struct Bench: ParsableCommand {
         var loops: [ArchitectureBenchmark]
         var gemmReference: Double
         var gated: GatedTrainingBenchmark?
+        var certified: CertifiedPatternsBenchmark?
         var dataPath: [DataPathBenchmark]
         var memory: MemoryReport?
     }
@@ -46,6 +53,8 @@ struct Bench: ParsableCommand {
     func run() throws {
         let sizeList = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !sizeList.isEmpty, sizeList.allSatisfy({ $0 > 0 }) else { throw ValidationError("--sizes: expected positive integers, e.g. 128,256") }
+        log("fp32 FMA peak (16 chains of SIMD16<Float>)...")
+        let peak = benchmarkFMAPeak(seconds: gemmSeconds)
         log("GEMM (single thread, \(sizeList.map(String.init).joined(separator: ", ")))...")
         let gemm = benchmarkGEMM(sizes: sizeList, minSeconds: gemmSeconds)
         var numpy: [String: [NumPyRow]] = [:]
@@ -69,10 +78,16 @@ struct Bench: ParsableCommand {
         }
         log("gated training loop \(gatedArch)...")
         let gated = gatedArch.isEmpty ? nil : try benchmarkGatedTraining(arch: gatedArch, batch: batch, seconds: loopSeconds)
+        var certified: CertifiedPatternsBenchmark?
+        if !certifiedArch.isEmpty {
+            log("certified patterns \(certifiedArch) (\(certifiedIterations)-iteration cosine run, full vs certified)...")
+            certified = try benchmarkCertifiedPatterns(arch: certifiedArch, batch: batch, probe: probe,
+                                                       iterations: certifiedIterations, lr: certifiedLr)
+        }
         let dataPath = benchmarkDataPaths(&notes)
         let memory = memoryIterations > 0 ? benchmarkMemory() : nil
-        let report = Report(cpu: cpuName(), gemm: gemm, numpy: numpy, numpyNotes: notes, numpyBLAS: blas, loops: loops, gemmReference: reference,
-                            gated: gated, dataPath: dataPath, memory: memory)
+        let report = Report(cpu: cpuName(), fmaPeak: peak, gemm: gemm, numpy: numpy, numpyNotes: notes, numpyBLAS: blas, loops: loops, gemmReference: reference,
+                            gated: gated, certified: certified, dataPath: dataPath, memory: memory)
         if json {
             let encoder = JSONCoding.encoder(pretty: true)
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
@@ -82,13 +97,18 @@ struct Bench: ParsableCommand {
     }
 
     func table(_ r: Report) -> String {
-        var out = ["CPU: \(r.cpu)", "", "GEMM GFLOP/s, single thread (C = op(A) op(B), n x n x n):"]
+        let peak = r.fmaPeak.gflops
+        func ofPeak(_ gflops: Double) -> String { peak > 0 ? String(format: "%.0f%%", 100 * gflops / peak) : "-" }
+        var out = ["CPU: \(r.cpu)", "",
+                   String(format: "fp32 FMA peak of one core: %.1f GFLOP/s (%d independent chains of SIMD16<Float> FMAs, thread CPU time, best call)",
+                          peak, r.fmaPeak.chains),
+                   "", "GEMM GFLOP/s, single thread (C = op(A) op(B), n x n x n):"]
         let numpyLabels = r.numpy.keys.sorted()
-        var header = ["n", "op", "fast", "naive"] + numpyLabels.map { $0.contains("unset") ? "numpy-unset" : "numpy-env" }
+        var header = ["n", "op", "fast", "fast/peak", "naive"] + numpyLabels.map { $0.contains("unset") ? "numpy-unset" : "numpy-env" }
         header.append("fast/best-numpy")
         out.append(header.map { $0.padding(toLength: 16, withPad: " ", startingAt: 0) }.joined())
         for row in r.gemm {
-            var cells = ["\(row.size)", row.variant, String(format: "%.1f", row.fastGFLOPS),
+            var cells = ["\(row.size)", row.variant, String(format: "%.1f", row.fastGFLOPS), ofPeak(row.fastGFLOPS),
                          row.naiveGFLOPS.map { String(format: "%.2f", $0) } ?? "-"]
             var best = 0.0
             for label in numpyLabels {
@@ -102,14 +122,19 @@ struct Bench: ParsableCommand {
         for label in numpyLabels { out.append("  \(label): \(r.numpyBLAS[label] ?? "?")") }
         out += r.numpyNotes.map { "  note: \($0)" }
         out.append("")
-        out.append(String(format: "Training loops (batch %d, probe %d; CPU-time medians): reference GEMM rate %.1f GFLOP/s", batch, probe, r.gemmReference))
-        out.append(["arch", "it/s", "GFLOP/s", "tracked it/s", "tracked GFLOP/s", "tracked/GEMM"].enumerated()
-            .map { $0.element.padding(toLength: $0.offset == 0 ? 44 : 16, withPad: " ", startingAt: 0) }.joined())
+        out.append(String(format: "Training loops (batch %d, probe %d; CPU-time medians): reference GEMM rate %.1f GFLOP/s (",
+                          batch, probe, r.gemmReference) + ofPeak(r.gemmReference) + " of peak); /peak and /GEMM: GFLOP/s as fractions of them")
+        func ofGEMM(_ gflops: Double) -> String { r.gemmReference > 0 ? String(format: "%.0f%%", 100 * gflops / r.gemmReference) : "-" }
+        let widths = [44, 9, 9, 7, 7, 14, 14, 7, 7]
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined()
+        }
+        out.append(line(["arch", "it/s", "GFLOP/s", "/peak", "/GEMM", "tracked it/s", "tracked GF/s", "/peak", "/GEMM"]))
         for loop in r.loops {
-            let cells = [loop.arch, String(format: "%.1f", loop.iterationsPerSecond), String(format: "%.1f", loop.gflops),
-                         String(format: "%.1f", loop.trackedIterationsPerSecond), String(format: "%.1f", loop.trackedGflops),
-                         r.gemmReference > 0 ? String(format: "%.0f%%", 100 * loop.trackedGflops / r.gemmReference) : "-"]
-            out.append(cells.enumerated().map { $0.element.padding(toLength: $0.offset == 0 ? 44 : 16, withPad: " ", startingAt: 0) }.joined())
+            out.append(line([loop.arch, String(format: "%.1f", loop.iterationsPerSecond), String(format: "%.1f", loop.gflops),
+                             ofPeak(loop.gflops), ofGEMM(loop.gflops),
+                             String(format: "%.1f", loop.trackedIterationsPerSecond), String(format: "%.1f", loop.trackedGflops),
+                             ofPeak(loop.trackedGflops), ofGEMM(loop.trackedGflops)]))
         }
         if let g = r.gated {
             out.append("Gated training \(g.arch) " + String(format: "(batch %d, untracked, same run): ordinary %.1f it/s, gates cached %.1f it/s (%.2fx), "
@@ -117,6 +142,18 @@ struct Bench: ParsableCommand {
                               g.batch, g.iterationsPerSecond, g.cachedIterationsPerSecond,
                               g.cachedIterationsPerSecond / g.iterationsPerSecond, g.recomputedIterationsPerSecond,
                               g.recomputedIterationsPerSecond / g.iterationsPerSecond, g.cacheBytesPerExample))
+        }
+        if let c = r.certified {
+            out.append("")
+            out.append("Certified probe pass \(c.arch) on \(c.dataset) " + String(format: "(batch %d, probe %d, %d-iteration cosine run from lr %g, "
+                       + "every iteration tracked, same curve bit for bit; steps in turns, CPU time):", c.batch, c.probe, c.iterations, c.lr))
+            out.append(String(format: "  second half: full %.1f it/s, certified %.1f it/s (%.2fx); whole run: full %.1f, certified %.1f it/s (%.2fx)",
+                              c.fullSecondHalf, c.certifiedSecondHalf, c.speedupSecondHalf, c.fullWhole, c.certifiedWhole,
+                              c.certifiedWhole / c.fullWhole))
+            out.append("  probe examples certified per quarter of the run: "
+                       + c.certifiedFractionPerQuarter.map { String(format: "%.1f%%", 100 * $0) }.joined(separator: ", ")
+                       + "; first-layer units certified where the bounds were tried (\(c.attempts) measurements): "
+                       + c.firstLayerUnitFractionPerQuarter.map { $0.map { String(format: "%.1f%%", 100 * $0) } ?? "-" }.joined(separator: ", "))
         }
         out += dataPathTable(r.dataPath)
         if let memory = r.memory { out += memoryTable(memory) }

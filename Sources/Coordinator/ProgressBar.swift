@@ -6,8 +6,10 @@ final class ProgressBar {
     let total: Int
     let label: String
     let enabled = isatty(STDERR_FILENO) != 0
-    private let start = Date()
+    /// Set at the first update (a bar made before its work starts counts from there).
+    private var start: Date?
     private var lastDraw = Date.distantPast
+    private var drawn = false
 
     init(total: Int, label: String) {
         self.total = total
@@ -17,8 +19,11 @@ final class ProgressBar {
     func update(_ done: Int, loss: Double) {
         guard enabled else { return }
         let now = Date()
+        let start = self.start ?? now
+        self.start = start
         guard now.timeIntervalSince(lastDraw) > 0.1 || done == total else { return }
         lastDraw = now
+        drawn = true
         let fraction = total > 0 ? Double(done) / Double(total) : 1
         let width = 30
         let filled = Int(fraction * Double(width))
@@ -29,8 +34,10 @@ final class ProgressBar {
         FileHandle.standardError.write(Data(text.utf8))
     }
 
+    /// Ends the bar's line, once (nothing if it never drew).
     func finish() {
-        guard enabled else { return }
+        guard enabled, drawn else { return }
+        drawn = false
         FileHandle.standardError.write(Data("\n".utf8))
     }
 }

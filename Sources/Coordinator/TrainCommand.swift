@@ -59,6 +59,7 @@ struct AnalysisFlags: ParsableArguments {
     @Option(help: "Analysis: thresholds, comma-separated.") var thresholds: String = "0.05,0.1,0.2"
     @Option(help: "Analysis: early-peak reference window (last iteration).") var peakWindow: Int = 100
     @Option(help: "Analysis: iterations removed before the early-peak reference.") var peakSkip: Int = 50
+    @Option(help: "Analysis: fractions q of the settling times, comma-separated.") var settling: String = "0.5,0.2,0.1,0.05"
 
     func makeOptions() throws -> AnalysisOptions {
         let parsed = thresholds.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
@@ -66,8 +67,12 @@ struct AnalysisFlags: ParsableArguments {
             throw ValidationError("--thresholds: expected comma-separated numbers, got '\(thresholds)'")
         }
         let values = parsed.map { $0! }
+        let fractions = settling.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard fractions.allSatisfy({ $0 != nil }) else {
+            throw ValidationError("--settling: expected comma-separated numbers, got '\(settling)'")
+        }
         var options = AnalysisOptions(smoothing: smoothing, thresholds: values,
-                                      normalization: .earlyPeak(window: peakWindow, skip: peakSkip))
+                                      normalization: .earlyPeak(window: peakWindow, skip: peakSkip), settling: fractions.map { $0! })
         options.epsilonGrid = Array(Set(options.epsilonGrid + values)).sorted()
         do { try options.validate() } catch { throw ValidationError("\(error)") }
         return options
@@ -111,14 +116,30 @@ struct Train: ParsableCommand {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let progress = ProgressBar(total: spec.iterations, label: spec.trialID)
         runner.betweenIterations = { trainer in progress.update(trainer.iteration, loss: trainer.lastLoss) }
+        let replayProgress = ProgressBar(total: spec.iterations, label: "settling replay")
+        runner.betweenReplaySteps = { replay in
+            progress.finish()
+            replayProgress.update(replay.iteration, loss: replay.lastLoss)
+        }
+        let cpu = Clocks.threadCPU()
         let outcome = runner.run(spec)
+        let totalCPU = Clocks.threadCPU() - cpu
         progress.finish()
+        replayProgress.finish()
         if let curve = outcome.curve {
             try AtomicFile.write(Data(curve.csv().utf8), to: directory.appendingPathComponent("curve.csv"))
         }
-        let analysed = AnalysedTrial(result: outcome.result, curve: outcome.curve, options: options)
+        if let settling = outcome.settling {
+            try AtomicFile.write(Data(settling.csv().utf8), to: directory.appendingPathComponent("settling.csv"))
+        }
+        let analysed = AnalysedTrial(result: outcome.result, curve: outcome.curve, settling: outcome.settling, options: options)
         try AtomicFile.write(try JSONFormat.pretty(analysed), to: resultURL)
         print(TrialSummaryText.describe(analysed))
+        if let seconds = outcome.settlingSeconds, let replayCPU = outcome.settlingCPUSeconds {
+            print(String(format: "settling replay: %.1f s of the %.1f s wall, %.1f s of the %.1f s CPU (%.0f%% of training's); settling.csv: %d snapshots",
+                         seconds, outcome.result.wallSeconds, replayCPU, totalCPU, 100 * replayCPU / max(totalCPU - replayCPU, 1e-9),
+                         outcome.settling?.count ?? 0))
+        }
         if outcome.result.status == .failed { throw ExitCode(1) }
     }
 }

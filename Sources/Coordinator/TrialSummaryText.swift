@@ -21,6 +21,12 @@ enum TrialSummaryText {
                 lines.append("  \(key): " + describe(decay[key]!))
             }
         }
+        if let settling = trial.analysis?.settling {
+            lines.append("settling to the final state (first snapshot after which the distance stays <= q x its initial value):")
+            for key in settling.keys.sorted(by: { (Double($0) ?? 0) > (Double($1) ?? 0) }) {
+                lines.append("  q \(key): " + describe(settling[key]!))
+            }
+        }
         return lines.joined(separator: "\n")
     }
 

@@ -45,6 +45,7 @@ extension ReportBuilder {
         out += "<figure style=\"width: \(Int(Self.groupSmallWidth))px\">\n" + [ScaleKind.linear, .log].map { groupRawPlot(view, column: "pattern_change_init", smooth: false, scale: $0) }.joined(separator: "\n")
         out += "\n<figcaption>Pattern change against the initial parameters (raw); mean ± 1 sd.</figcaption>\n</figure>\n"
         out += "</div>\n"
+        out += instrumentPanel(view)
         if let summary = view.summary, summary.timing != nil || summary.timingLRNormalized != nil {
             out += timingSection(relative: summary.timing, lrNormalized: summary.timingLRNormalized, groupID: group.id)
         }

@@ -64,6 +64,8 @@ struct ReportBuilder {
         /// curve is missing or has no positive early peak.
         var normalizedW: [Double]?
         var normalizedA: [Double]?
+        /// The distances to the final state (`curves/<trial_id>.settling.csv`), when the trial has them.
+        var settling: SettlingCurve?
 
         var status: String { entry?.result.status.rawValue ?? "not run" }
         var isOK: Bool { entry?.result.status == .ok }
@@ -168,6 +170,7 @@ struct ReportBuilder {
         case nil:
             break
         }
+        do { view.settling = try input.directory.readSettling(trialID: spec.trialID) } catch { view.curveError = "\(error)" }
         return view
     }
 

@@ -217,7 +217,8 @@ struct NodeReader {
     func analysisOptions(_ node: Node, key: String = "analysis") throws -> AnalysisOptions {
         let f = try fields(node, key: key, known: ["smoothing", "thresholds", "reference", "epsilon_grid", "area_fraction",
                                                    "knee_flattening", "knee_minimum_improvement", "minimum_decay_factor",
-                                                   "time_constant_floor", "minimum_fit_points", "theil_sen_max_points"])
+                                                   "time_constant_floor", "minimum_fit_points", "theil_sen_max_points",
+                                                   "settling"])
         var options = AnalysisOptions()
         func numbers(_ n: Node, _ name: String) throws -> [Double] {
             guard case .sequence(let list) = n else { throw error(n, "\(key).\(name): expected a list of numbers in (0, 1)") }
@@ -237,6 +238,7 @@ struct NodeReader {
         if let n = f["time_constant_floor"] { options.timeConstantFloor = try double(n, key: "\(key).time_constant_floor") }
         if let n = f["minimum_fit_points"] { options.minimumFitPoints = try positiveInt(n, key: "\(key).minimum_fit_points") }
         if let n = f["theil_sen_max_points"] { options.theilSenMaxPoints = try positiveInt(n, key: "\(key).theil_sen_max_points") }
+        if let n = f["settling"] { options.settling = try numbers(n, "settling") }
         do { try options.validate() } catch { throw self.error(node, "\(key): \(error)") }
         return options
     }

@@ -67,7 +67,9 @@ public struct SweepAnalysis {
                     continue
                 }
                 curves.append(curve)
-                analyses.append(outcome.status == .ok ? TrialAnalysis(trialID: trialID, curve: curve, options: options) : nil)
+                analyses.append(outcome.status == .ok
+                                ? TrialAnalysis(trialID: trialID, curve: curve, settling: try directory.readSettling(trialID: trialID),
+                                                options: options) : nil)
             }
             let table = GroupCurves(iterations: group.iterations, curves: curves)
             curves = []

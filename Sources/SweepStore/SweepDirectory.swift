@@ -34,6 +34,7 @@ public final class SweepDirectory: @unchecked Sendable {
     public var freezeCSVURL: URL { url.appendingPathComponent("summary-freeze.csv") }
     public var reportURL: URL { url.appendingPathComponent("report.html") }
     public func curveURL(_ trialID: String) -> URL { curvesDirectory.appendingPathComponent("\(trialID).csv") }
+    public func settlingURL(_ trialID: String) -> URL { curvesDirectory.appendingPathComponent("\(trialID).settling.csv") }
     public func groupCurvesURL(_ groupID: String) -> URL { groupsDirectory.appendingPathComponent("\(groupID).csv") }
     public func checkpointURL(_ trialID: String) -> URL { checkpointsDirectory.appendingPathComponent("\(trialID).ckpt") }
 
@@ -97,10 +98,12 @@ public final class SweepDirectory: @unchecked Sendable {
     public struct Record {
         public var result: TrialResult
         public var curveCSV: String?
+        /// Its settling curve's text (``SettlingCurve/csv()``), nil for a trial that did not finish.
+        public var settlingCSV: String?
         public var rank: Int
         public var host: String
-        public init(result: TrialResult, curveCSV: String?, rank: Int, host: String) {
-            self.result = result; self.curveCSV = curveCSV; self.rank = rank; self.host = host
+        public init(result: TrialResult, curveCSV: String?, settlingCSV: String? = nil, rank: Int, host: String) {
+            self.result = result; self.curveCSV = curveCSV; self.settlingCSV = settlingCSV; self.rank = rank; self.host = host
         }
     }
 
@@ -113,13 +116,16 @@ public final class SweepDirectory: @unchecked Sendable {
     public func record(_ batch: [Record]) throws -> (curve: Int, journal: Int) {
         guard !batch.isEmpty else { return (0, 0) }
         var curveBytes = 0
-        if batch.contains(where: { $0.curveCSV != nil }) {
+        if batch.contains(where: { $0.curveCSV != nil || $0.settlingCSV != nil }) {
             try FileManager.default.createDirectory(at: curvesDirectory, withIntermediateDirectories: true)
             for record in batch {
-                guard let text = record.curveCSV else { continue }
-                let data = Data(text.utf8)
-                try AtomicFile.write(data, to: curveURL(record.result.trialID), durable: false)
-                curveBytes += data.count
+                for (text, url) in [(record.curveCSV, curveURL(record.result.trialID)),
+                                    (record.settlingCSV, settlingURL(record.result.trialID))] {
+                    guard let text else { continue }
+                    let data = Data(text.utf8)
+                    try AtomicFile.write(data, to: url, durable: false)
+                    curveBytes += data.count
+                }
             }
             try AtomicFile.syncFileSystem(containing: curvesDirectory)
         }
@@ -134,6 +140,13 @@ public final class SweepDirectory: @unchecked Sendable {
         let url = curveURL(trialID)
         guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
         return try Curve(csv: String(decoding: data, as: UTF8.self), file: url.path)
+    }
+
+    /// A finished trial's settling curve (`curves/<trial_id>.settling.csv`), nil if it has none.
+    public func readSettling(trialID: String) throws -> SettlingCurve? {
+        let url = settlingURL(trialID)
+        guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
+        return try SettlingCurve(csv: String(decoding: data, as: UTF8.self), file: url.path)
     }
 
     /// A curve file as a table (for plotting columns the ``Curve`` type does not name).

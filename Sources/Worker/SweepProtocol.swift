@@ -51,6 +51,9 @@ public struct FinishedTrial: Codable, Sendable {
     /// stopped before its first record. Formatted where the trial ran, so rank 0 only writes it:
     /// parsing and formatting numbers would cost rank 0 about 60 ns per byte of curve.
     public var curveCSV: String?
+    /// The settling curve as its file `curves/<trial_id>.settling.csv` holds it (``SettlingCurve/csv()``),
+    /// nil for a trial that did not run to the end.
+    public var settlingCSV: String?
     /// Seconds from sending the report that asked for this trial to holding its assignment (and
     /// its checkpoint, when it resumed).
     public var assignmentWaitSeconds: Double
@@ -58,9 +61,9 @@ public struct FinishedTrial: Codable, Sendable {
     /// has taken it).
     public var checkpointSendSeconds: Double
 
-    public init(trialIndex: Int, result: TrialResult, curve: Curve?, assignmentWaitSeconds: Double = 0,
-                checkpointSendSeconds: Double = 0) {
-        self.trialIndex = trialIndex; self.result = result; curveCSV = curve?.csv()
+    public init(trialIndex: Int, result: TrialResult, curve: Curve?, settling: SettlingCurve? = nil,
+                assignmentWaitSeconds: Double = 0, checkpointSendSeconds: Double = 0) {
+        self.trialIndex = trialIndex; self.result = result; curveCSV = curve?.csv(); settlingCSV = settling?.csv()
         self.assignmentWaitSeconds = assignmentWaitSeconds; self.checkpointSendSeconds = checkpointSendSeconds
     }
 }

@@ -46,7 +46,7 @@ public enum WorkerLoop {
             let waited = Clocks.monotonic() - asked
             checkpointSeconds = 0
             let outcome = runner.run(spec, resumingFrom: resume)
-            report.finished = FinishedTrial(trialIndex: index, result: outcome.result, curve: outcome.curve,
+            report.finished = FinishedTrial(trialIndex: index, result: outcome.result, curve: outcome.curve, settling: outcome.settling,
                                             assignmentWaitSeconds: waited, checkpointSendSeconds: checkpointSeconds)
         }
     }

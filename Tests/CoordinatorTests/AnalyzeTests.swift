@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+@testable import SweepStore
 
 /// Analysis apart from training, under real `mpirun`: a sweep run with analysis A and then
 /// re-analysed with B gives, byte for byte, the summary and per-trial times of a fresh sweep run
@@ -21,7 +22,7 @@ final class AnalyzeTests: XCTestCase {
 
     func testAnalyzeWithBEqualsAFreshSweepWithB() throws {
         let analysisA = "{smoothing: 5, thresholds: [0.1, 0.2, 0.5], reference: {mode: early_peak, window: 20, skip: 0}}"
-        let analysisB = "{smoothing: 3, thresholds: [0.05, 0.3], reference: {mode: value_at, iteration: 15}, area_fraction: 0.8}"
+        let analysisB = "{smoothing: 3, thresholds: [0.05, 0.3], reference: {mode: value_at, iteration: 15}, area_fraction: 0.8, settling: [0.7, 0.3]}"
         let sweepA = try sweepFile(analysis: analysisA, name: "sweepA")
         let sweepB = try sweepFile(analysis: analysisB, name: "sweepB")
         let outA = TestSupport.temporaryDirectory("runA"), outB = TestSupport.temporaryDirectory("runB")
@@ -49,6 +50,10 @@ final class AnalyzeTests: XCTestCase {
                            "\(name): analyze with B differs from a sweep run with B")
         }
         XCTAssertEqual(try contents(outA.appendingPathComponent("groups")), try contents(outB.appendingPathComponent("groups")))
+        // The settling times were recomputed from the stored settling curves at B's fractions.
+        let timing = try SweepAnalysis.readTiming(try SweepDirectory(existing: outA))
+        XCTAssertFalse(timing.isEmpty)
+        for analysis in timing.values { XCTAssertEqual(analysis.settling.map { Set($0.keys) }, ["0.7", "0.3"], analysis.trialID) }
         XCTAssertEqual(try contents(outA.appendingPathComponent("curves")), curvesBefore, "analyze changed a curve")
         XCTAssertEqual(try Data(contentsOf: outA.appendingPathComponent("trials.jsonl")), journalBefore, "analyze changed the journal")
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: outA.appendingPathComponent("manifest.json"))) as! [String: Any]
@@ -69,6 +74,12 @@ final class AnalyzeTests: XCTestCase {
         XCTAssertNotEqual(failed.status, 0)
         XCTAssertTrue(failed.stderr.contains(bad.path) && failed.stderr.contains("smoothing"), failed.stderr)
         XCTAssertEqual(failed.stderr.split(separator: "\n").count, 1, failed.stderr)
+        XCTAssertEqual(try Data(contentsOf: outA.appendingPathComponent("summary.json")), summaryBefore)
+        try "analysis: {settling: [0.5, 2]}\n".write(to: bad, atomically: true, encoding: .utf8)
+        let badSettling = try TestSupport.run(TestSupport.regimeBinary.path, ["analyze", outA.path, "--analysis", bad.path])
+        XCTAssertNotEqual(badSettling.status, 0)
+        XCTAssertTrue(badSettling.stderr.contains(bad.path) && badSettling.stderr.contains("'settling'"), badSettling.stderr)
+        XCTAssertEqual(badSettling.stderr.split(separator: "\n").count, 1, badSettling.stderr)
         XCTAssertEqual(try Data(contentsOf: outA.appendingPathComponent("summary.json")), summaryBefore)
 
         // --resume with a changed analysis: section re-analyses instead of refusing.

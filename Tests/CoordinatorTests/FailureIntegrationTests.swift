@@ -88,6 +88,11 @@ final class FailureIntegrationTests: XCTestCase {
             let files = try FileManager.default.contentsOfDirectory(atPath: a.appendingPathComponent(folder).path).sorted()
             XCTAssertEqual(files, try FileManager.default.contentsOfDirectory(atPath: b.appendingPathComponent(folder).path).sorted(),
                            file: file, line: line)
+            // Every ok trial's settling curve is among them (docs/numerics.md, "Settling to the final state").
+            if folder == "curves" {
+                XCTAssertEqual(files.filter { $0.hasSuffix(".settling.csv") }.count, journalA.filter { $0.contains("\"status\":\"ok\"") }.count,
+                               file: file, line: line)
+            }
             for f in files {
                 XCTAssertEqual(try Data(contentsOf: a.appendingPathComponent(folder).appendingPathComponent(f)),
                                try Data(contentsOf: b.appendingPathComponent(folder).appendingPathComponent(f)),

@@ -54,6 +54,8 @@ final class MPIIntegrationTests: XCTestCase {
             }
             for folder in ["curves", "groups"] {
                 let files = try FileManager.default.contentsOfDirectory(atPath: outputs[0].appendingPathComponent(folder).path).sorted()
+                // Each trial's curve and settling curve (docs/numerics.md, "Settling to the final state").
+                if folder == "curves" { XCTAssertEqual(files.filter { $0.hasSuffix(".settling.csv") }.count, 6, "\(files)") }
                 XCTAssertEqual(files, try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent(folder).path).sorted())
                 for file in files {
                     XCTAssertEqual(try Data(contentsOf: outputs[0].appendingPathComponent(folder).appendingPathComponent(file)),

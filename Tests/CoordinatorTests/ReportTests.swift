@@ -183,10 +183,12 @@ final class ReportTests: XCTestCase {
     func testEverySVGAndThePageAreWellFormedXML() throws {
         for dir in [try ReportFixture.tinySweep(), try ReportFixture.editedSweep()] {
             // The first page: overview 1; per group: decay lin+log, ratio, loss lin+log, accuracy,
-            // pattern_change_init lin+log = 8, plus R(eps) when the summary has timing. Each trial's
-            // page (with a curve): 4 plots x 2 scales.
+            // pattern_change_init lin+log = 8, plus R(eps) when the summary has timing, plus the
+            // settling plot when the trials have settling curves. Each trial's page (with a curve):
+            // 4 plots x 2 scales.
             let input = try ReportInput.load(dir)
             let timed = input.summary.groups.filter { $0.timing != nil || $0.timingLRNormalized != nil }.count
+                + input.summary.groups.filter { $0.definitions.contains { $0.definition.hasPrefix("settling ") } }.count
             let first = try report(dir)
             let pages = try ReportFixture.linkedPages(dir)
             XCTAssertEqual(pages.count, 6)

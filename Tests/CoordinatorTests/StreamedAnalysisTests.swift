@@ -39,7 +39,8 @@ final class StreamedAnalysisTests: XCTestCase {
         for group in groups {
             for index in group.trialIndices where results[index]?.status == .ok {
                 let curve = try XCTUnwrap(try directory.readCurve(trialID: sweep.trials[index].trialID))
-                analyses[index] = TrialAnalysis(trialID: sweep.trials[index].trialID, curve: curve, options: sweep.analysis)
+                let settling = try XCTUnwrap(try directory.readSettling(trialID: sweep.trials[index].trialID))
+                analyses[index] = TrialAnalysis(trialID: sweep.trials[index].trialID, curve: curve, settling: settling, options: sweep.analysis)
                 expectedTiming.append(try JSONFormat.line(analyses[index]!))
                 expectedTiming.append(0x0A)
             }

@@ -57,6 +57,19 @@ final class CheckpointResumeTests: XCTestCase {
         XCTAssertEqual(saved.map(\.metadata.iteration), [25, 50, 75])
         let resumed = TrialRunner().run(spec, resumingFrom: (saved[1], source: "memory"))
         XCTAssertEqual(resumed.curve, full.curve)
+        // The settling curve (replayed after training) is part of the outcome, identical after a
+        // resume mid-training and after one from the finished state (a kill during the replay).
+        XCTAssertNotNil(full.settling)
+        XCTAssertEqual(resumed.settling, full.settling)
+        // A cadence due at the last iteration checkpoints the finished state before the replay.
+        let (_, atEnd) = runCheckpointing(spec, every: 45)
+        XCTAssertEqual(atEnd.map(\.metadata.iteration), [45, spec.iterations])
+        let replayedOnly = TrialRunner().run(spec, resumingFrom: (atEnd[1], source: "memory"))
+        XCTAssertEqual(replayedOnly.curve, full.curve)
+        XCTAssertEqual(replayedOnly.settling, full.settling)
+        var a = replayedOnly.result, b = full.result
+        a.wallSeconds = 0; b.wallSeconds = 0
+        XCTAssertEqual(a, b)
         XCTAssertEqual(resumed.result.finalLoss, full.result.finalLoss)
         XCTAssertEqual(resumed.result.finalValAccuracy, full.result.finalValAccuracy)
     }
@@ -80,6 +93,8 @@ final class CheckpointResumeTests: XCTestCase {
                 let resumed = TrialRunner().run(spec, resumingFrom: (try TrainerCheckpoint(decoding: bytes, source: "memory"), source: "memory"))
                 let label = "\(gates) resumed at \(checkpoint.metadata.iteration)"
                 XCTAssertEqual(resumed.curve, full.curve, label)
+                XCTAssertNotNil(full.settling, label)
+                XCTAssertEqual(resumed.settling, full.settling, label)
                 var a = resumed.result, b = full.result
                 a.wallSeconds = 0; b.wallSeconds = 0
                 XCTAssertEqual(a, b, label)
@@ -98,7 +113,7 @@ final class CheckpointResumeTests: XCTestCase {
         runner.checkpointEvery = .seconds(1e-9)
         runner.saveCheckpoint = { saved.append($0) }
         let full = runner.run(spec)
-        XCTAssertEqual(saved.map(\.metadata.iteration), Array(1..<spec.iterations))
+        XCTAssertEqual(saved.map(\.metadata.iteration), Array(1...spec.iterations))
         let resumed = TrialRunner().run(spec, resumingFrom: (saved[40], source: "memory"))
         XCTAssertEqual(resumed.curve, full.curve)
         saved = []

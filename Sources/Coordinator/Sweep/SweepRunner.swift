@@ -102,7 +102,8 @@ final class SweepRunner {
             let resume = try output.readCheckpoint(trialID: spec.trialID).map { ($0.checkpoint, source: output.checkpointURL(spec.trialID).path) }
             let outcome = ownRunner.run(spec, resumingFrom: resume)
             if let failure = scheduler.stopped ?? writeFailure { throw failure }
-            let finished = SweepScheduler.Finished(trial: FinishedTrial(trialIndex: index, result: outcome.result, curve: outcome.curve),
+            let finished = SweepScheduler.Finished(trial: FinishedTrial(trialIndex: index, result: outcome.result, curve: outcome.curve,
+                                                                                      settling: outcome.settling),
                                                    rank: 0, host: world.processorName)
             if handOver { scheduler.handOver(finished) } else { try scheduler.record([finished]) }
         }

@@ -89,7 +89,8 @@ final class SweepScheduler: @unchecked Sendable {
         guard !batch.isEmpty else { return }
         let start = Clocks.monotonic()
         let bytes = try output.record(batch.map {
-            SweepDirectory.Record(result: $0.trial.result, curveCSV: $0.trial.curveCSV, rank: $0.rank, host: $0.host)
+            SweepDirectory.Record(result: $0.trial.result, curveCSV: $0.trial.curveCSV, settlingCSV: $0.trial.settlingCSV,
+                                  rank: $0.rank, host: $0.host)
         })
         locked {
             load.results += batch.count

@@ -99,7 +99,8 @@ public struct Verdict: Codable, Hashable, Sendable {
 
 extension SweepSummary {
     /// The definitions of a group in table order: the threshold rule at each summary threshold,
-    /// the area rule, the half-life and the knee (`weight_update_rel` against `pattern_change`).
+    /// the area rule, the half-life and the knee (`weight_update_rel` against `pattern_change`),
+    /// then settling to the final state at each fraction of `options.settling`.
     static func definitions(_ analyses: [TrialAnalysis], runLengths: [Double], options: AnalysisOptions) -> [DefinitionSummary] {
         let referenceEnd: Int
         switch options.normalization {
@@ -116,8 +117,20 @@ extension SweepSummary {
         rows.append(("area", analyses.map { $0.decay[areaKey] ?? $0.timing.area }))
         rows.append(("half_life", analyses.map(\.timing.halfLife)))
         rows.append(("knee", analyses.map(\.timing.knee)))
-        return rows.map { name, comparisons in
+        var table = rows.map { name, comparisons in
             DefinitionSummary(definition: name, ratio: RatioSummary(comparisons, runLengths: runLengths), referenceEnd: referenceEnd)
         }
+        // Settling to the final state, when the trials have settling curves: no reference window,
+        // so no time of theirs is "transient" (referenceEnd 0).
+        if analyses.contains(where: { $0.settling != nil }) {
+            table += options.settling.map { q in
+                let comparisons = analyses.map {
+                    $0.settling?[SettlingTimes.key(q)] ?? TimingComparison(tW: .unavailable(.notApplicable), tA: .unavailable(.notApplicable))
+                }
+                return DefinitionSummary(definition: SettlingTimes.definitionName(q),
+                                         ratio: RatioSummary(comparisons, runLengths: runLengths), referenceEnd: 0)
+            }
+        }
+        return table
     }
 }

@@ -38,6 +38,9 @@ public struct AnalysisOptions: Codable, Hashable, Sendable {
     /// The Theil-Sen fit uses at most this many points, evenly spaced by index over its range
     /// (its cost is quadratic). `>= minimumFitPoints`.
     public var theilSenMaxPoints: Int
+    /// The fractions q of the settling times t_a(q), t_w(q) (``SettlingTimes``): distinct values in
+    /// (0, 1), at least one; the definition table lists them in this order.
+    public var settling: [Double]
 
     public init(
         smoothing: Int = 25,
@@ -50,7 +53,8 @@ public struct AnalysisOptions: Codable, Hashable, Sendable {
         minimumDecayFactor: Double = 2,
         timeConstantFloor: Double = 0.05,
         minimumFitPoints: Int = 10,
-        theilSenMaxPoints: Int = 400
+        theilSenMaxPoints: Int = 400,
+        settling: [Double] = [0.5, 0.2, 0.1, 0.05]
     ) {
         self.smoothing = smoothing
         self.thresholds = thresholds
@@ -63,6 +67,7 @@ public struct AnalysisOptions: Codable, Hashable, Sendable {
         self.timeConstantFloor = timeConstantFloor
         self.minimumFitPoints = minimumFitPoints
         self.theilSenMaxPoints = theilSenMaxPoints
+        self.settling = settling
     }
 
     enum CodingKeys: String, CodingKey {
@@ -75,6 +80,7 @@ public struct AnalysisOptions: Codable, Hashable, Sendable {
         case timeConstantFloor = "time_constant_floor"
         case minimumFitPoints = "minimum_fit_points"
         case theilSenMaxPoints = "theil_sen_max_points"
+        case settling
     }
 
     public init(from decoder: Decoder) throws {
@@ -92,6 +98,7 @@ public struct AnalysisOptions: Codable, Hashable, Sendable {
         timeConstantFloor = try c.decodeIfPresent(Double.self, forKey: .timeConstantFloor) ?? d.timeConstantFloor
         minimumFitPoints = try c.decodeIfPresent(Int.self, forKey: .minimumFitPoints) ?? d.minimumFitPoints
         theilSenMaxPoints = try c.decodeIfPresent(Int.self, forKey: .theilSenMaxPoints) ?? d.theilSenMaxPoints
+        settling = try c.decodeIfPresent([Double].self, forKey: .settling) ?? d.settling
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -107,6 +114,7 @@ public struct AnalysisOptions: Codable, Hashable, Sendable {
         try c.encode(timeConstantFloor, forKey: .timeConstantFloor)
         try c.encode(minimumFitPoints, forKey: .minimumFitPoints)
         try c.encode(theilSenMaxPoints, forKey: .theilSenMaxPoints)
+        try c.encode(settling, forKey: .settling)
     }
 
     /// Throws the first violated constraint as a ``AnalysisOptionsError`` naming the snake_case key.
@@ -159,6 +167,20 @@ public struct AnalysisOptions: Codable, Hashable, Sendable {
         if theilSenMaxPoints < minimumFitPoints {
             throw AnalysisOptionsError(key: "theil_sen_max_points", expected: "an integer >= minimum_fit_points (\(minimumFitPoints))",
                                     found: "\(theilSenMaxPoints)")
+        }
+        try Self.checkSettling(settling)
+    }
+
+    /// The settling fractions: at least one, each in the open interval (0, 1), no value twice.
+    static func checkSettling(_ values: [Double]) throws {
+        if values.isEmpty { throw AnalysisOptionsError(key: "settling", expected: "at least one fraction q in (0, 1)", found: "[]") }
+        for (k, q) in values.enumerated() {
+            guard q.isFinite, q > 0, q < 1 else {
+                throw AnalysisOptionsError(key: "settling", expected: "every fraction in the open interval (0, 1)", found: "\(q) at position \(k)")
+            }
+            if values[..<k].contains(q) {
+                throw AnalysisOptionsError(key: "settling", expected: "distinct fractions", found: "\(q) twice")
+            }
         }
     }
 

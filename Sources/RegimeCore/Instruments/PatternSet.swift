@@ -64,6 +64,15 @@ public final class PatternSet: @unchecked Sendable {
         }
     }
 
+    /// Copies every layer's bits of example `e` from `other` (same shapes).
+    public func copyExample(_ e: Int, from other: PatternSet) {
+        precondition(other.wordsPerExample == wordsPerExample && e < exampleCount && e < other.exampleCount)
+        for layer in words.indices {
+            let n = wordsPerExample[layer]
+            for w in 0..<n { words[layer][e * n + w] = other.words[layer][e * n + w] }
+        }
+    }
+
     /// Number of (example, unit) pairs of `layer` whose state differs between `self` and `other`.
     public func differingPairs(layer: Int, from other: PatternSet) -> Int {
         precondition(other.wordsPerExample == wordsPerExample && other.exampleCount == exampleCount)

@@ -13,6 +13,22 @@ func addBias(_ out: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, r
     }
 }
 
+/// z[b, n] += bias[n], then h[b, n] = max(z[b, n], 0): `addBias` and `reluForward` in one pass over
+/// the rows (the same two operations per element, so the same bits), keeping both Z (the pattern
+/// and the ReLU backward mask) and H (the next layer's input).
+@inline(__always)
+func addBiasReluKeepingZ(_ z: UnsafeMutablePointer<Float>, _ h: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>,
+                 rows B: Int, columns N: Int) {
+    for b in 0..<B {
+        let zRow = z + b * N, hRow = h + b * N
+        for n in 0..<N {
+            let v = zRow[n] + bias[n]
+            zRow[n] = v
+            hRow[n] = v > 0 ? v : 0
+        }
+    }
+}
+
 /// dbias[n] = sum_b dout[b, n] (overwrites). Summed in row order for determinism.
 @inline(__always)
 func biasGradient(_ dbias: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, rows B: Int, columns N: Int) {

@@ -195,20 +195,31 @@ public final class CNN: Network {
 
     public func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
                         gates: GateMasks?) -> UnsafePointer<Float> {
+        forward(parameters: parameters, input: input, batch: B, gates: gates, ops: ops.count)
+        return UnsafePointer(outputs[ops.count - 1].pointer)
+    }
+
+    /// Every op but the classifier (the last op; the pattern layers come before it).
+    public func forwardPatterns(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int) {
+        forward(parameters: parameters, input: input, batch: B, gates: nil, ops: ops.count - 1)
+    }
+
+    /// Ops 0..<`opCount` of the forward pass.
+    private func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
+                         gates: GateMasks?, ops opCount: Int) {
         reserve(examples: B)
         if let inputHWC { channelsLast(inputHWC.pointer, input, batch: B, shape: spec.input) }
         let x0 = channelLastInput(input)
-        let spatial = spatialOpCount, block = spatialBlock(batch: B)
+        let spatial = min(spatialOpCount, opCount), block = spatialBlock(batch: B)
         for first in stride(from: 0, to: B, by: block) {
             for i in 0..<spatial {
                 forwardOp(i, parameters: parameters, input: opInput(i, x0), first: first, count: min(block, B - first),
                           gate: gate(gates, op: i))
             }
         }
-        for i in spatial..<ops.count {
+        for i in spatial..<opCount {
             forwardOp(i, parameters: parameters, input: opInput(i, x0), first: 0, count: B, gate: gate(gates, op: i))
         }
-        return UnsafePointer(outputs[ops.count - 1].pointer)
     }
 
     /// Backward through op i for examples first..<first+count. `dout` is the gradient of the op's

@@ -11,8 +11,8 @@ public final class MLP: Network {
     public var architecture: Architecture { .mlp(widths: widths) }
 
     /// Offsets of W_l and b_l in the parameter block, l = 1..L stored at index l-1.
-    private let weightOffsets: [Int]
-    private let biasOffsets: [Int]
+    let weightOffsets: [Int]
+    let biasOffsets: [Int]
     private var layerCount: Int { widths.count - 1 }
 
     // Workspaces, sized for `capacity` rows.
@@ -61,26 +61,39 @@ public final class MLP: Network {
 
     public func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
                         gates: GateMasks?) -> UnsafePointer<Float> {
+        forward(parameters: parameters, input: input, batch: B, gates: gates, layers: layerCount)
+        return UnsafePointer(preActivations[layerCount - 1].pointer)
+    }
+
+    public func forwardPatterns(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int) {
+        forward(parameters: parameters, input: input, batch: B, gates: nil, layers: layerCount - 1)
+    }
+
+    /// Layers 1...`layers` of the forward pass.
+    private func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
+                         gates: GateMasks?, layers: Int) {
         reserve(rows: B)
         var h = input
-        for l in 1...layerCount {
+        for l in stride(from: 1, through: layers, by: 1) {
             let (inWidth, outWidth) = (widths[l - 1], widths[l])
             let z = preActivations[l - 1].pointer
             // Z = H W^T + b
             sgemm(transA: false, transB: true, m: B, n: outWidth, k: inWidth, alpha: 1,
                   a: h, lda: inWidth, b: parameters + weightOffsets[l - 1], ldb: inWidth, beta: 0, c: z, ldc: outWidth)
-            addBias(z, parameters + biasOffsets[l - 1], rows: B, columns: outWidth)
+            let bias = parameters + biasOffsets[l - 1]
             if l < layerCount {
                 let out = activations[l - 1].pointer
                 if let gates {
+                    addBias(z, bias, rows: B, columns: outWidth)
                     gateForward(out, z, gate: gates[l - 1], count: B * outWidth)
                 } else {
-                    reluForward(out, z, count: B * outWidth)
+                    addBiasReluKeepingZ(z, out, bias, rows: B, columns: outWidth)
                 }
                 h = UnsafePointer(out)
+            } else {
+                addBias(z, bias, rows: B, columns: outWidth)
             }
         }
-        return UnsafePointer(preActivations[layerCount - 1].pointer)
     }
 
     public func backward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, dlogits: UnsafePointer<Float>,

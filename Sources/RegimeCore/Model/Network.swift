@@ -46,6 +46,13 @@ public protocol Network: AnyObject {
     func backward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, dlogits: UnsafePointer<Float>,
                   batch: Int, gradients: UnsafeMutablePointer<Float>, gates: GateMasks?)
 
+    /// The plain (ungated) forward pass up to the last pattern layer: afterwards `patternSource(layer:)`
+    /// holds exactly the values a plain `forward` gives (the same operations in the same order), but
+    /// what lies past the last pattern layer (the classifier; for a transformer also the last
+    /// block's second feed-forward matrix, the final LayerNorm and the pooling) is not computed.
+    /// The probe pass of the instruments needs only the patterns. Not followed by `backward`.
+    func forwardPatterns(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch: Int)
+
     /// After a plain (ungated) `forward`: pattern layer `layer`'s values for the batch, rows of
     /// `unitsPerExample`, each > 0 exactly where the unit's pre-activation is > 0 (the
     /// pre-activations, or the ReLU outputs stored in their place).

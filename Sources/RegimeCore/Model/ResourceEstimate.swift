@@ -217,6 +217,7 @@ public struct ArchitectureSizes: Sendable {
 /// | weight-update copy | 4P (the parameters before the step) | always |
 /// | optimizer state | 4P x (0 for SGD, 1 with momentum, 2 for Adam/AdamW) | always |
 /// | activations and workspaces | 4 x workspace(R) (`ArchitectureSizes`) | always |
+/// | probe as Floats | 4p x features (the probe set converted once, read at every recorded iteration) | always |
 /// | batch and epoch order | 4B x (features + 1 + classes) + 16n (the epoch's order and the next one being drawn) + 4E x (features + 1) (a probe or validation chunk converted to Floats, and its predictions) | always |
 /// | pattern storage | 3 copies (initial, previous, current) x p x W x 8 | always |
 /// | curve | N x (c x 8 + 8) x 2: Doubles (validation accuracy an optional of 16 bytes), arrays grown by doubling | always |
@@ -227,6 +228,7 @@ public struct ArchitectureSizes: Sendable {
 /// | checkpoint | 4 x (4P x (1 + moments + 1 if gated) + 2 x p x W x 8 + N x c x 25): its arrays, its encoding grown by doubling, and rank 0's copy; only when the sweep checkpoints | moment |
 /// | frozen gates | gated trials (`FrozenGates`): 4P (theta_g) + 4 x workspace(Rg) of the gate network, Rg = max(R, min(E, n)) (it also runs the training set in chunks) + p x W x 8 (the probe's gates) + within the 128 MiB cache bound n x W x 8 (the training set's gates) and 4B x units (the batch's masks) | always |
 /// | frozen gates regrowth | gated trials: 4 x workspace of the gate network's next smaller capacity | moment |
+/// | settling replay | 4P + 2 x p x W x 8 + 514 x (2 + groups + pattern layers) x 8 x 2: θ_T, the final and the current probe patterns, and the settling curve (at most 2 x 256 + 2 rows, arrays grown by doubling), held while the trial is replayed by a fresh trainer after the trained one is released (`SettlingReplay`; the trainer's own terms are counted above) | moment |
 /// | process baseline | 64 MB: runtime, Foundation and OpenMPI (a rank measured 31 MB at its peak under mpirun) | always |
 /// | data sets | what the rank's data cache holds (given by the caller) | always |
 ///
@@ -310,6 +312,7 @@ public struct ResourceEstimate: Sendable {
             term("batch and epoch order", saturatingSum([saturatingProduct(4, B, architecture.inputSize + 1 + architecture.classCount),
                                                          saturatingProduct(16, n),
                                                          saturatingProduct(4, E, architecture.inputSize + 1)]), .batch),
+            term("probe as Floats", saturatingProduct(4, p, architecture.inputSize), .probe),
             term("pattern storage", saturatingProduct(3, patternCopy), .probe),
             term("curve", saturatingProduct(recorded, columns * 8 + 8, 2), .iterations),
             term("allocation overhead", 262_144 + 65_536 * sizes.parameterGroupCount, .fixed),
@@ -330,6 +333,10 @@ public struct ResourceEstimate: Sendable {
             terms.append(term("frozen gates regrowth", saturatingProduct(4, R2g > 0 ? sizes.workspaceFloats(examples: R2g) : 0),
                               .architecture, persistent: false))
         }
+        let settlingRows = 2 * SettlingSchedule.minimumSnapshots + 2
+        let settlingColumns = 2 + sizes.parameterGroupCount + sizes.patternUnits.count
+        terms.append(term("settling replay", saturatingSum([parameterBytes, saturatingProduct(2, patternCopy),
+                                                            saturatingProduct(settlingRows, settlingColumns, 16)]), .architecture, persistent: false))
         if checkpoints {
             let copies = 1 + moments + (spec.gates == nil ? 0 : 1)  // theta_g of a gated trial
             let state = saturatingProduct(parameterBytes, copies), patterns = saturatingProduct(2, patternCopy)

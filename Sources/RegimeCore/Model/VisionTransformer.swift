@@ -181,6 +181,18 @@ public final class VisionTransformer: Network {
 
     public func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
                         gates: GateMasks?) -> UnsafePointer<Float> {
+        forward(parameters: parameters, input: input, batch: B, gates: gates, patternsOnly: false)
+        return UnsafePointer(logits.pointer)
+    }
+
+    /// Up to the last block's feed-forward hidden units (its pattern layer): that block's second
+    /// matrix, the final LayerNorm, the pooling and the head are skipped.
+    public func forwardPatterns(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int) {
+        forward(parameters: parameters, input: input, batch: B, gates: nil, patternsOnly: true)
+    }
+
+    private func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
+                         gates: GateMasks?, patternsOnly: Bool) {
         reserve(examples: B)
         let R = B * T
         let p = parameters
@@ -226,6 +238,7 @@ public final class VisionTransformer: Network {
             } else {
                 addBiasRelu(w.hidden.pointer, p + o.f1B, rows: R, columns: F)
             }
+            if patternsOnly && l == blocks.count - 1 { return }
             w.x2.pointer.update(from: w.x1.pointer, count: R * D)
             sgemm(transA: false, transB: true, m: R, n: D, k: F, alpha: 1, a: w.hidden.pointer, lda: F,
                   b: p + o.f2W, ldb: F, beta: 1, c: w.x2.pointer, ldc: D)
@@ -253,7 +266,6 @@ public final class VisionTransformer: Network {
         sgemm(transA: false, transB: true, m: B, n: K, k: D, alpha: 1, a: pooled.pointer, lda: D,
               b: p + headW, ldb: D, beta: 0, c: logits.pointer, ldc: K)
         addBias(logits.pointer, p + headB, rows: B, columns: K)
-        return UnsafePointer(logits.pointer)
     }
 
     public func backward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, dlogits: UnsafePointer<Float>,

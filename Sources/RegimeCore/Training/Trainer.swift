@@ -42,6 +42,9 @@ public final class Trainer {
     static let evaluationChunk = 256
     /// One chunk of probe or validation examples converted to Floats.
     private let chunkInput: FloatBuffer
+    /// The whole probe set converted to Floats once (the probe is fixed and read at every recorded
+    /// iteration; the same conversion as per chunk, so the same Floats).
+    let probeInput: FloatBuffer
 
     /// `gateCacheLimitBytes` bounds the training-set gate cache of a gated trial (see `FrozenGates`;
     /// the result does not depend on it).
@@ -68,6 +71,8 @@ public final class Trainer {
         batchExamples = [Int](repeating: 0, count: spec.batchSize)
         dlogits = FloatBuffer(count: spec.batchSize * data.train.classCount)
         chunkInput = FloatBuffer(count: Self.evaluationChunk * data.train.featureCount)
+        probeInput = FloatBuffer(count: data.probe.count * data.probe.featureCount)
+        data.probe.copyFeatures(of: 0..<data.probe.count, into: probeInput.pointer)
 
         var rng = Xoshiro256(seed: spec.seed, stream: .initialization)
         network.initialize(parameters: parameters.pointer, rng: &rng)
@@ -190,11 +195,29 @@ public final class Trainer {
         }
     }
 
-    /// Forward passes over the probe set, storing its activation pattern.
-    private func measurePatterns(into patterns: PatternSet) {
-        let probe = data.probe
-        probe.forEachChunk(rows: Self.evaluationChunk, buffer: chunkInput) { first, rows, input in
-            _ = network.forward(parameters: parameters.pointer, input: input, batch: rows)
+    /// How recorded iterations compute the probe's patterns (the same bits in every mode; the
+    /// initial patterns always come from the full pass). `.certified` and `.checked` apply to MLPs.
+    public var patternPass: PatternPass = .full {
+        didSet {
+            guard patternPass != .full, let mlp = network as? MLP else { certifiedPatterns = nil; return }
+            certifiedPatterns = certifiedPatterns ?? CertifiedPatterns(network: mlp, probeCount: data.probe.count,
+                                                                       featureCount: data.probe.featureCount,
+                                                                       chunk: Self.evaluationChunk)
+        }
+    }
+    public private(set) var certifiedPatterns: CertifiedPatterns?
+
+    /// Forward passes over the probe set up to its last pattern layer, storing its activation pattern.
+    func measurePatterns(into patterns: PatternSet) {
+        if let certifiedPatterns, iteration > 0 {
+            certifiedPatterns.measure(parameters: parameters.pointer, input: probeInput.pointer, into: patterns,
+                                      check: patternPass == .checked)
+            return
+        }
+        let width = data.probe.featureCount
+        for first in stride(from: 0, to: data.probe.count, by: Self.evaluationChunk) {
+            let rows = min(Self.evaluationChunk, data.probe.count - first)
+            network.forwardPatterns(parameters: parameters.pointer, input: probeInput.pointer + first * width, batch: rows)
             network.recordPatterns(batch: rows, into: patterns, firstExample: first)
         }
     }

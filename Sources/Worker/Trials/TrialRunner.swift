@@ -8,8 +8,11 @@ public struct TrialRunner {
     /// Called after every iteration with the trainer (`regime train` draws its progress bar here);
     /// an error it throws stops the trial (a sweep's rank 0 stops its own trial when the sweep fails).
     public var betweenIterations: (Trainer) throws -> Void = { _ in }
-    /// When to save a checkpoint (nil: never). The last iteration is not checkpointed: the
-    /// finished result replaces any checkpoint.
+    /// Called after every step of the settling replay with the replaying trainer (nil: `betweenIterations`).
+    public var betweenReplaySteps: ((Trainer) throws -> Void)?
+    /// When to save a checkpoint (nil: never). The last iteration is checkpointed, when the cadence
+    /// is due there, before the settling replay, so that a trial killed during its replay resumes
+    /// with the replay only; the finished result replaces any checkpoint.
     public var checkpointEvery: CheckpointCadence?
     public var saveCheckpoint: (TrainerCheckpoint) throws -> Void = { _ in }
     /// Stop a trial that has trained longer than this many seconds (nil: no limit).
@@ -19,10 +22,15 @@ public struct TrialRunner {
 
     public init(cache: DatasetCache = DatasetCache()) { self.cache = cache }
 
-    /// A finished trial: its result and its curve (the curve may be partial if it failed).
+    /// A finished trial: its result and its curve (the curve may be partial if it failed), and for
+    /// a trial that ran to the end its distances to the final state (``SettlingReplay``).
     public struct Outcome {
         public var result: TrialResult
         public var curve: Curve?
+        public var settling: SettlingCurve?
+        /// Seconds the settling replay took (included in `result.wallSeconds`), and its CPU seconds.
+        public var settlingSeconds: Double?
+        public var settlingCPUSeconds: Double?
     }
 
     /// Reads the trial's data (through the cache) and checks the trial against it and, when there
@@ -44,14 +52,39 @@ public struct TrialRunner {
         let start = Date()
         let carried = checkpoint?.0.metadata.elapsedSeconds ?? 0
         func elapsed() -> Double { carried + Date().timeIntervalSince(start) }
-        let trainer: Trainer
+        var (outcome, target, data) = train(spec, resumingFrom: checkpoint, elapsed: elapsed)
+        // The trained trainer is released here; the replay holds one trainer again (bounded memory).
+        guard let target, let data else { return outcome }
+        let replayStart = elapsed(), replayCPU = Clocks.threadCPU()
         do {
-            trainer = try Trainer(spec: spec, data: try check(spec))
+            outcome.settling = try SettlingReplay.run(target, data: data) { replay in
+                try (betweenReplaySteps ?? betweenIterations)(replay)
+                if let timeout, elapsed() > timeout { throw TrialTimeout(seconds: elapsed(), iteration: replay.iteration) }
+            }
+        } catch {
+            outcome.result.status = error is TrialTimeout ? .timedOut : .failed
+            outcome.result.error = "settling replay: \(error)"
+        }
+        outcome.settlingSeconds = elapsed() - replayStart
+        outcome.settlingCPUSeconds = Clocks.threadCPU() - replayCPU
+        outcome.result.wallSeconds = elapsed()
+        return outcome
+    }
+
+    /// Trains `spec` (from `checkpoint` when given); for a trial that ran to the end, also its
+    /// settling target and data.
+    private func train(_ spec: TrialSpec, resumingFrom checkpoint: (TrainerCheckpoint, source: String)?,
+                       elapsed: () -> Double) -> (Outcome, SettlingTarget?, PreparedData?) {
+        let trainer: Trainer
+        let data: PreparedData
+        do {
+            data = try check(spec)
+            trainer = try Trainer(spec: spec, data: data)
             if let (saved, source) = checkpoint { try trainer.restore(saved, source: source) }
         } catch {
             let result = TrialResult(trialID: spec.trialID, params: spec, status: .failed, iterations: 0, finalLoss: nil,
                                      finalValAccuracy: nil, wallSeconds: elapsed(), error: "\(error)")
-            return Outcome(result: result, curve: nil)
+            return (Outcome(result: result, curve: nil), nil, nil)
         }
         var failure: Error?
         var lastSaved = elapsed()
@@ -68,9 +101,15 @@ public struct TrialRunner {
                     throw TrialTimeout(seconds: elapsed(), iteration: trainer.iteration)
                 }
             }
+            // The finished state, for a resume during the settling replay (below).
+            // (Only when the cadence is due there too: a sweep's checkpoint traffic stays within its cadence.)
+            if let checkpointEvery, checkpointEvery.isDue(iteration: trainer.iteration, secondsSinceLast: elapsed() - lastSaved) {
+                try saveCheckpoint(trainer.checkpoint(elapsedSeconds: elapsed()))
+            }
         } catch {
             failure = error
         }
-        return Outcome(result: trainer.result(wallSeconds: elapsed(), failure: failure), curve: trainer.curve)
+        let outcome = Outcome(result: trainer.result(wallSeconds: elapsed(), failure: failure), curve: trainer.curve)
+        return outcome.result.status == .ok ? (outcome, trainer.settlingTarget(), data) : (outcome, nil, nil)
     }
 }
