@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RegimeAnalysis
+import RegimeCore
 import SweepStore
 
 /// The journal is the truth about a sweep, not mpirun's exit code: these read it.
@@ -34,6 +35,6 @@ struct Summary: ParsableCommand {
         guard let data = FileManager.default.contents(atPath: sweepDirectory.summaryJSONURL.path) else {
             throw ValidationError("\(sweepDirectory.summaryJSONURL.path): no summary yet; run `regime analyze \(directory)`")
         }
-        print(try JSONDecoder().decode(SweepSummary.self, from: data).table())
+        print(try JSONCoding.decoder().decode(SweepSummary.self, from: data).table())
     }
 }

@@ -58,6 +58,7 @@ extension ReportBuilder {
         content += verdicts()
         content += controls()
         content += overview()
+        content += freezeSection()
         content += "<section id=\"groups\">\n<h2>Groups</h2>\n"
         if !inlineGroups {
             content += "<p class=\"lead\">\(groups.count) groups, each with its verdict and its normalised curves (log y): mean over the ok seeds of the weight update (<span style=\"color: \(Self.weightColor)\">blue</span>) and the pattern change (<span style=\"color: \(Self.patternColor)\">orange</span>), dashed: t<sub>w</sub> and t<sub>a</sub> at the selected measure. All of a group's plots and tables are on its own page (linked), each trial's on the trial's page.</p>\n"
@@ -172,6 +173,7 @@ extension ReportBuilder {
         out += "<nav class=\"meta\"><a href=\"#overview\">Overview</a> · "
         out += groups.enumerated().map { "<a href=\"#group-\(Markup.escape($0.element.group.id))\">G\($0.offset + 1) \(Markup.escape($0.element.shortLabel))</a>" }
             .joined(separator: " · ")
+        if input.summary.freezeCurves != nil { out += " · <a href=\"#freeze\">Freeze curves</a>" }
         out += " · <a href=\"#notes\">Notes</a></nav>\n</header>\n"
         return out
     }

@@ -33,8 +33,12 @@ public struct SweepAnalysis {
         var indexByID: [String: Int] = [:]
         for (index, trial) in trials.enumerated() { indexByID[trial.trialID] = index }
         var outcomes = [SweepSummary.TrialOutcome?](repeating: nil, count: trials.count)
+        var freezeOutcomes = [FreezeCurve.Outcome?](repeating: nil, count: trials.count)
         try Journal.scan(url: directory.journalURL) { entry in  // a resumed sweep's last line wins
-            if let index = indexByID[entry.result.trialID] { outcomes[index] = SweepSummary.TrialOutcome(entry.result) }
+            if let index = indexByID[entry.result.trialID] {
+                outcomes[index] = SweepSummary.TrialOutcome(entry.result)
+                freezeOutcomes[index] = FreezeCurve.Outcome(entry.result)
+            }
         }
         indexByID = [:]
         let groups = TrialGroup.make(trials)
@@ -89,7 +93,11 @@ public struct SweepAnalysis {
         }
         try timing.close()
         try csv.close()
-        let envelope = SweepSummary(name: sweep.name, options: options, totals: totals, groups: [], taBeforeTw: ordering)
+        var envelope = SweepSummary(name: sweep.name, options: options, totals: totals, groups: [], taBeforeTw: ordering)
+        envelope.setFreezeCurves(FreezeCurve.make(groups: groups, outcomes: freezeOutcomes))
+        blocks += SweepSummary.freezeBlock(envelope.freezeCurves)
+        let freezeCSV = staging.appendingPathComponent("summary-freeze.csv")
+        if let curves = envelope.freezeCurves { try AtomicFile.write(Data(FreezeCurve.csv(curves).utf8), to: freezeCSV) }
         let summaryJSON = staging.appendingPathComponent("summary.json")
         try summaryGroups.finish(envelope: envelope, key: "groups", into: summaryJSON)
 
@@ -102,6 +110,11 @@ public struct SweepAnalysis {
         AtomicFile.syncDirectory(directory.groupsDirectory)
         try AtomicFile.move(staging.appendingPathComponent("timing.jsonl"), to: directory.timingURL)
         try AtomicFile.move(staging.appendingPathComponent("summary.csv"), to: directory.summaryCSVURL)
+        if envelope.freezeCurves != nil {
+            try AtomicFile.move(freezeCSV, to: directory.freezeCSVURL)
+        } else {
+            try? manager.removeItem(at: directory.freezeCSVURL)
+        }
         try AtomicFile.move(summaryJSON, to: directory.summaryJSONURL)
         AtomicFile.syncDirectory(directory.url)
         return SweepAnalysis(table: (printed + blocks + ["", SweepSummary.tableFooter]).joined(separator: "\n"))

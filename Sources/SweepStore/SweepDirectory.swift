@@ -30,6 +30,8 @@ public final class SweepDirectory: @unchecked Sendable {
     public var timingURL: URL { url.appendingPathComponent("timing.jsonl") }
     public var summaryJSONURL: URL { url.appendingPathComponent("summary.json") }
     public var summaryCSVURL: URL { url.appendingPathComponent("summary.csv") }
+    /// The freeze curves as CSV (only for sweeps that have one).
+    public var freezeCSVURL: URL { url.appendingPathComponent("summary-freeze.csv") }
     public var reportURL: URL { url.appendingPathComponent("report.html") }
     public func curveURL(_ trialID: String) -> URL { curvesDirectory.appendingPathComponent("\(trialID).csv") }
     public func settlingURL(_ trialID: String) -> URL { curvesDirectory.appendingPathComponent("\(trialID).settling.csv") }

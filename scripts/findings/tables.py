@@ -2,6 +2,8 @@
 """Markdown tables for docs/findings.md from the summary.json of finished sweeps.
 
     python3 scripts/findings/tables.py results/quick results/paper-mlp ...
+    python3 scripts/findings/tables.py --freeze results/freeze-mlp   # only the freeze curves
+    python3 scripts/findings/tables.py --verdicts results/paper-cnn  # only the verdict lines
 
 Per group: the verdict line, then the definition table (median t_a and t_w, the median ratio with
 its order-statistic interval and real coverage, the geometric mean with its t interval on the log
@@ -28,11 +30,67 @@ def interval(i, digits=2):
     return text + (f" ({100 * cov:.1f}%)" if cov is not None else "")
 
 
-def main(directories):
+def spread(s):
+    if s is None:
+        return "-"
+    return f"{s['min']}" if s["min"] == s["max"] else f"{s['median']:.0f} ({s['min']}-{s['max']})"
+
+
+def mean_ci(s, digits=4):
+    if s.get("mean") is None:
+        return "n/a"
+    text = f"{s['mean']:.{digits}f}"
+    if s.get("ci_low") is not None:
+        text += f" [{s['ci_low']:.{digits}f}, {s['ci_high']:.{digits}f}]"
+    return text
+
+
+def difference(d):
+    if d is None:
+        return "baseline", "-"
+    m = d["mean"]
+    text = f"{m['mean']:+.4f}"
+    if m.get("ci_low") is not None:
+        text += f" [{m['ci_low']:+.4f}, {m['ci_high']:+.4f}]"
+    r = d["range"]
+    rng = "-" if r.get("low") is None else f"[{r['low']:+.4f}, {r['high']:+.4f}] ({100 * r['coverage']:.2f}%)"
+    return text, rng + f"; lower in {d['below']} of {d['pairs']}"
+
+
+def freeze_tables(s):
+    """The freeze curves of summary.json (FreezeCurve): one table per set of groups."""
+    for c in s.get("freeze_curves") or []:
+        print(f"**{c['label']}** (freeze point against the never-frozen group; 95% Student-t intervals; "
+              f"paired by seed)\n")
+        print("| freeze_at | frozen at | final val accuracy [95% t CI] | accuracy - never [95% paired t CI] | "
+              "range of differences (exact coverage) | final loss [95% t CI] |")
+        print("|---|---|---|---|---|---|")
+        for p in c["points"]:
+            diff, rng = difference(p["accuracy_vs_never"])
+            frozen = spread(p["frozen_at"]) + (f"; {p['not_frozen']} never froze" if p["not_frozen"] and p["freeze_at"] != "never" else "")
+            print(f"| {p['freeze_at']} | {frozen} | {mean_ci(p['final_val_accuracy'])} | {diff} | {rng} | "
+                  f"{mean_ci(p['final_loss'])} |")
+        if c.get("detected_unfrozen"):
+            print(f"\nThe online detector fires in the never-frozen group at iteration {spread(c['detected_unfrozen'])}.")
+        print()
+
+
+def main(arguments):
+    freeze_only = "--freeze" in arguments
+    verdicts_only = "--verdicts" in arguments
+    directories = [a for a in arguments if not a.startswith("--")]
     for directory in directories:
         with open(f"{directory}/summary.json") as f:
             s = json.load(f)
         print(f"### `{s['sweep']}` ({s['ok']}/{s['trials']} trials ok)\n")
+        if freeze_only:
+            freeze_tables(s)
+            continue
+        if verdicts_only:
+            for g in s["groups"]:
+                print(f"- **{g['label']}** (final val accuracy {fmt(g['final_val_accuracy']['mean'], 4)}): {g['verdict']['line']}")
+            print()
+            continue
         for g in s["groups"]:
             acc = g["final_val_accuracy"]
             print(f"**{g['label']}** — final val accuracy {fmt(acc['mean'], 4)}; verdict: **{g['verdict']['line']}**\n")
@@ -47,6 +105,7 @@ def main(directories):
                       f"{fmt(r['geometric_mean']['geometric_mean'])} {interval(r['geometric_mean']['interval'])} | "
                       f"{r['sign_test']['p_value']:.3g} | {censored} | {call} |")
             print()
+        freeze_tables(s)
 
 
 if __name__ == "__main__":

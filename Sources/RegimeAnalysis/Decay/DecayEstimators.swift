@@ -19,29 +19,11 @@ import RegimeCore
 /// 4. **Half-life**: the threshold rule at `eps = 0.5`.
 /// 5. **Area**: the first `it_i` with `cumsum(s)_i >= areaFraction * sum(s)`; censored when the
 ///    last `n >= 0.5` (censored: the curve has not decayed), not_applicable for non-finite values.
-/// 6. **Decay start** of the fits: `i0 = max(argmax_i s_i, w - 1)` — after the curve's
-///    (global) maximum, and after the first `w - 1` points, whose partial averages are not yet
-///    full windows. Fits need every smoothed value to be finite (else not_applicable).
-/// 7. **Knee** (``knee(iterations:smoothed:options:)``): a continuous two-segment
-///    (hinge) least-squares fit of `y = ln s_i` against `x = it_i` over the points from `i0`
-///    to the end with `s_i > 0`: `y = a + b1 min(x - x_k, 0) + b2 max(x - x_k, 0)`, with the
-///    break `x_k` searched exhaustively over the recorded points leaving each segment at least
-///    `m = max(minimumFitPoints, w)` points (O(1) per break from prefix sums, then an exact refit
-///    at the best break). The knee time is `x_k` if, in this order:
-///    a. the hinge removes at least `kneeMinimumImprovement` (25%) of the residual sum of squares
-///       of one straight line over the same points — else there is one rate throughout:
-///       censored if that line falls by `minimumDecayFactor` over the range (the fast phase
-///       lasts to the end of the run), no_decay if not;
-///    b. `b1 < 0` and `-b1 (x_k - x_first) >= ln(minimumDecayFactor)` (the fast phase falls by
-///       that factor, default 2) — else no_decay;
-///    c. `b2 >= kneeFlattening * b1` (after the break the curve decays at most half as fast by
-///       default, or is flat or rising) — else censored (the decay does not slow down within
-///       the run, e.g. it accelerates as under a cosine schedule);
-///    d. the break is not the first admissible point — else not_applicable (the fast phase ends
-///       at or before it, earlier than the smoothing and `m` can resolve).
-///    On noisy single exponentials (multiplicative noise up to sigma = 1 per point, w = 25) the
-///    improvement stays below 7%; on two-phase curves whose rate drops by 2x or more it exceeds
-///    70%.
+/// 6. **Decay start** of the time-constant fit: `i0 = max(argmax_i s_i, w - 1)` — after the
+///    curve's (global) maximum, and after the first `w - 1` points, whose partial averages are not
+///    yet full windows. The fit needs every smoothed value to be finite (else not_applicable).
+/// 7. **Knee** (``knee(iterations:values:options:)``, `Knee.swift`): the break of a hinge fit
+///    of the log of the raw curve on log-spaced iteration bins (no smoothing, no reference).
 /// 8. **Time constant** (``timeConstant(iterations:smoothed:options:)``): the fit range runs
 ///    from `i0` up to (excluding) the first point with `s_i < timeConstantFloor * max(s)`, or to
 ///    the end; `slope` = Theil-Sen estimate (median of pairwise slopes) of `ln s` against `it`,
@@ -80,20 +62,13 @@ public enum DecayEstimators {
             result.halfLife = full(halfLife(iterations: it, normalized: n))
             result.area = full(areaTime(iterations: it, smoothed: s, normalized: n, fraction: options.areaFraction))
         }
-        let k = knee(iterations: it, smoothed: s, options: options)
+        let k = knee(iterations: iterations, values: values, options: options)
         result.knee = k.estimate
         result.kneeFit = k.fit
         let e = timeConstant(iterations: it, smoothed: s, options: options)
         result.timeConstant = e.estimate
         result.exponentialFit = e.fit
         return result
-    }
-
-    /// The knee (step 7) of a raw curve: smoothed as in step 1, then fitted.
-    public static func kneeOfCurve(iterations: [Int], values: [Double], options: AnalysisOptions)
-        -> (estimate: TimeEstimate, fit: KneeFit?) {
-        let (it, s) = smoothedCurve(iterations: iterations, values: values, options: options)
-        return knee(iterations: it, smoothed: s, options: options)
     }
 
     /// Steps 1 of the pipeline: the kept iterations (after an early-peak `skip`) and the
@@ -168,54 +143,6 @@ public enum DecayEstimators {
     /// been long enough had it peaked earlier, else `not_applicable`.
     static func tooFewPoints(count: Int, needed: Int, smoothing: Int) -> TimeEstimate {
         count >= needed + smoothing - 1 ? .unavailable(.noDecay) : .unavailable(.notApplicable)
-    }
-
-    /// The knee of a smoothed curve (step 7 of the type's documentation), with the fit that
-    /// decided it (`nil` when no fit was possible).
-    public static func knee(iterations: [Int], smoothed: [Double], options: AnalysisOptions)
-        -> (estimate: TimeEstimate, fit: KneeFit?) {
-        precondition(iterations.count == smoothed.count, "DecayEstimators.knee: length mismatch")
-        guard let (start, _) = decayStart(smoothed, smoothing: options.smoothing) else {
-            return (.unavailable(.notApplicable), nil)
-        }
-        let segment = Swift.max(options.minimumFitPoints, options.smoothing)
-        let needed = 2 * segment - 1
-        var x: [Double] = []
-        var y: [Double] = []
-        var its: [Int] = []
-        if start < smoothed.count {
-            for i in start..<smoothed.count where smoothed[i] > 0 {
-                x.append(Double(iterations[i]))
-                y.append(log(smoothed[i]))
-                its.append(iterations[i])
-            }
-        }
-        guard x.count >= needed else {
-            if smoothed.count - start >= needed { return (.unavailable(.notApplicable), nil) }  // reaches zero
-            return (tooFewPoints(count: smoothed.count, needed: needed, smoothing: options.smoothing), nil)
-        }
-        guard let h = hingeFit(x: x, y: y, minimumSegmentPoints: segment), let line = lineFit(x: x, y: y) else {
-            return (.unavailable(.notApplicable), nil)
-        }
-        let improvement = line.rss > 0 ? 1 - h.rss / line.rss : 0
-        let fit = KneeFit(iteration: its[h.breakIndex], firstIteration: its[0], lastIteration: its[its.count - 1],
-                          pointsBefore: h.breakIndex + 1, pointsAfter: x.count - h.breakIndex,
-                          slopeBefore: h.slopeBefore, slopeAfter: h.slopeAfter, logValueAtKnee: h.valueAtBreak, rss: h.rss,
-                          lineSlope: line.slope, improvement: improvement)
-        let minimumDrop = log(options.minimumDecayFactor)
-        // One straight line is as good: a single rate throughout (decaying: the fast phase lasts
-        // to the end; else flat).
-        guard improvement >= options.kneeMinimumImprovement else {
-            let decays = line.slope < 0 && -line.slope * (x[x.count - 1] - x[0]) >= minimumDrop
-            return (.unavailable(decays ? .censored : .noDecay), fit)
-        }
-        let fastDrop = -h.slopeBefore * (x[h.breakIndex] - x[0])
-        guard h.slopeBefore < 0, fastDrop >= minimumDrop else { return (.unavailable(.noDecay), fit) }
-        guard h.slopeAfter >= options.kneeFlattening * h.slopeBefore else { return (.unavailable(.censored), fit) }
-        // The best break on the first admissible point: the fast phase ends at or before it,
-        // earlier than the fit can resolve (the number would be a bound, not a time).
-        if h.breakIndex == segment - 1 { return (.unavailable(.notApplicable), fit) }
-        return (.time(Double(its[h.breakIndex])), fit)
     }
 
     /// The exponential time constant of a smoothed curve (step 8 of the type's documentation),
@@ -329,96 +256,6 @@ public enum DecayEstimators {
             rss += r * r
         }
         return (b, rss)
-    }
-
-    /// The least-squares continuous two-segment line through `(x_i, y_i)`.
-    public struct HingeFit: Hashable, Sendable {
-        /// Index of the break point `x_k` (it belongs to both segments).
-        public var breakIndex: Int
-        /// Fitted `y` at the break.
-        public var valueAtBreak: Double
-        public var slopeBefore: Double
-        public var slopeAfter: Double
-        /// Residual sum of squares.
-        public var rss: Double
-    }
-
-    /// Fits `y = a + b1 min(x - x_k, 0) + b2 max(x - x_k, 0)` by least squares for every break
-    /// `k` with at least `minimumSegmentPoints` points on each side (the break counted on both)
-    /// and returns the break of least residual sum of squares (the first on ties), refitted
-    /// exactly. `x` must be strictly increasing.
-    ///
-    /// Each candidate costs O(1): with `x` scaled to [0, 1] and `y` centred, the normal
-    /// equations of the three parameters only need the prefix sums of `x, x^2, y, x y`; the
-    /// `(u, v)` cross term vanishes because `min(.,0) max(.,0) = 0`. `nil` if there are fewer
-    /// than `2 * minimumSegmentPoints - 1` points or a value is not finite.
-    public static func hingeFit(x: [Double], y: [Double], minimumSegmentPoints: Int) -> HingeFit? {
-        precondition(x.count == y.count, "DecayEstimators.hingeFit: length mismatch")
-        precondition(minimumSegmentPoints >= 2, "DecayEstimators.hingeFit: segments need at least 2 points")
-        let m = x.count
-        guard m >= 2 * minimumSegmentPoints - 1, x.allSatisfy(\.isFinite), y.allSatisfy(\.isFinite) else { return nil }
-        let x0 = x[0]
-        let span = x[m - 1] - x0
-        guard span > 0 else { return nil }
-        let yMean = y.reduce(0, +) / Double(m)
-        let xs = x.map { ($0 - x0) / span }
-        let yc = y.map { $0 - yMean }
-        var p1 = [Double](repeating: 0, count: m + 1)
-        var p2 = p1, py = p1, pxy = p1
-        var syy = 0.0
-        for i in 0..<m {
-            p1[i + 1] = p1[i] + xs[i]
-            p2[i + 1] = p2[i] + xs[i] * xs[i]
-            py[i + 1] = py[i] + yc[i]
-            pxy[i + 1] = pxy[i] + xs[i] * yc[i]
-            syy += yc[i] * yc[i]
-        }
-        let sy = py[m]
-        var best = -1
-        var bestRSS = Double.infinity
-        for k in (minimumSegmentPoints - 1)...(m - minimumSegmentPoints) {
-            let xk = xs[k]
-            let nl = Double(k + 1), nr = Double(m - k - 1)
-            let sxl = p1[k + 1], sxxl = p2[k + 1], syl = py[k + 1], sxyl = pxy[k + 1]
-            let sxr = p1[m] - sxl, sxxr = p2[m] - sxxl, syr = py[m] - syl, sxyr = pxy[m] - sxyl
-            let su = sxl - nl * xk, suu = sxxl - 2 * xk * sxl + nl * xk * xk, suy = sxyl - xk * syl
-            let sv = sxr - nr * xk, svv = sxxr - 2 * xk * sxr + nr * xk * xk, svy = sxyr - xk * syr
-            guard let (a, b1, b2) = solveHinge(n: Double(m), sy: sy, su: su, suu: suu, suy: suy, sv: sv, svv: svv, svy: svy)
-            else { continue }
-            let rss = syy - a * sy - b1 * suy - b2 * svy
-            if rss < bestRSS {
-                bestRSS = rss
-                best = k
-            }
-        }
-        guard best >= 0 else { return nil }
-        // Exact refit at the chosen break (direct sums, no prefix-sum cancellation).
-        let xk = xs[best]
-        var su = 0.0, suu = 0.0, suy = 0.0, sv = 0.0, svv = 0.0, svy = 0.0
-        for i in 0..<m {
-            let d = xs[i] - xk
-            if d < 0 { su += d; suu += d * d; suy += d * yc[i] } else { sv += d; svv += d * d; svy += d * yc[i] }
-        }
-        guard let (a, b1, b2) = solveHinge(n: Double(m), sy: sy, su: su, suu: suu, suy: suy, sv: sv, svv: svv, svy: svy)
-        else { return nil }
-        var rss = 0.0
-        for i in 0..<m {
-            let d = xs[i] - xk
-            let r = yc[i] - (a + (d < 0 ? b1 * d : b2 * d))
-            rss += r * r
-        }
-        return HingeFit(breakIndex: best, valueAtBreak: a + yMean, slopeBefore: b1 / span, slopeAfter: b2 / span, rss: rss)
-    }
-
-    /// Solves the normal equations `[[n, su, sv], [su, suu, 0], [sv, 0, svv]] (a, b1, b2) =
-    /// (sy, suy, svy)` by eliminating the slopes; `nil` if singular.
-    private static func solveHinge(n: Double, sy: Double, su: Double, suu: Double, suy: Double,
-                                   sv: Double, svv: Double, svy: Double) -> (Double, Double, Double)? {
-        guard suu > 0, svv > 0 else { return nil }
-        let d = n - su * su / suu - sv * sv / svv
-        guard d > 0, d.isFinite else { return nil }
-        let a = (sy - su * suy / suu - sv * svy / svv) / d
-        return (a, (suy - a * su) / suu, (svy - a * sv) / svv)
     }
 
     /// A curve per unit learning rate, `c_t / lr_t`, point by point. Where `lr_t` is not positive

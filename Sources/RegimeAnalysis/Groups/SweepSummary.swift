@@ -64,9 +64,12 @@ public struct SweepSummary: Codable {
     /// Over all groups and seeds, per measure: how often t_a < t_w (``OrderingFraction``).
     public var taBeforeTw: [String: OrderingFraction]
     public var notes: [String]
+    /// Groups that differ only in `gates.freeze_at` (``FreezeCurve``); nil (absent) when none.
+    public var freezeCurves: [FreezeCurve]?
 
     enum CodingKeys: String, CodingKey {
-        case sweep, analysis, trials, finished, ok, diverged, failed, groups, taBeforeTw = "t_a_before_t_w", notes
+        case sweep, analysis, trials, finished, ok, diverged, failed, groups, taBeforeTw = "t_a_before_t_w", notes,
+             freezeCurves = "freeze_curves"
     }
 
     /// Seed of every bootstrap resampling in a summary: fixed, so a summary is reproducible.
@@ -115,8 +118,16 @@ public struct SweepSummary: Codable {
             group(g, trials: trials, outcomes: g.trialIndices.map { outcomes[$0] }, analyses: g.trialIndices.map { analyses[$0] },
                   options: options)
         }
-        return SweepSummary(name: name, options: options, totals: Totals(trials: trials.count, outcomes: outcomes),
-                            groups: summaryGroups, taBeforeTw: overallOrdering(summaryGroups))
+        var summary = SweepSummary(name: name, options: options, totals: Totals(trials: trials.count, outcomes: outcomes),
+                                   groups: summaryGroups, taBeforeTw: overallOrdering(summaryGroups))
+        summary.setFreezeCurves(FreezeCurve.make(groups: groups, outcomes: results.map { $0.map(FreezeCurve.Outcome.init) }))
+        return summary
+    }
+
+    /// Sets ``freezeCurves`` (nil for none) and its note.
+    public mutating func setFreezeCurves(_ curves: [FreezeCurve]) {
+        freezeCurves = curves.isEmpty ? nil : curves
+        if !curves.isEmpty { notes.append(FreezeCurve.tableNote) }
     }
 
     /// A summary from its parts; `taBeforeTw` is ``overallOrdering(_:)`` of all its groups.
@@ -243,7 +254,14 @@ public struct SweepSummary: Codable {
     /// per group its definition table.
     public func table() -> String {
         (Self.tableHead(name: sweep, finished: finished, trials: trials, ok: ok, diverged: diverged, failed: failed)
-            + groups.map(Self.verdictLine) + groups.flatMap(Self.tableBlock) + ["", Self.tableFooter]).joined(separator: "\n")
+            + groups.map(Self.verdictLine) + groups.flatMap(Self.tableBlock) + Self.freezeBlock(freezeCurves)
+            + ["", Self.tableFooter]).joined(separator: "\n")
+    }
+
+    /// The freeze curves' tables in ``table()`` (nothing without one).
+    public static func freezeBlock(_ curves: [FreezeCurve]?) -> [String] {
+        guard let curves else { return [] }
+        return curves.flatMap { $0.table() } + ["  " + FreezeCurve.tableNote]
     }
 
     /// The first lines of ``table()``.

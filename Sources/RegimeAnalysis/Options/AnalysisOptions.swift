@@ -33,8 +33,7 @@ public struct AnalysisOptions: Codable, Hashable, Sendable {
     /// Time constant: the fit range ends at the first point below `timeConstantFloor` times the
     /// curve's maximum. In (0, 1).
     public var timeConstantFloor: Double
-    /// Minimum number of points of the time-constant fit; the knee's segments need at least
-    /// `max(minimumFitPoints, smoothing)` points each. `>= 3`.
+    /// Minimum number of points of the time-constant fit. `>= 3`.
     public var minimumFitPoints: Int
     /// The Theil-Sen fit uses at most this many points, evenly spaced by index over its range
     /// (its cost is quadratic). `>= minimumFitPoints`.

@@ -2,14 +2,16 @@ import Foundation
 import RegimeCore
 
 /// The two-segment fit behind a knee (reported also when the knee itself is censored or
-/// no_decay, so the reader sees the slopes that decided it). Slopes are of `ln s` per iteration.
+/// no_decay, so the reader sees the slopes that decided it). The fit is over log-spaced bins of
+/// the curve (``DecayEstimators/knee(iterations:values:options:)``); slopes are of the log of the
+/// binned curve per iteration.
 public struct KneeFit: Codable, Hashable, Sendable {
     /// The break: the recorded iteration where the segments meet.
     public var iteration: Int
     /// First and last recorded iterations of the fit range.
     public var firstIteration: Int
     public var lastIteration: Int
-    /// Points of each segment (the break point belongs to both).
+    /// Bins of each segment (a bin at the break belongs to both).
     public var pointsBefore: Int
     public var pointsAfter: Int
     public var slopeBefore: Double

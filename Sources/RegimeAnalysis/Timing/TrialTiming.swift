@@ -48,11 +48,11 @@ public struct TrialTiming: Codable, Hashable, Sendable {
     /// Analyses a trial's recorded curve: `pattern_change` against `weight_update_rel`, or both
     /// divided by the learning rate (``WeightUpdateMeasure``).
     ///
-    /// The knee of either measure is always fitted on the learning-rate-normalised curves: a
-    /// decaying schedule steepens `ln(curve)` at the end of the run as `lr -> 0`, which a
-    /// "fast, then slow" break can never fit (the knee was censored on every real run). Per unit
-    /// learning rate the schedule is out of the curve; under a constant rate the division is a
-    /// constant factor, which does not move a break of `ln(curve)`.
+    /// The knee of either measure is always fitted on the learning-rate-normalised curves (both
+    /// divided by `lr_t`): a decaying schedule steepens `ln(curve)` at the end of the run as
+    /// `lr -> 0`, which a "fast, then slow" break can never fit. Per unit learning rate the
+    /// schedule is out of the curve; under a constant rate the division is a constant factor,
+    /// which does not move a break of `ln(curve)`.
     public init(curve: Curve, options: AnalysisOptions, measure: WeightUpdateMeasure = .relative) {
         let w = DecayEstimators.divideByLearningRate(curve.weightUpdateRel, lr: curve.lr)
         let a = DecayEstimators.divideByLearningRate(curve.patternChange, lr: curve.lr)
@@ -60,8 +60,8 @@ public struct TrialTiming: Codable, Hashable, Sendable {
         case .relative:
             var wt = DecayEstimators.analyze(iterations: curve.iteration, values: curve.weightUpdateRel, options: options)
             var at = DecayEstimators.analyze(iterations: curve.iteration, values: curve.patternChange, options: options)
-            let wk = DecayEstimators.kneeOfCurve(iterations: curve.iteration, values: w, options: options)
-            let ak = DecayEstimators.kneeOfCurve(iterations: curve.iteration, values: a, options: options)
+            let wk = DecayEstimators.knee(iterations: curve.iteration, values: w, options: options)
+            let ak = DecayEstimators.knee(iterations: curve.iteration, values: a, options: options)
             (wt.knee, wt.kneeFit) = (wk.estimate, wk.fit)
             (at.knee, at.kneeFit) = (ak.estimate, ak.fit)
             self.init(weightUpdate: wt, patternChange: at, options: options, measure: measure)
