@@ -51,7 +51,7 @@ let package = Package(
         .executableTarget(
             name: "Coordinator",
             dependencies: [
-                "Worker", "RegimeMPI", "RegimeCore", "RegimeAnalysis", "SweepStore", "RegimeReport", "RegimeBench",
+                "Worker", "RegimeMPI", "RegimeCore", "RegimeAnalysis", "SweepStore", "RegimeReport", "RegimeBench", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -7,4 +7,9 @@ struct Regime: ParsableCommand {
         abstract: "Measure regime change (activation patterns vs weight updates) in neural-network training.",
         subcommands: [Train.self, Sweep.self, Plan.self, Status.self, Summary.self, Analyze.self, Report.self, Bench.self, MPISmoke.self]
     )
+
+    static func main() {
+        ProcessHeap.fixMmapThreshold()
+        main(nil)
+    }
 }
