@@ -24,7 +24,6 @@ from every delta*s_l, and the CNN's pooling windows have no near ties (reference
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -34,7 +33,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reference as ref  # noqa: E402
 import reference_cnn_vit as cv  # noqa: E402
-from make_golden import GOLDEN_DIR, f32_exact, flat, write_or_check  # noqa: E402
+from make_golden import GOLDEN_DIR, f32_exact, flat, golden_arguments, write_or_check  # noqa: E402
 
 DELTAS = [0.01, 0.03, 0.1]
 STEPS = 8
@@ -183,10 +182,7 @@ CASES = [(MLPModel, "mlp:6-5-4-3", 7101), (CVModel, "cnn:2x6x6-c3k3-p-c4k3s2-fc5
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--check", action="store_true", help="do not write; exit 1 if the file on disk differs")
-    ap.add_argument("--out", default=GOLDEN_DIR)
-    args = ap.parse_args()
+    args = golden_arguments(__doc__, GOLDEN_DIR)
     cases = []
     for kind, arch, seed in CASES:
         doc = case(kind(arch), seed)

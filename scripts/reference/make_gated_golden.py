@@ -18,7 +18,6 @@ Deterministic: fixed np.random.default_rng seeds and deterministic seed searches
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -28,7 +27,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reference as ref  # noqa: E402
 import reference_cnn_vit as rcv  # noqa: E402
-from make_golden import GOLDEN_DIR, f32_exact, flat, write_or_check  # noqa: E402
+from make_golden import GOLDEN_DIR, f32_exact, flat, golden_arguments, write_or_check  # noqa: E402
 
 MARGIN_MIN = 1e-4  # every decision (gate, pattern bit, pooling winner) at least this far from a tie
 NUM_STEPS = 4
@@ -138,10 +137,7 @@ def self_test():
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--check", action="store_true", help="do not write; exit 1 if a file on disk differs")
-    ap.add_argument("--out", default=GOLDEN_DIR)
-    args = ap.parse_args()
+    args = golden_arguments(__doc__, GOLDEN_DIR)
     print("gated reference self test")
     self_test()
     status = 0

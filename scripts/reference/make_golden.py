@@ -418,11 +418,7 @@ def make_decay() -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--check", action="store_true",
-                    help="do not write; exit 1 if the files on disk differ from a regeneration")
-    ap.add_argument("--out", default=GOLDEN_DIR, help="output directory")
-    args = ap.parse_args()
+    args = golden_arguments(__doc__, GOLDEN_DIR)
 
     print("reference self test (finite-difference gradient check etc.)")
     ref.self_test(verbose=True)
@@ -453,6 +449,16 @@ def main() -> int:
     if not args.check:
         os.makedirs(args.out, exist_ok=True)
     return write_or_check(files, args.out, args.check)
+
+
+def golden_arguments(description: str, default_out: str) -> argparse.Namespace:
+    """The command line every golden-file script takes: `--check` (regenerate in memory, compare,
+    write nothing) and `--out DIR` (default `default_out`)."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--check", action="store_true",
+                    help="do not write; exit 1 if a file on disk differs from a regeneration")
+    ap.add_argument("--out", default=default_out, help="output directory")
+    return ap.parse_args()
 
 
 def write_or_check(files: dict, directory: str, check: bool) -> int:

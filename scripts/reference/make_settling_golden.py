@@ -16,7 +16,6 @@ from the text of docs/numerics.md). Written from that text only, not from the Sw
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -27,7 +26,7 @@ import numpy as np
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_gated_golden import make_model  # noqa: E402
-from make_golden import ANALYSIS_GOLDEN_DIR, GOLDEN_DIR, write_or_check  # noqa: E402
+from make_golden import ANALYSIS_GOLDEN_DIR, GOLDEN_DIR, golden_arguments, write_or_check  # noqa: E402
 
 FRACTIONS = [0.9, 0.7, 0.5, 0.2, 0.1, 0.05]
 SCHEDULE_LENGTHS = [1, 5, 256, 257, 1000, 1500, 3000, 6000, 100000]
@@ -116,10 +115,7 @@ def model_document(name: str) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--check", action="store_true", help="do not write; exit 1 if the file on disk differs")
-    ap.add_argument("--out", default=ANALYSIS_GOLDEN_DIR, help="output directory")
-    args = ap.parse_args()
+    args = golden_arguments(__doc__, ANALYSIS_GOLDEN_DIR)
     doc = {
         "fractions": FRACTIONS,
         "schedules": [{"total": T, "iterations": snapshot_iterations(T)} for T in SCHEDULE_LENGTHS],

@@ -26,7 +26,6 @@ Contents
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import re
@@ -37,7 +36,7 @@ import numpy as np
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reference as ref  # noqa: E402
-from make_golden import GOLDEN_DIR, f32_exact, flat, write_or_check  # noqa: E402
+from make_golden import GOLDEN_DIR, f32_exact, flat, golden_arguments, write_or_check  # noqa: E402
 
 LN_EPS = 1e-5
 
@@ -787,10 +786,7 @@ VIT_OPT = ("vit:1x6x6-p3-d4-h2-l1-3", 4, 8, 3, 5201)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--check", action="store_true", help="do not write; exit 1 if a file on disk differs")
-    ap.add_argument("--out", default=GOLDEN_DIR)
-    args = ap.parse_args()
+    args = golden_arguments(__doc__, GOLDEN_DIR)
     print("CNN/ViT reference self test (finite-difference gradient checks)")
     self_test()
     files = {}
