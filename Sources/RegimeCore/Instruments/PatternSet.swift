@@ -34,25 +34,29 @@ public final class PatternSet: @unchecked Sendable {
     }
 
     /// Packs the signs of `rows` rows of pre-activations (row-major, `width` per row) as examples
-    /// `firstExample...`. Whole words are built 16 lanes at a time: each lane whose value is > 0
-    /// contributes its power of two, and the sum of distinct powers is the bit mask (NaN compares
-    /// false, as in the scalar rule). The tail of a row that does not fill a word goes bit by bit.
+    /// `firstExample...`. A whole word (64 units) is built from four SIMD16 compares: units 0-15
+    /// and 16-31 select their powers of two (1 << i and 1 << (16 + i)) into one SIMD16<UInt32>,
+    /// units 32-63 into another, and the sum of each (distinct powers: their OR) is the low and the
+    /// high half of the word; two horizontal sums per word instead of one per 16 units (NaN
+    /// compares false, as in the scalar rule). The tail of a row that does not fill a word goes
+    /// bit by bit.
     public func store(layer: Int, firstExample: Int, rows: Int, preActivations z: UnsafePointer<Float>, width: Int) {
         precondition(width == unitsPerExample[layer] && firstExample + rows <= exampleCount)
         let perExample = wordsPerExample[layer], wholeWords = width / 64
-        let lanes = SIMD16<UInt32>(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
+        let low = SIMD16<UInt32>(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
+        let high = low &<< 16, none = SIMD16<UInt32>()
         words[layer].withUnsafeMutableBufferPointer { storage in
             for row in 0..<rows {
                 let source = z + row * width
                 let destination = storage.baseAddress! + (firstExample + row) * perExample
                 for w in 0..<wholeWords {
-                    var word: UInt64 = 0
-                    for q in 0..<4 {
-                        let v = UnsafeRawPointer(source + w * 64 + q * 16).loadUnaligned(as: SIMD16<Float>.self)
-                        let mask = SIMD16<UInt32>(repeating: 0).replacing(with: lanes, where: v .> 0).wrappedSum()
-                        word |= UInt64(mask) << UInt64(16 * q)
-                    }
-                    destination[w] = word
+                    let p = UnsafeRawPointer(source + w * 64)
+                    let v0 = p.loadUnaligned(as: SIMD16<Float>.self), v1 = p.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+                    let v2 = p.loadUnaligned(fromByteOffset: 128, as: SIMD16<Float>.self)
+                    let v3 = p.loadUnaligned(fromByteOffset: 192, as: SIMD16<Float>.self)
+                    let lowHalf = none.replacing(with: low, where: v0 .> 0) | none.replacing(with: high, where: v1 .> 0)
+                    let highHalf = none.replacing(with: low, where: v2 .> 0) | none.replacing(with: high, where: v3 .> 0)
+                    destination[w] = UInt64(lowHalf.wrappedSum()) | UInt64(highHalf.wrappedSum()) << 32
                 }
                 if wholeWords < perExample {
                     let start = wholeWords * 64
@@ -61,6 +65,18 @@ public final class PatternSet: @unchecked Sendable {
                     destination[wholeWords] = word
                 }
             }
+        }
+    }
+
+    /// A `PreActivationTap` that stores the patterns of a probe chunk whose first example is
+    /// `chunkFirst` as the pass produces them (examples `chunkFirst + first ...`), while they are
+    /// still in cache, then hands the same values to `next`. A pass with it fills every example of
+    /// the chunk (the tap sees every example of every pattern layer once), with the bits that
+    /// `Network.recordPatterns` would store afterwards: z > 0 exactly where relu(z) > 0.
+    public func tap(chunkFirst: Int, then next: PreActivationTap?) -> PreActivationTap {
+        { [unowned self] layer, first, rows, z in
+            store(layer: layer, firstExample: chunkFirst + first, rows: rows, preActivations: z, width: unitsPerExample[layer])
+            next?(layer, first, rows, z)
         }
     }
 

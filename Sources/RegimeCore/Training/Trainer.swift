@@ -243,10 +243,10 @@ public final class Trainer {
         let width = data.probe.featureCount
         for first in stride(from: 0, to: data.probe.count, by: Self.evaluationChunk) {
             let rows = min(Self.evaluationChunk, data.probe.count - first)
-            network.preActivationTap = margins?.tap(chunkFirst: first)
+            // The patterns are stored by the tap, while the pass's pre-activations are in cache.
+            network.preActivationTap = patterns.tap(chunkFirst: first, then: margins?.tap(chunkFirst: first))
             network.forwardPatterns(parameters: parameters ?? UnsafePointer(self.parameters.pointer),
                                     input: probeInput.pointer + first * width, batch: rows)
-            network.recordPatterns(batch: rows, into: patterns, firstExample: first)
         }
         network.preActivationTap = nil
     }
