@@ -34,7 +34,8 @@ final class InstrumentPanelTests: XCTestCase {
         let out = TestSupport.temporaryDirectory(name)
         try FileManager.default.copyItem(at: source, to: out)
         let directory = try SweepDirectory(existing: out)
-        let recorded = Set(ProbeColumns(patternLayerCount: 2).csvColumns(layers: ["fc1", "fc2"]).map(\.0))
+        let recorded = Set(ProbeColumns(patternLayerCount: 2, parameterGroupCount: 3)
+            .csvColumns(layers: ["fc1", "fc2"], groups: ["fc1", "fc2", "fc3"]).map(\.0))
         for trial in try directory.loadSweep().trials {
             guard var table = try directory.readCurveTable(trialID: trial.trialID) else { continue }
             let keep = table.header.indices.filter { !recorded.contains(table.header[$0]) }
