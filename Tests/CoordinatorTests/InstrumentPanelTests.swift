@@ -86,6 +86,41 @@ final class InstrumentPanelTests: XCTestCase {
         XCTAssertNil(ReportFixture.xmlError(withColumns.replacingOccurrences(of: "<!DOCTYPE html>", with: "")))
     }
 
+    /// A trial's page shows its own instruments: the margins at each δ, the flip sensitivity and
+    /// the excess flips, each with a line per pattern layer (both scales), its distance-to-final
+    /// curve and its settling times as in `timing.jsonl`; without the instrument columns only the
+    /// settling part remains.
+    func testTrialPageShowsItsInstrumentsPerLayer() throws {
+        let dir = try ReportFixture.tinySweep()
+        let plain = try sweepWithoutInstruments()
+        defer { try? FileManager.default.removeItem(at: plain) }
+        let pages = try ReportFixture.linkedPages(dir), plainPages = try ReportFixture.linkedPages(plain)
+        let input = try ReportInput.load(dir)
+        let timing = try SweepAnalysis.readTiming(try SweepDirectory(existing: dir))
+        let plots = ["margin_0.01", "margin_0.03", "margin_0.1", "flip_sensitivity", "excess_flips"]
+        for spec in try SweepFile.load(path: dir.appendingPathComponent("sweep.yaml").path).trials {
+            let id = spec.trialID
+            let page = try XCTUnwrap(pages["trials/\(id).html"], id), plainPage = try XCTUnwrap(plainPages["trials/\(id).html"], id)
+            XCTAssertNil(ReportFixture.xmlError(page.replacingOccurrences(of: "<!DOCTYPE html>", with: "")), id)
+            for plot in plots {
+                for scale in ["lin", "log"] {
+                    let start = try XCTUnwrap(page.range(of: "id=\"trial-\(id)-\(plot)-\(scale)\""), "\(id) \(plot) \(scale)")
+                    let svg = page[start.lowerBound...].components(separatedBy: "</svg>")[0]
+                    for label in [">all layers<", ">fc1<", ">fc2<"] { XCTAssertTrue(svg.contains(label), "\(id) \(plot): \(label)") }
+                    XCTAssertFalse(plainPage.contains("id=\"trial-\(id)-\(plot)-\(scale)\""), "\(id) \(plot) without its columns")
+                }
+            }
+            for html in [page, plainPage] { XCTAssertTrue(html.contains("id=\"trial-\(id)-settling\""), id) }
+            let settling = try XCTUnwrap(timing[id]?.settling, id)
+            for q in input.options.settling {
+                let c = try XCTUnwrap(settling[SettlingTimes.key(q)])
+                guard let tA = c.tA.value, let tW = c.tW.value, let ratio = c.ratio.value else { continue }
+                XCTAssertTrue(page.contains("<tr><td>\(SettlingTimes.key(q))</td><td>\(Int(tA))</td><td>\(Int(tW))</td><td>\(String(format: "%.2f", ratio))</td></tr>"),
+                              "\(id): settling row q = \(q)")
+            }
+        }
+    }
+
     /// The lag ratio of the panel: lag-k distance over k one-step distances, both smoothed.
     func testLagRatio() {
         let base: [Double] = [1, 2, 3, 4, 5, 6]
