@@ -27,9 +27,10 @@
 // bit-identical for the same inputs and shapes (on any x86-64 with FMA, and any machine whose
 // FMA is IEEE fused multiply-add), independent of timing, addresses or threads.
 //
-// Thread safety: the only state is two pack buffers allocated per call (KC x NC + MC x KC floats
-// at most, i.e. 4 MiB + 193 KiB, far less for small shapes; malloc + free measured at 150-350 ns,
-// under 1% of a 64^3 product); there are no globals to share.
+// Thread safety: the only state is two pack buffers (KC x NC + MC x KC floats at most, i.e.
+// 4 MiB + 193 KiB, far less for small shapes) that a call takes from a mutex-guarded pool and
+// gives back (GEMM+Scratch.swift: freeing them made every call fault their pages in again), so
+// concurrent calls never share a buffer.
 
 // Block sizes, for one core of the machine they were tuned on (AMD EPYC Zen 4: 32 KiB L1d,
 // 1 MiB L2, 32 MiB shared L3; 32 zmm registers; 512-bit FMAs issued as 2 x 256-bit, so the
@@ -135,12 +136,12 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
 
     let mcMax = gemmRoundUp(min(m, mcBlock), mr)
 
-    let bPack = gemmAllocate(kcMax * ncMax)
-    let aPack = gemmAllocate(mcMax * kcMax + mr * nr)
+    let (bPack, bCapacity) = GEMMScratch.take(kcMax * ncMax)
+    let (aPack, aCapacity) = GEMMScratch.take(mcMax * kcMax + mr * nr)
     let tile = aPack + mcMax * kcMax  // 12 x 32 scratch for partial tiles of C
     defer {
-        bPack.deallocate()
-        aPack.deallocate()
+        GEMMScratch.give(bPack, capacity: bCapacity)
+        GEMMScratch.give(aPack, capacity: aCapacity)
     }
 
     var jc = 0
