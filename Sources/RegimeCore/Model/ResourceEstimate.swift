@@ -208,8 +208,9 @@ public struct ArchitectureSizes: Sendable {
 /// validation examples, E = 256 the evaluation chunk (`Trainer.evaluationChunk`), R = max(B,
 /// min(E, p), min(E, v)) the examples a network's workspaces are sized for, W the pattern words
 /// per probe example, N = iterations / record_every + 1 the recorded iterations and
-/// c = 8 + 2 x (parameter groups + pattern layers) + 2 x (12 + 6 x pattern layers) the curve's
-/// columns (the geometric instruments' optional columns count twice):
+/// c = 8 + 2 x (parameter groups + pattern layers) + 2 x (12 + 6 x pattern layers + 2 x (pattern
+/// layers + 2 x parameter groups)) the curve's columns (the geometric instruments' optional
+/// columns, the per-layer lag distances among them, count twice):
 ///
 /// | term | bytes | held |
 /// |---|---|---|
@@ -297,7 +298,8 @@ public struct ResourceEstimate: Sendable {
         let R = capacities.max()!
         let R2 = capacities.filter { $0 < R }.max() ?? 0
         let recorded = spec.iterations / spec.recordEvery + 1
-        let columns = 8 + 2 * (sizes.parameterGroupCount + sizes.patternUnits.count) + 2 * (12 + 6 * sizes.patternUnits.count)
+        let layerLagColumns = LagSnapshot.lags.count * (sizes.patternUnits.count + 2 * sizes.parameterGroupCount)
+        let columns = 8 + 2 * (sizes.parameterGroupCount + sizes.patternUnits.count) + 2 * (12 + 6 * sizes.patternUnits.count + layerLagColumns)
         let patternCopy = saturatingProduct(p, sizes.patternWordsPerExample, 8)
         let curveText = saturatingProduct(recorded, columns, Self.textBytesPerValue)
         let gemmFloats = gemmKC * gemmNC + gemmMC * gemmKC + gemmMR * gemmNR
