@@ -28,9 +28,7 @@ extension ReportBuilder {
         let id = view.group.id
         let w = input.options.smoothing
 
-        // Global margins are `margin_<δ>`; per-layer ones `margin_<δ>.<layer>` (not a number after the prefix).
-        let margins = header.filter { $0.hasPrefix(Self.marginPrefix) && Double(String($0.dropFirst(Self.marginPrefix.count))) != nil }
-            .sorted { (Double($0.dropFirst(Self.marginPrefix.count)) ?? 0) < (Double($1.dropFirst(Self.marginPrefix.count)) ?? 0) }
+        let margins = Self.marginColumns(header)
         if !margins.isEmpty {
             let series = margins.enumerated().map { k, column in
                 SeedSeries(label: "δ = \(column.dropFirst(Self.marginPrefix.count))", color: Self.palette[k % Self.palette.count],
@@ -86,6 +84,16 @@ extension ReportBuilder {
         return out + settling
     }
 
+    /// The global margin columns `margin_<δ>` of `header` by increasing δ (per-layer ones,
+    /// `margin_<δ>.<layer>`, have no number after the prefix).
+    static func marginColumns(_ header: [String]) -> [String] {
+        func delta(_ name: String) -> Double? { name.hasPrefix(marginPrefix) ? Double(name.dropFirst(marginPrefix.count)) : nil }
+        return header.filter { delta($0) != nil }.sorted { delta($0)! < delta($1)! }
+    }
+
+    /// A distance-to-final curve over its value at initialisation (its first snapshot); NaN when that is 0.
+    static func normalisedToInit(_ d: [Double]) -> [Double] { d.map { d[0] > 0 ? $0 / d[0] : .nan } }
+
     /// `lag / ((k / r) × base)` after smoothing both over `smoothing` recorded points: with
     /// `record_every` r the base column is an r-step distance, so k steps are k / r of them.
     static func lagRatio(lag: [Double], base: [Double], lag k: Int, recordEvery r: Int, smoothing: Int) -> [Double] {
@@ -138,11 +146,10 @@ extension ReportBuilder {
         let curves = view.okTrials.compactMap(\.settling)
         guard let first = curves.first else { return "" }
         let iterations = first.iteration.map(Double.init)
-        func normalised(_ d: [Double]) -> [Double] { d.map { d[0] > 0 ? $0 / d[0] : .nan } }
         var plot = seriesPlot(id: "group-\(view.group.id)-settling", title: "Distance to the final state", yLabel: "distance / distance at init",
                               iterations: iterations,
-                              series: [SeedSeries(label: "weights ||θ_s − θ_T||", color: Self.weightColor, perSeed: curves.map { normalised($0.weightDistance) }),
-                                       SeedSeries(label: "patterns (Hamming)", color: Self.patternColor, perSeed: curves.map { normalised($0.patternDistance) })],
+                              series: [SeedSeries(label: "weights ||θ_s − θ_T||", color: Self.weightColor, perSeed: curves.map { Self.normalisedToInit($0.weightDistance) }),
+                                       SeedSeries(label: "patterns (Hamming)", color: Self.patternColor, perSeed: curves.map { Self.normalisedToInit($0.patternDistance) })],
                               scale: .log, spec: view.group.spec)
         plot.width = Self.groupDecayWidth
         plot.height = 320

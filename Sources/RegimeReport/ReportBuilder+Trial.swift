@@ -50,6 +50,7 @@ extension ReportBuilder {
         } else if t.entry != nil {
             out += "<p class=\"muted\">No curve file (the trial stopped before recording).</p>\n"
         }
+        out += trialInstruments(t)
         out += "</section>\n"
         return out
     }
@@ -82,14 +83,19 @@ extension ReportBuilder {
         return plot.render()
     }
 
-    func trialRawPlot(_ t: TrialView, column: String, layers: Bool, scale: ScaleKind) -> String {
+    /// The column (and with `layers` its per-layer columns `<column>.<layer>`) smoothed over the
+    /// analysis window; `sparse`: unsmoothed, only the rows that have a value, as points joined by
+    /// lines (a column measured at a few iterations, like `excess_flips`). `title`: title and y
+    /// label, for a column without its own below.
+    func trialRawPlot(_ t: TrialView, column: String, layers: Bool, scale: ScaleKind, title: (String, String)? = nil,
+                      sparse: Bool = false) -> String {
         var plot = SVGPlot(id: "trial-\(t.trialID)-\(column)-\(scale == .log ? "log" : "lin")", width: Self.trialWidth, height: 230)
         plot.cssClass = scale == .log ? "scale-log" : "scale-lin"
         let names = ["loss": ("Training loss", "nats"),
                      "pattern_change": ("Pattern change per layer", "fraction of bits flipped"),
                      "weight_update_rel": ("Weight update per layer", "\u{2016}\u{0394}\u{03B8}\u{2016} / \u{2016}\u{03B8}\u{2016}")]
-        plot.title = names[column]?.0 ?? column
-        plot.yLabel = names[column]?.1 ?? ""
+        plot.title = title?.0 ?? names[column]?.0 ?? column
+        plot.yLabel = title?.1 ?? names[column]?.1 ?? ""
         plot.xLabel = "iteration"
         plot.yScale = scale
         plot.xTickCount = 4
@@ -105,10 +111,13 @@ extension ReportBuilder {
         }
         var values: [Double] = []
         for (n, (name, raw)) in series.enumerated() {
-            let s = DecayRules.smooth(raw, window: w)
+            let s = sparse ? raw : DecayRules.smooth(raw, window: w)
             values += s
             let color = n == 0 && layers ? "#222222" : Self.palette[(n + (layers ? 1 : 2)) % Self.palette.count]
-            plot.lines.append(SVGPlot.Line(label: name, color: color, x: t.iterations, y: s, width: n == 0 ? 1.6 : 1.1, dash: nil))
+            let kept = sparse ? s.indices.filter { s[$0].isFinite && $0 < t.iterations.count } : nil
+            let x = kept?.map { t.iterations[$0] } ?? t.iterations, y = kept?.map { s[$0] } ?? s
+            plot.lines.append(SVGPlot.Line(label: name, color: color, x: x, y: y, width: n == 0 ? 1.6 : 1.1, dash: nil))
+            if sparse { plot.points += zip(x, y).map { SVGPlot.Point(x: $0, y: $1, color: color, radius: 2) } }
             if layers || series.count > 1 {
                 plot.legend.append(SVGPlot.LegendEntry(label: name, color: color, kind: .line))
             }

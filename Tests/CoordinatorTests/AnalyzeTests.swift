@@ -50,6 +50,14 @@ final class AnalyzeTests: XCTestCase {
                            "\(name): analyze with B differs from a sweep run with B")
         }
         XCTAssertEqual(try contents(outA.appendingPathComponent("groups")), try contents(outB.appendingPathComponent("groups")))
+        // The group curves carry the per-layer columns of the curves (mlp:32-48-48-10: groups fc1-fc3, pattern layers fc1, fc2).
+        for (name, data) in try contents(outA.appendingPathComponent("groups")) {
+            let header = String(decoding: data.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self).split(separator: ",").map(String.init)
+            for column in ["weight_update_abs.fc3_mean", "pattern_change.fc2_n", "margin_0.01.fc1_sd", "excess_flips.fc2_mean",
+                           "pattern_change_lag10.fc1_mean", "weight_update_abs_lag100.fc3_sd", "weight_update_rel_lag10.fc2_n"] {
+                XCTAssertTrue(header.contains(column), "\(name): \(column)")
+            }
+        }
         // The settling times were recomputed from the stored settling curves at B's fractions.
         let timing = try SweepAnalysis.readTiming(try SweepDirectory(existing: outA))
         XCTAssertFalse(timing.isEmpty)

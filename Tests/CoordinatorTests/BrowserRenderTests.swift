@@ -86,14 +86,15 @@ final class BrowserRenderTests: XCTestCase {
         XCTAssertEqual(ReportFixture.count("</svg>", in: dom.stdout), svgInSource)
         XCTAssertEqual(ReportFixture.count("<section class=\"card trial\"", in: dom.stdout), 0, "trials have pages of their own")
 
-        // A trial's page, linked from the first, renders too: complete, with its 8 plots.
+        // A trial's page, linked from the first, renders too: complete, with its 8 plots and its instruments' 11
+        // (margins at 3 δ, flip sensitivity, excess flips, each on 2 scales, and its distance to the final state).
         let link = try XCTUnwrap(ReportScaleTests.hrefs(html).first { $0.contains("/trials/") })
         let trialPage = dir.appendingPathComponent(link)
         let trialDOM = try headless(chromium, profile: work.appendingPathComponent("profile-trial"), ["--dump-dom", trialPage.absoluteString])
         XCTAssertEqual(trialDOM.status, 0, trialDOM.stderr)
         XCTAssertEqual(Self.pageErrors(trialDOM.stderr), [], "the trial page logged errors")
         XCTAssertEqual(ReportFixture.count("<section class=\"card trial\"", in: trialDOM.stdout), 1)
-        XCTAssertEqual(ReportFixture.count("</svg>", in: trialDOM.stdout), 8)
+        XCTAssertEqual(ReportFixture.count("</svg>", in: trialDOM.stdout), 8 + 5 * 2 + 1)
         try? FileManager.default.removeItem(at: dir.appendingPathComponent("browser-report"))
     }
 

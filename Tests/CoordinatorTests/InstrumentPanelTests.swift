@@ -34,7 +34,8 @@ final class InstrumentPanelTests: XCTestCase {
         let out = TestSupport.temporaryDirectory(name)
         try FileManager.default.copyItem(at: source, to: out)
         let directory = try SweepDirectory(existing: out)
-        let recorded = Set(ProbeColumns(patternLayerCount: 2).csvColumns(layers: ["fc1", "fc2"]).map(\.0))
+        let recorded = Set(ProbeColumns(patternLayerCount: 2, parameterGroupCount: 3)
+            .csvColumns(layers: ["fc1", "fc2"], groups: ["fc1", "fc2", "fc3"]).map(\.0))
         for trial in try directory.loadSweep().trials {
             guard var table = try directory.readCurveTable(trialID: trial.trialID) else { continue }
             let keep = table.header.indices.filter { !recorded.contains(table.header[$0]) }
@@ -83,6 +84,41 @@ final class InstrumentPanelTests: XCTestCase {
         }
         XCTAssertFalse(withColumns.contains("δ = 0.01.fc1"), "a per-layer margin column is not a global series")
         XCTAssertNil(ReportFixture.xmlError(withColumns.replacingOccurrences(of: "<!DOCTYPE html>", with: "")))
+    }
+
+    /// A trial's page shows its own instruments: the margins at each δ, the flip sensitivity and
+    /// the excess flips, each with a line per pattern layer (both scales), its distance-to-final
+    /// curve and its settling times as in `timing.jsonl`; without the instrument columns only the
+    /// settling part remains.
+    func testTrialPageShowsItsInstrumentsPerLayer() throws {
+        let dir = try ReportFixture.tinySweep()
+        let plain = try sweepWithoutInstruments()
+        defer { try? FileManager.default.removeItem(at: plain) }
+        let pages = try ReportFixture.linkedPages(dir), plainPages = try ReportFixture.linkedPages(plain)
+        let input = try ReportInput.load(dir)
+        let timing = try SweepAnalysis.readTiming(try SweepDirectory(existing: dir))
+        let plots = ["margin_0.01", "margin_0.03", "margin_0.1", "flip_sensitivity", "excess_flips"]
+        for spec in try SweepFile.load(path: dir.appendingPathComponent("sweep.yaml").path).trials {
+            let id = spec.trialID
+            let page = try XCTUnwrap(pages["trials/\(id).html"], id), plainPage = try XCTUnwrap(plainPages["trials/\(id).html"], id)
+            XCTAssertNil(ReportFixture.xmlError(page.replacingOccurrences(of: "<!DOCTYPE html>", with: "")), id)
+            for plot in plots {
+                for scale in ["lin", "log"] {
+                    let start = try XCTUnwrap(page.range(of: "id=\"trial-\(id)-\(plot)-\(scale)\""), "\(id) \(plot) \(scale)")
+                    let svg = page[start.lowerBound...].components(separatedBy: "</svg>")[0]
+                    for label in [">all layers<", ">fc1<", ">fc2<"] { XCTAssertTrue(svg.contains(label), "\(id) \(plot): \(label)") }
+                    XCTAssertFalse(plainPage.contains("id=\"trial-\(id)-\(plot)-\(scale)\""), "\(id) \(plot) without its columns")
+                }
+            }
+            for html in [page, plainPage] { XCTAssertTrue(html.contains("id=\"trial-\(id)-settling\""), id) }
+            let settling = try XCTUnwrap(timing[id]?.settling, id)
+            for q in input.options.settling {
+                let c = try XCTUnwrap(settling[SettlingTimes.key(q)])
+                guard let tA = c.tA.value, let tW = c.tW.value, let ratio = c.ratio.value else { continue }
+                XCTAssertTrue(page.contains("<tr><td>\(SettlingTimes.key(q))</td><td>\(Int(tA))</td><td>\(Int(tW))</td><td>\(String(format: "%.2f", ratio))</td></tr>"),
+                              "\(id): settling row q = \(q)")
+            }
+        }
     }
 
     /// The lag ratio of the panel: lag-k distance over k one-step distances, both smoothed.

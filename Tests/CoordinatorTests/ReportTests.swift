@@ -185,7 +185,8 @@ final class ReportTests: XCTestCase {
             // The first page: overview 1; per group: decay lin+log, ratio, loss lin+log, accuracy,
             // pattern_change_init lin+log = 8, plus R(eps) when the summary has timing, plus the
             // settling plot when the trials have settling curves, plus the instrument panel. Each trial's page (with a curve):
-            // 4 plots x 2 scales.
+            // 4 plots x 2 scales, and its instruments: margins at 3 δ, flip sensitivity and excess flips x 2 scales, and
+            // its distance to the final state.
             let input = try ReportInput.load(dir)
             let timed = input.summary.groups.filter { $0.timing != nil || $0.timingLRNormalized != nil }.count
                 + input.summary.groups.filter { $0.definitions.contains { $0.definition.hasPrefix("settling ") } }.count
@@ -197,7 +198,7 @@ final class ReportTests: XCTestCase {
                 // Per group also the instrument panel's 4 plots (margins, flip sensitivity, excess
                 // flips, lag ratios): the tiny sweep's curves carry their columns.
                 let panels = 4 * input.summary.groups.count
-                XCTAssertEqual(svgs.count, name == "report.html" ? 1 + 2 * 8 + timed + panels : 8, "\(dir.lastPathComponent) \(name)")
+                XCTAssertEqual(svgs.count, name == "report.html" ? 1 + 2 * 8 + timed + panels : 8 + 5 * 2 + 1, "\(dir.lastPathComponent) \(name)")
                 for svg in svgs {
                     XCTAssertNil(ReportFixture.xmlError(svg), String(svg.prefix(200)))
                     XCTAssertTrue(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))

@@ -8,7 +8,8 @@ import XCTest
 /// seeds so that no pre-activation lies within 2e-5 s_l of 0 or of a threshold, 20x the float32
 /// error of these small networks); s_l to 1e-5 relative (float32 pre-activations); the feeding
 /// prefixes' relative updates, the flip sensitivities and the lag weight distances to 1e-12
-/// relative (the same float32 parameters, summed in Double in another order).
+/// relative (the same float32 parameters, summed in Double in another order), globally and per
+/// pattern layer / parameter group.
 final class InstrumentGoldenTests: XCTestCase {
     struct File: Decodable { var cases: [Case] }
     struct Case: Decodable {
@@ -37,6 +38,9 @@ final class InstrumentGoldenTests: XCTestCase {
         var pattern_change: Double
         var weight_update_abs: Double
         var weight_update_rel: Double
+        var layer_pattern_change: [Double]
+        var layer_weight_update_abs: [Double]
+        var layer_weight_update_rel: [Double]
     }
 
     func testInstrumentsMatchTheReference() throws {
@@ -93,6 +97,13 @@ final class InstrumentGoldenTests: XCTestCase {
                 XCTAssertEqual(d.patternChange, record.pattern_change, "\(c.arch) lag at \(record.t)")
                 XCTAssertEqual(d.weightUpdateAbs, record.weight_update_abs, accuracy: 1e-12 * record.weight_update_abs, c.arch)
                 XCTAssertEqual(d.weightUpdateRel, record.weight_update_rel, accuracy: 1e-12 * record.weight_update_rel, c.arch)
+                // Per layer: the pattern fractions exactly (counts over pairs), the group distances to 1e-12.
+                XCTAssertEqual(d.layerPatternChange, record.layer_pattern_change, "\(c.arch) lag at \(record.t) per layer")
+                XCTAssertEqual(d.layerPatternChange, zip(record.pattern_diff_counts, c.pairs).map { Double($0) / Double($1) })
+                EngineTestKit.assertClose(d.layerWeightUpdateAbs, record.layer_weight_update_abs, relative: 1e-12, absolute: 0,
+                                          "\(c.arch) lag at \(record.t) per group abs")
+                EngineTestKit.assertClose(d.layerWeightUpdateRel, record.layer_weight_update_rel, relative: 1e-12, absolute: 0,
+                                          "\(c.arch) lag at \(record.t) per group rel")
             }
         }
     }

@@ -38,12 +38,18 @@ final class ProbeInstrumentTests: XCTestCase {
         let (dense, states) = try Self.trajectory(Self.spec(iterations: 125, recordEvery: 1, evalEvery: 250))
         XCTAssertEqual(sparse.parameters.array, dense.parameters.array)
         XCTAssertEqual(sparse.curve.iteration, Array(stride(from: 10, through: 120, by: 10)) + [125])
-        let lag = try XCTUnwrap(dense.curve.probe)
+        let lag = try XCTUnwrap(dense.curve.probe), layerLag = try XCTUnwrap(lag.layerLags)
         for (row, t) in sparse.curve.iteration.enumerated() where t % 10 == 0 {
             XCTAssertEqual(sparse.curve.weightUpdateAbs[row], lag.weightUpdateAbsLag[0][t - 1], "iteration \(t)")
             XCTAssertEqual(sparse.curve.weightUpdateRel[row], lag.weightUpdateRelLag[0][t - 1], "iteration \(t)")
             XCTAssertEqual(sparse.curve.patternChange[row], lag.patternChangeLag[0][t - 1], "iteration \(t)")
+            // Per layer: the same identity column by column.
+            XCTAssertEqual(sparse.curve.layerWeightUpdateAbs.map { $0[row] }, layerLag.weightUpdateAbs[0].map { $0[t - 1] }, "iteration \(t)")
+            XCTAssertEqual(sparse.curve.layerWeightUpdateRel.map { $0[row] }, layerLag.weightUpdateRel[0].map { $0[t - 1] }, "iteration \(t)")
+            XCTAssertEqual(sparse.curve.layerPatternChange.map { $0[row] }, layerLag.patternChange[0].map { $0[t - 1] }, "iteration \(t)")
         }
+        XCTAssertEqual(layerLag.weightUpdateAbs[0].count, 3, "one column per parameter group")
+        XCTAssertEqual(layerLag.patternChange[0].count, 2, "one column per pattern layer")
         // Lag-10 columns are filled exactly at the multiples of 10 (and lag 100 at 100).
         XCTAssertEqual(lag.weightUpdateAbsLag[0].indices.filter { lag.weightUpdateAbsLag[0][$0] != nil }.map { $0 + 1 },
                        Array(stride(from: 10, through: 120, by: 10)))
@@ -62,7 +68,7 @@ final class ProbeInstrumentTests: XCTestCase {
     /// most the sum of the k one-step norms; both are also exact distances between the states.
     func testLagDistancesObeyTheTriangleInequality() throws {
         let (trainer, states) = try Self.trajectory(Self.spec(iterations: 200))
-        let curve = trainer.curve, probe = try XCTUnwrap(curve.probe)
+        let curve = trainer.curve, probe = try XCTUnwrap(curve.probe), layerLags = try XCTUnwrap(probe.layerLags)
         var checked = 0
         for (k, lag) in LagSnapshot.lags.enumerated() {
             for t in stride(from: lag, through: 200, by: lag) {
@@ -70,7 +76,19 @@ final class ProbeInstrumentTests: XCTestCase {
                 let steps = (t - lag)..<t
                 XCTAssertLessThanOrEqual(pattern, steps.reduce(0) { $0 + curve.patternChange[$1] } + 1e-12, "lag \(lag) at \(t)")
                 XCTAssertLessThanOrEqual(weight, steps.reduce(0) { $0 + curve.weightUpdateAbs[$1] } * (1 + 1e-12), "lag \(lag) at \(t)")
-                XCTAssertEqual(weight, Self.update(states[t], states[t - lag], trainer.network.parameterGroups).abs)
+                let exact = Self.update(states[t], states[t - lag], trainer.network.parameterGroups)
+                XCTAssertEqual(weight, exact.abs)
+                // Per layer: each pattern layer's and each parameter group's lag distance obeys its own triangle inequality.
+                for (l, column) in layerLags.patternChange[k].enumerated() {
+                    let layer = try XCTUnwrap(column[t - 1])
+                    XCTAssertLessThanOrEqual(layer, steps.reduce(0) { $0 + curve.layerPatternChange[l][$1] } + 1e-12, "layer \(l) lag \(lag) at \(t)")
+                }
+                for (g, column) in layerLags.weightUpdateAbs[k].enumerated() {
+                    let group = try XCTUnwrap(column[t - 1])
+                    XCTAssertLessThanOrEqual(group, steps.reduce(0) { $0 + curve.layerWeightUpdateAbs[g][$1] } * (1 + 1e-12), "group \(g) lag \(lag) at \(t)")
+                }
+                XCTAssertEqual(layerLags.weightUpdateAbs[k].map { $0[t - 1] }, exact.layerAbs)
+                XCTAssertEqual(layerLags.weightUpdateRel[k].map { $0[t - 1] }, exact.layerRel)
                 checked += 1
             }
             // Strictly below somewhere: flips undo each other, steps are not aligned.
@@ -120,6 +138,16 @@ final class ProbeInstrumentTests: XCTestCase {
         XCTAssertEqual(measured[10]?.weightUpdateRel, (Double(18 * 18 + 22 * 22 + 15 * 15) / 14).squareRoot())
         // Steps 11..20: index0: 12+15+18 = 45, index1: 13+16+19 = 48, index2: 11+14+17+20 = 62.
         XCTAssertEqual(measured[20]?.weightUpdateAbs, Double(45 * 45 + 48 * 48 + 62 * 62).squareRoot())
+        // Per layer: layer 0 has 3 x 70 pairs, layer 1 3 x 5. Steps 1-10: (2,69), (0,64) in layer 0,
+        // (0,4) in layer 1. Steps 11-20: (2,69) back, (0,0) in layer 0; (2,0), (1,1) in layer 1.
+        XCTAssertEqual(measured[10]?.layerPatternChange, [2.0 / 210, 1.0 / 15])
+        XCTAssertEqual(measured[20]?.layerPatternChange, [2.0 / 210, 2.0 / 15])
+        // Groups a = indices 0, 1 and b = index 2; θ_0 = (1, 2, 3), θ_10 = (19, 24, 18).
+        XCTAssertEqual(measured[10]?.layerWeightUpdateAbs, [Double(18 * 18 + 22 * 22).squareRoot(), 15])
+        XCTAssertEqual(measured[10]?.layerWeightUpdateRel, [(Double(18 * 18 + 22 * 22) / 5).squareRoot(), (Double(15 * 15) / 9).squareRoot()])
+        XCTAssertEqual(measured[20]?.layerWeightUpdateAbs, [Double(45 * 45 + 48 * 48).squareRoot(), 62])
+        XCTAssertEqual(measured[20]?.layerWeightUpdateRel, [(Double(45 * 45 + 48 * 48) / Double(19 * 19 + 24 * 24)).squareRoot(),
+                                                            (Double(62 * 62) / Double(18 * 18)).squareRoot()])
     }
 
     // MARK: Stability margins

@@ -145,6 +145,10 @@ final class TrainerTests: XCTestCase {
             "flip_sensitivity.fc2", "null_pattern_change", "excess_flips", "null_pattern_change.fc1", "null_pattern_change.fc2",
             "excess_flips.fc1", "excess_flips.fc2", "pattern_change_lag10", "weight_update_abs_lag10", "weight_update_rel_lag10",
             "pattern_change_lag100", "weight_update_abs_lag100", "weight_update_rel_lag100",
+            "pattern_change_lag10.fc1", "pattern_change_lag10.fc2", "weight_update_abs_lag10.fc1", "weight_update_abs_lag10.fc2",
+            "weight_update_abs_lag10.fc3", "weight_update_rel_lag10.fc1", "weight_update_rel_lag10.fc2", "weight_update_rel_lag10.fc3",
+            "pattern_change_lag100.fc1", "pattern_change_lag100.fc2", "weight_update_abs_lag100.fc1", "weight_update_abs_lag100.fc2",
+            "weight_update_abs_lag100.fc3", "weight_update_rel_lag100.fc1", "weight_update_rel_lag100.fc2", "weight_update_rel_lag100.fc3",
         ])
         XCTAssertEqual(try Curve(csv: curve.csv(), file: "test"), curve, "the CSV reads back exactly")
         let n = curve.count

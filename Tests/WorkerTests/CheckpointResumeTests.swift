@@ -53,21 +53,12 @@ final class CheckpointResumeTests: XCTestCase {
     /// without their columns) resumes: the old rows get empty columns, the new rows values, and
     /// the curve and parameters otherwise equal the uninterrupted run's.
     func testCheckpointWithoutInstrumentStateResumes() throws {
-        var spec = spec(optimizer: OptimizerSpec(kind: .adam, lr: 0.003))
-        spec.recordEvery = 1
-        let data = try DatasetCache().prepare(spec.dataset)
-        let uninterrupted = try Trainer(spec: spec, data: data)
-        try uninterrupted.run()
-        let first = try Trainer(spec: spec, data: data)
-        while first.iteration < 30 { try first.step() }
-        var old = first.checkpoint(elapsedSeconds: 0)
-        old.metadata.instruments = nil
-        old.metadata.curve.probe = nil
-        old.previousParameters = nil
-        old.lagSnapshots = []
-        let second = try Trainer(spec: spec, data: data)
-        try second.restore(try TrainerCheckpoint(decoding: try old.encoded(), source: "old"), source: "old")
-        try second.run()
+        let (second, uninterrupted) = try resumedFromOlderCheckpoint(at: 30) { old in
+            old.metadata.instruments = nil
+            old.metadata.curve.probe = nil
+            old.previousParameters = nil
+            old.lagSnapshots = []
+        }
         XCTAssertEqual(second.parameters.array, uninterrupted.parameters.array)
         XCTAssertEqual(second.curve.patternChange, uninterrupted.curve.patternChange)
         let probe = try XCTUnwrap(second.curve.probe), full = try XCTUnwrap(uninterrupted.curve.probe)
@@ -76,6 +67,55 @@ final class CheckpointResumeTests: XCTestCase {
         XCTAssertEqual(Array(probe.margin[0].suffix(60)), Array(full.margin[0].suffix(60)))
         XCTAssertNil(probe.patternChangeLag[0][39], "no lag snapshot of iteration 30 to compare with")
         XCTAssertEqual(probe.patternChangeLag[0][49], full.patternChangeLag[0][49])
+        XCTAssertEqual(probe.layerLags?.weightUpdateAbs[0][0].count, 90)
+        XCTAssertEqual(probe.layerLags?.patternChange[0][1][49], full.layerLags?.patternChange[0][1][49])
+    }
+
+    /// A checkpoint written with the geometric instruments but before the per-layer lag distances
+    /// (its curve has no `layerLags`) resumes: the earlier rows' per-layer lag fields are empty,
+    /// the later ones, and every other column, equal the uninterrupted run's (the lag snapshots
+    /// were checkpointed, so the first lag after the resume is measured).
+    func testCheckpointWithoutLayerLagsResumes() throws {
+        let (second, uninterrupted) = try resumedFromOlderCheckpoint(at: 35) { old in
+            old.metadata.curve.probe?.layerLags = nil
+            XCTAssertFalse(String(decoding: try! JSONCoding.encoder().encode(old.metadata), as: UTF8.self).contains("layerLags"),
+                           "the metadata as the older version wrote it")
+        }
+        XCTAssertEqual(second.parameters.array, uninterrupted.parameters.array)
+        var probe = try XCTUnwrap(second.curve.probe), full = try XCTUnwrap(uninterrupted.curve.probe)
+        let layers = try XCTUnwrap(probe.layerLags), fullLayers = try XCTUnwrap(full.layerLags)
+        for (k, lag) in LagSnapshot.lags.enumerated() {
+            for columns in [\LayerLagColumns.patternChange, \.weightUpdateAbs, \.weightUpdateRel] {
+                for (resumed, reference) in zip(layers[keyPath: columns][k], fullLayers[keyPath: columns][k]) {
+                    XCTAssertEqual(resumed.count, 90)
+                    XCTAssertTrue(resumed.prefix(35).allSatisfy { $0 == nil }, "lag \(lag): earlier rows empty")
+                    XCTAssertEqual(Array(resumed.suffix(55)), Array(reference.suffix(55)), "lag \(lag)")
+                }
+            }
+        }
+        XCTAssertNotNil(layers.patternChange[0][0][39], "the lag-10 snapshot of iteration 30 was checkpointed")
+        probe.layerLags = nil; full.layerLags = nil
+        XCTAssertEqual(probe, full)
+    }
+
+    /// A 90-iteration trial recorded every step, checkpointed at `stop`, the checkpoint made to
+    /// look like an older version's by `older`, encoded, decoded and resumed to the end; and the
+    /// same trial run without interruption.
+    func resumedFromOlderCheckpoint(at stop: Int, _ older: (inout TrainerCheckpoint) -> Void) throws
+        -> (resumed: Trainer, uninterrupted: Trainer) {
+        var spec = spec(optimizer: OptimizerSpec(kind: .adam, lr: 0.003))
+        spec.recordEvery = 1
+        let data = try DatasetCache().prepare(spec.dataset)
+        let uninterrupted = try Trainer(spec: spec, data: data)
+        try uninterrupted.run()
+        let first = try Trainer(spec: spec, data: data)
+        while first.iteration < stop { try first.step() }
+        var old = first.checkpoint(elapsedSeconds: 0)
+        older(&old)
+        let resumed = try Trainer(spec: spec, data: data)
+        try resumed.restore(try TrainerCheckpoint(decoding: try old.encoded(), source: "old"), source: "old")
+        try resumed.run()
+        return (resumed, uninterrupted)
     }
 
     /// Runs `spec` through a TrialRunner that checkpoints every `every` iterations; returns the

@@ -15,8 +15,9 @@ The file holds the states and, computed here:
   for delta in (0.01, 0.03, 0.1);
 - per step t = 1..8 (lag 1): the per-layer counts of differing pattern bits between theta_{t-1}
   and theta_t, the relative update of each layer's feeding prefix, and the flip sensitivities;
-- lag 4 at t = 4, 8: the pattern change between theta_t and theta_{t-4} (counts and fraction) and
-  the weight distances ||theta_t - theta_{t-4}|| (absolute, relative).
+- lag 4 at t = 4, 8: the pattern change between theta_t and theta_{t-4} (counts and fraction,
+  global and per pattern layer) and the weight distances ||theta_t - theta_{t-4}|| (absolute,
+  relative; global and per parameter group).
 The seeds are searched (deterministically) until every |z| is at least 2e-5 s_l away from 0 and
 from every delta*s_l, and the CNN's pooling windows have no near ties (reference_cnn_vit.margin >
 1e-4), so a float32 engine must reproduce every count exactly.
@@ -139,6 +140,12 @@ def distances(old, new):
     return a, a / float(np.sqrt(np.dot(old, old)))
 
 
+def group_distances(old, new, groups):
+    """Per parameter group (start, end): the absolute and relative weight distances."""
+    per_group = [distances(old[s:e], new[s:e]) for s, e in groups]
+    return [a for a, _ in per_group], [r for _, r in per_group]
+
+
 def case(model, seed):
     for attempt in range(10000):
         rng = np.random.default_rng([seed, attempt])
@@ -172,8 +179,11 @@ def case(model, seed):
     for t in range(LAG, STEPS + 1, LAG):
         counts = diff_counts(zs[t - LAG], zs[t])
         a, r = distances(states[t - LAG], states[t])
+        layer_a, layer_r = group_distances(states[t - LAG], states[t], model.groups())
         doc["lags"].append({"t": t, "pattern_diff_counts": counts, "pattern_change": sum(counts) / sum(pairs),
-                            "weight_update_abs": a, "weight_update_rel": r})
+                            "weight_update_abs": a, "weight_update_rel": r,
+                            "layer_pattern_change": [c / p for c, p in zip(counts, pairs)],
+                            "layer_weight_update_abs": layer_a, "layer_weight_update_rel": layer_r})
     return doc
 
 

@@ -88,7 +88,7 @@ extension Curve {
         ["iteration", "loss", "lr", "weight_update_abs", "weight_update_rel", "pattern_change", "pattern_change_init", "val_accuracy"]
             + layerNames.map { "weight_update_abs.\($0)" } + layerNames.map { "weight_update_rel.\($0)" }
             + patternLayerNames.map { "pattern_change.\($0)" } + patternLayerNames.map { "pattern_change_init.\($0)" }
-            + (probe?.csvColumns(layers: patternLayerNames).map(\.0) ?? [])
+            + (probe?.csvColumns(layers: patternLayerNames, groups: layerNames).map(\.0) ?? [])
             + (gateDisagreement == nil ? [] : ["gate_disagreement"])
     }
 
@@ -97,7 +97,7 @@ extension Curve {
         var columns: [[Double?]] = [iteration.map(Double.init), loss, lr, weightUpdateAbs, weightUpdateRel, patternChange,
                                      patternChangeInit].map { $0.map(Optional.some) } + [valAccuracy]
             + (layerWeightUpdateAbs + layerWeightUpdateRel + layerPatternChange + layerPatternChangeInit).map { $0.map(Optional.some) }
-        columns += probe?.csvColumns(layers: patternLayerNames).map(\.1) ?? []
+        columns += probe?.csvColumns(layers: patternLayerNames, groups: layerNames).map(\.1) ?? []
         columns += gateDisagreement.map { [$0] } ?? []
         return NumericCSV(header: csvHeader, columns: columns)
     }
@@ -133,6 +133,6 @@ extension Curve {
         layerPatternChange = try patternLayerNames.map { try required("pattern_change.\($0)") }
         layerPatternChangeInit = try patternLayerNames.map { try required("pattern_change_init.\($0)") }
         gateDisagreement = table.column("gate_disagreement")
-        probe = try ProbeColumns(table: table, layers: patternLayerNames, file: file)
+        probe = try ProbeColumns(table: table, layers: patternLayerNames, groups: layerNames, file: file)
     }
 }

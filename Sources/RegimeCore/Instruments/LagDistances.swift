@@ -1,5 +1,5 @@
 /// Multi-lag distances (docs/numerics.md, "Lag distances"): the pattern and weight distance
-/// between the state at iteration t and at t - k, for k = 10 and 100.
+/// between the state at iteration t and at t - k, for k = 10 and 100, globally and per layer.
 ///
 /// Bounded memory: one snapshot per lag (the parameters and the probe patterns of one iteration).
 /// At a recorded iteration t that is a multiple of k the distance to the snapshot is measured when
@@ -44,11 +44,15 @@ public final class LagSnapshot {
         iteration = nil
     }
 
-    /// One lag's distances.
+    /// One lag's distances, global and per layer (pattern layers for the pattern change,
+    /// parameter groups for the weight distances, as the one-step columns).
     public struct Distance: Equatable, Sendable {
         public var patternChange: Double
         public var weightUpdateAbs: Double
         public var weightUpdateRel: Double
+        public var layerPatternChange: [Double]
+        public var layerWeightUpdateAbs: [Double]
+        public var layerWeightUpdateRel: [Double]
     }
 
     /// Stores the state of iteration t (copies).
@@ -76,8 +80,10 @@ public final class LagSnapshot {
         var distance: Distance?
         if iteration == t - lag {
             let update = WeightUpdate(new: new.pointer, old: parameters.pointer, groups: groups)
-            distance = Distance(patternChange: current.changeFractions(from: patterns).global,
-                                weightUpdateAbs: update.abs, weightUpdateRel: update.rel)
+            let change = current.changeFractions(from: patterns)
+            distance = Distance(patternChange: change.global, weightUpdateAbs: update.abs, weightUpdateRel: update.rel,
+                                layerPatternChange: change.perLayer, layerWeightUpdateAbs: update.layerAbs,
+                                layerWeightUpdateRel: update.layerRel)
         }
         take(iteration: t, parameters: new, patterns: current)
         return distance

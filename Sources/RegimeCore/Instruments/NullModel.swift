@@ -62,7 +62,7 @@ public struct NullModelSpec: Codable, Hashable, Sendable {
 ///
 /// At a null-model iteration t with previous recorded state θ_p (patterns π_p): for each draw
 /// i = 1..m, every parameter group g gets an isotropic Gaussian direction n_g (one N(0, 1) per
-/// parameter, drawn in pairs by `Xoshiro256.nextNormalPair`, stored as Float) scaled to the norm of the actual update of that group,
+/// parameter, drawn as Floats by `Xoshiro256.fillStandardNormal`) scaled to the norm of the actual update of that group,
 /// `θ' = θ_p + n_g ||θ_t - θ_p||_g / ||n_g||`; the probe patterns of θ' are compared with π_p.
 /// `null_pattern_change` is the mean of the m pattern changes (global and per layer). Draw i of
 /// iteration t comes from the stream (trial seed, `nullModel`, t), drawn group by group in block
@@ -98,13 +98,7 @@ public final class NullModel {
         let p = scratch.pointer
         for _ in 0..<spec.draws {
             for (group, norm) in zip(groups, groupNorms) {
-                var i = group.range.lowerBound
-                while i < group.range.upperBound {
-                    let (a, b) = rng.nextNormalPair()
-                    p[i] = Float(a)
-                    if i + 1 < group.range.upperBound { p[i + 1] = Float(b) }
-                    i += 2
-                }
+                rng.fillStandardNormal(p + group.range.lowerBound, count: group.range.count)
                 let squares = FlipSensitivity.squares(new: UnsafePointer(p), old: UnsafePointer(p), range: group.range).norm
                 Self.step(p, from: previous, range: group.range, scale: squares > 0 ? norm / squares.squareRoot() : 0)
             }

@@ -6,7 +6,8 @@
 /// `margin_0.03`, `margin_0.1`, then `margin_<δ>.<layer>` per δ and pattern layer,
 /// `flip_sensitivity`, `flip_sensitivity.<layer>`, `null_pattern_change`, `excess_flips`,
 /// `null_pattern_change.<layer>`, `excess_flips.<layer>`, then per lag k (10, 100)
-/// `pattern_change_lag<k>`, `weight_update_abs_lag<k>`, `weight_update_rel_lag<k>`.
+/// `pattern_change_lag<k>`, `weight_update_abs_lag<k>`, `weight_update_rel_lag<k>`, then the
+/// per-layer lag distances (``LayerLagColumns``).
 public struct ProbeColumns: Codable, Equatable, Sendable {
     /// Per δ of ``MarginMeter/deltas``.
     public var margin: [[Double?]]
@@ -22,8 +23,10 @@ public struct ProbeColumns: Codable, Equatable, Sendable {
     public var patternChangeLag: [[Double?]]
     public var weightUpdateAbsLag: [[Double?]]
     public var weightUpdateRelLag: [[Double?]]
+    /// The lag distances per layer (nil in curves and checkpoints written before them).
+    public var layerLags: LayerLagColumns?
 
-    public init(patternLayerCount: Int) {
+    public init(patternLayerCount: Int, parameterGroupCount: Int) {
         let deltas = MarginMeter.deltas.count, lags = LagSnapshot.lags.count
         margin = Array(repeating: [], count: deltas)
         layerMargin = Array(repeating: Array(repeating: [], count: patternLayerCount), count: deltas)
@@ -33,12 +36,13 @@ public struct ProbeColumns: Codable, Equatable, Sendable {
         patternChangeLag = Array(repeating: [], count: lags)
         weightUpdateAbsLag = Array(repeating: [], count: lags)
         weightUpdateRelLag = Array(repeating: [], count: lags)
+        layerLags = LayerLagColumns(patternLayerCount: patternLayerCount, parameterGroupCount: parameterGroupCount)
     }
 
     /// Columns of `rows` rows, every one empty (the rows of a curve recorded before these
     /// instruments existed, continued by this version after a resume).
-    public init(patternLayerCount: Int, emptyRows rows: Int) {
-        self.init(patternLayerCount: patternLayerCount)
+    public init(patternLayerCount: Int, parameterGroupCount: Int, emptyRows rows: Int) {
+        self.init(patternLayerCount: patternLayerCount, parameterGroupCount: parameterGroupCount)
         let empty = [Double?](repeating: nil, count: rows)
         margin = margin.map { _ in empty }
         layerMargin = layerMargin.map { $0.map { _ in empty } }
@@ -51,6 +55,7 @@ public struct ProbeColumns: Codable, Equatable, Sendable {
         patternChangeLag = patternChangeLag.map { _ in empty }
         weightUpdateAbsLag = weightUpdateAbsLag.map { _ in empty }
         weightUpdateRelLag = weightUpdateRelLag.map { _ in empty }
+        layerLags = LayerLagColumns(patternLayerCount: patternLayerCount, parameterGroupCount: parameterGroupCount, emptyRows: rows)
     }
 
     /// The global columns by name (for statistics over many curves).
@@ -73,8 +78,9 @@ public struct ProbeColumns: Codable, Equatable, Sendable {
             + LagSnapshot.lags.flatMap { ["pattern_change_lag\($0)", "weight_update_abs_lag\($0)", "weight_update_rel_lag\($0)"] }
     }
 
-    /// Header and columns in CSV order, for pattern layers named `layers`.
-    public func csvColumns(layers: [String]) -> [(String, [Double?])] {
+    /// Header and columns in CSV order, for pattern layers named `layers` and parameter groups
+    /// named `groups`.
+    public func csvColumns(layers: [String], groups: [String]) -> [(String, [Double?])] {
         var out: [(String, [Double?])] = []
         for (d, name) in MarginMeter.deltaNames.enumerated() { out.append(("margin_\(name)", margin[d])) }
         for (d, name) in MarginMeter.deltaNames.enumerated() {
@@ -91,15 +97,16 @@ public struct ProbeColumns: Codable, Equatable, Sendable {
             out.append(("weight_update_abs_lag\(lag)", weightUpdateAbsLag[k]))
             out.append(("weight_update_rel_lag\(lag)", weightUpdateRelLag[k]))
         }
-        return out
+        return out + (layerLags?.csvColumns(layers: layers, groups: groups) ?? [])
     }
 
     /// Reads the columns back from `table` (nil when it has none of them: a curve written before
     /// these instruments). Every column must then be present.
-    init?(table: NumericCSV, layers: [String], file: String) throws {
+    init?(table: NumericCSV, layers: [String], groups: [String], file: String) throws {
         guard table.header.contains("margin_0.01") else { return nil }
-        self.init(patternLayerCount: layers.count)
-        let names = csvColumns(layers: layers).map(\.0)
+        self.init(patternLayerCount: layers.count, parameterGroupCount: groups.count)
+        layerLags = nil  // read last: curves of the version before them have every column but these
+        let names = csvColumns(layers: layers, groups: groups).map(\.0)
         var read: [[Double?]] = []
         for name in names {
             guard let column = table.column(name) else { throw CSVError("\(file): no column '\(name)'") }
@@ -119,5 +126,6 @@ public struct ProbeColumns: Codable, Equatable, Sendable {
         for k in LagSnapshot.lags.indices {
             patternChangeLag[k] = take(); weightUpdateAbsLag[k] = take(); weightUpdateRelLag[k] = take()
         }
+        layerLags = try LayerLagColumns(table: table, layers: layers, groups: groups, file: file)
     }
 }

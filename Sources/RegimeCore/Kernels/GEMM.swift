@@ -27,10 +27,10 @@
 // bit-identical for the same inputs and shapes (on any x86-64 with FMA, and any machine whose
 // FMA is IEEE fused multiply-add), independent of timing, addresses or threads.
 //
-// Thread safety: the only state is the pack buffers (KC x NC + MC x KC floats at most, i.e.
-// 4 MiB + 193 KiB, far less for small shapes), kept per thread between calls (`GEMMWorkspace`:
-// per-call allocation above the mmap threshold cost page faults on every call); there are no
-// globals to share.
+// Thread safety: the only state is two pack buffers (KC x NC + MC x KC floats at most, i.e.
+// 4 MiB + 193 KiB, far less for small shapes) that a call takes from a mutex-guarded pool and
+// gives back (GEMM+Scratch.swift: freeing them made every call fault their pages in again), so
+// concurrent calls never share a buffer.
 
 // Block sizes, for one core of the machine they were tuned on (AMD EPYC Zen 4: 32 KiB L1d,
 // 1 MiB L2, 32 MiB shared L3; 32 zmm registers; 512-bit FMAs issued as 2 x 256-bit, so the
@@ -136,11 +136,13 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
 
     let mcMax = gemmRoundUp(min(m, mcBlock), mr)
 
-    // The B panel, then the A block, then a 12 x 32 scratch for partial tiles of C, in this
-    // thread's workspace (offsets kept multiples of 16 floats, so each part is 64-byte aligned).
-    let bPack = GEMMWorkspace.floats(gemmRoundUp(kcMax * ncMax, 16) + gemmRoundUp(mcMax * kcMax, 16) + mr * nr)
-    let aPack = bPack + gemmRoundUp(kcMax * ncMax, 16)
-    let tile = aPack + gemmRoundUp(mcMax * kcMax, 16)
+    let (bPack, bCapacity) = GEMMScratch.take(kcMax * ncMax)
+    let (aPack, aCapacity) = GEMMScratch.take(mcMax * kcMax + mr * nr)
+    let tile = aPack + mcMax * kcMax  // 12 x 32 scratch for partial tiles of C
+    defer {
+        GEMMScratch.give(bPack, capacity: bCapacity)
+        GEMMScratch.give(aPack, capacity: aCapacity)
+    }
 
     var jc = 0
     while jc < n {

@@ -208,8 +208,9 @@ public struct ArchitectureSizes: Sendable {
 /// validation examples, E = 256 the evaluation chunk (`Trainer.evaluationChunk`), R = max(B,
 /// min(E, p), min(E, v)) the examples a network's workspaces are sized for, W the pattern words
 /// per probe example, N = iterations / record_every + 1 the recorded iterations and
-/// c = 8 + 2 x (parameter groups + pattern layers) + 2 x (12 + 6 x pattern layers) the curve's
-/// columns (the geometric instruments' optional columns count twice):
+/// c = 8 + 2 x (parameter groups + pattern layers) + 2 x (12 + 6 x pattern layers + 2 x (pattern
+/// layers + 2 x parameter groups)) the curve's columns (the geometric instruments' optional
+/// columns, the per-layer lag distances among them, count twice):
 ///
 /// | term | bytes | held |
 /// |---|---|---|
@@ -226,7 +227,7 @@ public struct ArchitectureSizes: Sendable {
 /// | curve | N x (c x 8 + 8) x 2: Doubles (validation accuracy an optional of 16 bytes), arrays grown by doubling | always |
 /// | allocation overhead | 4 KB per buffer: 256 KB + 64 KB per parameter group | always |
 /// | workspace regrowth | 4 x workspace(R2), R2 the largest of the three capacities below R: a network grows its workspaces when a larger call comes, and the old ones live until the new ones exist | moment |
-/// | GEMM packing | 4 x (KC x NC + MC x KC + MR x NR): the packed panels of one `sgemm` call, kept per thread between calls (`GEMMWorkspace`), so counted once; not the trainer's | moment |
+/// | GEMM packing | 4 x (KC x NC + MC x KC + MR x NR): the packed panels of one `sgemm` call | moment |
 /// | curve as text and analysis | N x (c x 25 x 3 + 16 x 8): the CSV, the message to rank 0 and its decoded copy (25 characters bound a Double's shortest form and its separator), and the decay analysis's working arrays | moment |
 /// | checkpoint | 4 x (4P x (4 + moments + 1 if gated) + 4 x p x W x 8 + N x c x 25) (with the previous recorded parameters and two lag snapshots): its arrays, its encoding grown by doubling, and rank 0's copy; only when the sweep checkpoints | moment |
 /// | frozen gates | gated trials (`FrozenGates`): 4P (theta_g) + 4 x workspace(Rg) of the gate network, Rg = max(R, min(E, n)) (it also runs the training set in chunks) + p x W x 8 (the probe's gates) + within the 128 MiB cache bound n x W x 8 (the training set's gates) and 4B x units (the batch's masks) | always |
@@ -297,7 +298,8 @@ public struct ResourceEstimate: Sendable {
         let R = capacities.max()!
         let R2 = capacities.filter { $0 < R }.max() ?? 0
         let recorded = spec.iterations / spec.recordEvery + 1
-        let columns = 8 + 2 * (sizes.parameterGroupCount + sizes.patternUnits.count) + 2 * (12 + 6 * sizes.patternUnits.count)
+        let layerLagColumns = LagSnapshot.lags.count * (sizes.patternUnits.count + 2 * sizes.parameterGroupCount)
+        let columns = 8 + 2 * (sizes.parameterGroupCount + sizes.patternUnits.count) + 2 * (12 + 6 * sizes.patternUnits.count + layerLagColumns)
         let patternCopy = saturatingProduct(p, sizes.patternWordsPerExample, 8)
         let curveText = saturatingProduct(recorded, columns, Self.textBytesPerValue)
         let gemmFloats = gemmKC * gemmNC + gemmMC * gemmKC + gemmMR * gemmNR

@@ -49,23 +49,6 @@ public struct Xoshiro256: RandomNumberGenerator, Codable, Hashable, Sendable {
     @inline(__always)
     public mutating func nextUnitDouble() -> Double { Double(next() >> 11) * 0x1.0p-53 }
 
-    /// Two independent standard normal deviates by Marsaglia's polar method: (u, v) uniform in
-    /// (-1, 1)^2, rejected outside the unit disc and at its centre (21.5% of pairs), then
-    /// (u, v) * sqrt(-2 ln s / s) with s = u^2 + v^2: one logarithm and one square root per pair and
-    /// no trigonometry. The bulk sampler of the null model; `nextNormal` stays the sampler of
-    /// everything else, so no existing stream changes.
-    @inline(__always)
-    public mutating func nextNormalPair() -> (Double, Double) {
-        while true {
-            let u = 2 * nextUnitDouble() - 1, v = 2 * nextUnitDouble() - 1
-            let s = u * u + v * v
-            if s > 0 && s < 1 {
-                let f = (-2 * log(s) / s).squareRoot()
-                return (u * f, v * f)
-            }
-        }
-    }
-
     /// A standard normal deviate by Box-Muller (one of the pair; the other is discarded so that the
     /// generator has no hidden cached state to checkpoint).
     public mutating func nextNormal() -> Double {

@@ -74,11 +74,14 @@ final class ProbeInstruments {
             columns.layerExcessFlips[l].append(excess(change.perLayer[l], null?.perLayer[l]))
         }
 
-        for (k, lag) in lags.enumerated() {
-            let d = !geometry ? nil : lag.observe(iteration: t, parameters: current, patterns: currentPatterns, groups: network.parameterGroups)
+        let distances = lags.map { lag in
+            !geometry ? nil : lag.observe(iteration: t, parameters: current, patterns: currentPatterns, groups: network.parameterGroups)
+        }
+        for (k, d) in distances.enumerated() {
             columns.patternChangeLag[k].append(d?.patternChange)
             columns.weightUpdateAbsLag[k].append(d?.weightUpdateAbs)
             columns.weightUpdateRelLag[k].append(d?.weightUpdateRel)
         }
+        columns.layerLags?.append(distances)
     }
 }

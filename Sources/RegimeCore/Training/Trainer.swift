@@ -75,7 +75,7 @@ public final class Trainer {
         dlogits = FloatBuffer(count: spec.batchSize * data.train.classCount)
         chunkInput = FloatBuffer(count: Self.evaluationChunk * data.train.featureCount)
         instruments = ProbeInstruments(spec: spec, network: network, probeCount: data.probe.count)
-        curve.probe = ProbeColumns(patternLayerCount: network.patternLayers.count)
+        curve.probe = ProbeColumns(patternLayerCount: network.patternLayers.count, parameterGroupCount: network.parameterGroups.count)
         probeInput = FloatBuffer(count: data.probe.count * data.probe.featureCount)
         data.probe.copyFeatures(of: 0..<data.probe.count, into: probeInput.pointer)
 
@@ -101,9 +101,9 @@ public final class Trainer {
     func restoreProgress(iteration: Int, curve: Curve, lastLoss: Double) {
         self.iteration = iteration
         self.curve = curve
-        if curve.probe == nil {  // a checkpoint written before the geometric instruments
-            self.curve.probe = ProbeColumns(patternLayerCount: network.patternLayers.count, emptyRows: curve.count)
-        }
+        // A checkpoint written before (some of) the geometric instruments: their earlier rows are empty.
+        self.curve.probe = .continuing(curve.probe, patternLayerCount: network.patternLayers.count,
+                                       parameterGroupCount: network.parameterGroups.count, rows: curve.count)
         self.lastLoss = lastLoss
         detector = RegimeDetector(options: detector.options)
         for (t, c) in zip(curve.iteration, curve.patternChange) { detector.observe(iteration: t, patternChange: c) }
