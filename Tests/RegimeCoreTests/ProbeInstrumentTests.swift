@@ -182,7 +182,7 @@ final class ProbeInstrumentTests: XCTestCase {
 
     /// The tap hands over the real pre-activations in every architecture (negative values
     /// included, where the CNN and ViT store ReLU outputs), the pass with the tap computes the same
-    /// logits and patterns as without, and z > 0 is the pattern bit.
+    /// logits and patterns as without, z > 0 is the pattern bit, and `PatternSet.tap` stores it.
     func testTapGivesPreActivationsOfTheSamePass() throws {
         for arch in ["mlp:16-12-8-3", "cnn:1x8x8-c4k3-p-c6k3-fc5-3", "vit:1x8x8-p4-d8-h2-l2-3"] {
             let network = try Architecture(parsing: arch).makeNetwork()
@@ -220,6 +220,20 @@ final class ProbeInstrumentTests: XCTestCase {
             }
             XCTAssertEqual(fromZ.words, plain.words, arch)
             XCTAssertGreaterThan(negative, 0, "\(arch): pre-activations, not ReLU outputs")
+            // PatternSet.tap, as the trainer's probe pass stores patterns (chunk by chunk, the margin
+            // tap behind it or not), stores the bits recordPatterns stores after the pass.
+            for withMargins in [false, true] {
+                let fromTap = PatternSet(exampleCount: batch, unitsPerExample: units)
+                for (first, rows) in [(0, 2), (2, 3)] {
+                    network.preActivationTap = fromTap.tap(chunkFirst: first, then: withMargins ? meter.tap(chunkFirst: first) : nil)
+                    input.withUnsafeBufferPointer {
+                        network.forwardPatterns(parameters: parameters.pointer, input: $0.baseAddress! + first * network.architecture.inputSize,
+                                                batch: rows)
+                    }
+                }
+                network.preActivationTap = nil
+                XCTAssertEqual(fromTap.words, plain.words, "\(arch): PatternSet.tap, margins \(withMargins)")
+            }
         }
     }
 
