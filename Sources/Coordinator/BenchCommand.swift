@@ -133,16 +133,21 @@ struct Bench: ParsableCommand {
         out.append(String(format: "Training loops (batch %d, probe %d; CPU-time medians): reference GEMM rate %.1f GFLOP/s (",
                           batch, probe, r.gemmReference) + ofPeak(r.gemmReference) + " of peak); /peak and /GEMM: GFLOP/s as fractions of them")
         func ofGEMM(_ gflops: Double) -> String { r.gemmReference > 0 ? String(format: "%.0f%%", 100 * gflops / r.gemmReference) : "-" }
-        let widths = [44, 9, 9, 7, 7, 14, 14, 7, 7]
+        let widths = [44, 9, 9, 7, 7, 14, 14, 7, 7, 14, 14, 7, 7]
         func line(_ cells: [String]) -> String {
             cells.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined()
         }
-        out.append(line(["arch", "it/s", "GFLOP/s", "/peak", "/GEMM", "tracked it/s", "tracked GF/s", "/peak", "/GEMM"]))
+        out.append("  tracked: every iteration recorded with all instruments; patterns only: without margins, flip sensitivity, lags")
+        out.append(line(["arch", "it/s", "GFLOP/s", "/peak", "/GEMM", "tracked it/s", "tracked GF/s", "/peak", "/GEMM",
+                         "patterns it/s", "patterns GF/s", "/peak", "/GEMM"]))
         for loop in r.loops {
+            let patterns = loop.patternsOnlyGflops ?? 0
             out.append(line([loop.arch, String(format: "%.1f", loop.iterationsPerSecond), String(format: "%.1f", loop.gflops),
                              ofPeak(loop.gflops), ofGEMM(loop.gflops),
                              String(format: "%.1f", loop.trackedIterationsPerSecond), String(format: "%.1f", loop.trackedGflops),
-                             ofPeak(loop.trackedGflops), ofGEMM(loop.trackedGflops)]))
+                             ofPeak(loop.trackedGflops), ofGEMM(loop.trackedGflops),
+                             String(format: "%.1f", loop.patternsOnlyIterationsPerSecond ?? 0), String(format: "%.1f", patterns),
+                             ofPeak(patterns), ofGEMM(patterns)]))
         }
         if let g = r.gated {
             out.append("Gated training \(g.arch) " + String(format: "(batch %d, untracked, same run): ordinary %.1f it/s, gates cached %.1f it/s (%.2fx), "

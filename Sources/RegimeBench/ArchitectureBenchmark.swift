@@ -11,10 +11,18 @@ public struct ArchitectureBenchmark: Sendable, Equatable, Codable {
     public var iterationsPerSecond: Double
     /// Achieved GFLOP/s of that loop: iterations/s x batch x (forward + backward FLOPs per example).
     public var gflops: Double
-    /// Steps per second when every iteration is recorded (weight update + probe-set patterns).
+    /// Steps per second when every iteration is recorded with every instrument a trial records
+    /// (weight update, probe-set patterns, and the geometric instruments: margins, flip
+    /// sensitivity, lags; docs/numerics.md).
     public var trackedIterationsPerSecond: Double
-    /// GFLOP/s of the tracked loop, counting the probe forward pass as well.
+    /// GFLOP/s of the tracked loop, counting the probe forward pass as well (the instruments'
+    /// own arithmetic is not counted: it is overhead against the GEMM rate).
     public var trackedGflops: Double
+    /// The tracked loop without the geometric instruments (`Trainer.measuresGeometry` off): weight
+    /// update and probe patterns only, the tracked loop of regime before those instruments, so
+    /// rates stay comparable across versions. nil in JSON written before it was measured.
+    public var patternsOnlyIterationsPerSecond: Double?
+    public var patternsOnlyGflops: Double?
     /// The same two rates from the median wall-clock step time (equal to the above on an idle core).
     public var wallIterationsPerSecond: Double
     public var trackedWallIterationsPerSecond: Double
@@ -68,22 +76,24 @@ func benchmarkSteps(_ trainer: Trainer, seconds: Double) throws -> (perSecond: D
 
 /// Times the real `Trainer` loop on random data of the architecture's shape (`benchmarkData`):
 /// `seconds` untracked (instruments never recorded), then `seconds` tracked (`record_every: 1`, so
-/// every step also measures the weight update and the probe set's patterns), each by
-/// `benchmarkSteps`. Optimizer: SGD, momentum 0.9, lr 1e-3.
+/// every step also measures the weight update and the probe set's patterns) without and then
+/// with the geometric instruments, each by `benchmarkSteps`. Optimizer: SGD, momentum 0.9, lr 1e-3.
 public func benchmarkArchitecture(arch: String, batch: Int, probe: Int, seconds: Double) throws -> ArchitectureBenchmark {
     let architecture = try Architecture(parsing: arch)
     let (data, name) = try benchmarkData(architecture, arch: arch, batch: batch, probe: probe)
     let forever = 1 << 40
 
-    func run(tracked: Bool) throws -> (perSecond: Double, wallPerSecond: Double, network: Network) {
+    func run(tracked: Bool, geometry: Bool = true) throws -> (perSecond: Double, wallPerSecond: Double, network: Network) {
         let spec = TrialSpec(arch: arch, dataset: DatasetSpec(name: name, probeSubset: probe),
                              optimizer: OptimizerSpec(kind: .sgd, lr: 1e-3, momentum: 0.9), batchSize: batch,
                              iterations: forever, seed: 1, recordEvery: tracked ? 1 : forever, evalEvery: forever)
         let trainer = try Trainer(spec: spec, data: data)
+        trainer.measuresGeometry = geometry
         let rates = try benchmarkSteps(trainer, seconds: seconds)
         return (rates.perSecond, rates.wallPerSecond, trainer.network)
     }
     let untracked = try run(tracked: false)
+    let patternsOnly = try run(tracked: true, geometry: false)
     let tracked = try run(tracked: true)
     let counts = untracked.network as? FlopCounting
     let forward = counts?.flopsPerExampleForward ?? 0, backward = counts?.flopsPerExampleBackward ?? 0
@@ -93,6 +103,8 @@ public func benchmarkArchitecture(arch: String, batch: Int, probe: Int, seconds:
                                  iterationsPerSecond: untracked.perSecond, gflops: untracked.perSecond * perIteration / 1e9,
                                  trackedIterationsPerSecond: tracked.perSecond,
                                  trackedGflops: tracked.perSecond * perTrackedIteration / 1e9,
+                                 patternsOnlyIterationsPerSecond: patternsOnly.perSecond,
+                                 patternsOnlyGflops: patternsOnly.perSecond * perTrackedIteration / 1e9,
                                  wallIterationsPerSecond: untracked.wallPerSecond,
                                  trackedWallIterationsPerSecond: tracked.wallPerSecond,
                                  flopsPerIteration: perIteration, trackedFlopsPerIteration: perTrackedIteration)
