@@ -99,7 +99,7 @@ public final class NullModel {
         for _ in 0..<spec.draws {
             for (group, norm) in zip(groups, groupNorms) {
                 rng.fillStandardNormal(p + group.range.lowerBound, count: group.range.count)
-                let squares = FlipSensitivity.squares(new: UnsafePointer(p), old: UnsafePointer(p), range: group.range).norm
+                let squares = MarginMeter.sumOfSquares(p + group.range.lowerBound, count: group.range.count)
                 Self.step(p, from: previous, range: group.range, scale: squares > 0 ? norm / squares.squareRoot() : 0)
             }
             measure(UnsafePointer(p), patterns)
