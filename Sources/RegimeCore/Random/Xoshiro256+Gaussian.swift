@@ -21,7 +21,40 @@ extension Xoshiro256 {
     /// Fills p[0..<count] with standard normal deviates, 32 per block of 16 generator outputs in
     /// order; a last partial block is drawn whole and truncated (the stream advances by
     /// 16 ceil(count / 32) outputs).
+    ///
+    /// Software-pipelined: the 16 outputs of block b + 1 are drawn (a serial chain of scalar
+    /// operations) while block b's Box-Muller (vector operations) runs, so the two overlap; block
+    /// b's outputs were stored a block earlier, so its two 8-word vector loads do not wait on
+    /// store forwarding from 16 scalar stores. The bit fields come out of the words by vector
+    /// shifts and narrowing. Same values and stream as `fillStandardNormalReference`, block by
+    /// block (tested); 2.5 -> 1.6 ns per deviate measured on the CI machine kind.
     public mutating func fillStandardNormal(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        guard count > 0 else { return }
+        let blocks = (count + 31) / 32
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 32) { ring in
+            let words = ring.baseAddress!
+            for j in 0..<16 { words[j] = next() }
+            for b in 0..<blocks {
+                if b + 1 < blocks {
+                    let following = words + 16 * ((b + 1) & 1)
+                    for j in 0..<16 { following[j] = next() }
+                }
+                let raw = UnsafeRawPointer(words + 16 * (b & 1))
+                let low = raw.loadUnaligned(as: SIMD8<UInt64>.self)
+                let high = raw.loadUnaligned(fromByteOffset: 64, as: SIMD8<UInt64>.self)
+                let radiusBits = SIMD16(lowHalf: SIMD8<UInt32>(truncatingIfNeeded: low &>> 41),
+                                        highHalf: SIMD8<UInt32>(truncatingIfNeeded: high &>> 41))
+                let angleBits = SIMD16(lowHalf: SIMD8<UInt32>(truncatingIfNeeded: low &>> 16),
+                                       highHalf: SIMD8<UInt32>(truncatingIfNeeded: high &>> 16)) & 0xFF_FFFF
+                let (c, s) = GaussianBlock.boxMuller(radiusBits: radiusBits, angleBits: angleBits)
+                GaussianBlock.store(c, s, to: p + 32 * b, count: count - 32 * b)
+            }
+        }
+    }
+
+    /// The reference of `fillStandardNormal`: the same deviates, one block at a time, the 16
+    /// outputs' bit fields stored lane by lane.
+    mutating func fillStandardNormalReference(_ p: UnsafeMutablePointer<Float>, count: Int) {
         var i = 0
         while i < count {
             // Written through a pointer: assigning lanes by a loop index compiles to a broadcast,
@@ -38,13 +71,7 @@ extension Xoshiro256 {
                 }
             }
             let (c, s) = GaussianBlock.boxMuller(radiusBits: radiusBits, angleBits: angleBits)
-            if i + 32 <= count {
-                store16(c, p + i)
-                store16(s, p + i + 16)
-            } else {
-                for lane in 0..<min(16, count - i) { p[i + lane] = c[lane] }
-                for lane in 0..<max(0, count - i - 16) { p[i + 16 + lane] = s[lane] }
-            }
+            GaussianBlock.store(c, s, to: p + i, count: count - i)
             i += 32
         }
     }
@@ -52,6 +79,18 @@ extension Xoshiro256 {
 
 /// The SIMD pieces of `fillStandardNormal`, internal so that tests can hold each against Double libm.
 enum GaussianBlock {
+    /// A block's deviates to p[0..<min(32, count)]: the cosines, then the sines.
+    @inline(__always)
+    static func store(_ c: SIMD16<Float>, _ s: SIMD16<Float>, to p: UnsafeMutablePointer<Float>, count: Int) {
+        if count >= 32 {
+            store16(c, p)
+            store16(s, p + 16)
+        } else {
+            for lane in 0..<min(16, count) { p[lane] = c[lane] }
+            for lane in 0..<max(0, count - 16) { p[16 + lane] = s[lane] }
+        }
+    }
+
     /// The Float in [0, 1) whose 23 fraction bits are `bits` (< 2^23): 1.bits - 1, exact.
     @inline(__always)
     static func unitFloat(fraction23 bits: SIMD16<UInt32>) -> SIMD16<Float> {
