@@ -42,19 +42,19 @@ public struct FlipSensitivity: Equatable, Sendable {
         while i + 16 <= range.upperBound {
             let a = UnsafeRawPointer(new + i).loadUnaligned(as: SIMD16<Float>.self)
             let b = UnsafeRawPointer(old + i).loadUnaligned(as: SIMD16<Float>.self)
-            let aLow = SIMD8<Double>(a.lowHalf), bLow = SIMD8<Double>(b.lowHalf)
+            let aLow = widen(a.lowHalf), bLow = widen(b.lowHalf)
             let dLow = aLow - bLow
             d8.addProduct(dLow, dLow)
             n8.addProduct(bLow, bLow)
-            let aHigh = SIMD8<Double>(a.highHalf), bHigh = SIMD8<Double>(b.highHalf)
+            let aHigh = widen(a.highHalf), bHigh = widen(b.highHalf)
             let dHigh = aHigh - bHigh
             d8.addProduct(dHigh, dHigh)
             n8.addProduct(bHigh, bHigh)
             i += 16
         }
         while i + 8 <= range.upperBound {
-            let a = SIMD8<Double>(UnsafeRawPointer(new + i).loadUnaligned(as: SIMD8<Float>.self))
-            let b = SIMD8<Double>(UnsafeRawPointer(old + i).loadUnaligned(as: SIMD8<Float>.self))
+            let a = widen(UnsafeRawPointer(new + i).loadUnaligned(as: SIMD8<Float>.self))
+            let b = widen(UnsafeRawPointer(old + i).loadUnaligned(as: SIMD8<Float>.self))
             let d = a - b
             d8.addProduct(d, d)
             n8.addProduct(b, b)

@@ -116,8 +116,8 @@ public final class NullModel {
         var i = range.lowerBound
         let s = SIMD8<Double>(repeating: scale)
         while i + 8 <= range.upperBound {
-            let x = SIMD8<Double>(UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self))
-            let y = SIMD8<Double>(UnsafeRawPointer(previous + i).loadUnaligned(as: SIMD8<Float>.self))
+            let x = widen(UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self))
+            let y = widen(UnsafeRawPointer(previous + i).loadUnaligned(as: SIMD8<Float>.self))
             UnsafeMutableRawPointer(p + i).storeBytes(of: SIMD8<Float>(y + x * s), as: SIMD8<Float>.self)
             i += 8
         }

@@ -99,7 +99,7 @@ public final class MarginMeter {
         var lanes = SIMD8<Double>()
         var i = 0
         while i + 8 <= n {
-            let v = SIMD8<Double>(UnsafeRawPointer(z + i).loadUnaligned(as: SIMD8<Float>.self))
+            let v = widen(UnsafeRawPointer(z + i).loadUnaligned(as: SIMD8<Float>.self))
             lanes.addProduct(v, v)
             i += 8
         }
@@ -212,7 +212,7 @@ struct SquareStream {
             i += 1
         }
         while i + 8 <= end {
-            let v = SIMD8<Double>(UnsafeRawPointer(z + (i - start)).loadUnaligned(as: SIMD8<Float>.self))
+            let v = widen(UnsafeRawPointer(z + (i - start)).loadUnaligned(as: SIMD8<Float>.self))
             lanes.addProduct(v, v)
             i += 8
         }

@@ -87,6 +87,10 @@ public final class MLP: Network {
                 if let gates {
                     addBias(z, bias, rows: B, columns: outWidth)
                     gateForward(out, z, gate: gates[l - 1], count: B * outWidth)
+                } else if l == layers {
+                    // The last layer of a patterns-only pass: its ReLU output feeds nothing.
+                    addBias(z, bias, rows: B, columns: outWidth)
+                    preActivationTap?(l - 1, 0, B, z)
                 } else {
                     addBiasReluKeepingZ(z, out, bias, rows: B, columns: outWidth)
                     preActivationTap?(l - 1, 0, B, z)
