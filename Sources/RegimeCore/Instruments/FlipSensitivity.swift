@@ -35,31 +35,20 @@ public struct FlipSensitivity: Equatable, Sendable {
     /// sum (new - old)^2 and sum old^2 over `range`, in Double: 8 lanes (lane j the indices
     /// start + j mod 8, in order), then the lanes in order, then the tail: a fixed order.
     static func squares(new: UnsafePointer<Float>, old: UnsafePointer<Float>, range: Range<Int>) -> (delta: Double, norm: Double) {
-        var d8 = SIMD8<Double>(), n8 = SIMD8<Double>()
+        // Lanes 0-3 and 4-7 as two SIMD4 halves (`loadWidened4`).
+        var dLow = SIMD4<Double>(), dHigh = SIMD4<Double>(), nLow = SIMD4<Double>(), nHigh = SIMD4<Double>()
         var i = range.lowerBound
-        // 16 at a time, the two halves in order into the same lanes: the same sums as 8 at a time,
-        // with one vector load per operand (8-float loads compiled to scalar loads and shuffles).
-        while i + 16 <= range.upperBound {
-            let a = UnsafeRawPointer(new + i).loadUnaligned(as: SIMD16<Float>.self)
-            let b = UnsafeRawPointer(old + i).loadUnaligned(as: SIMD16<Float>.self)
-            let aLow = widen(a.lowHalf), bLow = widen(b.lowHalf)
-            let dLow = aLow - bLow
-            d8.addProduct(dLow, dLow)
-            n8.addProduct(bLow, bLow)
-            let aHigh = widen(a.highHalf), bHigh = widen(b.highHalf)
-            let dHigh = aHigh - bHigh
-            d8.addProduct(dHigh, dHigh)
-            n8.addProduct(bHigh, bHigh)
-            i += 16
-        }
         while i + 8 <= range.upperBound {
-            let a = widen(UnsafeRawPointer(new + i).loadUnaligned(as: SIMD8<Float>.self))
-            let b = widen(UnsafeRawPointer(old + i).loadUnaligned(as: SIMD8<Float>.self))
-            let d = a - b
-            d8.addProduct(d, d)
-            n8.addProduct(b, b)
+            let aLow = loadWidened4(new + i), bLow = loadWidened4(old + i)
+            let aHigh = loadWidened4(new + i + 4), bHigh = loadWidened4(old + i + 4)
+            let low = aLow - bLow, high = aHigh - bHigh
+            dLow.addProduct(low, low)
+            nLow.addProduct(bLow, bLow)
+            dHigh.addProduct(high, high)
+            nHigh.addProduct(bHigh, bHigh)
             i += 8
         }
+        let d8 = SIMD8(lowHalf: dLow, highHalf: dHigh), n8 = SIMD8(lowHalf: nLow, highHalf: nHigh)
         var delta = 0.0, norm = 0.0
         for j in 0..<8 { delta += d8[j]; norm += n8[j] }
         while i < range.upperBound {

@@ -111,15 +111,16 @@ public final class NullModel {
         return (global / m, perLayer.map { $0 / m })
     }
 
-    /// p[i] = Float(previous[i] + p[i] * scale) over `range`, in Double, 8 at a time.
+    /// p[i] = Float(previous[i] + p[i] * scale) over `range`, in Double, 4 at a time.
     static func step(_ p: UnsafeMutablePointer<Float>, from previous: UnsafePointer<Float>, range: Range<Int>, scale: Double) {
         var i = range.lowerBound
-        let s = SIMD8<Double>(repeating: scale)
-        while i + 8 <= range.upperBound {
-            let x = widen(UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self))
-            let y = widen(UnsafeRawPointer(previous + i).loadUnaligned(as: SIMD8<Float>.self))
-            UnsafeMutableRawPointer(p + i).storeBytes(of: SIMD8<Float>(y + x * s), as: SIMD8<Float>.self)
-            i += 8
+        let s = SIMD4<Double>(repeating: scale)
+        while i + 4 <= range.upperBound {
+            let x = loadWidened4(p + i), y = loadWidened4(previous + i)
+            let v = y + x * s
+            UnsafeMutableRawPointer(p + i).storeBytes(of: SIMD4<Float>(Float(v[0]), Float(v[1]), Float(v[2]), Float(v[3])),
+                                                      as: SIMD4<Float>.self)
+            i += 4
         }
         while i < range.upperBound { p[i] = Float(Double(previous[i]) + Double(p[i]) * scale); i += 1 }
     }

@@ -96,14 +96,15 @@ public final class MarginMeter {
     /// The lanes of `sumOfSquares`: lane j = sum over i = j (mod 8), i < n - n % 8, of z_i^2 in
     /// increasing i, each term added with one fused multiply-add.
     static func squareLanes(_ z: UnsafePointer<Float>, count n: Int) -> SIMD8<Double> {
-        var lanes = SIMD8<Double>()
+        var low = SIMD4<Double>(), high = SIMD4<Double>()  // lanes 0-3 and 4-7 (`loadWidened4`)
         var i = 0
         while i + 8 <= n {
-            let v = widen(UnsafeRawPointer(z + i).loadUnaligned(as: SIMD8<Float>.self))
-            lanes.addProduct(v, v)
+            let a = loadWidened4(z + i), b = loadWidened4(z + i + 4)
+            low.addProduct(a, a)
+            high.addProduct(b, b)
             i += 8
         }
-        return lanes
+        return SIMD8(lowHalf: low, highHalf: high)
     }
 
     /// The lanes summed in order, then the squares of the last n % 8 elements in order.
@@ -211,11 +212,14 @@ struct SquareStream {
             lanes[i % 8] = lanes[i % 8].addingProduct(x, x)
             i += 1
         }
+        var low = lanes.lowHalf, high = lanes.highHalf  // lanes 0-3 and 4-7 (`loadWidened4`)
         while i + 8 <= end {
-            let v = widen(UnsafeRawPointer(z + (i - start)).loadUnaligned(as: SIMD8<Float>.self))
-            lanes.addProduct(v, v)
+            let a = loadWidened4(z + (i - start)), b = loadWidened4(z + (i - start) + 4)
+            low.addProduct(a, a)
+            high.addProduct(b, b)
             i += 8
         }
+        lanes = SIMD8(lowHalf: low, highHalf: high)
         while i < end {
             let x = Double(z[i - start])
             lanes[i % 8] = lanes[i % 8].addingProduct(x, x)
