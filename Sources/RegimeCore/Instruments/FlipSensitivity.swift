@@ -15,15 +15,32 @@ public struct FlipSensitivity: Equatable, Sendable {
 
     public init(patternChange: (global: Double, perLayer: [Double]), new: UnsafePointer<Float>, old: UnsafePointer<Float>,
                 feeding: [Int]) {
+        self.init(patternChange: patternChange, segmentSquares: Self.segmentSquares(new: new, old: old, feeding: feeding),
+                  feeding: feeding)
+    }
+
+    /// `squares` of each segment between consecutive feeding prefixes (from 0, in increasing
+    /// order). The trainer takes them right after the weight update, while the two parameter
+    /// blocks are still in cache, and the ratios once the probe pass has given the pattern change.
+    static func segmentSquares(new: UnsafePointer<Float>, old: UnsafePointer<Float>, feeding: [Int])
+        -> [(delta: Double, norm: Double)] {
+        var start = 0
+        return Array(Set(feeding)).sorted().map { cut in
+            defer { start = cut }
+            return squares(new: new, old: old, range: start..<cut)
+        }
+    }
+
+    /// From `segmentSquares(new:old:feeding:)`.
+    init(patternChange: (global: Double, perLayer: [Double]), segmentSquares: [(delta: Double, norm: Double)], feeding: [Int]) {
         precondition(feeding.count == patternChange.perLayer.count)
         let cuts = Array(Set(feeding)).sorted()
+        precondition(cuts.count == segmentSquares.count)
         var prefix: [Int: Double] = [:]
-        var delta = 0.0, norm = 0.0, start = 0
-        for cut in cuts {
-            let segment = Self.squares(new: new, old: old, range: start..<cut)
+        var delta = 0.0, norm = 0.0
+        for (cut, segment) in zip(cuts, segmentSquares) {
             delta += segment.delta
             norm += segment.norm
-            start = cut
             prefix[cut] = norm > 0 ? (delta / norm).squareRoot() : .nan
         }
         feedingUpdateRel = feeding.map { prefix[$0]! }

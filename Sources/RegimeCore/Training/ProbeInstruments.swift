@@ -42,21 +42,29 @@ final class ProbeInstruments {
         for lag in lags { lag.take(iteration: 0, parameters: parameters, patterns: patterns) }
     }
 
+    /// The sums flip sensitivity needs between θ_t (`current`) and the previous recorded state
+    /// (`FlipSensitivity.segmentSquares`), nil with the geometry off: taken right after the weight
+    /// update, which reads the same two blocks.
+    func feedingSquares(current: FloatBuffer, previous: FloatBuffer) -> [(delta: Double, norm: Double)]? {
+        geometry ? FlipSensitivity.segmentSquares(new: current.pointer, old: previous.pointer, feeding: feeding) : nil
+    }
+
     /// Appends row t: `current`/`currentPatterns` are θ_t and its patterns (its probe pass filled
-    /// the margin meter), `previous`/`previousPatterns` the previous recorded state, `update` and
-    /// `change` the row's weight update and pattern change between them. `measure` runs a probe
-    /// pass of other parameters (the null model's, built in `scratch`: a parameter block free until
-    /// the next backward pass, the trainer's gradients).
+    /// the margin meter), `previous`/`previousPatterns` the previous recorded state, `update`,
+    /// `feedingSquares` and `change` the row's weight update, flip-sensitivity sums and pattern
+    /// change between them. `measure` runs a probe pass of other parameters (the null model's,
+    /// built in `scratch`: a parameter block free until the next backward pass, the trainer's
+    /// gradients).
     func record(iteration t: Int, seed: UInt64, into columns: inout ProbeColumns, network: Network, scratch: FloatBuffer,
                 current: FloatBuffer, currentPatterns: PatternSet, previous: FloatBuffer, previousPatterns: PatternSet,
-                update: WeightUpdate, change: (global: Double, perLayer: [Double]),
+                update: WeightUpdate, feedingSquares: [(delta: Double, norm: Double)]?, change: (global: Double, perLayer: [Double]),
                 measure: (UnsafePointer<Float>, PatternSet) -> Void) {
         let m = geometry ? margins.margins() : nil
         for d in columns.margin.indices {
             columns.margin[d].append(m?.global[d])
             for l in columns.layerMargin[d].indices { columns.layerMargin[d][l].append(m?.perLayer[d][l]) }
         }
-        let flips = geometry ? FlipSensitivity(patternChange: change, new: current.pointer, old: previous.pointer, feeding: feeding) : nil
+        let flips = feedingSquares.map { FlipSensitivity(patternChange: change, segmentSquares: $0, feeding: feeding) }
         columns.flipSensitivity.append(flips?.global ?? nil)
         for l in columns.layerFlipSensitivity.indices { columns.layerFlipSensitivity[l].append(flips?.perLayer[l] ?? nil) }
 

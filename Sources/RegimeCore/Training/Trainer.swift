@@ -204,6 +204,7 @@ public final class Trainer {
     private func record(iteration t: Int, loss: Double, lr: Double) throws {
         let update = WeightUpdate(new: parameters.pointer, old: previousParameters.pointer, groups: network.parameterGroups)
         guard update.abs.isFinite else { throw Failure.diverged(iteration: t, reason: "parameter update is not finite") }
+        let feedingSquares = instruments.feedingSquares(current: parameters, previous: previousParameters)
         measurePatterns(into: currentPatterns, margins: instruments.geometry ? instruments.margins : nil)
         let change = currentPatterns.changeFractions(from: previousPatterns)
         let changeInit = currentPatterns.changeFractions(from: initialPatterns)
@@ -211,7 +212,7 @@ public final class Trainer {
         // has used it and the next backward pass overwrites it.
         instruments.record(iteration: t, seed: spec.seed, into: &curve.probe!, network: network, scratch: gradients, current: parameters,
                            currentPatterns: currentPatterns, previous: previousParameters, previousPatterns: previousPatterns,
-                           update: update, change: change) { measurePatterns(parameters: $0, into: $1) }
+                           update: update, feedingSquares: feedingSquares, change: change) { measurePatterns(parameters: $0, into: $1) }
         previousPatterns.copy(from: currentPatterns)
         previousParameters.copy(from: parameters)
 
