@@ -51,8 +51,8 @@ public struct ConvGeometry: Hashable, Sendable {
         patchSize * paddedOutChannels + paddedOutChannels + (inHeight + 2 * pad) * (inWidth + 2 * pad) * inChannels + 16
     }
 
-    /// Floats of `cols` / `dcols` scratch for chunks of `chunk` examples (either path).
-    func scratchCount(chunk: Int) -> Int { max(chunk * positions * patchSize, directScratchCount) }
+    /// Floats of `cols` / `dcols` scratch for chunks of `chunk` examples (any path).
+    func scratchCount(chunk: Int) -> Int { max(chunk * positions * patchSize, directScratchCount, packedScratchCount) }
 
     /// Examples per im2col chunk: whole examples, about `convChunkFloats` floats of im2col matrix.
     func chunkExamples(batch: Int) -> Int {
@@ -152,16 +152,31 @@ func addBiasRelu(_ out: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float
 
 /// Forward convolution of a batch: `output` (B, OH, OW, OC) = conv(`input` (B, H, W, IC)) + bias,
 /// followed by ReLU when `relu` (fused per chunk, while it is in cache).
-/// `cols` holds at least `g.scratchCount(chunk:)` floats, chunk = `chunkExamples` (tests) or
-/// `g.chunkExamples(batch: B)`. Small-patch layers (`usesDirect`) take the direct path.
+/// `cols` holds at least `g.scratchCount(chunk:)` floats, chunk = `g.chunkExamples(batch: B)`.
+/// Small-patch layers (`usesDirect`) take the direct path; the others the packed path
+/// (`conv2dPackedForward`, Convolution+Packed.swift) where it applies, else im2col + `sgemm`
+/// (`conv2dIm2colForward`); the packed and im2col paths give the same bits.
 func conv2dForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
                    bias: UnsafePointer<Float>, batch B: Int, geometry g: ConvGeometry, relu: Bool,
-                   cols: UnsafeMutablePointer<Float>, chunkExamples: Int? = nil) {
+                   cols: UnsafeMutablePointer<Float>) {
     if g.usesDirect {
         conv2dDirectForward(output: output, input: input, weights: weights, bias: bias, batch: B, geometry: g, relu: relu,
                             scratch: cols)
-        return
+    } else if g.packedForwardApplies {
+        conv2dPackedForward(output: output, input: input, weights: weights, bias: bias, batch: B, geometry: g, relu: relu,
+                            scratch: cols)
+    } else {
+        conv2dIm2colForward(output: output, input: input, weights: weights, bias: bias, batch: B, geometry: g, relu: relu,
+                            cols: cols)
     }
+}
+
+/// The im2col path of `conv2dForward`: per chunk of `chunkExamples` (default
+/// `g.chunkExamples(batch: B)`) examples, im2col, Z = cols W^T by `sgemm`, then bias (and ReLU).
+/// The reference the packed path is tested against bit for bit.
+func conv2dIm2colForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                         bias: UnsafePointer<Float>, batch B: Int, geometry g: ConvGeometry, relu: Bool,
+                         cols: UnsafeMutablePointer<Float>, chunkExamples: Int? = nil) {
     let chunk = chunkExamples ?? g.chunkExamples(batch: B)
     var first = 0
     while first < B {

@@ -1,0 +1,71 @@
+import Foundation
+import XCTest
+@testable import RegimeCore
+
+/// The CNN's fast kernels against the reference kernels kept beside them, bit for bit: a trial's
+/// curves must not change when a kernel gets faster. Random shapes, edge sizes included (one
+/// output position, widths that are not multiples of the 12-row sliver, channel counts around 16
+/// and 32, a patch at the GEMM's KC limit); values are Gaussians with exact zeros of both signs
+/// mixed in (the ReLU and max-pool ties).
+final class CNNKernelBitTests: XCTestCase {
+    typealias Kit = EngineTestKit
+    let keep = PinnedBuffers()
+
+    /// Gaussians, about one in eight replaced by +0 or -0.
+    static func values(_ count: Int, _ rng: inout Xoshiro256) -> [Float] {
+        Kit.normals(count, &rng).map { v in
+            switch rng.next() % 16 { case 0: 0; case 1: -0.0; default: v }
+        }
+    }
+
+    /// The index and both values of the first element whose bits differ, or nil.
+    static func firstDifference(_ a: [Float], _ b: [Float]) -> String? {
+        guard a.count == b.count else { return "counts \(a.count) vs \(b.count)" }
+        guard let i = a.indices.first(where: { a[$0].bitPattern != b[$0].bitPattern }) else { return nil }
+        return "element \(i) of \(a.count): \(a[i]) vs \(b[i])"
+    }
+
+    // MARK: Packed forward convolution
+
+    func testPackedForwardEqualsIm2colForwardBitForBit() {
+        var rng = Xoshiro256(seed: 31, stream: 1)
+        var geometries: [ConvGeometry] = [
+            // The CNN's second layer and its neighbours.
+            ConvGeometry(inChannels: 16, inHeight: 14, inWidth: 14, outChannels: 32, kernel: 3, stride: 1, pad: 1),
+            ConvGeometry(inChannels: 16, inHeight: 14, inWidth: 14, outChannels: 32, kernel: 3, stride: 1, pad: 0),
+            ConvGeometry(inChannels: 17, inHeight: 5, inWidth: 13, outChannels: 33, kernel: 3, stride: 1, pad: 1),
+            // One output position; fewer positions than a sliver; 1x1 kernel.
+            ConvGeometry(inChannels: 4, inHeight: 3, inWidth: 3, outChannels: 5, kernel: 3, stride: 1, pad: 0),
+            ConvGeometry(inChannels: 20, inHeight: 2, inWidth: 5, outChannels: 7, kernel: 1, stride: 1, pad: 0),
+            // patch = 504 (one KC block), 7x7 kernel, wide output channels.
+            ConvGeometry(inChannels: 56, inHeight: 4, inWidth: 6, outChannels: 16, kernel: 3, stride: 1, pad: 1),
+            ConvGeometry(inChannels: 2, inHeight: 9, inWidth: 25, outChannels: 70, kernel: 7, stride: 1, pad: 3),
+        ]
+        for _ in 0..<12 {
+            let k = [1, 3, 5][Int(rng.next() % 3)]
+            let c = 1 + Int(rng.next() % UInt64(min(40, gemmKC / (k * k))))
+            let h = k + Int(rng.next() % 12), w = k + Int(rng.next() % 30)
+            geometries.append(ConvGeometry(inChannels: c, inHeight: h, inWidth: w, outChannels: 1 + Int(rng.next() % 70),
+                                           kernel: k, stride: 1, pad: Int(rng.next() % UInt64(k / 2 + 1))))
+        }
+        for g in geometries {
+            XCTAssertTrue(g.packedForwardApplies, "\(g)")
+            let B = 1 + Int(rng.next() % 3)
+            let x = keep.pointer(Self.values(B * g.inputSize, &rng)), w = keep.pointer(Self.values(g.weightCount, &rng))
+            let b = keep.pointer(Self.values(g.outChannels, &rng))
+            let scratch = keep.buffer(count: g.scratchCount(chunk: g.chunkExamples(batch: B)))
+            for relu in [false, true] {
+                let fast = keep.buffer(count: B * g.outputSize), reference = keep.buffer(count: B * g.outputSize)
+                fast.buffer.update(repeating: .nan)
+                conv2dPackedForward(output: fast.pointer, input: x, weights: w, bias: b, batch: B, geometry: g, relu: relu,
+                                    scratch: scratch.pointer)
+                conv2dIm2colForward(output: reference.pointer, input: x, weights: w, bias: b, batch: B, geometry: g, relu: relu,
+                                    cols: scratch.pointer)
+                XCTAssertNil(Self.firstDifference(fast.array, reference.array), "\(g) B \(B) relu \(relu)")
+            }
+        }
+        // Stride 2 stays on the im2col path.
+        XCTAssertFalse(ConvGeometry(inChannels: 16, inHeight: 8, inWidth: 8, outChannels: 32, kernel: 3, stride: 2, pad: 1)
+            .packedForwardApplies)
+    }
+}
