@@ -83,6 +83,25 @@ private func channelMajorPaddedImage(_ image: UnsafeMutablePointer<Float>, _ inp
     }
 }
 
+/// One output-row segment of a sliver: for each tap p = (kh, kw, ic) in order, `copy` moves the
+/// run at base + kh * rowStride + kw + ic * channelStride (channel-major padded image, `base` at
+/// the segment's first position) to d + p * 12.
+@inline(__always)
+private func gatherSegment(_ d: UnsafeMutablePointer<Float>, _ base: UnsafePointer<Float>, C: Int, K: Int, rowStride: Int,
+                           channelStride: Int, _ copy: (UnsafeMutablePointer<Float>, UnsafePointer<Float>) -> Void) {
+    var dst = d
+    for kh in 0..<K {
+        for kw in 0..<K {
+            var src = base + (kh &* rowStride &+ kw)
+            for _ in 0..<C {
+                copy(dst, src)
+                dst += gemmMR
+                src += channelStride
+            }
+        }
+    }
+}
+
 /// `output` (B, OH, OW, OC) = conv(`input` (B, H, W, IC)) + bias, then ReLU when `relu`: the result
 /// of `conv2dIm2colForward` bit for bit, without its im2col matrix (file comment). Requires
 /// `g.packedForwardApplies`; `scratch` holds `g.packedScratchCount` floats.
@@ -111,16 +130,24 @@ func conv2dPackedForward(output: UnsafeMutablePointer<Float>, input: UnsafePoint
             while i < rows {
                 let oh = (r0 + i) / OW, ow = (r0 + i) % OW
                 let n = min(rows - i, OW - ow)
-                var p = 0
-                for kh in 0..<K {
-                    for kw in 0..<K {
-                        let src = image + (oh + kh) * Wp + ow + kw
-                        for ic in 0..<C {
-                            let s = src + ic * Hp * Wp, d = sliver + p * MR + i
-                            if n == MR { gemmCopy12(from: s, to: d) } else { copyRun(d, s, n) }
-                            p += 1
-                        }
-                    }
+                // One loop per run length, so that each tap is a fixed sequence of moves.
+                let base = image + oh * Wp + ow, d = sliver + i
+                @inline(__always) func gather(_ copy: (UnsafeMutablePointer<Float>, UnsafePointer<Float>) -> Void) {
+                    gatherSegment(d, base, C: C, K: K, rowStride: Wp, channelStride: Hp * Wp, copy)
+                }
+                switch n {
+                case 12: gather { gemmCopy12(from: $1, to: $0) }
+                case 11: gather { copyRun($0, $1, 11) }
+                case 10: gather { copyRun($0, $1, 10) }
+                case 9: gather { copyRun($0, $1, 9) }
+                case 8: gather { copyRun($0, $1, 8) }
+                case 7: gather { copyRun($0, $1, 7) }
+                case 6: gather { copyRun($0, $1, 6) }
+                case 5: gather { copyRun($0, $1, 5) }
+                case 4: gather { copyRun($0, $1, 4) }
+                case 3: gather { copyRun($0, $1, 3) }
+                case 2: gather { copyRun($0, $1, 2) }
+                default: gather { copyRun($0, $1, n) }
                 }
                 i += n
             }
