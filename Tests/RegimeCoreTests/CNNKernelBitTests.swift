@@ -68,4 +68,39 @@ final class CNNKernelBitTests: XCTestCase {
         XCTAssertFalse(ConvGeometry(inChannels: 16, inHeight: 8, inWidth: 8, outChannels: 32, kernel: 3, stride: 2, pad: 1)
             .packedForwardApplies)
     }
+
+    // MARK: Direct forward convolution
+
+    func testDirectForwardEqualsReferenceBitForBit() {
+        var rng = Xoshiro256(seed: 32, stream: 1)
+        var geometries: [ConvGeometry] = [
+            // The CNN's first layer; output widths 1 to 13 (every mix of the 8-, 4- and 1-position blocks).
+            ConvGeometry(inChannels: 1, inHeight: 28, inWidth: 28, outChannels: 16, kernel: 3, stride: 1, pad: 1),
+            ConvGeometry(inChannels: 3, inHeight: 9, inWidth: 9, outChannels: 17, kernel: 3, stride: 2, pad: 1),
+            ConvGeometry(inChannels: 1, inHeight: 6, inWidth: 6, outChannels: 33, kernel: 5, stride: 1, pad: 0),
+        ] + (1...13).map { ConvGeometry(inChannels: 2, inHeight: 3, inWidth: $0 + 2, outChannels: 5, kernel: 3, stride: 1, pad: 0) }
+        for _ in 0..<10 {
+            let k = [1, 3, 5][Int(rng.next() % 3)], c = 1 + Int(rng.next() % UInt64(32 / (k * k)))
+            let s = 1 + Int(rng.next() % 2)
+            geometries.append(ConvGeometry(inChannels: c, inHeight: k + Int(rng.next() % 10), inWidth: k + Int(rng.next() % 20),
+                                           outChannels: 1 + Int(rng.next() % 40), kernel: k, stride: s,
+                                           pad: Int(rng.next() % UInt64(k / 2 + 1))))
+        }
+        for g in geometries {
+            XCTAssertTrue(g.usesDirect, "\(g)")
+            let B = 1 + Int(rng.next() % 3)
+            let x = keep.pointer(Self.values(B * g.inputSize, &rng)), w = keep.pointer(Self.values(g.weightCount, &rng))
+            let b = keep.pointer(Self.values(g.outChannels, &rng))
+            let scratch = keep.buffer(count: g.directScratchCount)
+            for relu in [false, true] {
+                let fast = keep.buffer(count: B * g.outputSize), reference = keep.buffer(count: B * g.outputSize)
+                fast.buffer.update(repeating: .nan)
+                conv2dDirectForward(output: fast.pointer, input: x, weights: w, bias: b, batch: B, geometry: g, relu: relu,
+                                    scratch: scratch.pointer)
+                conv2dDirectForwardReference(output: reference.pointer, input: x, weights: w, bias: b, batch: B, geometry: g,
+                                             relu: relu, scratch: scratch.pointer)
+                XCTAssertNil(Self.firstDifference(fast.array, reference.array), "\(g) B \(B) relu \(relu)")
+            }
+        }
+    }
 }
