@@ -276,87 +276,119 @@ private func directWeights(_ wt: UnsafeMutablePointer<Float>, _ biasP: UnsafeMut
 /// that starts at the bias. Positions go 8 at a time (8 independent FMA chains: two FMA pipes of
 /// 4 cycles' latency), then 4, then 1; each tap is one weight-vector load and one broadcast per
 /// position, its input offset from a table (kh * (W + 2P) * IC + kw * IC + ic, in the
-/// zero-padded image), so the loop over the taps has no index arithmetic. The FMAs of each
-/// output are those of `conv2dDirectForwardReference`, in the same order: the same bits.
+/// zero-padded image), so the loop over the taps has no index arithmetic. When S * IC = 1 (a
+/// gray image, stride 1: the CNN's first layer) the positions' inputs are at constant
+/// displacements 0, 1, ..., 7 from the tap's address, which frees the seven index registers the
+/// general case needs (and spills). The FMAs of each output are those of
+/// `conv2dDirectForwardReference`, in the same order: the same bits.
 /// `scratch`: `g.directScratchCount` floats.
 func conv2dDirectForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
                          bias: UnsafePointer<Float>, batch B: Int, geometry g: ConvGeometry, relu: Bool,
                          scratch: UnsafeMutablePointer<Float>) {
-    let (C, K, S, OC, OCp, patch) = (g.inChannels, g.kernel, g.stride, g.outChannels, g.paddedOutChannels, g.patchSize)
-    let (OH, OW, Wp) = (g.outHeight, g.outWidth, g.inWidth + 2 * g.pad)
-    let wt = scratch, biasP = scratch + patch * OCp, xpad = biasP + OCp
-    let tile = xpad + (g.inHeight + 2 * g.pad) * Wp * C
-    directWeights(wt, biasP, weights, bias, g)
-    let zero = SIMD16<Float>()
-    @inline(__always) func put(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ lanes: Int) {
-        let r = relu ? v.replacing(with: zero, where: v .< zero) : v
-        if lanes == 16 { store16(r, p) } else { store16(r, tile); for i in 0..<lanes { p[i] = tile[i] } }
-    }
-    let step = S * C
-    let (s1, s2, s3, s4, s5, s6, s7) = (step, 2 * step, 3 * step, 4 * step, 5 * step, 6 * step, 7 * step)
+    let (C, K, OCp, patch) = (g.inChannels, g.kernel, g.paddedOutChannels, g.patchSize)
+    let Wp = g.inWidth + 2 * g.pad
+    directWeights(scratch, scratch + patch * OCp, weights, bias, g)
     withUnsafeTemporaryAllocation(of: Int.self, capacity: patch) { offsets in
         for kh in 0..<K {
             for j in 0..<(K * C) { offsets[kh * K * C + j] = kh * Wp * C + j }
         }
         let off = UnsafePointer(offsets.baseAddress!)
-        for e in 0..<B {
-            padImage(xpad, input, g, example: e)
-            let out = output + e * g.outputSize
-            for oh in 0..<OH {
-                let rowStart = xpad + oh * S * Wp * C
-                for c0 in stride(from: 0, to: OCp, by: 16) {
-                    let lanes = min(16, OC - c0)
-                    let b = load16(biasP + c0)
-                    let w0 = wt + c0
-                    var ow = 0
-                    while ow + 8 <= OW {
-                        let x = rowStart + ow * step
-                        var a0 = b, a1 = b, a2 = b, a3 = b, a4 = b, a5 = b, a6 = b, a7 = b
-                        var w = w0
-                        for t in 0..<patch {
-                            let wv = load16(w), q = x + off[t]
-                            a0.addProduct(SIMD16(repeating: q[0]), wv)
-                            a1.addProduct(SIMD16(repeating: q[s1]), wv)
-                            a2.addProduct(SIMD16(repeating: q[s2]), wv)
-                            a3.addProduct(SIMD16(repeating: q[s3]), wv)
-                            a4.addProduct(SIMD16(repeating: q[s4]), wv)
-                            a5.addProduct(SIMD16(repeating: q[s5]), wv)
-                            a6.addProduct(SIMD16(repeating: q[s6]), wv)
-                            a7.addProduct(SIMD16(repeating: q[s7]), wv)
-                            w += OCp
-                        }
-                        let o = out + (oh * OW + ow) * OC + c0
-                        put(a0, o, lanes); put(a1, o + OC, lanes); put(a2, o + 2 * OC, lanes); put(a3, o + 3 * OC, lanes)
-                        put(a4, o + 4 * OC, lanes); put(a5, o + 5 * OC, lanes); put(a6, o + 6 * OC, lanes); put(a7, o + 7 * OC, lanes)
-                        ow += 8
+        if g.stride * C == 1 {
+            directForwardStep1(output, input, batch: B, geometry: g, relu: relu, scratch: scratch, offsets: off)
+        } else {
+            directForwardAnyStep(output, input, batch: B, geometry: g, relu: relu, scratch: scratch, offsets: off)
+        }
+    }
+}
+
+@inline(never)
+private func directForwardStep1(_ output: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, batch B: Int,
+                                geometry g: ConvGeometry, relu: Bool, scratch: UnsafeMutablePointer<Float>,
+                                offsets: UnsafePointer<Int>) {
+    directForwardBody(output, input, batch: B, geometry: g, relu: relu, scratch: scratch, offsets: offsets, step: 1)
+}
+
+@inline(never)
+private func directForwardAnyStep(_ output: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, batch B: Int,
+                                  geometry g: ConvGeometry, relu: Bool, scratch: UnsafeMutablePointer<Float>,
+                                  offsets: UnsafePointer<Int>) {
+    directForwardBody(output, input, batch: B, geometry: g, relu: relu, scratch: scratch, offsets: offsets,
+                      step: g.stride * g.inChannels)
+}
+
+/// The loops of `conv2dDirectForward`, inlined into a caller per `step` (= S * IC, the distance
+/// between neighbouring positions' inputs), with WT and the padded bias already in `scratch`.
+@inline(__always)
+private func directForwardBody(_ output: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, batch B: Int,
+                               geometry g: ConvGeometry, relu: Bool, scratch: UnsafeMutablePointer<Float>,
+                               offsets off: UnsafePointer<Int>, step: Int) {
+    let (C, S, OC, OCp, patch) = (g.inChannels, g.stride, g.outChannels, g.paddedOutChannels, g.patchSize)
+    let (OH, OW, Wp) = (g.outHeight, g.outWidth, g.inWidth + 2 * g.pad)
+    let wt = scratch, biasP = scratch + patch * OCp, xpad = biasP + OCp
+    let tile = xpad + (g.inHeight + 2 * g.pad) * Wp * C
+    let zero = SIMD16<Float>()
+    @inline(__always) func put(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ lanes: Int) {
+        let r = relu ? v.replacing(with: zero, where: v .< zero) : v
+        if lanes == 16 { store16(r, p) } else { store16(r, tile); for i in 0..<lanes { p[i] = tile[i] } }
+    }
+    let (s1, s2, s3, s4, s5, s6, s7) = (step, 2 &* step, 3 &* step, 4 &* step, 5 &* step, 6 &* step, 7 &* step)
+    for e in 0..<B {
+        padImage(xpad, input, g, example: e)
+        let out = output + e * g.outputSize
+        for oh in 0..<OH {
+            let rowStart = xpad + oh * S * Wp * C
+            for c0 in stride(from: 0, to: OCp, by: 16) {
+                let lanes = min(16, OC - c0)
+                let b = load16(biasP + c0)
+                let w0 = wt + c0
+                var ow = 0
+                while ow + 8 <= OW {
+                    let x = rowStart + ow &* step
+                    var a0 = b, a1 = b, a2 = b, a3 = b, a4 = b, a5 = b, a6 = b, a7 = b
+                    var w = w0
+                    for t in 0..<patch {
+                        let wv = load16(w), q = x + off[t]
+                        a0.addProduct(SIMD16(repeating: q[0]), wv)
+                        a1.addProduct(SIMD16(repeating: q[s1]), wv)
+                        a2.addProduct(SIMD16(repeating: q[s2]), wv)
+                        a3.addProduct(SIMD16(repeating: q[s3]), wv)
+                        a4.addProduct(SIMD16(repeating: q[s4]), wv)
+                        a5.addProduct(SIMD16(repeating: q[s5]), wv)
+                        a6.addProduct(SIMD16(repeating: q[s6]), wv)
+                        a7.addProduct(SIMD16(repeating: q[s7]), wv)
+                        w += OCp
                     }
-                    while ow + 4 <= OW {
-                        let x = rowStart + ow * step
-                        var a0 = b, a1 = b, a2 = b, a3 = b
-                        var w = w0
-                        for t in 0..<patch {
-                            let wv = load16(w), q = x + off[t]
-                            a0.addProduct(SIMD16(repeating: q[0]), wv)
-                            a1.addProduct(SIMD16(repeating: q[s1]), wv)
-                            a2.addProduct(SIMD16(repeating: q[s2]), wv)
-                            a3.addProduct(SIMD16(repeating: q[s3]), wv)
-                            w += OCp
-                        }
-                        let o = out + (oh * OW + ow) * OC + c0
-                        put(a0, o, lanes); put(a1, o + OC, lanes); put(a2, o + 2 * OC, lanes); put(a3, o + 3 * OC, lanes)
-                        ow += 4
+                    let o = out + (oh * OW + ow) * OC + c0
+                    put(a0, o, lanes); put(a1, o + OC, lanes); put(a2, o + 2 * OC, lanes); put(a3, o + 3 * OC, lanes)
+                    put(a4, o + 4 * OC, lanes); put(a5, o + 5 * OC, lanes); put(a6, o + 6 * OC, lanes); put(a7, o + 7 * OC, lanes)
+                    ow += 8
+                }
+                while ow + 4 <= OW {
+                    let x = rowStart + ow &* step
+                    var a0 = b, a1 = b, a2 = b, a3 = b
+                    var w = w0
+                    for t in 0..<patch {
+                        let wv = load16(w), q = x + off[t]
+                        a0.addProduct(SIMD16(repeating: q[0]), wv)
+                        a1.addProduct(SIMD16(repeating: q[s1]), wv)
+                        a2.addProduct(SIMD16(repeating: q[s2]), wv)
+                        a3.addProduct(SIMD16(repeating: q[s3]), wv)
+                        w += OCp
                     }
-                    while ow < OW {
-                        let x = rowStart + ow * step
-                        var a0 = b
-                        var w = w0
-                        for t in 0..<patch {
-                            a0.addProduct(SIMD16(repeating: x[off[t]]), load16(w))
-                            w += OCp
-                        }
-                        put(a0, out + (oh * OW + ow) * OC + c0, lanes)
-                        ow += 1
+                    let o = out + (oh * OW + ow) * OC + c0
+                    put(a0, o, lanes); put(a1, o + OC, lanes); put(a2, o + 2 * OC, lanes); put(a3, o + 3 * OC, lanes)
+                    ow += 4
+                }
+                while ow < OW {
+                    let x = rowStart + ow &* step
+                    var a0 = b
+                    var w = w0
+                    for t in 0..<patch {
+                        a0.addProduct(SIMD16(repeating: x[off[t]]), load16(w))
+                        w += OCp
                     }
+                    put(a0, out + (oh * OW + ow) * OC + c0, lanes)
+                    ow += 1
                 }
             }
         }
