@@ -103,4 +103,31 @@ final class CNNKernelBitTests: XCTestCase {
             }
         }
     }
+
+    // MARK: Max-pooling
+
+    /// Forward and backward against the references, with ties (many zeros: pooling after a ReLU),
+    /// NaNs, odd sizes and channel counts with and without a 16-lane tail.
+    func testMaxPoolEqualsReferenceBitForBit() {
+        var rng = Xoshiro256(seed: 33, stream: 1)
+        for (H, W, C) in [(28, 28, 16), (14, 14, 32), (5, 7, 16), (4, 3, 17), (3, 3, 1), (2, 2, 48), (7, 6, 5)] {
+            let B = 1 + Int(rng.next() % 3)
+            var values = Self.values(B * H * W * C, &rng).map { rng.next() % 3 == 0 ? 0 : $0 }
+            values[Int(rng.next() % UInt64(values.count))] = .nan
+            let x = keep.pointer(values)
+            let outCount = B * (H / 2) * (W / 2) * C
+            let fast = keep.buffer(count: outCount), reference = keep.buffer(count: outCount)
+            fast.buffer.update(repeating: -1)
+            maxPool2x2Forward(fast.pointer, x, batch: B, height: H, width: W, channels: C)
+            maxPool2x2ForwardReference(reference.pointer, x, batch: B, height: H, width: W, channels: C)
+            XCTAssertNil(Self.firstDifference(fast.array, reference.array), "forward \(H)x\(W)x\(C) B \(B)")
+            let dout = keep.pointer(Self.values(outCount, &rng))
+            let dxFast = keep.buffer(count: values.count), dxReference = keep.buffer(count: values.count)
+            dxFast.buffer.update(repeating: .nan)
+            maxPool2x2Backward(dxFast.pointer, dout, input: x, output: reference.pointer, batch: B, height: H, width: W, channels: C)
+            maxPool2x2BackwardReference(dxReference.pointer, dout, input: x, output: reference.pointer, batch: B, height: H,
+                                        width: W, channels: C)
+            XCTAssertNil(Self.firstDifference(dxFast.array, dxReference.array), "backward \(H)x\(W)x\(C) B \(B)")
+        }
+    }
 }
