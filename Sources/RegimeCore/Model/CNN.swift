@@ -45,6 +45,9 @@ public final class CNN: Network {
     private var capacity = 0
     private var inputHWC: FloatBuffer?
     private var outputs: [FloatBuffer] = []          // per op: its output (after ReLU where there is one)
+    /// Per spatial op but the last: its output for one block of examples, where a tapped
+    /// `forwardPatterns` keeps it (allocated on first use).
+    private var blockOutputs: [FloatBuffer] = []
     private var cols = FloatBuffer(count: 0)
     private var dcols = FloatBuffer(count: 0)
     private var gradientScratch: [FloatBuffer] = []
@@ -138,6 +141,7 @@ public final class CNN: Network {
             colsCount = max(colsCount, g.scratchCount(chunk: g.chunkExamples(batch: examples)))
         }
         cols = FloatBuffer(count: colsCount)
+        blockOutputs = []
         dcols = FloatBuffer(count: colsCount)
         let widest = max(inputSizes.max() ?? 0, outputSizes.max() ?? 0)
         gradientScratch = [FloatBuffer(count: examples * widest), FloatBuffer(count: examples * widest)]
@@ -165,11 +169,10 @@ public final class CNN: Network {
         return gates[layer]
     }
 
-    /// Runs op i on examples first..<first+count (forward), ReLU or gated by `gate`.
-    private func forwardOp(_ i: Int, parameters: UnsafePointer<Float>, input h: UnsafePointer<Float>, first: Int, count: Int,
-                           gate: UnsafePointer<Float>?) {
-        let out = outputs[i].pointer + first * outputSizes[i]
-        let x = h + first * inputSizes[i]
+    /// Runs op i on examples first..<first+count (forward), ReLU or gated by `gate`: `x` and `out` are
+    /// those examples' rows of its input and output.
+    private func forwardOp(_ i: Int, parameters: UnsafePointer<Float>, input x: UnsafePointer<Float>,
+                           output out: UnsafeMutablePointer<Float>, first: Int, count: Int, gate: UnsafePointer<Float>?) {
         switch ops[i] {
         case .conv(let g, let w, let b):
             let tap = gate == nil ? preActivationTap : nil
@@ -210,25 +213,46 @@ public final class CNN: Network {
     }
 
     /// Every op but the classifier (the last op; the pattern layers come before it).
+    ///
+    /// With a `preActivationTap` set, the tap receives every pattern layer's pre-activations, and
+    /// the spatial ops but the last (whose output the fully-connected layers read) write their
+    /// outputs for each block of examples into block-sized buffers that stay in cache, not into the
+    /// batch's: the first convolution's output alone is 50 KB per example on 28 x 28 images, and
+    /// writing it to memory made that layer bound by store bandwidth. Their `patternSource`s are then
+    /// not the probe batch's (the tap has had the values); without a tap they are, as the protocol
+    /// says. The values computed are the same either way.
     public func forwardPatterns(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int) {
-        forward(parameters: parameters, input: input, batch: B, gates: nil, ops: ops.count - 1)
+        forward(parameters: parameters, input: input, batch: B, gates: nil, ops: ops.count - 1,
+                keepSpatialOutputs: preActivationTap == nil)
     }
 
-    /// Ops 0..<`opCount` of the forward pass.
+    /// Ops 0..<`opCount` of the forward pass; spatial outputs in block buffers unless `keepSpatialOutputs`
+    /// (see `forwardPatterns`).
     private func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
-                         gates: GateMasks?, ops opCount: Int) {
+                         gates: GateMasks?, ops opCount: Int, keepSpatialOutputs: Bool = true) {
         reserve(examples: B)
         if let inputHWC { channelsLast(inputHWC.pointer, input, batch: B, shape: spec.input) }
         let x0 = channelLastInput(input)
         let spatial = min(spatialOpCount, opCount), block = spatialBlock(batch: B)
+        // Op i's output rows for the block starting at `first`: the batch buffer's, or the block buffer.
+        let inBlock = (0..<spatial).map { !keepSpatialOutputs && $0 < spatialOpCount - 1 }
+        if inBlock.contains(true) && blockOutputs.isEmpty {
+            let examples = spatialBlock(batch: capacity)
+            blockOutputs = (0..<(spatialOpCount - 1)).map { FloatBuffer(count: examples * outputSizes[$0]) }
+        }
+        func output(_ i: Int, _ first: Int) -> UnsafeMutablePointer<Float> {
+            inBlock[i] ? blockOutputs[i].pointer : outputs[i].pointer + first * outputSizes[i]
+        }
         for first in stride(from: 0, to: B, by: block) {
             for i in 0..<spatial {
-                forwardOp(i, parameters: parameters, input: opInput(i, x0), first: first, count: min(block, B - first),
-                          gate: gate(gates, op: i))
+                let x = i == 0 ? x0 + first * inputSizes[0] : UnsafePointer(output(i - 1, first))
+                forwardOp(i, parameters: parameters, input: x, output: output(i, first), first: first,
+                          count: min(block, B - first), gate: gate(gates, op: i))
             }
         }
         for i in spatial..<opCount {
-            forwardOp(i, parameters: parameters, input: opInput(i, x0), first: 0, count: B, gate: gate(gates, op: i))
+            forwardOp(i, parameters: parameters, input: opInput(i, x0), output: outputs[i].pointer, first: 0, count: B,
+                      gate: gate(gates, op: i))
         }
     }
 
