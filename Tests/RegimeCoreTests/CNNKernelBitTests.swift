@@ -130,4 +130,44 @@ final class CNNKernelBitTests: XCTestCase {
             XCTAssertNil(Self.firstDifference(dxFast.array, dxReference.array), "backward \(H)x\(W)x\(C) B \(B)")
         }
     }
+
+    // MARK: Backward of the convolution
+
+    /// The direct weight gradient with its nine accumulators in registers against the reference
+    /// (accumulators in memory), overwriting and accumulating.
+    func testDirectWeightGradientEqualsReferenceBitForBit() {
+        var rng = Xoshiro256(seed: 34, stream: 1)
+        let geometries = [
+            ConvGeometry(inChannels: 1, inHeight: 28, inWidth: 28, outChannels: 16, kernel: 3, stride: 1, pad: 1),
+            ConvGeometry(inChannels: 1, inHeight: 7, inWidth: 9, outChannels: 5, kernel: 3, stride: 2, pad: 1),
+            ConvGeometry(inChannels: 1, inHeight: 5, inWidth: 4, outChannels: 1, kernel: 3, stride: 1, pad: 0),
+            ConvGeometry(inChannels: 9, inHeight: 3, inWidth: 6, outChannels: 13, kernel: 1, stride: 1, pad: 0),
+        ]
+        for g in geometries {
+            XCTAssertTrue(g.usesDirect && g.patchSize == 9 && g.paddedOutChannels == 16, "\(g)")
+            let B = 1 + Int(rng.next() % 3)
+            let x = keep.pointer(Self.values(B * g.inputSize, &rng)), dz = keep.pointer(Self.values(B * g.outputSize, &rng))
+            let start = Self.values(g.weightCount, &rng)
+            let scratch = keep.buffer(count: g.directScratchCount)
+            for accumulate in [false, true] {
+                let fast = keep.buffer(start), reference = keep.buffer(start)
+                conv2dDirectWeightGradient(dweights: fast.pointer, doutput: dz, input: x, batch: B, geometry: g,
+                                           accumulate: accumulate, scratch: scratch.pointer)
+                conv2dDirectWeightGradientReference(dweights: reference.pointer, doutput: dz, input: x, batch: B, geometry: g,
+                                                    accumulate: accumulate, scratch: scratch.pointer)
+                XCTAssertNil(Self.firstDifference(fast.array, reference.array), "\(g) B \(B) accumulate \(accumulate)")
+            }
+        }
+    }
+
+    func testColumnSumsEqualReferenceBitForBit() {
+        var rng = Xoshiro256(seed: 35, stream: 1)
+        for (rows, columns) in [(0, 16), (1, 1), (7, 16), (50, 17), (33, 32), (20, 40), (3, 5)] {
+            let dout = keep.pointer(Self.values(rows * columns, &rng)), start = Self.values(columns, &rng)
+            let fast = keep.buffer(start), reference = keep.buffer(start)
+            addColumnSums(fast.pointer, dout, rows: rows, columns: columns)
+            addColumnSumsReference(reference.pointer, dout, rows: rows, columns: columns)
+            XCTAssertNil(Self.firstDifference(fast.array, reference.array), "\(rows) x \(columns)")
+        }
+    }
 }

@@ -196,6 +196,33 @@ func conv2dIm2colForward(output: UnsafeMutablePointer<Float>, input: UnsafePoint
     }
 }
 
+/// dbias[n] += sum over rows r in order of dout[r, n] (the bias gradient of a later chunk of examples).
+/// Sixteen columns at a time in a register: each dbias[n] gets the same additions in the same order
+/// as in `addColumnSumsReference` (where dbias[n] is reloaded per row, as the compiler cannot rule
+/// out that it aliases dout), so the same bits.
+func addColumnSums(_ dbias: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, rows: Int, columns N: Int) {
+    var c0 = 0
+    while c0 + 16 <= N {
+        var acc = load16(dbias + c0), p = dout + c0
+        for _ in 0..<rows { acc += load16(p); p += N }
+        store16(acc, dbias + c0)
+        c0 += 16
+    }
+    for n in c0..<N {
+        var sum = dbias[n], p = dout + n
+        for _ in 0..<rows { sum += p.pointee; p += N }
+        dbias[n] = sum
+    }
+}
+
+/// The reference of `addColumnSums`: row by row, dbias[n] += dout[r, n].
+func addColumnSumsReference(_ dbias: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, rows: Int, columns N: Int) {
+    for r in 0..<rows {
+        let row = dout + r * N
+        for n in 0..<N { dbias[n] += row[n] }
+    }
+}
+
 /// Backward convolution: from `doutput` (B, OH, OW, OC) to the weight and bias gradients
 /// (overwritten, or added to when `accumulate`) and, when `dinput` is given, the input gradient
 /// (B, H, W, IC) (overwritten).
@@ -208,11 +235,7 @@ func conv2dBackward(doutput: UnsafePointer<Float>, input: UnsafePointer<Float>, 
                     cols: UnsafeMutablePointer<Float>, dcols: UnsafeMutablePointer<Float>, accumulate: Bool = false,
                     chunkExamples: Int? = nil) {
     if accumulate {
-        // dbias += sum over rows, in row order
-        for r in 0..<(B * g.positions) {
-            let row = doutput + r * g.outChannels
-            for n in 0..<g.outChannels { dbias[n] += row[n] }
-        }
+        addColumnSums(dbias, doutput, rows: B * g.positions, columns: g.outChannels)
     } else {
         biasGradient(dbias, doutput, rows: B * g.positions, columns: g.outChannels)
     }
@@ -453,8 +476,81 @@ func conv2dDirectForwardReference(output: UnsafeMutablePointer<Float>, input: Un
 }
 
 /// dW (OC, patch) of the direct path (overwritten, or added to when `accumulate`): sum over examples and positions, in order, of
-/// input patch x output gradient, accumulated into a transposed copy. `scratch`: `g.directScratchCount`.
+/// input patch x output gradient, accumulated into a transposed copy DWT[tap, oc] that starts at 0, one FMA per
+/// (example, position, tap): DWT[tap, :] = fma(x_tap, dz[:], DWT[tap, :]). With 9 taps and at most 16
+/// channels (a 3 x 3 kernel on gray images: the CNN's first layer) the nine 16-channel accumulators
+/// live in registers for the whole batch (`directWeightGradient9Taps`: nine independent FMA chains);
+/// otherwise each update loads and stores its accumulator (`conv2dDirectWeightGradientReference`),
+/// which chains every position's FMA behind the previous one's store. The same FMAs in the same
+/// order either way: the same bits. `scratch`: `g.directScratchCount`.
 func conv2dDirectWeightGradient(dweights: UnsafeMutablePointer<Float>, doutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                                batch B: Int, geometry g: ConvGeometry, accumulate: Bool, scratch: UnsafeMutablePointer<Float>) {
+    guard g.patchSize == 9 && g.paddedOutChannels == 16 else {
+        conv2dDirectWeightGradientReference(dweights: dweights, doutput: doutput, input: input, batch: B, geometry: g,
+                                            accumulate: accumulate, scratch: scratch)
+        return
+    }
+    directWeightGradient9Taps(dwt: scratch, doutput: doutput, input: input, batch: B, geometry: g)
+    mergeDirectWeightGradient(dweights, dwt: scratch, g, accumulate: accumulate)
+}
+
+/// DWT (9 x 16, `dwt`) of `conv2dDirectWeightGradient` with the accumulators in registers; the padded
+/// image goes where the reference puts it in the scratch.
+private func directWeightGradient9Taps(dwt: UnsafeMutablePointer<Float>, doutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                                       batch B: Int, geometry g: ConvGeometry) {
+    let (C, K, S, OC) = (g.inChannels, g.kernel, g.stride, g.outChannels)
+    let (OH, OW, Wp) = (g.outHeight, g.outWidth, g.inWidth + 2 * g.pad)
+    let xpad = dwt + 9 * 16 + 16
+    let tile = xpad + (g.inHeight + 2 * g.pad) * Wp * C
+    // Tap t = kh * (K * C) + j reads the padded image at kh * Wp * C + j from the position's corner.
+    let span = K * C
+    let o = (0..<9).map { ($0 / span) * Wp * C + $0 % span }
+    let (o0, o1, o2, o3, o4, o5, o6, o7, o8) = (o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8])
+    var a0 = SIMD16<Float>(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0
+    tile.update(repeating: 0, count: 16)
+    for e in 0..<B {
+        padImage(xpad, input, g, example: e)
+        var d = doutput + e * g.outputSize
+        for oh in 0..<OH {
+            var x = xpad + oh * S * Wp * C
+            for _ in 0..<OW {
+                let dv: SIMD16<Float>
+                if OC == 16 {
+                    dv = load16(d)
+                } else {
+                    for i in 0..<OC { tile[i] = d[i] }
+                    dv = load16(tile)
+                }
+                a0.addProduct(SIMD16(repeating: x[o0]), dv)
+                a1.addProduct(SIMD16(repeating: x[o1]), dv)
+                a2.addProduct(SIMD16(repeating: x[o2]), dv)
+                a3.addProduct(SIMD16(repeating: x[o3]), dv)
+                a4.addProduct(SIMD16(repeating: x[o4]), dv)
+                a5.addProduct(SIMD16(repeating: x[o5]), dv)
+                a6.addProduct(SIMD16(repeating: x[o6]), dv)
+                a7.addProduct(SIMD16(repeating: x[o7]), dv)
+                a8.addProduct(SIMD16(repeating: x[o8]), dv)
+                d += OC
+                x += S * C
+            }
+        }
+    }
+    for (t, a) in [a0, a1, a2, a3, a4, a5, a6, a7, a8].enumerated() { store16(a, dwt + t * 16) }
+}
+
+/// dweights[oc, tap] = DWT[tap, oc], or += when `accumulate`.
+private func mergeDirectWeightGradient(_ dweights: UnsafeMutablePointer<Float>, dwt: UnsafePointer<Float>, _ g: ConvGeometry,
+                                       accumulate: Bool) {
+    let (OC, OCp, patch) = (g.outChannels, g.paddedOutChannels, g.patchSize)
+    for oc in 0..<OC {
+        for tap in 0..<patch {
+            dweights[oc * patch + tap] = accumulate ? dweights[oc * patch + tap] + dwt[tap * OCp + oc] : dwt[tap * OCp + oc]
+        }
+    }
+}
+
+/// The reference of `conv2dDirectWeightGradient` (its first version: accumulators in memory), for any geometry.
+func conv2dDirectWeightGradientReference(dweights: UnsafeMutablePointer<Float>, doutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
                                 batch B: Int, geometry g: ConvGeometry, accumulate: Bool, scratch: UnsafeMutablePointer<Float>) {
     let (C, K, S, OC, OCp, patch) = (g.inChannels, g.kernel, g.stride, g.outChannels, g.paddedOutChannels, g.patchSize)
     let (OH, OW, Wp) = (g.outHeight, g.outWidth, g.inWidth + 2 * g.pad)
@@ -489,11 +585,7 @@ func conv2dDirectWeightGradient(dweights: UnsafeMutablePointer<Float>, doutput: 
             }
         }
     }
-    for oc in 0..<OC {
-        for tap in 0..<patch {
-            dweights[oc * patch + tap] = accumulate ? dweights[oc * patch + tap] + dwt[tap * OCp + oc] : dwt[tap * OCp + oc]
-        }
-    }
+    mergeDirectWeightGradient(dweights, dwt: dwt, g, accumulate: accumulate)
 }
 
 // MARK: Naive reference (Double, direct loops; used by the tests)
