@@ -41,27 +41,6 @@ extension ConvGeometry {
     }
 }
 
-/// dst[0 ..< n] = src[0 ..< n] for n <= 16, as at most one 16-, 8-, 4-, 2- and 1-float move (the
-/// binary digits of n): no byte outside the n floats is read or written, so runs that end
-/// inside a sliver row never overlap the next one (a 16-lane load-blend-store would, and each
-/// such overlap stalls store forwarding).
-@inline(__always)
-private func copyRun(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
-    let s = UnsafeRawPointer(src), d = UnsafeMutableRawPointer(dst)
-    var k = 0
-    if n & 16 != 0 { d.storeBytes(of: s.loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self); k = 64 }
-    if n & 8 != 0 {
-        d.storeBytes(of: s.loadUnaligned(fromByteOffset: k, as: SIMD8<Float>.self), toByteOffset: k, as: SIMD8<Float>.self); k += 32
-    }
-    if n & 4 != 0 {
-        d.storeBytes(of: s.loadUnaligned(fromByteOffset: k, as: SIMD4<Float>.self), toByteOffset: k, as: SIMD4<Float>.self); k += 16
-    }
-    if n & 2 != 0 {
-        d.storeBytes(of: s.loadUnaligned(fromByteOffset: k, as: SIMD2<Float>.self), toByteOffset: k, as: SIMD2<Float>.self); k += 8
-    }
-    if n & 1 != 0 { d.storeBytes(of: s.load(fromByteOffset: k, as: Float.self), toByteOffset: k, as: Float.self) }
-}
-
 /// `image` (IC, H + 2P, W + 2P) = example `e` of the NHWC batch, channel-major with a zero border.
 /// `block`: IC x 16 floats of scratch.
 private func channelMajorPaddedImage(_ image: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ g: ConvGeometry,

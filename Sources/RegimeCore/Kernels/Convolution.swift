@@ -65,17 +65,39 @@ public struct ConvGeometry: Hashable, Sendable {
 /// cost ~10% more per training step).
 let convChunkFloats = 1 << 16
 
-/// dst[0..<n] = src[0..<n] in 16-float vectors (runs here are a few dozen floats: the compiler's
-/// own loop would take its 8-wide remainder path for most of them).
+/// dst[0..<n] = src[0..<n] in 16-float vectors, the last n % 16 floats by `copyRun` (runs here are a
+/// few dozen floats: the compiler's own loop would take its 8-wide remainder path for most of them,
+/// and `update(from:count:)` calls memmove).
 @inline(__always)
-private func copyFloats(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+func copyFloats(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
     var i = 0
     while i + 16 <= n {
         UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self),
                                                     as: SIMD16<Float>.self)
         i += 16
     }
-    while i < n { dst[i] = src[i]; i += 1 }
+    copyRun(dst + i, src + i, n - i)
+}
+
+/// dst[0 ..< n] = src[0 ..< n] for n <= 31, as at most one 16-, 8-, 4-, 2- and 1-float move (the
+/// binary digits of n): no byte outside the n floats is read or written, so runs that end
+/// inside a packed sliver row never overlap the next one (a 16-lane load-blend-store would, and
+/// each such overlap stalls store forwarding).
+@inline(__always)
+func copyRun(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+    let s = UnsafeRawPointer(src), d = UnsafeMutableRawPointer(dst)
+    var k = 0
+    if n & 16 != 0 { d.storeBytes(of: s.loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self); k = 64 }
+    if n & 8 != 0 {
+        d.storeBytes(of: s.loadUnaligned(fromByteOffset: k, as: SIMD8<Float>.self), toByteOffset: k, as: SIMD8<Float>.self); k += 32
+    }
+    if n & 4 != 0 {
+        d.storeBytes(of: s.loadUnaligned(fromByteOffset: k, as: SIMD4<Float>.self), toByteOffset: k, as: SIMD4<Float>.self); k += 16
+    }
+    if n & 2 != 0 {
+        d.storeBytes(of: s.loadUnaligned(fromByteOffset: k, as: SIMD2<Float>.self), toByteOffset: k, as: SIMD2<Float>.self); k += 8
+    }
+    if n & 1 != 0 { d.storeBytes(of: s.load(fromByteOffset: k, as: Float.self), toByteOffset: k, as: Float.self) }
 }
 
 /// Rows `0..<count*positions` of `cols` = the im2col matrix of examples `first..<first+count` of
@@ -274,10 +296,16 @@ func conv2dBackward(doutput: UnsafePointer<Float>, input: UnsafePointer<Float>, 
 @inline(__always)
 private func padImage(_ xpad: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ g: ConvGeometry, example e: Int) {
     let (C, H, W, P) = (g.inChannels, g.inHeight, g.inWidth, g.pad)
-    let Wp = W + 2 * P
-    xpad.update(repeating: 0, count: (H + 2 * P) * Wp * C)
+    let rowFloats = (W + 2 * P) * C, border = P * C
+    // The top and bottom P rows, and each image row's P columns either side, are zero.
+    xpad.update(repeating: 0, count: P * rowFloats)
+    (xpad + (H + P) * rowFloats).update(repeating: 0, count: P * rowFloats)
     let x = input + e * g.inputSize
-    for h in 0..<H { (xpad + ((h + P) * Wp + P) * C).update(from: x + h * W * C, count: W * C) }
+    for h in 0..<H {
+        let row = xpad + (h + P) * rowFloats
+        for i in 0..<border { row[i] = 0; row[rowFloats - 1 - i] = 0 }
+        copyFloats(row + border, x + h * W * C, W * C)
+    }
 }
 
 /// The direct path's weights as WT[tap, oc] = W[oc, tap] (patch x paddedOC, zero for oc >= OC) and
