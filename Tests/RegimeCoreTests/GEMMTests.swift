@@ -276,4 +276,42 @@ final class GEMMTests: XCTestCase {
         let found = mismatches.withLock { $0 }
         XCTAssertTrue(found.isEmpty, "concurrent products differ from serial ones; first: \(found.first ?? "")")
     }
+
+    /// A product with op(A) packed once (`GEMMPackedA`) equals `sgemm` on the unpacked A bit for
+    /// bit, for both layouts of A, both of B, row counts with 12- and 96-row edges, depths in one,
+    /// two and three KC blocks, beta 0 and 1, and the same packed A reused with two B; the first
+    /// differing element is named.
+    func testPackedAGivesTheBitsOfSgemm() {
+        var rng = Rng(state: 2026)
+        for (m, n, k) in [(1, 1, 1), (13, 40, 7), (97, 33, 512), (256, 256, 784), (200, 65, 1100), (12, 32, 513)] {
+            for transA in [false, true] {
+                let lda = (transA ? m : k) + 3
+                let a = (0..<((transA ? k : m) * lda)).map { _ in rng.next() }
+                let packed = a.withUnsafeBufferPointer { GEMMPackedA(transA: transA, m: m, k: k, a: $0.baseAddress!, lda: lda) }
+                for transB in [false, true] {
+                    for beta: Float in [0, 1] {
+                        for round in 0..<2 {
+                            let ldb = (transB ? k : n) + 1, ldc = n + 2
+                            let b = (0..<((transB ? n : k) * ldb)).map { _ in rng.next() }
+                            let c0 = (0..<(m * ldc)).map { _ in rng.next() }
+                            var want = c0, got = c0
+                            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.75, a: a, lda: lda, b: b, ldb: ldb,
+                                  beta: beta, c: &want, ldc: ldc)
+                            b.withUnsafeBufferPointer { pb in
+                                got.withUnsafeMutableBufferPointer { pc in
+                                    sgemm(packedA: packed, transB: transB, n: n, alpha: 0.75, b: pb.baseAddress!, ldb: ldb,
+                                          beta: beta, c: pc.baseAddress!, ldc: ldc)
+                                }
+                            }
+                            if let j = got.indices.first(where: { got[$0].bitPattern != want[$0].bitPattern }) {
+                                XCTFail("m=\(m) n=\(n) k=\(k) transA=\(transA) transB=\(transB) beta=\(beta) B #\(round): "
+                                        + "C[\(j / ldc), \(j % ldc)] = \(got[j]) packed, \(want[j]) unpacked")
+                                return
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -122,67 +122,78 @@ public func sgemmReference(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a
 
 /// The blocked algorithm of `sgemm` for m, n, k > 0 and alpha != 0, with the block sizes
 /// KC = `kcBlock`, NC = `ncBlock`, MC = `mcBlock` (all > 0) as parameters (tests use small ones).
+///
+/// With `packedA` (a `GEMMPackedA` of this m and k, packed with the same KC), op(A) is read from it
+/// instead of being packed (`a` and `transA` are then unused): the same blocks, the same bits.
 internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                           a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                           beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
-                          kcBlock: Int, ncBlock: Int, mcBlock: Int = gemmMC) {
+                          kcBlock: Int, ncBlock: Int, mcBlock: Int = gemmMC, packedA: UnsafePointer<Float>? = nil) {
     let mr = gemmMR, nr = gemmNR
     // Balanced blocks: k in ceil(k / KC) nearly equal parts, n in ceil(n / NC) equal parts
     // rounded up to NR, so that no block is a thin remainder.
-    let kParts = (k + kcBlock - 1) / kcBlock
-    let kcMax = (k + kParts - 1) / kParts
+    let kcMax = gemmDepthBlock(k: k, kcBlock: kcBlock)
     let nParts = (n + ncBlock - 1) / ncBlock
     let ncMax = gemmRoundUp((n + nParts - 1) / nParts, nr)
 
     let mcMax = gemmRoundUp(min(m, mcBlock), mr)
 
     let (bPack, bCapacity) = GEMMScratch.take(kcMax * ncMax)
-    let (aPack, aCapacity) = GEMMScratch.take(mcMax * kcMax + mr * nr)
-    let tile = aPack + mcMax * kcMax  // 12 x 32 scratch for partial tiles of C
+    let (aPack, aCapacity) = packedA == nil ? GEMMScratch.take(mcMax * kcMax) : (bPack, 0)
+    let mPadded = gemmRoundUp(m, mr)  // rows of one depth block of `packedA`
     defer {
         GEMMScratch.give(bPack, capacity: bCapacity)
-        GEMMScratch.give(aPack, capacity: aCapacity)
+        if packedA == nil { GEMMScratch.give(aPack, capacity: aCapacity) }
     }
-
-    var jc = 0
-    while jc < n {
-        let nc = min(ncMax, n - jc)
-        var pc = 0
-        while pc < k {
-            let kc = min(kcMax, k - pc)
-            gemmPackB(transB: transB, b: b, ldb: ldb, row0: pc, col0: jc, kc: kc, nc: nc, dst: bPack)
-            // The first rank-kc update applies beta; the later ones accumulate into C.
-            let betaIsZero = pc == 0 && beta == 0
-            let betaNow: Float = pc == 0 ? beta : 1
-            var ic = 0
-            while ic < m {
-                let mc = min(mcMax, m - ic)
-                gemmPackA(transA: transA, a: a, lda: lda, row0: ic, col0: pc, mc: mc, kc: kc, dst: aPack)
-                var ir = 0
-                while ir < mc {
-                    let mrNow = min(mr, mc - ir)
-                    let aSliver = UnsafePointer(aPack + ir * kc)
-                    var jr = 0
-                    while jr < nc {
-                        let nrNow = min(nr, nc - jr)
-                        let cTile = c + (ic + ir) * ldc + jc + jr
-                        let bSliver = UnsafePointer(bPack + jr * kc)
-                        if mrNow == mr && nrNow == nr {
-                            gemmKernel12x32(kc: kc, a: aSliver, b: bSliver, c: cTile, ldc: ldc,
-                                            alpha: alpha, beta: betaNow, betaIsZero: betaIsZero)
-                        } else {
-                            gemmEdgeTile(kc: kc, a: aSliver, b: bSliver, mr: mrNow, nr: nrNow, c: cTile, ldc: ldc,
-                                         alpha: alpha, beta: betaNow, betaIsZero: betaIsZero, tile: tile)
-                        }
-                        jr += nr
+    // 12 x 32 scratch for partial tiles of C (1.5 KiB, on the stack).
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: mr * nr) { tileBuffer in
+        let tile = tileBuffer.baseAddress!
+        var jc = 0
+        while jc < n {
+            let nc = min(ncMax, n - jc)
+            var pc = 0
+            while pc < k {
+                let kc = min(kcMax, k - pc)
+                gemmPackB(transB: transB, b: b, ldb: ldb, row0: pc, col0: jc, kc: kc, nc: nc, dst: bPack)
+                // The first rank-kc update applies beta; the later ones accumulate into C.
+                let betaIsZero = pc == 0 && beta == 0
+                let betaNow: Float = pc == 0 ? beta : 1
+                var ic = 0
+                while ic < m {
+                    let mc = min(mcMax, m - ic)
+                    let aBlock: UnsafePointer<Float>
+                    if let packedA {
+                        aBlock = packedA + pc * mPadded + ic * kc
+                    } else {
+                        gemmPackA(transA: transA, a: a, lda: lda, row0: ic, col0: pc, mc: mc, kc: kc, dst: aPack)
+                        aBlock = UnsafePointer(aPack)
                     }
-                    ir += mr
+                    var ir = 0
+                    while ir < mc {
+                        let mrNow = min(mr, mc - ir)
+                        let aSliver = aBlock + ir * kc
+                        var jr = 0
+                        while jr < nc {
+                            let nrNow = min(nr, nc - jr)
+                            let cTile = c + (ic + ir) * ldc + jc + jr
+                            let bSliver = UnsafePointer(bPack + jr * kc)
+                            if mrNow == mr && nrNow == nr {
+                                gemmKernel12x32(kc: kc, a: aSliver, b: bSliver, c: cTile, ldc: ldc,
+                                                alpha: alpha, beta: betaNow, betaIsZero: betaIsZero)
+                            } else {
+                                gemmEdgeTile(kc: kc, a: aSliver, b: bSliver, mr: mrNow, nr: nrNow, c: cTile, ldc: ldc,
+                                             alpha: alpha, beta: betaNow, betaIsZero: betaIsZero, tile: tile)
+                            }
+                            jr += nr
+                        }
+                        ir += mr
+                    }
+                    ic += mc
                 }
-                ic += mc
+                pc += kc
             }
-            pc += kc
+            jc += nc
         }
-        jc += nc
     }
 }
 
@@ -224,6 +235,14 @@ internal func gemmEdgeTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Fl
 
 @inline(__always)
 internal func gemmRoundUp(_ x: Int, _ to: Int) -> Int { (x + to - 1) / to * to }
+
+/// The depth of the rank-kc updates for k: k in ceil(k / KC) nearly equal parts, each
+/// `gemmDepthBlock` deep but the last (600 = 300 + 300, not 512 + 88).
+@inline(__always)
+internal func gemmDepthBlock(k: Int, kcBlock: Int) -> Int {
+    let parts = (k + kcBlock - 1) / kcBlock
+    return (k + parts - 1) / parts
+}
 
 /// A 64-byte aligned buffer of `count` floats (uninitialised; every element read is written first).
 @inline(__always)

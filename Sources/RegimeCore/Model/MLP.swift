@@ -19,7 +19,7 @@ public final class MLP: Network {
     private var capacity = 0
     private var preActivations: [FloatBuffer] = []   // Z_l, B x D_l
     private var activations: [FloatBuffer] = []      // H_l = relu(Z_l), hidden layers only
-    private var gradientScratch: [FloatBuffer] = []  // two B x max(D) buffers for dZ / dH
+    private var gradientScratch: [FloatBuffer] = []  // two B x max(hidden D) buffers for dH
     public var preActivationTap: PreActivationTap?
 
     public init(widths: [Int]) {
@@ -56,7 +56,8 @@ public final class MLP: Network {
         capacity = rows
         preActivations = (1...layerCount).map { FloatBuffer(count: rows * widths[$0]) }
         activations = (1..<layerCount).map { FloatBuffer(count: rows * widths[$0]) }
-        let widest = widths.max()!
+        // dH_l for l = 1..L-1 (the input's gradient is never formed): the widest hidden layer.
+        let widest = widths.dropFirst().dropLast().max() ?? 0
         gradientScratch = [FloatBuffer(count: rows * widest), FloatBuffer(count: rows * widest)]
     }
 
@@ -70,17 +71,33 @@ public final class MLP: Network {
         forward(parameters: parameters, input: input, batch: B, gates: nil, layers: layerCount - 1)
     }
 
-    /// Layers 1...`layers` of the forward pass.
+    /// The input packed as the first layer's GEMM reads it (Z_1 = X W_1^T: X is op(A)).
+    public func packFixedInput(_ input: UnsafePointer<Float>, batch B: Int) -> GEMMPackedA? {
+        GEMMPackedA(transA: false, m: B, k: widths[0], a: input, lda: widths[0])
+    }
+
+    public func forwardPatterns(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
+                                packedInput: GEMMPackedA?) {
+        forward(parameters: parameters, input: input, batch: B, gates: nil, layers: layerCount - 1, packedInput: packedInput)
+    }
+
+    /// Layers 1...`layers` of the forward pass; the first layer reads X from `packedInput` when given.
     private func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
-                         gates: GateMasks?, layers: Int) {
+                         gates: GateMasks?, layers: Int, packedInput: GEMMPackedA? = nil) {
         reserve(rows: B)
         var h = input
         for l in stride(from: 1, through: layers, by: 1) {
             let (inWidth, outWidth) = (widths[l - 1], widths[l])
             let z = preActivations[l - 1].pointer
             // Z = H W^T + b
-            sgemm(transA: false, transB: true, m: B, n: outWidth, k: inWidth, alpha: 1,
-                  a: h, lda: inWidth, b: parameters + weightOffsets[l - 1], ldb: inWidth, beta: 0, c: z, ldc: outWidth)
+            if l == 1, let packedInput {
+                precondition(packedInput.m == B && packedInput.k == inWidth, "MLP: packed input of another shape")
+                sgemm(packedA: packedInput, transB: true, n: outWidth, alpha: 1, b: parameters + weightOffsets[0],
+                      ldb: inWidth, beta: 0, c: z, ldc: outWidth)
+            } else {
+                sgemm(transA: false, transB: true, m: B, n: outWidth, k: inWidth, alpha: 1,
+                      a: h, lda: inWidth, b: parameters + weightOffsets[l - 1], ldb: inWidth, beta: 0, c: z, ldc: outWidth)
+            }
             let bias = parameters + biasOffsets[l - 1]
             if l < layerCount {
                 let out = activations[l - 1].pointer

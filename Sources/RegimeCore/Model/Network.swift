@@ -59,6 +59,16 @@ public protocol Network: AnyObject {
     /// The probe pass of the instruments needs only the patterns. Not followed by `backward`.
     func forwardPatterns(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch: Int)
 
+    /// A fixed input of probe passes (`batch` rows), prepared once for the network's first
+    /// product: the MLP packs it in its first GEMM's layout (`GEMMPackedA`); nil (the default) for
+    /// networks that read `input` as it is.
+    func packFixedInput(_ input: UnsafePointer<Float>, batch: Int) -> GEMMPackedA?
+
+    /// `forwardPatterns` of `input`, whose `packFixedInput` form is `packedInput` (or nil): the
+    /// same bits.
+    func forwardPatterns(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch: Int,
+                         packedInput: GEMMPackedA?)
+
     /// After a plain (ungated) `forward`: pattern layer `layer`'s values for the batch, rows of
     /// `unitsPerExample`, each > 0 exactly where the unit's pre-activation is > 0 (the
     /// pre-activations, or the ReLU outputs stored in their place).
@@ -74,6 +84,13 @@ public protocol Network: AnyObject {
 }
 
 extension Network {
+    public func packFixedInput(_ input: UnsafePointer<Float>, batch: Int) -> GEMMPackedA? { nil }
+
+    public func forwardPatterns(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch: Int,
+                                packedInput: GEMMPackedA?) {
+        forwardPatterns(parameters: parameters, input: input, batch: batch)
+    }
+
     /// The plain ReLU forward pass.
     public func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float> {
         forward(parameters: parameters, input: input, batch: batch, gates: nil)

@@ -66,7 +66,7 @@ func saturatingSum(_ terms: [Int]) -> Int {
 ///
 /// The workspace formulas are those of each network's `reserve`, for a capacity of R examples:
 /// - MLP `D0-...-DL`: `Z_l` (l = 1..L) and `H_l = relu(Z_l)` (hidden l) of R x D_l floats, and two
-///   gradient scratch buffers of R x max(D) floats.
+///   gradient scratch buffers of R x max(D_1..D_{L-1}) floats (dH of the hidden layers).
 /// - CNN: the channel-last copy of the input when C > 1 (R x C*H*W), every op's output (R x its
 ///   size), two gradient scratch buffers of R x the widest op input or output, and the `cols` and
 ///   `dcols` convolution scratch, each the largest `ConvGeometry.scratchCount` of an im2col chunk
@@ -91,6 +91,8 @@ public struct ArchitectureSizes: Sendable {
     public let fixedWorkspaceFloats: Int
     /// The convolutions, whose im2col scratch depends on the capacity through the chunk size.
     let convolutions: [ConvGeometry]
+    /// Whether the trainer keeps the probe input packed for the first GEMM (`Network.packFixedInput`: the MLP).
+    public let packsProbeInput: Bool
 
     public init(_ architecture: Architecture) throws {
         var units: [Int] = []
@@ -106,8 +108,9 @@ public struct ArchitectureSizes: Sendable {
             }
             parameterCount = parameters
             parameterGroupCount = widths.count - 1
-            workspaceFloatsPerExample = try checkedSum(perExample, try checkedProduct(2, widths.max()!))
+            workspaceFloatsPerExample = try checkedSum(perExample, try checkedProduct(2, widths.dropFirst().dropLast().max() ?? 0))
             fixedWorkspaceFloats = 0
+            packsProbeInput = true
 
         case .cnn(let spec):
             var shape = spec.input
@@ -152,6 +155,7 @@ public struct ArchitectureSizes: Sendable {
             workspaceFloatsPerExample = try checkedSum(spec.input.channels > 1 ? spec.input.count : 0, outputs,
                                                        try checkedProduct(2, widest))
             fixedWorkspaceFloats = 0
+            packsProbeInput = false
 
         case .vit(let spec):
             let (D, H, L, K) = (spec.dim, spec.heads, spec.depth, spec.classes)
@@ -186,6 +190,7 @@ public struct ArchitectureSizes: Sendable {
             _ = try checkedSum(try checkedProduct(2, D / H, paddedTokens), try checkedProduct(T, paddedTokens))
             let attention = AttentionShape(tokens: T, dim: D, heads: H)
             fixedWorkspaceFloats = max(attention.scratchCount, D) + 1  // + the 1-float placeholder of E without a class token
+            packsProbeInput = false
         }
         patternUnits = units
         patternWordsPerExample = try units.reduce(0) { try checkedSum($0, (try checkedSum($1, 63)) / 64) }
@@ -220,6 +225,7 @@ public struct ArchitectureSizes: Sendable {
 /// | optimizer state | 4P x (0 for SGD, 1 with momentum, 2 for Adam/AdamW) | always |
 /// | activations and workspaces | 4 x workspace(R) (`ArchitectureSizes`) | always |
 /// | probe as Floats | 4p x features (the probe set converted once, read at every recorded iteration) | always |
+/// | probe packed | MLP: 4 x features x (sum over the probe's chunks of E of the chunk's rows rounded up to 12): the probe packed for the first GEMM (`GEMMPackedA`) | always |
 /// | batch and epoch order | 4B x (features + 1 + classes) + 16n (the epoch's order and the next one being drawn) + 4E x (features + 1) (a probe or validation chunk converted to Floats, and its predictions) | always |
 /// | pattern storage | 3 copies (initial, previous, current) x p x W x 8 | always |
 /// | margin pre-activations | 4p x (pattern units): the probe's pre-activations (`MarginMeter`) | always |
@@ -227,7 +233,7 @@ public struct ArchitectureSizes: Sendable {
 /// | curve | N x (c x 8 + 8) x 2: Doubles (validation accuracy an optional of 16 bytes), arrays grown by doubling | always |
 /// | allocation overhead | 4 KB per buffer: 256 KB + 64 KB per parameter group | always |
 /// | workspace regrowth | 4 x workspace(R2), R2 the largest of the three capacities below R: a network grows its workspaces when a larger call comes, and the old ones live until the new ones exist | moment |
-/// | GEMM packing | 4 x (KC x NC + MC x KC + MR x NR): the packed panels of one `sgemm` call | moment |
+/// | GEMM packing | 4 x (KC x NC + MC x KC): the packed panels of one `sgemm` call | moment |
 /// | curve as text and analysis | N x (c x 25 x 3 + 16 x 8): the CSV, the message to rank 0 and its decoded copy (25 characters bound a Double's shortest form and its separator), and the decay analysis's working arrays | moment |
 /// | checkpoint | 4 x (4P x (4 + moments + 1 if gated) + 4 x p x W x 8 + N x c x 25) (with the previous recorded parameters and two lag snapshots): its arrays, its encoding grown by doubling, and rank 0's copy; only when the sweep checkpoints | moment |
 /// | frozen gates | gated trials (`FrozenGates`): 4P (theta_g) + 4 x workspace(Rg) of the gate network, Rg = max(R, min(E, n)) (it also runs the training set in chunks) + p x W x 8 (the probe's gates) + within the 128 MiB cache bound n x W x 8 (the training set's gates) and 4B x units (the batch's masks) | always |
@@ -302,7 +308,7 @@ public struct ResourceEstimate: Sendable {
         let columns = 8 + 2 * (sizes.parameterGroupCount + sizes.patternUnits.count) + 2 * (12 + 6 * sizes.patternUnits.count + layerLagColumns)
         let patternCopy = saturatingProduct(p, sizes.patternWordsPerExample, 8)
         let curveText = saturatingProduct(recorded, columns, Self.textBytesPerValue)
-        let gemmFloats = gemmKC * gemmNC + gemmMC * gemmKC + gemmMR * gemmNR
+        let gemmFloats = gemmKC * gemmNC + gemmMC * gemmKC
 
         func term(_ name: String, _ bytes: Int, _ cause: Cause, persistent: Bool = true) -> Term {
             Term(name: name, bytes: bytes, cause: cause, persistent: persistent)
@@ -318,6 +324,9 @@ public struct ResourceEstimate: Sendable {
                                                          saturatingProduct(16, n),
                                                          saturatingProduct(4, E, architecture.inputSize + 1)]), .batch),
             term("probe as Floats", saturatingProduct(4, p, architecture.inputSize), .probe),
+            term("probe packed", !sizes.packsProbeInput ? 0
+                    : saturatingProduct(4, architecture.inputSize, saturatingSum([saturatingProduct(p / E, gemmRoundUp(E, gemmMR)),
+                                                                                gemmRoundUp(p % E, gemmMR)])), .probe),
             term("pattern storage", saturatingProduct(3, patternCopy), .probe),
             term("margin pre-activations", saturatingProduct(4, p, saturatingSum(sizes.patternUnits)), .probe),
             term("lag snapshots and null model", saturatingSum([saturatingProduct(2, parameterBytes), saturatingProduct(3, patternCopy)]),

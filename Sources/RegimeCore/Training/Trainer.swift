@@ -48,6 +48,9 @@ public final class Trainer {
     /// The whole probe set converted to Floats once (the probe is fixed and read at every recorded
     /// iteration; the same conversion as per chunk, so the same Floats).
     let probeInput: FloatBuffer
+    /// `probeInput`'s chunks in the form the network's first product reads them, prepared once
+    /// (`Network.packFixedInput`: the MLP's packed GEMM operand; nil for CNN and ViT).
+    let packedProbeInput: [GEMMPackedA?]
 
     /// `gateCacheLimitBytes` bounds the training-set gate cache of a gated trial (see `FrozenGates`;
     /// the result does not depend on it).
@@ -78,6 +81,10 @@ public final class Trainer {
         curve.probe = ProbeColumns(patternLayerCount: network.patternLayers.count, parameterGroupCount: network.parameterGroups.count)
         probeInput = FloatBuffer(count: data.probe.count * data.probe.featureCount)
         data.probe.copyFeatures(of: 0..<data.probe.count, into: probeInput.pointer)
+        packedProbeInput = stride(from: 0, to: data.probe.count, by: Self.evaluationChunk).map { [network, probeInput] first in
+            let width = data.probe.featureCount
+            return network.packFixedInput(probeInput.pointer + first * width, batch: min(Self.evaluationChunk, data.probe.count - first))
+        }
 
         var rng = Xoshiro256(seed: spec.seed, stream: .initialization)
         network.initialize(parameters: parameters.pointer, rng: &rng)
@@ -246,7 +253,8 @@ public final class Trainer {
             // The patterns are stored by the tap, while the pass's pre-activations are in cache.
             network.preActivationTap = patterns.tap(chunkFirst: first, then: margins?.tap(chunkFirst: first))
             network.forwardPatterns(parameters: parameters ?? UnsafePointer(self.parameters.pointer),
-                                    input: probeInput.pointer + first * width, batch: rows)
+                                    input: probeInput.pointer + first * width, batch: rows,
+                                    packedInput: packedProbeInput[first / Self.evaluationChunk])
         }
         network.preActivationTap = nil
     }
