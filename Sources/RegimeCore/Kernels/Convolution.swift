@@ -8,8 +8,9 @@
 // Forward: small patches run direct (`conv2dDirectForward`), stride-1 layers gather their patches
 // straight into the GEMM's packed layout (`conv2dPackedForward`, Convolution+Packed.swift), the
 // rest use im2col + `sgemm` (`conv2dIm2colForward`). The im2col path works on chunks of whole
-// examples so that the im2col matrix of a chunk stays cache-sized; the backward pass rebuilds each chunk's im2col matrix rather than keeping the
-// batch's (which for wide layers would be hundreds of MB). Summation orders are fixed by the
+// examples so that the im2col matrix of a chunk stays cache-sized; the backward pass rebuilds each
+// chunk's im2col matrix rather than keeping the batch's (which for wide layers would be hundreds
+// of MB). Summation orders are fixed by the
 // shapes and the chunking (a function of the geometry and B alone), so results are reproducible.
 
 /// The shape of one convolution: input (H, W, IC), output (OH, OW, OC), square kernel.
