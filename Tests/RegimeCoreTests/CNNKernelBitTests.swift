@@ -121,6 +121,13 @@ final class CNNKernelBitTests: XCTestCase {
             maxPool2x2Forward(fast.pointer, x, batch: B, height: H, width: W, channels: C)
             maxPool2x2ForwardReference(reference.pointer, x, batch: B, height: H, width: W, channels: C)
             XCTAssertNil(Self.firstDifference(fast.array, reference.array), "forward \(H)x\(W)x\(C) B \(B)")
+            // With the ReLU fused into the loads: the reference pool of the stored ReLU (NaN, -0 -> 0).
+            let rectified = keep.pointer(values)
+            reluForward(rectified, rectified, count: values.count)
+            let fused = keep.buffer(count: outCount), pooledRelu = keep.buffer(count: outCount)
+            maxPool2x2Forward(fused.pointer, x, batch: B, height: H, width: W, channels: C, reluInput: true)
+            maxPool2x2ForwardReference(pooledRelu.pointer, rectified, batch: B, height: H, width: W, channels: C)
+            XCTAssertNil(Self.firstDifference(fused.array, pooledRelu.array), "forward with ReLU \(H)x\(W)x\(C) B \(B)")
             let dout = keep.pointer(Self.values(outCount, &rng))
             let dxFast = keep.buffer(count: values.count), dxReference = keep.buffer(count: values.count)
             dxFast.buffer.update(repeating: .nan)

@@ -15,20 +15,30 @@
 // the same comparisons in the same order as the references, so the results are the same bits
 // (`CNNKernelBitTests`).
 
-/// out (B, H/2, W/2, C) from input (B, H, W, C).
+/// out (B, H/2, W/2, C) from input (B, H, W, C); with `reluInput`, from relu(input), each input
+/// replaced by `x > 0 ? x : 0` (as `reluForward` would store it) as it is loaded: the CNN's probe
+/// pass, whose convolution output is read by nothing but the pool, saves the pass that would
+/// store the ReLU.
 func maxPool2x2Forward(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
-                       batch B: Int, height H: Int, width W: Int, channels C: Int) {
-    if C == 16 {
-        maxPoolForwardRows(out, input, batch: B, height: H, width: W, channels: 16)
-    } else {
-        maxPoolForwardRows(out, input, batch: B, height: H, width: W, channels: C)
+                       batch B: Int, height H: Int, width W: Int, channels C: Int, reluInput: Bool = false) {
+    switch (C == 16, reluInput) {
+    case (true, false): maxPoolForwardRows(out, input, batch: B, height: H, width: W, channels: 16, relu: false)
+    case (true, true): maxPoolForwardRows(out, input, batch: B, height: H, width: W, channels: 16, relu: true)
+    case (false, false): maxPoolForwardRows(out, input, batch: B, height: H, width: W, channels: C, relu: false)
+    case (false, true): maxPoolForwardRows(out, input, batch: B, height: H, width: W, channels: C, relu: true)
     }
 }
 
-/// The loops of `maxPool2x2Forward`, inlined per `C`.
+/// The loops of `maxPool2x2Forward`, inlined per `C` and `relu`.
 @inline(__always)
 private func maxPoolForwardRows(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
-                                batch B: Int, height H: Int, width W: Int, channels C: Int) {
+                                batch B: Int, height H: Int, width W: Int, channels C: Int, relu: Bool) {
+    let zero = SIMD16<Float>()
+    @inline(__always) func load(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+        let v = load16(p)
+        return relu ? v.replacing(with: zero, where: .!(v .> zero)) : v
+    }
+    @inline(__always) func scalar(_ x: Float) -> Float { relu ? (x > 0 ? x : 0) : x }
     let (OH, OW) = (H / 2, W / 2)
     let rowIn = W &* C, vectorEnd = C / 16 * 16
     var y = out
@@ -40,18 +50,18 @@ private func maxPoolForwardRows(_ out: UnsafeMutablePointer<Float>, _ input: Uns
             for _ in 0..<OW {
                 var c = 0
                 while c < vectorEnd {
-                    var best = load16(x0 + c)
-                    var v = load16(x0 + (C &+ c)); best.replace(with: v, where: v .> best)
-                    v = load16(x1 + c); best.replace(with: v, where: v .> best)
-                    v = load16(x1 + (C &+ c)); best.replace(with: v, where: v .> best)
+                    var best = load(x0 + c)
+                    var v = load(x0 + (C &+ c)); best.replace(with: v, where: v .> best)
+                    v = load(x1 + c); best.replace(with: v, where: v .> best)
+                    v = load(x1 + (C &+ c)); best.replace(with: v, where: v .> best)
                     store16(best, y + c)
                     c &+= 16
                 }
                 while c < C {
-                    var best = x0[c]
-                    if x0[C &+ c] > best { best = x0[C &+ c] }
-                    if x1[c] > best { best = x1[c] }
-                    if x1[C &+ c] > best { best = x1[C &+ c] }
+                    var best = scalar(x0[c])
+                    var v = scalar(x0[C &+ c]); if v > best { best = v }
+                    v = scalar(x1[c]); if v > best { best = v }
+                    v = scalar(x1[C &+ c]); if v > best { best = v }
                     y[c] = best
                     c &+= 1
                 }

@@ -170,9 +170,12 @@ public final class CNN: Network {
     }
 
     /// Runs op i on examples first..<first+count (forward), ReLU or gated by `gate`: `x` and `out` are
-    /// those examples' rows of its input and output.
+    /// those examples' rows of its input and output. `fusedRelu` (a tapped convolution whose output
+    /// only the next op, a pool, reads): the convolution leaves its pre-activations in `out` and the
+    /// pool takes the ReLU of each input as it loads it (the same values, one pass fewer).
     private func forwardOp(_ i: Int, parameters: UnsafePointer<Float>, input x: UnsafePointer<Float>,
-                           output out: UnsafeMutablePointer<Float>, first: Int, count: Int, gate: UnsafePointer<Float>?) {
+                           output out: UnsafeMutablePointer<Float>, first: Int, count: Int, gate: UnsafePointer<Float>?,
+                           fusedRelu: Bool = false) {
         switch ops[i] {
         case .conv(let g, let w, let b):
             let tap = gate == nil ? preActivationTap : nil
@@ -181,10 +184,10 @@ public final class CNN: Network {
             if let gate { gateForward(out, out, gate: gate + first * g.outputSize, count: count * g.outputSize) }
             if let tap {
                 tap(patternOps.firstIndex(of: i)!, first, count, out)
-                reluForward(out, out, count: count * g.outputSize)
+                if !fusedRelu { reluForward(out, out, count: count * g.outputSize) }
             }
         case .pool(let height, let width, let channels):
-            maxPool2x2Forward(out, x, batch: count, height: height, width: width, channels: channels)
+            maxPool2x2Forward(out, x, batch: count, height: height, width: width, channels: channels, reluInput: fusedRelu)
         case .dense(let inputs, let outputs, let w, let b, let relu):
             sgemm(transA: false, transB: true, m: count, n: outputs, k: inputs, alpha: 1,
                   a: x, lda: inputs, b: parameters + w, ldb: inputs, beta: 0, c: out, ldc: outputs)
@@ -243,11 +246,17 @@ public final class CNN: Network {
         func output(_ i: Int, _ first: Int) -> UnsafeMutablePointer<Float> {
             inBlock[i] ? blockOutputs[i].pointer : outputs[i].pointer + first * outputSizes[i]
         }
+        // A tapped convolution in a block buffer followed by a pool: its ReLU goes into the pool.
+        let fused = (0..<spatial).map { i -> Bool in
+            guard inBlock[i], gates == nil, preActivationTap != nil, i + 1 < spatial,
+                  case .conv = ops[i], case .pool = ops[i + 1] else { return false }
+            return true
+        }
         for first in stride(from: 0, to: B, by: block) {
             for i in 0..<spatial {
                 let x = i == 0 ? x0 + first * inputSizes[0] : UnsafePointer(output(i - 1, first))
                 forwardOp(i, parameters: parameters, input: x, output: output(i, first), first: first,
-                          count: min(block, B - first), gate: gate(gates, op: i))
+                          count: min(block, B - first), gate: gate(gates, op: i), fusedRelu: fused[i] || (i > 0 && fused[i - 1]))
             }
         }
         for i in spatial..<opCount {
