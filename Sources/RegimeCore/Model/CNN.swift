@@ -51,6 +51,8 @@ public final class CNN: Network {
     private var cols = FloatBuffer(count: 0)
     private var dcols = FloatBuffer(count: 0)
     private var gradientScratch: [FloatBuffer] = []
+    /// Two buffers of one block of examples for the gradients between spatial ops (see `backward`).
+    private var blockGradients: [FloatBuffer] = []
     public var preActivationTap: PreActivationTap?
 
     public init(spec: CNNSpec) {
@@ -145,6 +147,10 @@ public final class CNN: Network {
         dcols = FloatBuffer(count: colsCount)
         let widest = max(inputSizes.max() ?? 0, outputSizes.max() ?? 0)
         gradientScratch = [FloatBuffer(count: examples * widest), FloatBuffer(count: examples * widest)]
+        let spatialWidest = outputSizes.prefix(max(0, spatialOpCount - 1)).max() ?? 0
+        let blockExamples = spatialBlock(batch: examples)
+        blockGradients = spatialWidest == 0 ? [] : [FloatBuffer(count: blockExamples * spatialWidest),
+                                                   FloatBuffer(count: blockExamples * spatialWidest)]
     }
 
     /// The network's input in channel-last order (the caller's buffer when there is one channel).
@@ -315,12 +321,16 @@ public final class CNN: Network {
             backwardOp(i, parameters: parameters, input: opInput(i, x0), dout: dout(i), dinput: din(i), gradients: gradients,
                        first: 0, count: B, accumulate: false, gate: gate(gates, op: i))
         }
+        // Between spatial ops the gradients of a block stay in the two block buffers (op i's output
+        // gradient in blockGradients[i % 2]): only the backward pass of the block reads them, and the
+        // first convolution's alone would be 50 KB per example written to memory and read back.
         for first in stride(from: 0, to: B, by: block) {
             let count = min(block, B - first)
             for i in stride(from: spatial - 1, through: 0, by: -1) {
-                backwardOp(i, parameters: parameters, input: opInput(i, x0), dout: dout(i) + first * outputSizes[i],
-                           dinput: din(i).map { $0 + first * inputSizes[i] }, gradients: gradients, first: first, count: count,
-                           accumulate: first > 0, gate: gate(gates, op: i))
+                let dz = i == spatial - 1 ? dout(i) + first * outputSizes[i] : UnsafePointer(blockGradients[i % 2].pointer)
+                let dx = i > 0 ? blockGradients[(i - 1) % 2].pointer : nil
+                backwardOp(i, parameters: parameters, input: opInput(i, x0), dout: dz, dinput: dx, gradients: gradients,
+                           first: first, count: count, accumulate: first > 0, gate: gate(gates, op: i))
             }
         }
     }
