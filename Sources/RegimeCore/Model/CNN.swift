@@ -52,6 +52,8 @@ public final class CNN: Network {
     private var dcols = FloatBuffer(count: 0)
     private var gradientScratch: [FloatBuffer] = []
     public var preActivationTap: PreActivationTap?
+    /// `Network.reusePackedWeights`: unused, this network keeps nothing derived from the weights between passes.
+    public var reusePackedWeights = false
 
     public init(spec: CNNSpec) {
         self.spec = spec
