@@ -277,13 +277,14 @@ final class GEMMTests: XCTestCase {
         XCTAssertTrue(found.isEmpty, "concurrent products differ from serial ones; first: \(found.first ?? "")")
     }
 
-    /// A product with op(A) packed once (`GEMMPackedA`) equals `sgemm` on the unpacked A bit for
-    /// bit, for both layouts of A, both of B, row counts with 12- and 96-row edges, depths in one,
-    /// two and three KC blocks, beta 0 and 1, and the same packed A reused with two B; the first
-    /// differing element is named.
-    func testPackedAGivesTheBitsOfSgemm() {
+    /// Products with op(A) packed once (`GEMMPackedA`), op(B) packed (`GEMMPackedB`) or both equal
+    /// `sgemm` on the unpacked operands bit for bit, for both layouts of A and of B, row counts
+    /// with 12- and 96-row edges, column counts with 32-column edges and two panels (n > NC),
+    /// depths in one, two and three KC blocks, beta 0 and 1, and one packed A reused with two B;
+    /// the first differing element is named.
+    func testPackedOperandsGiveTheBitsOfSgemm() {
         var rng = Rng(state: 2026)
-        for (m, n, k) in [(1, 1, 1), (13, 40, 7), (97, 33, 512), (256, 256, 784), (200, 65, 1100), (12, 32, 513)] {
+        for (m, n, k) in [(1, 1, 1), (13, 40, 7), (97, 33, 512), (256, 256, 784), (200, 65, 1100), (12, 32, 513), (20, 2100, 30)] {
             for transA in [false, true] {
                 let lda = (transA ? m : k) + 3
                 let a = (0..<((transA ? k : m) * lda)).map { _ in rng.next() }
@@ -294,19 +295,32 @@ final class GEMMTests: XCTestCase {
                             let ldb = (transB ? k : n) + 1, ldc = n + 2
                             let b = (0..<((transB ? n : k) * ldb)).map { _ in rng.next() }
                             let c0 = (0..<(m * ldc)).map { _ in rng.next() }
-                            var want = c0, got = c0
+                            var want = c0, gotA = c0, gotB = c0, gotAB = c0
                             sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.75, a: a, lda: lda, b: b, ldb: ldb,
                                   beta: beta, c: &want, ldc: ldc)
-                            b.withUnsafeBufferPointer { pb in
-                                got.withUnsafeMutableBufferPointer { pc in
-                                    sgemm(packedA: packed, transB: transB, n: n, alpha: 0.75, b: pb.baseAddress!, ldb: ldb,
-                                          beta: beta, c: pc.baseAddress!, ldc: ldc)
+                            let packedB = GEMMPackedB(k: k, n: n)
+                            a.withUnsafeBufferPointer { pa in
+                                b.withUnsafeBufferPointer { pb in
+                                    packedB.pack(transB: transB, b: pb.baseAddress!, ldb: ldb)
+                                    gotA.withUnsafeMutableBufferPointer { pc in
+                                        sgemm(packedA: packed, transB: transB, n: n, b: pb.baseAddress!, ldb: ldb, alpha: 0.75,
+                                              beta: beta, c: pc.baseAddress!, ldc: ldc)
+                                    }
+                                    gotB.withUnsafeMutableBufferPointer { pc in
+                                        sgemm(transA: transA, m: m, a: pa.baseAddress!, lda: lda, packedB: packedB, alpha: 0.75,
+                                              beta: beta, c: pc.baseAddress!, ldc: ldc)
+                                    }
+                                    gotAB.withUnsafeMutableBufferPointer { pc in
+                                        sgemm(packedA: packed, packedB: packedB, alpha: 0.75, beta: beta, c: pc.baseAddress!, ldc: ldc)
+                                    }
                                 }
                             }
-                            if let j = got.indices.first(where: { got[$0].bitPattern != want[$0].bitPattern }) {
-                                XCTFail("m=\(m) n=\(n) k=\(k) transA=\(transA) transB=\(transB) beta=\(beta) B #\(round): "
-                                        + "C[\(j / ldc), \(j % ldc)] = \(got[j]) packed, \(want[j]) unpacked")
-                                return
+                            for (which, got) in [("A", gotA), ("B", gotB), ("A and B", gotAB)] {
+                                if let j = got.indices.first(where: { got[$0].bitPattern != want[$0].bitPattern }) {
+                                    XCTFail("m=\(m) n=\(n) k=\(k) transA=\(transA) transB=\(transB) beta=\(beta) B #\(round): "
+                                            + "C[\(j / ldc), \(j % ldc)] = \(got[j]) with \(which) packed, \(want[j]) unpacked")
+                                    return
+                                }
                             }
                         }
                     }

@@ -38,6 +38,9 @@ enum GEMMScratch {
         return (gemmAllocate(count), count)
     }
 
+    /// Floats the pool holds now (for the memory tests: what it keeps between calls).
+    static var pooledFloats: Int { pool.withLock { $0.reduce(0) { $0 + $1.capacity } } }
+
     /// Gives a buffer from `take` back; the smallest buffer beyond `retained` is freed.
     static func give(_ pointer: UnsafeMutablePointer<Float>, capacity: Int) {
         let evicted: Entry? = pool.withLock { entries in

@@ -123,26 +123,28 @@ public func sgemmReference(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a
 /// The blocked algorithm of `sgemm` for m, n, k > 0 and alpha != 0, with the block sizes
 /// KC = `kcBlock`, NC = `ncBlock`, MC = `mcBlock` (all > 0) as parameters (tests use small ones).
 ///
-/// With `packedA` (a `GEMMPackedA` of this m and k, packed with the same KC), op(A) is read from it
-/// instead of being packed (`a` and `transA` are then unused): the same blocks, the same bits.
+/// With `packedA` (a `GEMMPackedA` of this m and k) op(A) is read from it instead of being packed
+/// (`a` and `transA` are then unused), with `packedB` (a `GEMMPackedB` of this k and n) likewise
+/// op(B) (`b`, `ldb`, `transB` unused); both are packed with the default KC and NC: the same
+/// blocks, the same bits (GEMM+Packed.swift).
 internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                           a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                           beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
-                          kcBlock: Int, ncBlock: Int, mcBlock: Int = gemmMC, packedA: UnsafePointer<Float>? = nil) {
+                          kcBlock: Int, ncBlock: Int, mcBlock: Int = gemmMC, packedA: UnsafePointer<Float>? = nil,
+                          packedB: UnsafePointer<Float>? = nil) {
     let mr = gemmMR, nr = gemmNR
     // Balanced blocks: k in ceil(k / KC) nearly equal parts, n in ceil(n / NC) equal parts
     // rounded up to NR, so that no block is a thin remainder.
     let kcMax = gemmDepthBlock(k: k, kcBlock: kcBlock)
-    let nParts = (n + ncBlock - 1) / ncBlock
-    let ncMax = gemmRoundUp((n + nParts - 1) / nParts, nr)
+    let ncMax = gemmPanelWidth(n: n, ncBlock: ncBlock)
 
     let mcMax = gemmRoundUp(min(m, mcBlock), mr)
 
-    let (bPack, bCapacity) = GEMMScratch.take(kcMax * ncMax)
-    let (aPack, aCapacity) = packedA == nil ? GEMMScratch.take(mcMax * kcMax) : (bPack, 0)
+    let (bPack, bCapacity) = packedB == nil ? GEMMScratch.take(kcMax * ncMax) : (c, 0)
+    let (aPack, aCapacity) = packedA == nil ? GEMMScratch.take(mcMax * kcMax) : (c, 0)
     let mPadded = gemmRoundUp(m, mr)  // rows of one depth block of `packedA`
     defer {
-        GEMMScratch.give(bPack, capacity: bCapacity)
+        if packedB == nil { GEMMScratch.give(bPack, capacity: bCapacity) }
         if packedA == nil { GEMMScratch.give(aPack, capacity: aCapacity) }
     }
     // 12 x 32 scratch for partial tiles of C (1.5 KiB, on the stack).
@@ -154,7 +156,13 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
             var pc = 0
             while pc < k {
                 let kc = min(kcMax, k - pc)
-                gemmPackB(transB: transB, b: b, ldb: ldb, row0: pc, col0: jc, kc: kc, nc: nc, dst: bPack)
+                let bPanel: UnsafePointer<Float>
+                if let packedB {
+                    bPanel = packedB + jc * k + gemmRoundUp(nc, nr) * pc
+                } else {
+                    gemmPackB(transB: transB, b: b, ldb: ldb, row0: pc, col0: jc, kc: kc, nc: nc, dst: bPack)
+                    bPanel = UnsafePointer(bPack)
+                }
                 // The first rank-kc update applies beta; the later ones accumulate into C.
                 let betaIsZero = pc == 0 && beta == 0
                 let betaNow: Float = pc == 0 ? beta : 1
@@ -176,7 +184,7 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
                         while jr < nc {
                             let nrNow = min(nr, nc - jr)
                             let cTile = c + (ic + ir) * ldc + jc + jr
-                            let bSliver = UnsafePointer(bPack + jr * kc)
+                            let bSliver = bPanel + jr * kc
                             if mrNow == mr && nrNow == nr {
                                 gemmKernel12x32(kc: kc, a: aSliver, b: bSliver, c: cTile, ldc: ldc,
                                                 alpha: alpha, beta: betaNow, betaIsZero: betaIsZero)
@@ -242,6 +250,13 @@ internal func gemmRoundUp(_ x: Int, _ to: Int) -> Int { (x + to - 1) / to * to }
 internal func gemmDepthBlock(k: Int, kcBlock: Int) -> Int {
     let parts = (k + kcBlock - 1) / kcBlock
     return (k + parts - 1) / parts
+}
+
+/// The width of the column panels for n: n in ceil(n / NC) equal parts rounded up to NR.
+@inline(__always)
+internal func gemmPanelWidth(n: Int, ncBlock: Int) -> Int {
+    let parts = (n + ncBlock - 1) / ncBlock
+    return gemmRoundUp((n + parts - 1) / parts, gemmNR)
 }
 
 /// A 64-byte aligned buffer of `count` floats (uninitialised; every element read is written first).

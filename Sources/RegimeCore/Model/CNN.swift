@@ -54,6 +54,8 @@ public final class CNN: Network {
     /// Two buffers of one block of examples for the gradients between spatial ops (see `backward`).
     private var blockGradients: [FloatBuffer] = []
     public var preActivationTap: PreActivationTap?
+    /// `Network.reusePackedWeights`: unused, this network keeps nothing derived from the weights between passes.
+    public var reusePackedWeights = false
 
     public init(spec: CNNSpec) {
         self.spec = spec

@@ -21,6 +21,19 @@ public final class MLP: Network {
     private var activations: [FloatBuffer] = []      // H_l = relu(Z_l), hidden layers only
     private var gradientScratch: [FloatBuffer] = []  // two B x max(hidden D) buffers for dH
     public var preActivationTap: PreActivationTap?
+    /// Set by the caller before a plain pass when the parameters it gives are the values, at the
+    /// same address, that the last plain pass (`forward` or `forwardPatterns`) read: the pass then
+    /// multiplies by the weights that pass packed (`packedWeights`) instead of packing them again.
+    /// Every plain pass clears it. The trainer sets it within a probe pass (after its first chunk)
+    /// and for the training forward after a probe pass of the same parameters.
+    public var reusePackedWeights = false
+    /// W_l^T packed as the forward GEMM reads it, l = 1..L at index l-1; the first
+    /// `packedLayerCount` hold the weights of the last plain pass.
+    private var packedWeights: [GEMMPackedB] = []
+    private var packedLayerCount = 0
+    /// Tests switch reuse off to compare with packing at every pass, and count the packings.
+    var reuseEnabled = true
+    private(set) var weightPackings = 0
 
     public init(widths: [Int]) {
         precondition(widths.count >= 2 && widths.allSatisfy { $0 > 0 })
@@ -76,27 +89,37 @@ public final class MLP: Network {
         GEMMPackedA(transA: false, m: B, k: widths[0], a: input, lda: widths[0])
     }
 
-    public func forwardPatterns(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
-                                packedInput: GEMMPackedA?) {
-        forward(parameters: parameters, input: input, batch: B, gates: nil, layers: layerCount - 1, packedInput: packedInput)
+    public func forwardPatterns(parameters: UnsafePointer<Float>, packedInput: GEMMPackedA) {
+        forward(parameters: parameters, input: nil, batch: packedInput.m, gates: nil, layers: layerCount - 1,
+                packedInput: packedInput)
     }
 
-    /// Layers 1...`layers` of the forward pass; the first layer reads X from `packedInput` when given.
-    private func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
+    /// Layers 1...`layers` of the forward pass; the first layer reads X from `packedInput` when
+    /// given, else from `input`.
+    private func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>?, batch B: Int,
                          gates: GateMasks?, layers: Int, packedInput: GEMMPackedA? = nil) {
         reserve(rows: B)
+        if packedWeights.isEmpty {
+            packedWeights = (1...layerCount).map { GEMMPackedB(k: widths[$0 - 1], n: widths[$0]) }
+        }
+        if !(reusePackedWeights && reuseEnabled) { packedLayerCount = 0 }
+        reusePackedWeights = false
         var h = input
         for l in stride(from: 1, through: layers, by: 1) {
             let (inWidth, outWidth) = (widths[l - 1], widths[l])
             let z = preActivations[l - 1].pointer
+            let weights = packedWeights[l - 1]
+            if l > packedLayerCount {
+                weights.pack(transB: true, b: parameters + weightOffsets[l - 1], ldb: inWidth)
+                packedLayerCount = l
+                weightPackings += 1
+            }
             // Z = H W^T + b
             if l == 1, let packedInput {
-                precondition(packedInput.m == B && packedInput.k == inWidth, "MLP: packed input of another shape")
-                sgemm(packedA: packedInput, transB: true, n: outWidth, alpha: 1, b: parameters + weightOffsets[0],
-                      ldb: inWidth, beta: 0, c: z, ldc: outWidth)
+                precondition(packedInput.k == inWidth, "MLP: packed input of another width")
+                sgemm(packedA: packedInput, packedB: weights, alpha: 1, beta: 0, c: z, ldc: outWidth)
             } else {
-                sgemm(transA: false, transB: true, m: B, n: outWidth, k: inWidth, alpha: 1,
-                      a: h, lda: inWidth, b: parameters + weightOffsets[l - 1], ldb: inWidth, beta: 0, c: z, ldc: outWidth)
+                sgemm(m: B, a: h!, lda: inWidth, packedB: weights, alpha: 1, beta: 0, c: z, ldc: outWidth)
             }
             let bias = parameters + biasOffsets[l - 1]
             if l < layerCount {

@@ -64,10 +64,9 @@ public protocol Network: AnyObject {
     /// networks that read `input` as it is.
     func packFixedInput(_ input: UnsafePointer<Float>, batch: Int) -> GEMMPackedA?
 
-    /// `forwardPatterns` of `input`, whose `packFixedInput` form is `packedInput` (or nil): the
-    /// same bits.
-    func forwardPatterns(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch: Int,
-                         packedInput: GEMMPackedA?)
+    /// `forwardPatterns` of the input whose `packFixedInput` form is `packedInput` (`packedInput.m`
+    /// examples): the same bits. Only for an operand the network's own `packFixedInput` returned.
+    func forwardPatterns(parameters: UnsafePointer<Float>, packedInput: GEMMPackedA)
 
     /// After a plain (ungated) `forward`: pattern layer `layer`'s values for the batch, rows of
     /// `unitsPerExample`, each > 0 exactly where the unit's pre-activation is > 0 (the
@@ -78,6 +77,11 @@ public protocol Network: AnyObject {
     /// (`PreActivationTap`); the pass computes the same values either way.
     var preActivationTap: PreActivationTap? { get set }
 
+    /// Set before a plain pass (`forward` with gates nil or not, `forwardPatterns`) whose parameters
+    /// are the values, at the same address, of the last plain pass: the network may reuse what it
+    /// derived from them (the MLP's packed weights; CNN and ViT derive nothing). Cleared by the pass.
+    var reusePackedWeights: Bool { get set }
+
     /// Per pattern layer, how many leading parameters of the block its pre-activations depend on
     /// (the parameters that feed it: a prefix of the block in every architecture).
     var feedingParameterCounts: [Int] { get }
@@ -86,9 +90,8 @@ public protocol Network: AnyObject {
 extension Network {
     public func packFixedInput(_ input: UnsafePointer<Float>, batch: Int) -> GEMMPackedA? { nil }
 
-    public func forwardPatterns(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch: Int,
-                                packedInput: GEMMPackedA?) {
-        forwardPatterns(parameters: parameters, input: input, batch: batch)
+    public func forwardPatterns(parameters: UnsafePointer<Float>, packedInput: GEMMPackedA) {
+        preconditionFailure("\(Self.self) packs no input (packFixedInput returns nil)")
     }
 
     /// The plain ReLU forward pass.

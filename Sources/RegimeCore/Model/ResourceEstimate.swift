@@ -65,8 +65,10 @@ func saturatingSum(_ terms: [Int]) -> Int {
 /// architecture whose sizes overflow is refused when it is parsed).
 ///
 /// The workspace formulas are those of each network's `reserve`, for a capacity of R examples:
-/// - MLP `D0-...-DL`: `Z_l` (l = 1..L) and `H_l = relu(Z_l)` (hidden l) of R x D_l floats, and two
-///   gradient scratch buffers of R x max(D_1..D_{L-1}) floats (dH of the hidden layers).
+/// - MLP `D0-...-DL`: `Z_l` (l = 1..L) and `H_l = relu(Z_l)` (hidden l) of R x D_l floats, two
+///   gradient scratch buffers of R x max(D_1..D_{L-1}) floats (dH of the hidden layers), and,
+///   independent of R, the forward weights packed for the GEMM (`GEMMPackedB.floats`: D_{l-1} x
+///   D_l with D_l rounded up to 32 per column panel).
 /// - CNN: the channel-last copy of the input when C > 1 (R x C*H*W), every op's output (R x its
 ///   size), two gradient scratch buffers of R x the widest op input or output, and the `cols` and
 ///   `dcols` convolution scratch, each the largest `ConvGeometry.scratchCount` of an im2col chunk
@@ -87,7 +89,7 @@ public struct ArchitectureSizes: Sendable {
     public let patternWordsPerExample: Int
     /// Workspace floats per example of capacity.
     public let workspaceFloatsPerExample: Int
-    /// Workspace floats independent of the capacity (the ViT's attention scratch).
+    /// Workspace floats independent of the capacity (the MLP's packed weights, the ViT's attention scratch).
     public let fixedWorkspaceFloats: Int
     /// The convolutions, whose im2col scratch depends on the capacity through the chunk size.
     let convolutions: [ConvGeometry]
@@ -109,7 +111,10 @@ public struct ArchitectureSizes: Sendable {
             parameterCount = parameters
             parameterGroupCount = widths.count - 1
             workspaceFloatsPerExample = try checkedSum(perExample, try checkedProduct(2, widths.dropFirst().dropLast().max() ?? 0))
-            fixedWorkspaceFloats = 0
+            // The forward weights packed for the GEMM (`GEMMPackedB`, held between passes).
+            fixedWorkspaceFloats = try (1..<widths.count).reduce(0) {
+                try checkedSum($0, try checkedProduct(widths[$1 - 1], GEMMPackedB.paddedColumns(n: widths[$1])))
+            }
             packsProbeInput = true
 
         case .cnn(let spec):
@@ -224,8 +229,8 @@ public struct ArchitectureSizes: Sendable {
 /// | weight-update copy | 4P (the parameters before the step) | always |
 /// | optimizer state | 4P x (0 for SGD, 1 with momentum, 2 for Adam/AdamW) | always |
 /// | activations and workspaces | 4 x workspace(R) (`ArchitectureSizes`) | always |
-/// | probe as Floats | 4p x features (the probe set converted once, read at every recorded iteration) | always |
-/// | probe packed | MLP: 4 x features x (sum over the probe's chunks of E of the chunk's rows rounded up to 12): the probe packed for the first GEMM (`GEMMPackedA`) | always |
+/// | probe as Floats | CNN, ViT: 4p x features (the probe set converted once, read at every recorded iteration) | always |
+/// | probe packed | MLP, instead: 4 x features x (sum over the probe's chunks of E of the chunk's rows rounded up to 12): the probe packed for the first GEMM (`GEMMPackedA`; the certified pattern pass converts a Float copy when it is switched on) | always |
 /// | batch and epoch order | 4B x (features + 1 + classes) + 16n (the epoch's order and the next one being drawn) + 4E x (features + 1) (a probe or validation chunk converted to Floats, and its predictions) | always |
 /// | pattern storage | 3 copies (initial, previous, current) x p x W x 8 | always |
 /// | margin pre-activations | 4p x (pattern units): the probe's pre-activations (`MarginMeter`) | always |
@@ -323,7 +328,7 @@ public struct ResourceEstimate: Sendable {
             term("batch and epoch order", saturatingSum([saturatingProduct(4, B, architecture.inputSize + 1 + architecture.classCount),
                                                          saturatingProduct(16, n),
                                                          saturatingProduct(4, E, architecture.inputSize + 1)]), .batch),
-            term("probe as Floats", saturatingProduct(4, p, architecture.inputSize), .probe),
+            term("probe as Floats", sizes.packsProbeInput ? 0 : saturatingProduct(4, p, architecture.inputSize), .probe),
             term("probe packed", !sizes.packsProbeInput ? 0
                     : saturatingProduct(4, architecture.inputSize, saturatingSum([saturatingProduct(p / E, gemmRoundUp(E, gemmMR)),
                                                                                 gemmRoundUp(p % E, gemmMR)])), .probe),

@@ -71,6 +71,8 @@ public final class VisionTransformer: Network {
     private var dpooled = FloatBuffer(count: 0)
     private let scratch: FloatBuffer
     public var preActivationTap: PreActivationTap?
+    /// `Network.reusePackedWeights`: unused, this network keeps nothing derived from the weights between passes.
+    public var reusePackedWeights = false
 
     public init(spec: ViTSpec) {
         self.spec = spec

@@ -46,11 +46,18 @@ public final class Trainer {
     /// One chunk of probe or validation examples converted to Floats.
     private let chunkInput: FloatBuffer
     /// The whole probe set converted to Floats once (the probe is fixed and read at every recorded
-    /// iteration; the same conversion as per chunk, so the same Floats).
-    let probeInput: FloatBuffer
-    /// `probeInput`'s chunks in the form the network's first product reads them, prepared once
-    /// (`Network.packFixedInput`: the MLP's packed GEMM operand; nil for CNN and ViT).
-    let packedProbeInput: [GEMMPackedA?]
+    /// iteration; the same conversion as per chunk, so the same Floats), for networks that read it
+    /// as it is; nil when the network keeps it packed instead (`packedProbeInput`).
+    private(set) var probeInput: FloatBuffer?
+    /// The probe's chunks in the form the network's first product reads them, prepared once
+    /// (`Network.packFixedInput`: the MLP's packed GEMM operand, 1.6 MiB for 512 x 784); empty for
+    /// CNN and ViT.
+    let packedProbeInput: [GEMMPackedA]
+    /// Whether the network's last plain pass read `parameters` as they are now, so that the next
+    /// may reuse the weights it packed (`Network.reusePackedWeights`): true after the training
+    /// forward, a probe pass or a validation pass of the trainer's own parameters, false after the
+    /// optimizer's update, a pass of other parameters (the null model's) and a restore.
+    var networkReadCurrentParameters = false
 
     /// `gateCacheLimitBytes` bounds the training-set gate cache of a gated trial (see `FrozenGates`;
     /// the result does not depend on it).
@@ -79,12 +86,13 @@ public final class Trainer {
         chunkInput = FloatBuffer(count: Self.evaluationChunk * data.train.featureCount)
         instruments = ProbeInstruments(spec: spec, network: network, probeCount: data.probe.count)
         curve.probe = ProbeColumns(patternLayerCount: network.patternLayers.count, parameterGroupCount: network.parameterGroups.count)
-        probeInput = FloatBuffer(count: data.probe.count * data.probe.featureCount)
-        data.probe.copyFeatures(of: 0..<data.probe.count, into: probeInput.pointer)
-        packedProbeInput = stride(from: 0, to: data.probe.count, by: Self.evaluationChunk).map { [network, probeInput] first in
-            let width = data.probe.featureCount
-            return network.packFixedInput(probeInput.pointer + first * width, batch: min(Self.evaluationChunk, data.probe.count - first))
+        let probeFloats = Self.convertProbe(data)
+        let packed = stride(from: 0, to: data.probe.count, by: Self.evaluationChunk).map { [network] first in
+            network.packFixedInput(probeFloats.pointer + first * data.probe.featureCount,
+                                   batch: min(Self.evaluationChunk, data.probe.count - first))
         }
+        packedProbeInput = packed.allSatisfy { $0 != nil } ? packed.compactMap { $0 } : []
+        probeInput = packedProbeInput.isEmpty ? probeFloats : nil
 
         var rng = Xoshiro256(seed: spec.seed, stream: .initialization)
         network.initialize(parameters: parameters.pointer, rng: &rng)
@@ -135,7 +143,9 @@ public final class Trainer {
         loadBatch(t)
         let batch = spec.batchSize
         let masks = gates?.trainingMasks(examples: batchExamples, input: batchInput.pointer)
+        network.reusePackedWeights = networkReadCurrentParameters
         let logits = network.forward(parameters: parameters.pointer, input: batchInput.pointer, batch: batch, gates: masks)
+        networkReadCurrentParameters = true
         let loss = batchLabels.withUnsafeBufferPointer {
             softmaxCrossEntropy(logits: logits, labels: $0.baseAddress!, rows: batch, classes: data.train.classCount,
                                 dlogits: dlogits.pointer)
@@ -146,6 +156,7 @@ public final class Trainer {
                          batch: batch, gradients: gradients.pointer, gates: masks)
         let recorded = t % spec.recordEvery == 0 || t == spec.iterations
         optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr)
+        networkReadCurrentParameters = false
         iteration = t
         if recorded { try record(iteration: t, loss: loss, lr: lr) }
         if t % spec.evalEvery == 0 || t == spec.iterations {
@@ -243,7 +254,9 @@ public final class Trainer {
     /// pre-activations.
     func measurePatterns(parameters: UnsafePointer<Float>? = nil, into patterns: PatternSet, margins: MarginMeter? = nil) {
         if parameters == nil, margins == nil, let certifiedPatterns, iteration > 0 {
-            certifiedPatterns.measure(parameters: self.parameters.pointer, input: probeInput.pointer, into: patterns,
+            networkReadCurrentParameters = false
+            if probeInput == nil { probeInput = Self.convertProbe(data) }  // the certified mode reads Floats
+            certifiedPatterns.measure(parameters: self.parameters.pointer, input: probeInput!.pointer, into: patterns,
                                       check: patternPass == .checked)
             return
         }
@@ -252,11 +265,24 @@ public final class Trainer {
             let rows = min(Self.evaluationChunk, data.probe.count - first)
             // The patterns are stored by the tap, while the pass's pre-activations are in cache.
             network.preActivationTap = patterns.tap(chunkFirst: first, then: margins?.tap(chunkFirst: first))
-            network.forwardPatterns(parameters: parameters ?? UnsafePointer(self.parameters.pointer),
-                                    input: probeInput.pointer + first * width, batch: rows,
-                                    packedInput: packedProbeInput[first / Self.evaluationChunk])
+            // The chunks after the first read the parameters the first one packed.
+            network.reusePackedWeights = first > 0 || (parameters == nil && networkReadCurrentParameters)
+            let parameters = parameters ?? UnsafePointer(self.parameters.pointer)
+            if let probeInput {
+                network.forwardPatterns(parameters: parameters, input: probeInput.pointer + first * width, batch: rows)
+            } else {
+                network.forwardPatterns(parameters: parameters, packedInput: packedProbeInput[first / Self.evaluationChunk])
+            }
         }
+        networkReadCurrentParameters = parameters == nil
         network.preActivationTap = nil
+    }
+
+    /// The probe set as Floats (examples x features).
+    private static func convertProbe(_ data: PreparedData) -> FloatBuffer {
+        let floats = FloatBuffer(count: data.probe.count * data.probe.featureCount)
+        data.probe.copyFeatures(of: 0..<data.probe.count, into: floats.pointer)
+        return floats
     }
 
     /// Accuracy of the current parameters (with the frozen gates, once frozen) on the validation split.
@@ -266,7 +292,9 @@ public final class Trainer {
         var predictions = [Int32](repeating: 0, count: Self.evaluationChunk)
         split.forEachChunk(rows: Self.evaluationChunk, buffer: chunkInput) { first, rows, input in
             let masks = gates?.computeMasks(input: input, rows: rows)
+            network.reusePackedWeights = first > 0 || networkReadCurrentParameters
             let logits = network.forward(parameters: parameters.pointer, input: input, batch: rows, gates: masks)
+            networkReadCurrentParameters = true
             predictions.withUnsafeMutableBufferPointer { argmaxRows(logits, rows: rows, classes: split.classCount, into: $0.baseAddress!) }
             for r in 0..<rows where predictions[r] == split.labels[first + r] { correct += 1 }
         }

@@ -186,6 +186,7 @@ extension Trainer {
         }
         try optimizer.restore(step: m.optimizerStep, first: checkpoint.first, second: checkpoint.second)
         parameters.copy(from: checkpoint.parameters)
+        networkReadCurrentParameters = false
         restoreProgress(iteration: m.iteration, curve: m.curve, lastLoss: m.lastLoss ?? .nan)
         previousParameters.copy(from: checkpoint.previousParameters ?? checkpoint.parameters)
         let lagIterations = m.instruments?.lagIterations ?? instruments.lags.map { _ in nil }

@@ -1,0 +1,73 @@
+import Foundation
+import XCTest
+@testable import RegimeCore
+
+/// The MLP's packed weights (`MLP.reusePackedWeights`, `GEMMPackedB`) are reused only where the
+/// parameters are the ones they were packed from: whole trials with reuse on give the bits of the
+/// same trials packing at every pass — through probe passes in chunks, the null model's passes of
+/// perturbed parameters, validation, the optimizer's updates, frozen gates and a restore from a
+/// checkpoint — and reuse does happen (fewer packings).
+final class PackedWeightReuseTests: XCTestCase {
+    /// A probe of 300 examples (two chunks of the 256-row evaluation chunk), the null model at
+    /// every recorded row, validation every 3 iterations.
+    static func spec(optimizer: OptimizerSpec, recordEvery: Int, gates: GateSpec? = nil) -> TrialSpec {
+        var spec = TrialSpec(arch: "mlp:32-48-40-10", dataset: DatasetSpec(name: "synthetic", probeSubset: 300, valSubset: 300),
+                             optimizer: optimizer, batchSize: 32, iterations: 36, seed: 3, recordEvery: recordEvery,
+                             evalEvery: 3 * recordEvery)
+        spec.gates = gates
+        spec.nullModel = NullModelSpec(points: 40, draws: 2)
+        return spec
+    }
+
+    static func trainer(_ spec: TrialSpec, reuse: Bool) throws -> (Trainer, MLP) {
+        let trainer = try Trainer(spec: spec, data: TrainerTests.cache.prepare(spec.dataset))
+        let mlp = try XCTUnwrap(trainer.network as? MLP)
+        mlp.reuseEnabled = reuse
+        return (trainer, mlp)
+    }
+
+    func assertSameTrial(_ a: Trainer, _ b: Trainer, _ label: String, file: StaticString = #filePath, line: UInt = #line) {
+        let (x, y) = (a.curve.csv().split(separator: "\n"), b.curve.csv().split(separator: "\n"))
+        if let i = zip(x, y).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset {
+            XCTFail("\(label): curve line \(i) differs:\n  reuse:  \(x[i])\n  repack: \(y[i])", file: file, line: line)
+        }
+        XCTAssertEqual(x.count, y.count, "\(label): curve lengths", file: file, line: line)
+        let (p, q) = (a.parameters.array, b.parameters.array)
+        if let i = p.indices.first(where: { p[$0].bitPattern != q[$0].bitPattern }) {
+            XCTFail("\(label): parameter \(i) is \(p[i]) with reuse, \(q[i]) packing every pass", file: file, line: line)
+        }
+    }
+
+    func testReuseGivesTheBitsOfPackingEveryPass() throws {
+        let cases: [(String, TrialSpec)] = [
+            ("SGD, every iteration recorded", Self.spec(optimizer: OptimizerSpec(kind: .sgd, lr: 0.05, momentum: 0.9), recordEvery: 1)),
+            ("Adam, every 2nd recorded", Self.spec(optimizer: OptimizerSpec(kind: .adam, lr: 1e-3), recordEvery: 2)),
+            ("gates frozen at 10", Self.spec(optimizer: OptimizerSpec(kind: .sgd, lr: 0.05), recordEvery: 1,
+                                             gates: GateSpec(freezeAt: .step(10)))),
+        ]
+        for (label, spec) in cases {
+            let (reused, reusing) = try Self.trainer(spec, reuse: true)
+            let (repacked, repacking) = try Self.trainer(spec, reuse: false)
+            try reused.run()
+            try repacked.run()
+            assertSameTrial(reused, repacked, label)
+            XCTAssertLessThan(reusing.weightPackings, repacking.weightPackings * 3 / 4,
+                              "\(label): \(reusing.weightPackings) packings with reuse, \(repacking.weightPackings) without")
+        }
+    }
+
+    /// Stopped at iteration 17 (after a recorded iteration's probe pass), checkpointed and resumed
+    /// in a new trainer: the bits of an uninterrupted trial that packs at every pass.
+    func testReuseAcrossARestore() throws {
+        let spec = Self.spec(optimizer: OptimizerSpec(kind: .adam, lr: 1e-3), recordEvery: 1)
+        let (first, _) = try Self.trainer(spec, reuse: true)
+        while first.iteration < 17 { try first.step() }
+        let checkpoint = first.checkpoint(elapsedSeconds: 0)
+        let (resumed, _) = try Self.trainer(spec, reuse: true)
+        try resumed.restore(checkpoint, source: "checkpoint at 17")
+        try resumed.run()
+        let (repacked, _) = try Self.trainer(spec, reuse: false)
+        try repacked.run()
+        assertSameTrial(resumed, repacked, "resumed at 17")
+    }
+}
