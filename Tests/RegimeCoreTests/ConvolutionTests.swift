@@ -32,6 +32,8 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// Every path against the naive Double convolution: im2col (every chunking), direct, and packed
+    /// where it applies (3 of the 6 geometries: stride 1).
     func testConvolutionForwardMatchesNaiveForEveryChunking() {
         var rng = Xoshiro256(seed: 11, stream: 1)
         for (name, g) in Self.bothPaths {
@@ -39,15 +41,31 @@ final class ConvolutionTests: XCTestCase {
             let x = Kit.normals(B * g.inputSize, &rng), w = Kit.normals(g.weightCount, &rng), b = Kit.normals(g.outChannels, &rng)
             let expected = conv2dNaive(input: x.map(Double.init), weights: w.map(Double.init), bias: b.map(Double.init), batch: B, geometry: g)
             XCTAssertEqual(g.outHeight * g.outWidth * g.outChannels * B, expected.count)
-            for chunk in [1, 2, 3] {
+            typealias Run = (_ out: UnsafeMutablePointer<Float>, _ relu: Bool) -> Void
+            var runs: [(String, Run)] = []
+            let (xp, wp, bp) = (keep.pointer(x), keep.pointer(w), keep.pointer(b))
+            if g.usesDirect {
+                let cols = keep.buffer(count: g.directScratchCount)
+                runs.append(("", { conv2dDirectForward(output: $0, input: xp, weights: wp, bias: bp, batch: B, geometry: g,
+                                                      relu: $1, scratch: cols.pointer) }))
+            } else {
+                for chunk in [1, 2, 3] {
+                    let cols = keep.buffer(count: g.scratchCount(chunk: chunk))
+                    runs.append((" chunk \(chunk)", { conv2dIm2colForward(output: $0, input: xp, weights: wp, bias: bp, batch: B,
+                                                                          geometry: g, relu: $1, cols: cols.pointer, chunkExamples: chunk) }))
+                }
+                if g.packedForwardApplies {
+                    let scratch = keep.buffer(count: g.packedScratchCount)
+                    runs.append((" packed", { conv2dPackedForward(output: $0, input: xp, weights: wp, bias: bp, batch: B, geometry: g,
+                                                                  relu: $1, scratch: scratch.pointer) }))
+                }
+            }
+            for (label, run) in runs {
                 let out = keep.buffer(count: B * g.outputSize)
-                let cols = keep.buffer(count: g.scratchCount(chunk: chunk))
-                conv2dForward(output: out.pointer, input: keep.pointer(x), weights: keep.pointer(w),
-                              bias: keep.pointer(b), batch: B, geometry: g, relu: false, cols: cols.pointer, chunkExamples: chunk)
-                Kit.assertClose(out.array, expected, relative: 1e-5, scale: .normwise, "\(name) chunk \(chunk)")
-                conv2dForward(output: out.pointer, input: keep.pointer(x), weights: keep.pointer(w),
-                              bias: keep.pointer(b), batch: B, geometry: g, relu: true, cols: cols.pointer, chunkExamples: chunk)
-                Kit.assertClose(out.array, expected.map { max($0, 0) }, relative: 1e-5, scale: .normwise, "\(name) chunk \(chunk) relu")
+                run(out.pointer, false)
+                Kit.assertClose(out.array, expected, relative: 1e-5, scale: .normwise, "\(name)\(label)")
+                run(out.pointer, true)
+                Kit.assertClose(out.array, expected.map { max($0, 0) }, relative: 1e-5, scale: .normwise, "\(name)\(label) relu")
             }
         }
     }

@@ -5,9 +5,12 @@
 // KH*KW*IC numbers per output channel, in the same (kh, kw, ic) order as a row of the im2col
 // matrix. Output size per dimension: floor((I + 2*pad - K) / stride) + 1, padding with zeros.
 //
-// The fast path works on chunks of whole examples so that the im2col matrix of a chunk stays
-// cache-sized; the backward pass rebuilds each chunk's im2col matrix rather than keeping the
-// batch's (which for wide layers would be hundreds of MB). Summation orders are fixed by the
+// Forward: small patches run direct (`conv2dDirectForward`), stride-1 layers gather their patches
+// straight into the GEMM's packed layout (`conv2dPackedForward`, Convolution+Packed.swift), the
+// rest use im2col + `sgemm` (`conv2dIm2colForward`). The im2col path works on chunks of whole
+// examples so that the im2col matrix of a chunk stays cache-sized; the backward pass rebuilds each
+// chunk's im2col matrix rather than keeping the batch's (which for wide layers would be hundreds
+// of MB). Summation orders are fixed by the
 // shapes and the chunking (a function of the geometry and B alone), so results are reproducible.
 
 /// The shape of one convolution: input (H, W, IC), output (OH, OW, OC), square kernel.
@@ -51,8 +54,8 @@ public struct ConvGeometry: Hashable, Sendable {
         patchSize * paddedOutChannels + paddedOutChannels + (inHeight + 2 * pad) * (inWidth + 2 * pad) * inChannels + 16
     }
 
-    /// Floats of `cols` / `dcols` scratch for chunks of `chunk` examples (either path).
-    func scratchCount(chunk: Int) -> Int { max(chunk * positions * patchSize, directScratchCount) }
+    /// Floats of `cols` / `dcols` scratch for chunks of `chunk` examples (any path).
+    func scratchCount(chunk: Int) -> Int { max(chunk * positions * patchSize, directScratchCount, packedScratchCount) }
 
     /// Examples per im2col chunk: whole examples, about `convChunkFloats` floats of im2col matrix.
     func chunkExamples(batch: Int) -> Int {
@@ -65,17 +68,39 @@ public struct ConvGeometry: Hashable, Sendable {
 /// cost ~10% more per training step).
 let convChunkFloats = 1 << 16
 
-/// dst[0..<n] = src[0..<n] in 16-float vectors (runs here are a few dozen floats: the compiler's
-/// own loop would take its 8-wide remainder path for most of them).
+/// dst[0..<n] = src[0..<n] in 16-float vectors, the last n % 16 floats by `copyRun` (runs here are a
+/// few dozen floats: the compiler's own loop would take its 8-wide remainder path for most of them,
+/// and `update(from:count:)` calls memmove).
 @inline(__always)
-private func copyFloats(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+func copyFloats(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
     var i = 0
     while i + 16 <= n {
         UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self),
                                                     as: SIMD16<Float>.self)
         i += 16
     }
-    while i < n { dst[i] = src[i]; i += 1 }
+    copyRun(dst + i, src + i, n - i)
+}
+
+/// dst[0 ..< n] = src[0 ..< n] for n <= 31, as at most one 16-, 8-, 4-, 2- and 1-float move (the
+/// binary digits of n): no byte outside the n floats is read or written, so runs that end
+/// inside a packed sliver row never overlap the next one (a 16-lane load-blend-store would, and
+/// each such overlap stalls store forwarding).
+@inline(__always)
+func copyRun(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+    let s = UnsafeRawPointer(src), d = UnsafeMutableRawPointer(dst)
+    var k = 0
+    if n & 16 != 0 { d.storeBytes(of: s.loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self); k = 64 }
+    if n & 8 != 0 {
+        d.storeBytes(of: s.loadUnaligned(fromByteOffset: k, as: SIMD8<Float>.self), toByteOffset: k, as: SIMD8<Float>.self); k += 32
+    }
+    if n & 4 != 0 {
+        d.storeBytes(of: s.loadUnaligned(fromByteOffset: k, as: SIMD4<Float>.self), toByteOffset: k, as: SIMD4<Float>.self); k += 16
+    }
+    if n & 2 != 0 {
+        d.storeBytes(of: s.loadUnaligned(fromByteOffset: k, as: SIMD2<Float>.self), toByteOffset: k, as: SIMD2<Float>.self); k += 8
+    }
+    if n & 1 != 0 { d.storeBytes(of: s.load(fromByteOffset: k, as: Float.self), toByteOffset: k, as: Float.self) }
 }
 
 /// Rows `0..<count*positions` of `cols` = the im2col matrix of examples `first..<first+count` of
@@ -152,16 +177,31 @@ func addBiasRelu(_ out: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float
 
 /// Forward convolution of a batch: `output` (B, OH, OW, OC) = conv(`input` (B, H, W, IC)) + bias,
 /// followed by ReLU when `relu` (fused per chunk, while it is in cache).
-/// `cols` holds at least `g.scratchCount(chunk:)` floats, chunk = `chunkExamples` (tests) or
-/// `g.chunkExamples(batch: B)`. Small-patch layers (`usesDirect`) take the direct path.
+/// `cols` holds at least `g.scratchCount(chunk:)` floats, chunk = `g.chunkExamples(batch: B)`.
+/// Small-patch layers (`usesDirect`) take the direct path; the others the packed path
+/// (`conv2dPackedForward`, Convolution+Packed.swift) where it applies, else im2col + `sgemm`
+/// (`conv2dIm2colForward`); the packed and im2col paths give the same bits.
 func conv2dForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
                    bias: UnsafePointer<Float>, batch B: Int, geometry g: ConvGeometry, relu: Bool,
-                   cols: UnsafeMutablePointer<Float>, chunkExamples: Int? = nil) {
+                   cols: UnsafeMutablePointer<Float>) {
     if g.usesDirect {
         conv2dDirectForward(output: output, input: input, weights: weights, bias: bias, batch: B, geometry: g, relu: relu,
                             scratch: cols)
-        return
+    } else if g.packedForwardApplies {
+        conv2dPackedForward(output: output, input: input, weights: weights, bias: bias, batch: B, geometry: g, relu: relu,
+                            scratch: cols)
+    } else {
+        conv2dIm2colForward(output: output, input: input, weights: weights, bias: bias, batch: B, geometry: g, relu: relu,
+                            cols: cols)
     }
+}
+
+/// The im2col path of `conv2dForward`: per chunk of `chunkExamples` (default
+/// `g.chunkExamples(batch: B)`) examples, im2col, Z = cols W^T by `sgemm`, then bias (and ReLU).
+/// The reference the packed path is tested against bit for bit.
+func conv2dIm2colForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                         bias: UnsafePointer<Float>, batch B: Int, geometry g: ConvGeometry, relu: Bool,
+                         cols: UnsafeMutablePointer<Float>, chunkExamples: Int? = nil) {
     let chunk = chunkExamples ?? g.chunkExamples(batch: B)
     var first = 0
     while first < B {
@@ -181,6 +221,33 @@ func conv2dForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Flo
     }
 }
 
+/// dbias[n] += sum over rows r in order of dout[r, n] (the bias gradient of a later chunk of examples).
+/// Sixteen columns at a time in a register: each dbias[n] gets the same additions in the same order
+/// as in `addColumnSumsReference` (where dbias[n] is reloaded per row, as the compiler cannot rule
+/// out that it aliases dout), so the same bits.
+func addColumnSums(_ dbias: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, rows: Int, columns N: Int) {
+    var c0 = 0
+    while c0 + 16 <= N {
+        var acc = load16(dbias + c0), p = dout + c0
+        for _ in 0..<rows { acc += load16(p); p += N }
+        store16(acc, dbias + c0)
+        c0 += 16
+    }
+    for n in c0..<N {
+        var sum = dbias[n], p = dout + n
+        for _ in 0..<rows { sum += p.pointee; p += N }
+        dbias[n] = sum
+    }
+}
+
+/// The reference of `addColumnSums`: row by row, dbias[n] += dout[r, n].
+func addColumnSumsReference(_ dbias: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, rows: Int, columns N: Int) {
+    for r in 0..<rows {
+        let row = dout + r * N
+        for n in 0..<N { dbias[n] += row[n] }
+    }
+}
+
 /// Backward convolution: from `doutput` (B, OH, OW, OC) to the weight and bias gradients
 /// (overwritten, or added to when `accumulate`) and, when `dinput` is given, the input gradient
 /// (B, H, W, IC) (overwritten).
@@ -193,11 +260,7 @@ func conv2dBackward(doutput: UnsafePointer<Float>, input: UnsafePointer<Float>, 
                     cols: UnsafeMutablePointer<Float>, dcols: UnsafeMutablePointer<Float>, accumulate: Bool = false,
                     chunkExamples: Int? = nil) {
     if accumulate {
-        // dbias += sum over rows, in row order
-        for r in 0..<(B * g.positions) {
-            let row = doutput + r * g.outChannels
-            for n in 0..<g.outChannels { dbias[n] += row[n] }
-        }
+        addColumnSums(dbias, doutput, rows: B * g.positions, columns: g.outChannels)
     } else {
         biasGradient(dbias, doutput, rows: B * g.positions, columns: g.outChannels)
     }
@@ -236,29 +299,167 @@ func conv2dBackward(doutput: UnsafePointer<Float>, input: UnsafePointer<Float>, 
 @inline(__always)
 private func padImage(_ xpad: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ g: ConvGeometry, example e: Int) {
     let (C, H, W, P) = (g.inChannels, g.inHeight, g.inWidth, g.pad)
-    let Wp = W + 2 * P
-    xpad.update(repeating: 0, count: (H + 2 * P) * Wp * C)
+    let rowFloats = (W + 2 * P) * C, border = P * C
+    // The top and bottom P rows, and each image row's P columns either side, are zero.
+    xpad.update(repeating: 0, count: P * rowFloats)
+    (xpad + (H + P) * rowFloats).update(repeating: 0, count: P * rowFloats)
     let x = input + e * g.inputSize
-    for h in 0..<H { (xpad + ((h + P) * Wp + P) * C).update(from: x + h * W * C, count: W * C) }
+    for h in 0..<H {
+        let row = xpad + (h + P) * rowFloats
+        for i in 0..<border { row[i] = 0; row[rowFloats - 1 - i] = 0 }
+        copyFloats(row + border, x + h * W * C, W * C)
+    }
 }
 
-/// The direct forward convolution (same result definition as `conv2dForward`, bias added first):
-/// each output vector of 16 channels at 4 neighbouring positions is accumulated in registers over
-/// the patch in (kh, kw, ic) order. `scratch`: `g.directScratchCount` floats.
-func conv2dDirectForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
-                         bias: UnsafePointer<Float>, batch B: Int, geometry g: ConvGeometry, relu: Bool,
-                         scratch: UnsafeMutablePointer<Float>) {
-    let (C, K, S, OC, OCp, patch) = (g.inChannels, g.kernel, g.stride, g.outChannels, g.paddedOutChannels, g.patchSize)
-    let (OH, OW, Wp) = (g.outHeight, g.outWidth, g.inWidth + 2 * g.pad)
-    let wt = scratch, biasP = scratch + patch * OCp, xpad = biasP + OCp
-    let tile = xpad + (g.inHeight + 2 * g.pad) * Wp * C
-    // WT[tap, oc] = W[oc, tap], zero for oc >= OC
+/// The direct path's weights as WT[tap, oc] = W[oc, tap] (patch x paddedOC, zero for oc >= OC) and
+/// its bias padded to paddedOC with zeros.
+private func directWeights(_ wt: UnsafeMutablePointer<Float>, _ biasP: UnsafeMutablePointer<Float>, _ weights: UnsafePointer<Float>,
+                           _ bias: UnsafePointer<Float>, _ g: ConvGeometry) {
+    let (OC, OCp, patch) = (g.outChannels, g.paddedOutChannels, g.patchSize)
     wt.update(repeating: 0, count: patch * OCp)
     biasP.update(repeating: 0, count: OCp)
     for oc in 0..<OC {
         for tap in 0..<patch { wt[tap * OCp + oc] = weights[oc * patch + tap] }
         biasP[oc] = bias[oc]
     }
+}
+
+/// The direct forward convolution (same result definition as `conv2dForward`, bias added first):
+/// out[e, oh, ow, oc] = relu?(bias[oc] + sum over taps t = (kh, kw, ic) in that order of
+/// x[e, oh*S - P + kh, ow*S - P + kw, ic] * W[oc, t]), one FMA per tap into a 16-channel vector
+/// that starts at the bias. Positions go 8 at a time (8 independent FMA chains: two FMA pipes of
+/// 4 cycles' latency), then 4, then 1; each tap is one weight-vector load and one broadcast per
+/// position, its input offset from a table (kh * (W + 2P) * IC + kw * IC + ic, in the
+/// zero-padded image), so the loop over the taps has no index arithmetic. When S * IC = 1 (a
+/// gray image, stride 1: the CNN's first layer) the positions' inputs are at constant
+/// displacements 0, 1, ..., 7 from the tap's address, which frees the seven index registers the
+/// general case needs (and spills). The FMAs of each output are those of
+/// `conv2dDirectForwardReference`, in the same order: the same bits.
+/// `scratch`: `g.directScratchCount` floats.
+func conv2dDirectForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                         bias: UnsafePointer<Float>, batch B: Int, geometry g: ConvGeometry, relu: Bool,
+                         scratch: UnsafeMutablePointer<Float>) {
+    let (C, K, OCp, patch) = (g.inChannels, g.kernel, g.paddedOutChannels, g.patchSize)
+    let Wp = g.inWidth + 2 * g.pad
+    directWeights(scratch, scratch + patch * OCp, weights, bias, g)
+    withUnsafeTemporaryAllocation(of: Int.self, capacity: patch) { offsets in
+        for kh in 0..<K {
+            for j in 0..<(K * C) { offsets[kh * K * C + j] = kh * Wp * C + j }
+        }
+        let off = UnsafePointer(offsets.baseAddress!)
+        if g.stride * C == 1 {
+            directForwardStep1(output, input, batch: B, geometry: g, relu: relu, scratch: scratch, offsets: off)
+        } else {
+            directForwardAnyStep(output, input, batch: B, geometry: g, relu: relu, scratch: scratch, offsets: off)
+        }
+    }
+}
+
+@inline(never)
+private func directForwardStep1(_ output: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, batch B: Int,
+                                geometry g: ConvGeometry, relu: Bool, scratch: UnsafeMutablePointer<Float>,
+                                offsets: UnsafePointer<Int>) {
+    directForwardBody(output, input, batch: B, geometry: g, relu: relu, scratch: scratch, offsets: offsets, step: 1)
+}
+
+@inline(never)
+private func directForwardAnyStep(_ output: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, batch B: Int,
+                                  geometry g: ConvGeometry, relu: Bool, scratch: UnsafeMutablePointer<Float>,
+                                  offsets: UnsafePointer<Int>) {
+    directForwardBody(output, input, batch: B, geometry: g, relu: relu, scratch: scratch, offsets: offsets,
+                      step: g.stride * g.inChannels)
+}
+
+/// The loops of `conv2dDirectForward`, inlined into a caller per `step` (= S * IC, the distance
+/// between neighbouring positions' inputs), with WT and the padded bias already in `scratch`.
+@inline(__always)
+private func directForwardBody(_ output: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, batch B: Int,
+                               geometry g: ConvGeometry, relu: Bool, scratch: UnsafeMutablePointer<Float>,
+                               offsets off: UnsafePointer<Int>, step: Int) {
+    let (C, S, OC, OCp, patch) = (g.inChannels, g.stride, g.outChannels, g.paddedOutChannels, g.patchSize)
+    let (OH, OW, Wp) = (g.outHeight, g.outWidth, g.inWidth + 2 * g.pad)
+    let wt = scratch, biasP = scratch + patch * OCp, xpad = biasP + OCp
+    let tile = xpad + (g.inHeight + 2 * g.pad) * Wp * C
+    let zero = SIMD16<Float>()
+    @inline(__always) func put(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ lanes: Int) {
+        let r = relu ? v.replacing(with: zero, where: v .< zero) : v
+        if lanes == 16 { store16(r, p) } else { store16(r, tile); for i in 0..<lanes { p[i] = tile[i] } }
+    }
+    let (s1, s2, s3, s4, s5, s6, s7) = (step, 2 &* step, 3 &* step, 4 &* step, 5 &* step, 6 &* step, 7 &* step)
+    for e in 0..<B {
+        padImage(xpad, input, g, example: e)
+        let out = output + e * g.outputSize
+        for oh in 0..<OH {
+            let rowStart = xpad + oh * S * Wp * C
+            for c0 in stride(from: 0, to: OCp, by: 16) {
+                let lanes = min(16, OC - c0)
+                let b = load16(biasP + c0)
+                let w0 = wt + c0
+                var ow = 0
+                while ow + 8 <= OW {
+                    let x = rowStart + ow &* step
+                    var a0 = b, a1 = b, a2 = b, a3 = b, a4 = b, a5 = b, a6 = b, a7 = b
+                    var w = w0
+                    for t in 0..<patch {
+                        let wv = load16(w), q = x + off[t]
+                        a0.addProduct(SIMD16(repeating: q[0]), wv)
+                        a1.addProduct(SIMD16(repeating: q[s1]), wv)
+                        a2.addProduct(SIMD16(repeating: q[s2]), wv)
+                        a3.addProduct(SIMD16(repeating: q[s3]), wv)
+                        a4.addProduct(SIMD16(repeating: q[s4]), wv)
+                        a5.addProduct(SIMD16(repeating: q[s5]), wv)
+                        a6.addProduct(SIMD16(repeating: q[s6]), wv)
+                        a7.addProduct(SIMD16(repeating: q[s7]), wv)
+                        w += OCp
+                    }
+                    let o = out + (oh * OW + ow) * OC + c0
+                    put(a0, o, lanes); put(a1, o + OC, lanes); put(a2, o + 2 * OC, lanes); put(a3, o + 3 * OC, lanes)
+                    put(a4, o + 4 * OC, lanes); put(a5, o + 5 * OC, lanes); put(a6, o + 6 * OC, lanes); put(a7, o + 7 * OC, lanes)
+                    ow += 8
+                }
+                while ow + 4 <= OW {
+                    let x = rowStart + ow &* step
+                    var a0 = b, a1 = b, a2 = b, a3 = b
+                    var w = w0
+                    for t in 0..<patch {
+                        let wv = load16(w), q = x + off[t]
+                        a0.addProduct(SIMD16(repeating: q[0]), wv)
+                        a1.addProduct(SIMD16(repeating: q[s1]), wv)
+                        a2.addProduct(SIMD16(repeating: q[s2]), wv)
+                        a3.addProduct(SIMD16(repeating: q[s3]), wv)
+                        w += OCp
+                    }
+                    let o = out + (oh * OW + ow) * OC + c0
+                    put(a0, o, lanes); put(a1, o + OC, lanes); put(a2, o + 2 * OC, lanes); put(a3, o + 3 * OC, lanes)
+                    ow += 4
+                }
+                while ow < OW {
+                    let x = rowStart + ow &* step
+                    var a0 = b
+                    var w = w0
+                    for t in 0..<patch {
+                        a0.addProduct(SIMD16(repeating: x[off[t]]), load16(w))
+                        w += OCp
+                    }
+                    put(a0, out + (oh * OW + ow) * OC + c0, lanes)
+                    ow += 1
+                }
+            }
+        }
+    }
+}
+
+/// The reference of `conv2dDirectForward` (its first version, kept to test the fast one bit for
+/// bit): the same FMAs in the same order, 4 positions at a time, loops over kh and the K*IC
+/// floats of a kernel row. `scratch`: `g.directScratchCount` floats.
+func conv2dDirectForwardReference(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                         bias: UnsafePointer<Float>, batch B: Int, geometry g: ConvGeometry, relu: Bool,
+                         scratch: UnsafeMutablePointer<Float>) {
+    let (C, K, S, OC, OCp, patch) = (g.inChannels, g.kernel, g.stride, g.outChannels, g.paddedOutChannels, g.patchSize)
+    let (OH, OW, Wp) = (g.outHeight, g.outWidth, g.inWidth + 2 * g.pad)
+    let wt = scratch, biasP = scratch + patch * OCp, xpad = biasP + OCp
+    let tile = xpad + (g.inHeight + 2 * g.pad) * Wp * C
+    directWeights(wt, biasP, weights, bias, g)
     let zero = SIMD16<Float>()
     let span = K * C, step = S * C
     func put(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ lanes: Int) {
@@ -306,8 +507,81 @@ func conv2dDirectForward(output: UnsafeMutablePointer<Float>, input: UnsafePoint
 }
 
 /// dW (OC, patch) of the direct path (overwritten, or added to when `accumulate`): sum over examples and positions, in order, of
-/// input patch x output gradient, accumulated into a transposed copy. `scratch`: `g.directScratchCount`.
+/// input patch x output gradient, accumulated into a transposed copy DWT[tap, oc] that starts at 0, one FMA per
+/// (example, position, tap): DWT[tap, :] = fma(x_tap, dz[:], DWT[tap, :]). With 9 taps and at most 16
+/// channels (a 3 x 3 kernel on gray images: the CNN's first layer) the nine 16-channel accumulators
+/// live in registers for the whole batch (`directWeightGradient9Taps`: nine independent FMA chains);
+/// otherwise each update loads and stores its accumulator (`conv2dDirectWeightGradientReference`),
+/// which chains every position's FMA behind the previous one's store. The same FMAs in the same
+/// order either way: the same bits. `scratch`: `g.directScratchCount`.
 func conv2dDirectWeightGradient(dweights: UnsafeMutablePointer<Float>, doutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                                batch B: Int, geometry g: ConvGeometry, accumulate: Bool, scratch: UnsafeMutablePointer<Float>) {
+    guard g.patchSize == 9 && g.paddedOutChannels == 16 else {
+        conv2dDirectWeightGradientReference(dweights: dweights, doutput: doutput, input: input, batch: B, geometry: g,
+                                            accumulate: accumulate, scratch: scratch)
+        return
+    }
+    directWeightGradient9Taps(dwt: scratch, doutput: doutput, input: input, batch: B, geometry: g)
+    mergeDirectWeightGradient(dweights, dwt: scratch, g, accumulate: accumulate)
+}
+
+/// DWT (9 x 16, `dwt`) of `conv2dDirectWeightGradient` with the accumulators in registers; the padded
+/// image goes where the reference puts it in the scratch.
+private func directWeightGradient9Taps(dwt: UnsafeMutablePointer<Float>, doutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                                       batch B: Int, geometry g: ConvGeometry) {
+    let (C, K, S, OC) = (g.inChannels, g.kernel, g.stride, g.outChannels)
+    let (OH, OW, Wp) = (g.outHeight, g.outWidth, g.inWidth + 2 * g.pad)
+    let xpad = dwt + 9 * 16 + 16
+    let tile = xpad + (g.inHeight + 2 * g.pad) * Wp * C
+    // Tap t = kh * (K * C) + j reads the padded image at kh * Wp * C + j from the position's corner.
+    let span = K * C
+    let o = (0..<9).map { ($0 / span) * Wp * C + $0 % span }
+    let (o0, o1, o2, o3, o4, o5, o6, o7, o8) = (o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8])
+    var a0 = SIMD16<Float>(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0
+    tile.update(repeating: 0, count: 16)
+    for e in 0..<B {
+        padImage(xpad, input, g, example: e)
+        var d = doutput + e * g.outputSize
+        for oh in 0..<OH {
+            var x = xpad + oh * S * Wp * C
+            for _ in 0..<OW {
+                let dv: SIMD16<Float>
+                if OC == 16 {
+                    dv = load16(d)
+                } else {
+                    for i in 0..<OC { tile[i] = d[i] }
+                    dv = load16(tile)
+                }
+                a0.addProduct(SIMD16(repeating: x[o0]), dv)
+                a1.addProduct(SIMD16(repeating: x[o1]), dv)
+                a2.addProduct(SIMD16(repeating: x[o2]), dv)
+                a3.addProduct(SIMD16(repeating: x[o3]), dv)
+                a4.addProduct(SIMD16(repeating: x[o4]), dv)
+                a5.addProduct(SIMD16(repeating: x[o5]), dv)
+                a6.addProduct(SIMD16(repeating: x[o6]), dv)
+                a7.addProduct(SIMD16(repeating: x[o7]), dv)
+                a8.addProduct(SIMD16(repeating: x[o8]), dv)
+                d += OC
+                x += S * C
+            }
+        }
+    }
+    for (t, a) in [a0, a1, a2, a3, a4, a5, a6, a7, a8].enumerated() { store16(a, dwt + t * 16) }
+}
+
+/// dweights[oc, tap] = DWT[tap, oc], or += when `accumulate`.
+private func mergeDirectWeightGradient(_ dweights: UnsafeMutablePointer<Float>, dwt: UnsafePointer<Float>, _ g: ConvGeometry,
+                                       accumulate: Bool) {
+    let (OC, OCp, patch) = (g.outChannels, g.paddedOutChannels, g.patchSize)
+    for oc in 0..<OC {
+        for tap in 0..<patch {
+            dweights[oc * patch + tap] = accumulate ? dweights[oc * patch + tap] + dwt[tap * OCp + oc] : dwt[tap * OCp + oc]
+        }
+    }
+}
+
+/// The reference of `conv2dDirectWeightGradient` (its first version: accumulators in memory), for any geometry.
+func conv2dDirectWeightGradientReference(dweights: UnsafeMutablePointer<Float>, doutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
                                 batch B: Int, geometry g: ConvGeometry, accumulate: Bool, scratch: UnsafeMutablePointer<Float>) {
     let (C, K, S, OC, OCp, patch) = (g.inChannels, g.kernel, g.stride, g.outChannels, g.paddedOutChannels, g.patchSize)
     let (OH, OW, Wp) = (g.outHeight, g.outWidth, g.inWidth + 2 * g.pad)
@@ -342,11 +616,7 @@ func conv2dDirectWeightGradient(dweights: UnsafeMutablePointer<Float>, doutput: 
             }
         }
     }
-    for oc in 0..<OC {
-        for tap in 0..<patch {
-            dweights[oc * patch + tap] = accumulate ? dweights[oc * patch + tap] + dwt[tap * OCp + oc] : dwt[tap * OCp + oc]
-        }
-    }
+    mergeDirectWeightGradient(dweights, dwt: dwt, g, accumulate: accumulate)
 }
 
 // MARK: Naive reference (Double, direct loops; used by the tests)

@@ -45,9 +45,14 @@ public final class CNN: Network {
     private var capacity = 0
     private var inputHWC: FloatBuffer?
     private var outputs: [FloatBuffer] = []          // per op: its output (after ReLU where there is one)
+    /// Per spatial op but the last: its output for one block of examples, where a tapped
+    /// `forwardPatterns` keeps it (allocated on first use).
+    private var blockOutputs: [FloatBuffer] = []
     private var cols = FloatBuffer(count: 0)
     private var dcols = FloatBuffer(count: 0)
     private var gradientScratch: [FloatBuffer] = []
+    /// Two buffers of one block of examples for the gradients between spatial ops (see `backward`).
+    private var blockGradients: [FloatBuffer] = []
     public var preActivationTap: PreActivationTap?
     /// `Network.reusePackedWeights`: unused, this network keeps nothing derived from the weights between passes.
     public var reusePackedWeights = false
@@ -140,9 +145,14 @@ public final class CNN: Network {
             colsCount = max(colsCount, g.scratchCount(chunk: g.chunkExamples(batch: examples)))
         }
         cols = FloatBuffer(count: colsCount)
+        blockOutputs = []
         dcols = FloatBuffer(count: colsCount)
         let widest = max(inputSizes.max() ?? 0, outputSizes.max() ?? 0)
         gradientScratch = [FloatBuffer(count: examples * widest), FloatBuffer(count: examples * widest)]
+        let spatialWidest = outputSizes.prefix(max(0, spatialOpCount - 1)).max() ?? 0
+        let blockExamples = spatialBlock(batch: examples)
+        blockGradients = spatialWidest == 0 ? [] : [FloatBuffer(count: blockExamples * spatialWidest),
+                                                   FloatBuffer(count: blockExamples * spatialWidest)]
     }
 
     /// The network's input in channel-last order (the caller's buffer when there is one channel).
@@ -167,11 +177,13 @@ public final class CNN: Network {
         return gates[layer]
     }
 
-    /// Runs op i on examples first..<first+count (forward), ReLU or gated by `gate`.
-    private func forwardOp(_ i: Int, parameters: UnsafePointer<Float>, input h: UnsafePointer<Float>, first: Int, count: Int,
-                           gate: UnsafePointer<Float>?) {
-        let out = outputs[i].pointer + first * outputSizes[i]
-        let x = h + first * inputSizes[i]
+    /// Runs op i on examples first..<first+count (forward), ReLU or gated by `gate`: `x` and `out` are
+    /// those examples' rows of its input and output. `fusedRelu` (a tapped convolution whose output
+    /// only the next op, a pool, reads): the convolution leaves its pre-activations in `out` and the
+    /// pool takes the ReLU of each input as it loads it (the same values, one pass fewer).
+    private func forwardOp(_ i: Int, parameters: UnsafePointer<Float>, input x: UnsafePointer<Float>,
+                           output out: UnsafeMutablePointer<Float>, first: Int, count: Int, gate: UnsafePointer<Float>?,
+                           fusedRelu: Bool = false) {
         switch ops[i] {
         case .conv(let g, let w, let b):
             let tap = gate == nil ? preActivationTap : nil
@@ -180,10 +192,10 @@ public final class CNN: Network {
             if let gate { gateForward(out, out, gate: gate + first * g.outputSize, count: count * g.outputSize) }
             if let tap {
                 tap(patternOps.firstIndex(of: i)!, first, count, out)
-                reluForward(out, out, count: count * g.outputSize)
+                if !fusedRelu { reluForward(out, out, count: count * g.outputSize) }
             }
         case .pool(let height, let width, let channels):
-            maxPool2x2Forward(out, x, batch: count, height: height, width: width, channels: channels)
+            maxPool2x2Forward(out, x, batch: count, height: height, width: width, channels: channels, reluInput: fusedRelu)
         case .dense(let inputs, let outputs, let w, let b, let relu):
             sgemm(transA: false, transB: true, m: count, n: outputs, k: inputs, alpha: 1,
                   a: x, lda: inputs, b: parameters + w, ldb: inputs, beta: 0, c: out, ldc: outputs)
@@ -212,25 +224,52 @@ public final class CNN: Network {
     }
 
     /// Every op but the classifier (the last op; the pattern layers come before it).
+    ///
+    /// With a `preActivationTap` set, the tap receives every pattern layer's pre-activations, and
+    /// the spatial ops but the last (whose output the fully-connected layers read) write their
+    /// outputs for each block of examples into block-sized buffers that stay in cache, not into the
+    /// batch's: the first convolution's output alone is 50 KB per example on 28 x 28 images, and
+    /// writing it to memory made that layer bound by store bandwidth. Their `patternSource`s are then
+    /// not the probe batch's (the tap has had the values); without a tap they are, as the protocol
+    /// says. The values computed are the same either way.
     public func forwardPatterns(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int) {
-        forward(parameters: parameters, input: input, batch: B, gates: nil, ops: ops.count - 1)
+        forward(parameters: parameters, input: input, batch: B, gates: nil, ops: ops.count - 1,
+                keepSpatialOutputs: preActivationTap == nil)
     }
 
-    /// Ops 0..<`opCount` of the forward pass.
+    /// Ops 0..<`opCount` of the forward pass; spatial outputs in block buffers unless `keepSpatialOutputs`
+    /// (see `forwardPatterns`).
     private func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
-                         gates: GateMasks?, ops opCount: Int) {
+                         gates: GateMasks?, ops opCount: Int, keepSpatialOutputs: Bool = true) {
         reserve(examples: B)
         if let inputHWC { channelsLast(inputHWC.pointer, input, batch: B, shape: spec.input) }
         let x0 = channelLastInput(input)
         let spatial = min(spatialOpCount, opCount), block = spatialBlock(batch: B)
+        // Op i's output rows for the block starting at `first`: the batch buffer's, or the block buffer.
+        let inBlock = (0..<spatial).map { !keepSpatialOutputs && $0 < spatialOpCount - 1 }
+        if inBlock.contains(true) && blockOutputs.isEmpty {
+            let examples = spatialBlock(batch: capacity)
+            blockOutputs = (0..<(spatialOpCount - 1)).map { FloatBuffer(count: examples * outputSizes[$0]) }
+        }
+        func output(_ i: Int, _ first: Int) -> UnsafeMutablePointer<Float> {
+            inBlock[i] ? blockOutputs[i].pointer : outputs[i].pointer + first * outputSizes[i]
+        }
+        // A tapped convolution in a block buffer followed by a pool: its ReLU goes into the pool.
+        let fused = (0..<spatial).map { i -> Bool in
+            guard inBlock[i], gates == nil, preActivationTap != nil, i + 1 < spatial,
+                  case .conv = ops[i], case .pool = ops[i + 1] else { return false }
+            return true
+        }
         for first in stride(from: 0, to: B, by: block) {
             for i in 0..<spatial {
-                forwardOp(i, parameters: parameters, input: opInput(i, x0), first: first, count: min(block, B - first),
-                          gate: gate(gates, op: i))
+                let x = i == 0 ? x0 + first * inputSizes[0] : UnsafePointer(output(i - 1, first))
+                forwardOp(i, parameters: parameters, input: x, output: output(i, first), first: first,
+                          count: min(block, B - first), gate: gate(gates, op: i), fusedRelu: fused[i] || (i > 0 && fused[i - 1]))
             }
         }
         for i in spatial..<opCount {
-            forwardOp(i, parameters: parameters, input: opInput(i, x0), first: 0, count: B, gate: gate(gates, op: i))
+            forwardOp(i, parameters: parameters, input: opInput(i, x0), output: outputs[i].pointer, first: 0, count: B,
+                      gate: gate(gates, op: i))
         }
     }
 
@@ -284,12 +323,16 @@ public final class CNN: Network {
             backwardOp(i, parameters: parameters, input: opInput(i, x0), dout: dout(i), dinput: din(i), gradients: gradients,
                        first: 0, count: B, accumulate: false, gate: gate(gates, op: i))
         }
+        // Between spatial ops the gradients of a block stay in the two block buffers (op i's output
+        // gradient in blockGradients[i % 2]): only the backward pass of the block reads them, and the
+        // first convolution's alone would be 50 KB per example written to memory and read back.
         for first in stride(from: 0, to: B, by: block) {
             let count = min(block, B - first)
             for i in stride(from: spatial - 1, through: 0, by: -1) {
-                backwardOp(i, parameters: parameters, input: opInput(i, x0), dout: dout(i) + first * outputSizes[i],
-                           dinput: din(i).map { $0 + first * inputSizes[i] }, gradients: gradients, first: first, count: count,
-                           accumulate: first > 0, gate: gate(gates, op: i))
+                let dz = i == spatial - 1 ? dout(i) + first * outputSizes[i] : UnsafePointer(blockGradients[i % 2].pointer)
+                let dx = i > 0 ? blockGradients[(i - 1) % 2].pointer : nil
+                backwardOp(i, parameters: parameters, input: opInput(i, x0), dout: dz, dinput: dx, gradients: gradients,
+                           first: first, count: count, accumulate: first > 0, gate: gate(gates, op: i))
             }
         }
     }

@@ -1,0 +1,180 @@
+import Foundation
+import XCTest
+@testable import RegimeCore
+
+/// The CNN's fast kernels against the reference kernels kept beside them, bit for bit: a trial's
+/// curves must not change when a kernel gets faster. Random shapes, edge sizes included (one
+/// output position, widths that are not multiples of the 12-row sliver, channel counts around 16
+/// and 32, a patch at the GEMM's KC limit); values are Gaussians with exact zeros of both signs
+/// mixed in (the ReLU and max-pool ties).
+final class CNNKernelBitTests: XCTestCase {
+    typealias Kit = EngineTestKit
+    let keep = PinnedBuffers()
+
+    /// Gaussians, about one in eight replaced by +0 or -0.
+    static func values(_ count: Int, _ rng: inout Xoshiro256) -> [Float] {
+        Kit.normals(count, &rng).map { v in
+            switch rng.next() % 16 { case 0: 0; case 1: -0.0; default: v }
+        }
+    }
+
+    /// The index and both values of the first element whose bits differ, or nil.
+    static func firstDifference(_ a: [Float], _ b: [Float]) -> String? {
+        guard a.count == b.count else { return "counts \(a.count) vs \(b.count)" }
+        guard let i = a.indices.first(where: { a[$0].bitPattern != b[$0].bitPattern }) else { return nil }
+        return "element \(i) of \(a.count): \(a[i]) vs \(b[i])"
+    }
+
+    // MARK: Packed forward convolution
+
+    func testPackedForwardEqualsIm2colForwardBitForBit() {
+        var rng = Xoshiro256(seed: 31, stream: 1)
+        var geometries: [ConvGeometry] = [
+            // The CNN's second layer and its neighbours.
+            ConvGeometry(inChannels: 16, inHeight: 14, inWidth: 14, outChannels: 32, kernel: 3, stride: 1, pad: 1),
+            ConvGeometry(inChannels: 16, inHeight: 14, inWidth: 14, outChannels: 32, kernel: 3, stride: 1, pad: 0),
+            ConvGeometry(inChannels: 17, inHeight: 5, inWidth: 13, outChannels: 33, kernel: 3, stride: 1, pad: 1),
+            // One output position; fewer positions than a sliver; 1x1 kernel.
+            ConvGeometry(inChannels: 4, inHeight: 3, inWidth: 3, outChannels: 5, kernel: 3, stride: 1, pad: 0),
+            ConvGeometry(inChannels: 20, inHeight: 2, inWidth: 5, outChannels: 7, kernel: 1, stride: 1, pad: 0),
+            // patch = 504 (one KC block), 7x7 kernel, wide output channels.
+            ConvGeometry(inChannels: 56, inHeight: 4, inWidth: 6, outChannels: 16, kernel: 3, stride: 1, pad: 1),
+            ConvGeometry(inChannels: 2, inHeight: 9, inWidth: 25, outChannels: 70, kernel: 7, stride: 1, pad: 3),
+        ]
+        for _ in 0..<12 {
+            let k = [1, 3, 5][Int(rng.next() % 3)]
+            let c = 1 + Int(rng.next() % UInt64(min(40, gemmKC / (k * k))))
+            let h = k + Int(rng.next() % 12), w = k + Int(rng.next() % 30)
+            geometries.append(ConvGeometry(inChannels: c, inHeight: h, inWidth: w, outChannels: 1 + Int(rng.next() % 70),
+                                           kernel: k, stride: 1, pad: Int(rng.next() % UInt64(k / 2 + 1))))
+        }
+        for g in geometries {
+            XCTAssertTrue(g.packedForwardApplies, "\(g)")
+            let B = 1 + Int(rng.next() % 3)
+            let x = keep.pointer(Self.values(B * g.inputSize, &rng)), w = keep.pointer(Self.values(g.weightCount, &rng))
+            let b = keep.pointer(Self.values(g.outChannels, &rng))
+            let scratch = keep.buffer(count: g.scratchCount(chunk: g.chunkExamples(batch: B)))
+            for relu in [false, true] {
+                let fast = keep.buffer(count: B * g.outputSize), reference = keep.buffer(count: B * g.outputSize)
+                fast.buffer.update(repeating: .nan)
+                conv2dPackedForward(output: fast.pointer, input: x, weights: w, bias: b, batch: B, geometry: g, relu: relu,
+                                    scratch: scratch.pointer)
+                conv2dIm2colForward(output: reference.pointer, input: x, weights: w, bias: b, batch: B, geometry: g, relu: relu,
+                                    cols: scratch.pointer)
+                XCTAssertNil(Self.firstDifference(fast.array, reference.array), "\(g) B \(B) relu \(relu)")
+            }
+        }
+        // Stride 2 stays on the im2col path.
+        XCTAssertFalse(ConvGeometry(inChannels: 16, inHeight: 8, inWidth: 8, outChannels: 32, kernel: 3, stride: 2, pad: 1)
+            .packedForwardApplies)
+    }
+
+    // MARK: Direct forward convolution
+
+    func testDirectForwardEqualsReferenceBitForBit() {
+        var rng = Xoshiro256(seed: 32, stream: 1)
+        var geometries: [ConvGeometry] = [
+            // The CNN's first layer; output widths 1 to 13 (every mix of the 8-, 4- and 1-position blocks).
+            ConvGeometry(inChannels: 1, inHeight: 28, inWidth: 28, outChannels: 16, kernel: 3, stride: 1, pad: 1),
+            ConvGeometry(inChannels: 3, inHeight: 9, inWidth: 9, outChannels: 17, kernel: 3, stride: 2, pad: 1),
+            ConvGeometry(inChannels: 1, inHeight: 6, inWidth: 6, outChannels: 33, kernel: 5, stride: 1, pad: 0),
+        ] + (1...13).map { ConvGeometry(inChannels: 2, inHeight: 3, inWidth: $0 + 2, outChannels: 5, kernel: 3, stride: 1, pad: 0) }
+        for _ in 0..<10 {
+            let k = [1, 3, 5][Int(rng.next() % 3)], c = 1 + Int(rng.next() % UInt64(32 / (k * k)))
+            let s = 1 + Int(rng.next() % 2)
+            geometries.append(ConvGeometry(inChannels: c, inHeight: k + Int(rng.next() % 10), inWidth: k + Int(rng.next() % 20),
+                                           outChannels: 1 + Int(rng.next() % 40), kernel: k, stride: s,
+                                           pad: Int(rng.next() % UInt64(k / 2 + 1))))
+        }
+        for g in geometries {
+            XCTAssertTrue(g.usesDirect, "\(g)")
+            let B = 1 + Int(rng.next() % 3)
+            let x = keep.pointer(Self.values(B * g.inputSize, &rng)), w = keep.pointer(Self.values(g.weightCount, &rng))
+            let b = keep.pointer(Self.values(g.outChannels, &rng))
+            let scratch = keep.buffer(count: g.directScratchCount)
+            for relu in [false, true] {
+                let fast = keep.buffer(count: B * g.outputSize), reference = keep.buffer(count: B * g.outputSize)
+                fast.buffer.update(repeating: .nan)
+                conv2dDirectForward(output: fast.pointer, input: x, weights: w, bias: b, batch: B, geometry: g, relu: relu,
+                                    scratch: scratch.pointer)
+                conv2dDirectForwardReference(output: reference.pointer, input: x, weights: w, bias: b, batch: B, geometry: g,
+                                             relu: relu, scratch: scratch.pointer)
+                XCTAssertNil(Self.firstDifference(fast.array, reference.array), "\(g) B \(B) relu \(relu)")
+            }
+        }
+    }
+
+    // MARK: Max-pooling
+
+    /// Forward and backward against the references, with ties (many zeros: pooling after a ReLU),
+    /// NaNs, odd sizes and channel counts with and without a 16-lane tail.
+    func testMaxPoolEqualsReferenceBitForBit() {
+        var rng = Xoshiro256(seed: 33, stream: 1)
+        for (H, W, C) in [(28, 28, 16), (14, 14, 32), (5, 7, 16), (4, 3, 17), (3, 3, 1), (2, 2, 48), (7, 6, 5)] {
+            let B = 1 + Int(rng.next() % 3)
+            var values = Self.values(B * H * W * C, &rng).map { rng.next() % 3 == 0 ? 0 : $0 }
+            values[Int(rng.next() % UInt64(values.count))] = .nan
+            let x = keep.pointer(values)
+            let outCount = B * (H / 2) * (W / 2) * C
+            let fast = keep.buffer(count: outCount), reference = keep.buffer(count: outCount)
+            fast.buffer.update(repeating: -1)
+            maxPool2x2Forward(fast.pointer, x, batch: B, height: H, width: W, channels: C)
+            maxPool2x2ForwardReference(reference.pointer, x, batch: B, height: H, width: W, channels: C)
+            XCTAssertNil(Self.firstDifference(fast.array, reference.array), "forward \(H)x\(W)x\(C) B \(B)")
+            // With the ReLU fused into the loads: the reference pool of the stored ReLU (NaN, -0 -> 0).
+            let rectified = keep.pointer(values)
+            reluForward(rectified, rectified, count: values.count)
+            let fused = keep.buffer(count: outCount), pooledRelu = keep.buffer(count: outCount)
+            maxPool2x2Forward(fused.pointer, x, batch: B, height: H, width: W, channels: C, reluInput: true)
+            maxPool2x2ForwardReference(pooledRelu.pointer, rectified, batch: B, height: H, width: W, channels: C)
+            XCTAssertNil(Self.firstDifference(fused.array, pooledRelu.array), "forward with ReLU \(H)x\(W)x\(C) B \(B)")
+            let dout = keep.pointer(Self.values(outCount, &rng))
+            let dxFast = keep.buffer(count: values.count), dxReference = keep.buffer(count: values.count)
+            dxFast.buffer.update(repeating: .nan)
+            maxPool2x2Backward(dxFast.pointer, dout, input: x, output: reference.pointer, batch: B, height: H, width: W, channels: C)
+            maxPool2x2BackwardReference(dxReference.pointer, dout, input: x, output: reference.pointer, batch: B, height: H,
+                                        width: W, channels: C)
+            XCTAssertNil(Self.firstDifference(dxFast.array, dxReference.array), "backward \(H)x\(W)x\(C) B \(B)")
+        }
+    }
+
+    // MARK: Backward of the convolution
+
+    /// The direct weight gradient with its nine accumulators in registers against the reference
+    /// (accumulators in memory), overwriting and accumulating.
+    func testDirectWeightGradientEqualsReferenceBitForBit() {
+        var rng = Xoshiro256(seed: 34, stream: 1)
+        let geometries = [
+            ConvGeometry(inChannels: 1, inHeight: 28, inWidth: 28, outChannels: 16, kernel: 3, stride: 1, pad: 1),
+            ConvGeometry(inChannels: 1, inHeight: 7, inWidth: 9, outChannels: 5, kernel: 3, stride: 2, pad: 1),
+            ConvGeometry(inChannels: 1, inHeight: 5, inWidth: 4, outChannels: 1, kernel: 3, stride: 1, pad: 0),
+            ConvGeometry(inChannels: 9, inHeight: 3, inWidth: 6, outChannels: 13, kernel: 1, stride: 1, pad: 0),
+        ]
+        for g in geometries {
+            XCTAssertTrue(g.usesDirect && g.patchSize == 9 && g.paddedOutChannels == 16, "\(g)")
+            let B = 1 + Int(rng.next() % 3)
+            let x = keep.pointer(Self.values(B * g.inputSize, &rng)), dz = keep.pointer(Self.values(B * g.outputSize, &rng))
+            let start = Self.values(g.weightCount, &rng)
+            let scratch = keep.buffer(count: g.directScratchCount)
+            for accumulate in [false, true] {
+                let fast = keep.buffer(start), reference = keep.buffer(start)
+                conv2dDirectWeightGradient(dweights: fast.pointer, doutput: dz, input: x, batch: B, geometry: g,
+                                           accumulate: accumulate, scratch: scratch.pointer)
+                conv2dDirectWeightGradientReference(dweights: reference.pointer, doutput: dz, input: x, batch: B, geometry: g,
+                                                    accumulate: accumulate, scratch: scratch.pointer)
+                XCTAssertNil(Self.firstDifference(fast.array, reference.array), "\(g) B \(B) accumulate \(accumulate)")
+            }
+        }
+    }
+
+    func testColumnSumsEqualReferenceBitForBit() {
+        var rng = Xoshiro256(seed: 35, stream: 1)
+        for (rows, columns) in [(0, 16), (1, 1), (7, 16), (50, 17), (33, 32), (20, 40), (3, 5)] {
+            let dout = keep.pointer(Self.values(rows * columns, &rng)), start = Self.values(columns, &rng)
+            let fast = keep.buffer(start), reference = keep.buffer(start)
+            addColumnSums(fast.pointer, dout, rows: rows, columns: columns)
+            addColumnSumsReference(reference.pointer, dout, rows: rows, columns: columns)
+            XCTAssertNil(Self.firstDifference(fast.array, reference.array), "\(rows) x \(columns)")
+        }
+    }
+}
