@@ -3,6 +3,14 @@
 // every forward layer). The products read the packed blocks instead of packing them again, the same
 // blocks in the same order, so they are the same bits as `sgemm` (tested).
 
+/// Where the block of op(A) at depth pc and row ic (kc deep) starts in a `GEMMPackedA` of m rows.
+@inline(__always)
+internal func gemmPackedAOffset(pc: Int, ic: Int, kc: Int, m: Int) -> Int { pc * gemmRoundUp(m, gemmMR) + ic * kc }
+
+/// Where the block of op(B) at column jc (nc wide) and depth pc starts in a `GEMMPackedB` of depth k.
+@inline(__always)
+internal func gemmPackedBOffset(jc: Int, pc: Int, nc: Int, k: Int) -> Int { jc * k + gemmRoundUp(nc, gemmNR) * pc }
+
 /// op(A) packed once, for products of one A with many B.
 ///
 /// Why: the probe set is fixed for a trial, and the MLP's first layer multiplies it by new weights
@@ -38,7 +46,6 @@ public final class GEMMPackedA: @unchecked Sendable {
         pointer = gemmAllocate(count)
         let kcMax = gemmDepthBlock(k: k, kcBlock: gemmKC)
         let mcMax = gemmRoundUp(min(m, gemmMC), gemmMR)
-        let mPadded = gemmRoundUp(m, gemmMR)
         var pc = 0
         while pc < k {
             let kc = min(kcMax, k - pc)
@@ -46,7 +53,7 @@ public final class GEMMPackedA: @unchecked Sendable {
             while ic < m {
                 let mc = min(mcMax, m - ic)
                 gemmPackA(transA: transA, a: a, lda: lda, row0: ic, col0: pc, mc: mc, kc: kc,
-                          dst: pointer + pc * mPadded + ic * kc)
+                          dst: pointer + gemmPackedAOffset(pc: pc, ic: ic, kc: kc, m: m))
                 ic += mc
             }
             pc += kc
@@ -104,7 +111,7 @@ public final class GEMMPackedB: @unchecked Sendable {
             while pc < k {
                 let kc = min(kcMax, k - pc)
                 gemmPackB(transB: transB, b: b, ldb: ldb, row0: pc, col0: jc, kc: kc, nc: nc,
-                          dst: pointer + jc * k + gemmRoundUp(nc, gemmNR) * pc)
+                          dst: pointer + gemmPackedBOffset(jc: jc, pc: pc, nc: nc, k: k))
                 pc += kc
             }
             jc += nc

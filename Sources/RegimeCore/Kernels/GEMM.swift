@@ -142,7 +142,6 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
 
     let (bPack, bCapacity) = packedB == nil ? GEMMScratch.take(kcMax * ncMax) : (c, 0)
     let (aPack, aCapacity) = packedA == nil ? GEMMScratch.take(mcMax * kcMax) : (c, 0)
-    let mPadded = gemmRoundUp(m, mr)  // rows of one depth block of `packedA`
     defer {
         if packedB == nil { GEMMScratch.give(bPack, capacity: bCapacity) }
         if packedA == nil { GEMMScratch.give(aPack, capacity: aCapacity) }
@@ -158,7 +157,7 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
                 let kc = min(kcMax, k - pc)
                 let bPanel: UnsafePointer<Float>
                 if let packedB {
-                    bPanel = packedB + jc * k + gemmRoundUp(nc, nr) * pc
+                    bPanel = packedB + gemmPackedBOffset(jc: jc, pc: pc, nc: nc, k: k)
                 } else {
                     gemmPackB(transB: transB, b: b, ldb: ldb, row0: pc, col0: jc, kc: kc, nc: nc, dst: bPack)
                     bPanel = UnsafePointer(bPack)
@@ -171,7 +170,7 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
                     let mc = min(mcMax, m - ic)
                     let aBlock: UnsafePointer<Float>
                     if let packedA {
-                        aBlock = packedA + pc * mPadded + ic * kc
+                        aBlock = packedA + gemmPackedAOffset(pc: pc, ic: ic, kc: kc, m: m)
                     } else {
                         gemmPackA(transA: transA, a: a, lda: lda, row0: ic, col0: pc, mc: mc, kc: kc, dst: aPack)
                         aBlock = UnsafePointer(aPack)
