@@ -72,7 +72,9 @@ func saturatingSum(_ terms: [Int]) -> Int {
 /// - CNN: the channel-last copy of the input when C > 1 (R x C*H*W), every op's output (R x its
 ///   size), two gradient scratch buffers of R x the widest op input or output, and the `cols` and
 ///   `dcols` convolution scratch, each the largest `ConvGeometry.scratchCount` of an im2col chunk
-///   of whole examples (about 256 KB) or of the direct path's padded image and weights.
+///   of whole examples (about 256 KB) or of the direct path's padded image and weights; per spatial
+///   block of examples (about 512 KB of activations), two gradients of the widest spatial output
+///   but the last and the probe pass's outputs of the spatial ops but the last.
 /// - ViT with T tokens, width D, F = 4D, H heads, L blocks, Np patches of C*P*P values, K classes:
 ///   patches R*Np x CPP, the class-token embedding R*Np x D, X0 R*T x D; per block LN1, QKV (3D),
 ///   attention output, X', LN2 and X'' (8 R*T x D in all), four R*T mean/rstd vectors, the
@@ -95,6 +97,11 @@ public struct ArchitectureSizes: Sendable {
     let convolutions: [ConvGeometry]
     /// Whether the trainer keeps the probe input packed for the first GEMM (`Network.packFixedInput`: the MLP).
     public let packsProbeInput: Bool
+    /// CNN: floats per example of a spatial block (the input and every conv/pool output), and per
+    /// example of the block buffers: two gradients of the widest spatial output but the last, and
+    /// the probe pass's outputs of the spatial ops but the last (`CNN.blockGradients`, `blockOutputs`).
+    var spatialFloatsPerExample = 0
+    var blockFloatsPerExample = 0
 
     public init(_ architecture: Architecture) throws {
         var units: [Int] = []
@@ -120,6 +127,7 @@ public struct ArchitectureSizes: Sendable {
         case .cnn(let spec):
             var shape = spec.input
             var parameters = 0, outputs = 0, widest = spec.input.count, groups = 0
+            var spatialOutputs: [Int] = [], spatial = true  // the conv/pool outputs before the first dense layer
             func dense(_ inputs: Int, _ outputCount: Int) throws {
                 parameters = try checkedSum(parameters, try checkedProduct(inputs, outputCount), outputCount)
                 groups += 1
@@ -147,7 +155,9 @@ public struct ArchitectureSizes: Sendable {
                 case .dense(let count):
                     try dense(shape.count, count)
                     units.append(count)
+                    spatial = false
                 }
+                if spatial { spatialOutputs.append(out.count) }
                 outputs = try checkedSum(outputs, out.count)
                 widest = max(widest, shape.count, out.count)
                 shape = out
@@ -161,6 +171,10 @@ public struct ArchitectureSizes: Sendable {
                                                        try checkedProduct(2, widest))
             fixedWorkspaceFloats = 0
             packsProbeInput = false
+            spatialFloatsPerExample = try checkedSum(spec.input.count, spatialOutputs.reduce(0) { try checkedSum($0, $1) })
+            let beforeLast = spatialOutputs.dropLast()
+            blockFloatsPerExample = try checkedSum(try checkedProduct(2, beforeLast.max() ?? 0),
+                                                   beforeLast.reduce(0) { try checkedSum($0, $1) })
 
         case .vit(let spec):
             let (D, H, L, K) = (spec.dim, spec.heads, spec.depth, spec.classes)
@@ -205,8 +219,10 @@ public struct ArchitectureSizes: Sendable {
     /// Floats of network workspace for a capacity of `examples` (saturating at `Int.max`).
     public func workspaceFloats(examples: Int) -> Int {
         let scratch = convolutions.map { $0.scratchCount(chunk: $0.chunkExamples(batch: examples)) }.max() ?? 0
+        // The CNN's spatial block of examples (`CNN.spatialBlock`).
+        let block = max(1, min(examples, cnnSpatialBlockFloats / max(spatialFloatsPerExample, 1)))
         return saturatingSum([saturatingProduct(examples, workspaceFloatsPerExample), saturatingProduct(2, scratch),
-                              fixedWorkspaceFloats])
+                              fixedWorkspaceFloats, saturatingProduct(block, blockFloatsPerExample)])
     }
 }
 

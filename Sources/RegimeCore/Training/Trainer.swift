@@ -274,8 +274,8 @@ public final class Trainer {
             } else {
                 network.forwardPatterns(parameters: parameters, packedInput: packedProbeInput[first / Self.evaluationChunk])
             }
+            networkReadCurrentParameters = parameters == UnsafePointer(self.parameters.pointer)
         }
-        networkReadCurrentParameters = parameters == nil
         network.preActivationTap = nil
     }
 
