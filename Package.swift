@@ -38,7 +38,9 @@ let package = Package(
         ),
         // glibc's malloc.h (mallinfo2): the resource-estimate tests measure real allocations.
         .systemLibrary(name: "CMalloc"),
-        .target(name: "RegimeCore", dependencies: ["CZlib"]),
+        // __builtin_prefetch for the training batch's random reads (shim.h).
+        .systemLibrary(name: "CPrefetch"),
+        .target(name: "RegimeCore", dependencies: ["CZlib", "CPrefetch"]),
         .target(name: "RegimeAnalysis", dependencies: ["RegimeCore"]),
         .target(
             name: "SweepStore",

@@ -48,6 +48,9 @@ public struct LabeledSplit: Sendable {
         rows.copy(row: example, into: destination)
     }
 
+    /// A hint to bring example `example`'s stored features into cache (`copyFeatures` soon after).
+    public func prefetchFeatures(of example: Int) { rows.prefetch(row: example) }
+
     /// Writes the features of `examples`, one after another, to `destination`.
     public func copyFeatures(of examples: Range<Int>, into destination: UnsafeMutablePointer<Float>) {
         rows.copy(rows: examples, into: destination)

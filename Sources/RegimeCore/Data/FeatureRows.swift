@@ -169,6 +169,17 @@ public struct FeatureRows: Sendable {
         }
     }
 
+    /// Asks the CPU to bring row `row`'s stored values into cache (a hint: no effect on any value).
+    public func prefetch(row: Int) {
+        let r = storageRow(row)
+        switch values {
+        case .floats(let floats):
+            floats.withUnsafeBufferPointer { prefetchBytes(UnsafeRawPointer($0.baseAddress! + r * featureCount), count: 4 * featureCount) }
+        case .bytes(let storage, let offset, _):
+            prefetchBytes(storage.bytes.baseAddress! + offset + r * featureCount, count: featureCount)
+        }
+    }
+
     /// Writes rows `rows` one after another to `destination` (`rows.count * featureCount` Floats).
     public func copy(rows: Range<Int>, into destination: UnsafeMutablePointer<Float>) {
         for (k, row) in rows.enumerated() { copy(row: row, into: destination + k * featureCount) }

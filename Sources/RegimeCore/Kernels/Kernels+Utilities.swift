@@ -1,3 +1,5 @@
+import CPrefetch
+
 // Small unsafe helpers shared by the SIMD code (one copy each: the kernels, the instruments and the
 // data path).
 
@@ -35,4 +37,14 @@ func loadBytesWidened16(_ p: UnsafePointer<UInt8>) -> SIMD16<Float> {
     let v = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<UInt8>.self)
     return SIMD16<Float>(Float(v[0]), Float(v[1]), Float(v[2]), Float(v[3]), Float(v[4]), Float(v[5]), Float(v[6]), Float(v[7]),
                          Float(v[8]), Float(v[9]), Float(v[10]), Float(v[11]), Float(v[12]), Float(v[13]), Float(v[14]), Float(v[15]))
+}
+
+/// Prefetches the cache lines of `count` bytes from `start` (one hint per 64-byte line).
+func prefetchBytes(_ start: UnsafeRawPointer, count: Int) {
+    var offset = 0
+    while offset < count {
+        regime_prefetch(start + offset)
+        offset += 64
+    }
+    if count > 0 { regime_prefetch(start + (count - 1)) }
 }

@@ -202,9 +202,17 @@ public final class Trainer {
                 epochOfOrder = epoch
             }
             let example = epochOrder[position % n]
-            data.train.copyFeatures(of: example, into: batchInput.pointer + j * width)
             batchLabels[j] = data.train.labels[example]
             batchExamples[j] = example
+        }
+        // The examples sit at random places of the split: converting example j while the rows of
+        // j + 1 and j + 2 are prefetched overlaps their cache misses (the conversion waited on
+        // each line in turn: 1.9% of a tracked MLP step).
+        let ahead = 2
+        for j in 0..<min(ahead, batch) { data.train.prefetchFeatures(of: batchExamples[j]) }
+        for j in 0..<batch {
+            if j + ahead < batch { data.train.prefetchFeatures(of: batchExamples[j + ahead]) }
+            data.train.copyFeatures(of: batchExamples[j], into: batchInput.pointer + j * width)
         }
     }
 
