@@ -4,7 +4,7 @@ import XCTest
 
 /// The ViT's fast kernels against the reference kernels kept beside them, bit for bit (a trial's
 /// curves must not change when a kernel gets faster): the transposed attention against the
-/// row-wise one. Shapes cover T below, at and above 16 (padding lanes, several column chunks, more
+/// row-wise one, the fused residual + LayerNorm against the passes it replaces. Shapes cover T below, at and above 16 (padding lanes, several column chunks, more
 /// keys than lanes), one head and several, and head widths that are not multiples of 16; values
 /// are Gaussians with exact zeros of both signs mixed in (`CNNKernelBitTests.values`).
 final class TransformerKernelBitTests: XCTestCase {
@@ -44,6 +44,29 @@ final class TransformerKernelBitTests: XCTestCase {
             attentionBackwardRowwise(dqkv: dqkvRef.pointer, dout: keep.pointer(dout), qkv: keep.pointer(qkv),
                                      probs: probsRef.pointer, batch: B, shape: shape, scratch: scratch.pointer)
             if let d = Bits.firstDifference(dqkv.array, dqkvRef.array) { XCTFail("attention backward \(label): \(d)") }
+        }
+    }
+
+    func testResidualLayerNormEqualsSeparatePassesBitForBit() {
+        var rng = Xoshiro256(seed: 62, stream: 1)
+        for N in [64, 1, 16, 37, 128] {
+            let rows = 7
+            let product = Bits.values(rows * N, &rng), residual = Bits.values(rows * N, &rng).map { $0 * 3 + 1 }
+            let bias = Bits.values(N, &rng), gamma = Bits.values(N, &rng), beta = Bits.values(N, &rng)
+            // The passes it replaces: stream = residual + product (sgemm's beta = 1 store), + bias, LayerNorm.
+            let stream = keep.buffer(zip(residual, product).map { $0 + $1 })
+            addBias(stream.pointer, keep.pointer(bias), rows: rows, columns: N)
+            let y = keep.buffer(count: rows * N), mean = keep.buffer(count: rows), rstd = keep.buffer(count: rows)
+            layerNormForward(y.pointer, mean: mean.pointer, rstd: rstd.pointer, stream.pointer, gamma: keep.pointer(gamma),
+                             beta: keep.pointer(beta), rows: rows, width: N)
+            let fused = keep.buffer(product)
+            let yFused = keep.buffer(count: rows * N), meanFused = keep.buffer(count: rows), rstdFused = keep.buffer(count: rows)
+            residualLayerNormForward(yFused.pointer, mean: meanFused.pointer, rstd: rstdFused.pointer, stream: fused.pointer,
+                                     residual: keep.pointer(residual), bias: keep.pointer(bias), gamma: keep.pointer(gamma),
+                                     beta: keep.pointer(beta), rows: rows, width: N)
+            for (name, a, b) in [("stream", fused, stream), ("y", yFused, y), ("mean", meanFused, mean), ("rstd", rstdFused, rstd)] {
+                if let d = Bits.firstDifference(a.array, b.array) { XCTFail("residual LayerNorm width \(N), \(name): \(d)") }
+            }
         }
     }
 }

@@ -46,15 +46,37 @@ func layerNormForward(_ y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePoint
                       _ x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, rows: Int, width N: Int) {
     let inverseN = 1 / Float(N)
     for r in 0..<rows {
-        let xr = x + r * N, yr = y + r * N
-        let m = vectorSum(xr, N) * inverseN
-        // centred second pass into y (used as scratch), then the variance
-        for i in 0..<N { yr[i] = xr[i] - m }
-        let variance = vectorDot(UnsafePointer(yr), UnsafePointer(yr), N) * inverseN
-        let s = 1 / (variance + layerNormEpsilon).squareRoot()
-        for i in 0..<N { yr[i] = yr[i] * s * gamma[i] + beta[i] }
-        mean[r] = m
-        rstd[r] = s
+        (mean[r], rstd[r]) = layerNormRow(y + r * N, x + r * N, gamma: gamma, beta: beta, width: N, inverseN: inverseN)
+    }
+}
+
+/// One row of `layerNormForward`: yr = LayerNorm(xr); returns its (mean, rstd). yr must not alias xr.
+@inline(__always)
+func layerNormRow(_ yr: UnsafeMutablePointer<Float>, _ xr: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
+                  beta: UnsafePointer<Float>, width N: Int, inverseN: Float) -> (mean: Float, rstd: Float) {
+    let m = vectorSum(xr, N) * inverseN
+    // centred second pass into y (used as scratch), then the variance
+    for i in 0..<N { yr[i] = xr[i] - m }
+    let variance = vectorDot(UnsafePointer(yr), UnsafePointer(yr), N) * inverseN
+    let s = 1 / (variance + layerNormEpsilon).squareRoot()
+    for i in 0..<N { yr[i] = yr[i] * s * gamma[i] + beta[i] }
+    return (m, s)
+}
+
+/// A residual update and the LayerNorm that reads it, row by row while the row is in L1:
+///     x[r, :] = (x[r, :] + residual[r, :]) + bias,   then   y[r, :] = LayerNorm(x[r, :]).
+/// On entry x holds a product (the block's attention or feed-forward output). Per element the same
+/// operations as the three passes it replaces (x += residual, `addBias`, `layerNormForward`), so
+/// the same bits (tested against them).
+func residualLayerNormForward(_ y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
+                              rstd: UnsafeMutablePointer<Float>, stream x: UnsafeMutablePointer<Float>,
+                              residual: UnsafePointer<Float>, bias: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
+                              beta: UnsafePointer<Float>, rows: Int, width N: Int) {
+    let inverseN = 1 / Float(N)
+    for r in 0..<rows {
+        let xr = x + r * N
+        addRows(xr, xr, residual + r * N, then: bias, count: N)
+        (mean[r], rstd[r]) = layerNormRow(y + r * N, xr, gamma: gamma, beta: beta, width: N, inverseN: inverseN)
     }
 }
 
