@@ -70,6 +70,8 @@ public final class VisionTransformer: Network {
     private var dx = FloatBuffer(count: 0), dtmp = FloatBuffer(count: 0), dwide = FloatBuffer(count: 0)
     private var dpooled = FloatBuffer(count: 0)
     private let scratch: FloatBuffer
+    /// W1^T of each block, packed for `sgemm(packedB:)` at every pass (`feedForwardHidden`).
+    private let packedFFN: [GEMMPackedB]
     public var preActivationTap: PreActivationTap?
     /// `Network.reusePackedWeights`: unused, this network keeps nothing derived from the weights between passes.
     public var reusePackedWeights = false
@@ -108,6 +110,7 @@ public final class VisionTransformer: Network {
         patternLayers = patterns
         attention = AttentionShape(tokens: T, dim: D, heads: spec.heads)
         scratch = FloatBuffer(count: max(attention.scratchCount, D))
+        packedFFN = blocks.map { _ in GEMMPackedB(k: D, n: F) }
 
         let (t, d) = (Double(T), Double(D))
         let embedFlops = 2 * Double(Np) * Double(patchSize) * d
@@ -233,24 +236,7 @@ public final class VisionTransformer: Network {
             residualThenLayerNorm(w.x1.pointer, residual: x, product: w.attn.pointer, k: D, weights: p + o.oW, bias: p + o.oB,
                                   rows: R, y: w.ln2.pointer, mean: w.ln2Mean.pointer, rstd: w.ln2Rstd.pointer,
                                   gamma: p + o.ln2Gamma, beta: p + o.ln2Beta)
-            sgemm(transA: false, transB: true, m: R, n: F, k: D, alpha: 1, a: w.ln2.pointer, lda: D,
-                  b: p + o.f1W, ldb: D, beta: 0, c: w.hidden.pointer, ldc: F)
-            if let gates {
-                addBias(w.hidden.pointer, p + o.f1B, rows: R, columns: F)
-                gateForward(w.hidden.pointer, w.hidden.pointer, gate: gates[l], count: R * F)
-            } else if let tap = preActivationTap {
-                // A few examples at a time, so that the tap and the ReLU read rows still in cache.
-                let group = max(1, Self.tapGroupFloats / (T * F))
-                for first in stride(from: 0, to: B, by: group) {
-                    let count = min(group, B - first)
-                    let z = w.hidden.pointer + first * T * F
-                    addBias(z, p + o.f1B, rows: count * T, columns: F)
-                    tap(l, first, count, z)
-                    reluForward(z, z, count: count * T * F)
-                }
-            } else {
-                addBiasRelu(w.hidden.pointer, p + o.f1B, rows: R, columns: F)
-            }
+            feedForwardHidden(layer: l, w, parameters: p, offsets: o, batch: B, gates: gates)
             if patternsOnly && l == blocks.count - 1 { return }
             // X'' = X' + relu(Z) W2^T + b2, and the next LayerNorm (the next block's LN1, or LNf).
             let last = l == blocks.count - 1
@@ -283,9 +269,39 @@ public final class VisionTransformer: Network {
         addBias(logits.pointer, p + headB, rows: B, columns: K)
     }
 
-    /// Floats of feed-forward pre-activations handed to the tap at a time (64 KiB: they stay in L2
-    /// between the bias, the tap and the ReLU; the probe chunk's 256 examples are 4 MiB per block).
-    static let tapGroupFloats = 16384
+    /// Floats of feed-forward pre-activations computed at a time (96 KiB, 6 examples of the tracked
+    /// ViT, 96 rows: 8 of the GEMM's 12-row slivers): they stay in L2 between the product, the bias,
+    /// the tap and the ReLU, where the whole probe chunk's (4 MiB per block) went through memory.
+    static let hiddenGroupFloats = 24576
+
+    /// The feed-forward hidden units of block `l`: Z = LN2(X') W1^T + b1, handed to the tap (ungated,
+    /// with a tap), then relu(Z), or gated, into `w.hidden`. W1^T is packed once per pass
+    /// (`packedFFN`) and the product runs a group of examples at a time (`hiddenGroupFloats`), each
+    /// group's bias, tap and ReLU right after its product. Every element gets the same operations as
+    /// in one whole-batch `sgemm` followed by whole-batch passes (a GEMM element's sum does not
+    /// depend on the rows around it, and `sgemm(packedB:)` gives `sgemm`'s bits), so the same bits.
+    private func feedForwardHidden(layer l: Int, _ w: BlockBuffers, parameters p: UnsafePointer<Float>, offsets o: BlockOffsets,
+                                   batch B: Int, gates: GateMasks?) {
+        let packed = packedFFN[l]
+        packed.pack(transB: true, b: p + o.f1W, ldb: D)
+        let group = max(1, Self.hiddenGroupFloats / (T * F))
+        for first in stride(from: 0, to: B, by: group) {
+            let count = min(group, B - first)
+            let (rows, r0) = (count * T, first * T)
+            let z = w.hidden.pointer + r0 * F
+            sgemm(m: rows, a: w.ln2.pointer + r0 * D, lda: D, packedB: packed, alpha: 1, beta: 0, c: z, ldc: F)
+            if let gates {
+                addBias(z, p + o.f1B, rows: rows, columns: F)
+                gateForward(z, z, gate: gates[l] + r0 * F, count: rows * F)
+            } else if let tap = preActivationTap {
+                addBias(z, p + o.f1B, rows: rows, columns: F)
+                tap(l, first, count, z)
+                reluForward(z, z, count: rows * F)
+            } else {
+                addBiasRelu(z, p + o.f1B, rows: rows, columns: F)
+            }
+        }
+    }
 
     /// stream = residual + product W^T + bias (product R x k, W (D, k)), then y = LayerNorm(stream)
     /// with (gamma, beta), keeping each row's mean and rstd.
