@@ -202,9 +202,12 @@ public final class Trainer {
     // MARK: Instruments
 
     private func record(iteration t: Int, loss: Double, lr: Double) throws {
-        let update = WeightUpdate(new: parameters.pointer, old: previousParameters.pointer, groups: network.parameterGroups)
+        // One pass over θ_t and θ_p gives the sums of the weight update and of flip sensitivity.
+        let groups = network.parameterGroups
+        let squares = ParameterSquares(new: parameters.pointer, old: previousParameters.pointer,
+                                       ends: ParameterSquares.ends(groups: groups, cuts: network.feedingParameterCounts))
+        let update = WeightUpdate(squares: squares, groups: groups)
         guard update.abs.isFinite else { throw Failure.diverged(iteration: t, reason: "parameter update is not finite") }
-        let feedingSquares = instruments.feedingSquares(current: parameters, previous: previousParameters)
         measurePatterns(into: currentPatterns, margins: instruments.geometry ? instruments.margins : nil)
         let change = currentPatterns.changeFractions(from: previousPatterns)
         let changeInit = currentPatterns.changeFractions(from: initialPatterns)
@@ -212,7 +215,7 @@ public final class Trainer {
         // has used it and the next backward pass overwrites it.
         instruments.record(iteration: t, seed: spec.seed, into: &curve.probe!, network: network, scratch: gradients, current: parameters,
                            currentPatterns: currentPatterns, previous: previousParameters, previousPatterns: previousPatterns,
-                           update: update, feedingSquares: feedingSquares, change: change) { measurePatterns(parameters: $0, into: $1) }
+                           update: update, squares: squares, change: change) { measurePatterns(parameters: $0, into: $1) }
         previousPatterns.copy(from: currentPatterns)
         previousParameters.copy(from: parameters)
 
