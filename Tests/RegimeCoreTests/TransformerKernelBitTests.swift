@@ -4,7 +4,8 @@ import XCTest
 
 /// The ViT's fast kernels against the reference kernels kept beside them, bit for bit (a trial's
 /// curves must not change when a kernel gets faster): the transposed attention against the
-/// row-wise one, the fused residual + LayerNorm against the passes it replaces. Shapes cover T below, at and above 16 (padding lanes, several column chunks, more
+/// row-wise one, the fused residual + LayerNorm against the passes it replaces, LayerNorm's
+/// 16-row blocks against its row-by-row reference. Shapes cover T below, at and above 16 (padding lanes, several column chunks, more
 /// keys than lanes), one head and several, and head widths that are not multiples of 16; values
 /// are Gaussians with exact zeros of both signs mixed in (`CNNKernelBitTests.values`).
 final class TransformerKernelBitTests: XCTestCase {
@@ -66,6 +67,40 @@ final class TransformerKernelBitTests: XCTestCase {
                                      beta: keep.pointer(beta), rows: rows, width: N)
             for (name, a, b) in [("stream", fused, stream), ("y", yFused, y), ("mean", meanFused, mean), ("rstd", rstdFused, rstd)] {
                 if let d = Bits.firstDifference(a.array, b.array) { XCTFail("residual LayerNorm width \(N), \(name): \(d)") }
+            }
+        }
+    }
+
+    func testLayerNormBlocksEqualRowByRowBitForBit() {
+        var rng = Xoshiro256(seed: 63, stream: 1)
+        for (N, rows) in [(64, 16), (64, 37), (16, 33), (128, 17), (48, 5)] {
+            let x = Bits.values(rows * N, &rng).map { $0 * 2 + 0.5 }
+            let gamma = Bits.values(N, &rng), beta = Bits.values(N, &rng)
+            let y = keep.buffer(count: rows * N), mean = keep.buffer(count: rows), rstd = keep.buffer(count: rows)
+            layerNormForward(y.pointer, mean: mean.pointer, rstd: rstd.pointer, keep.pointer(x), gamma: keep.pointer(gamma),
+                             beta: keep.pointer(beta), rows: rows, width: N)
+            let yRef = keep.buffer(count: rows * N), meanRef = keep.buffer(count: rows), rstdRef = keep.buffer(count: rows)
+            for r in 0..<rows {
+                (meanRef[r], rstdRef[r]) = layerNormRow(yRef.pointer + r * N, keep.pointer(Array(x[(r * N)..<((r + 1) * N)])),
+                                                        gamma: keep.pointer(gamma), beta: keep.pointer(beta), width: N,
+                                                        inverseN: 1 / Float(N))
+            }
+            for (name, a, b) in [("y", y, yRef), ("mean", mean, meanRef), ("rstd", rstd, rstdRef)] {
+                if let d = Bits.firstDifference(a.array, b.array) { XCTFail("LayerNorm \(rows) x \(N), \(name): \(d)") }
+            }
+        }
+    }
+
+    func testTranspose16x16() {
+        let values = (0..<256).map { Float($0) }
+        withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 32) { tile in
+            for r in 0..<16 { tile[r] = SIMD16(values[(r * 16)..<(r * 16 + 16)]) }
+            transpose16x16(tile.baseAddress!, scratch: tile.baseAddress! + 16)
+            for r in 0..<16 {
+                for c in 0..<16 where tile[r][c] != Float(c * 16 + r) {
+                    XCTFail("transposed[\(r)][\(c)] = \(tile[r][c]), expected \(c * 16 + r)")
+                    return
+                }
             }
         }
     }

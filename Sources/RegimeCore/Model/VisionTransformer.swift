@@ -207,23 +207,21 @@ public final class VisionTransformer: Network {
         let e = spec.classToken ? embedded.pointer : x0.pointer
         sgemm(transA: false, transB: true, m: B * Np, n: D, k: patchSize, alpha: 1, a: patches.pointer, lda: patchSize,
               b: p + patchW, ldb: patchSize, beta: 0, c: e, ldc: D)
-        // X0 = (E + be) + pos row by row, each row's LN1 of the first block while it is in L1.
+        // X0 = (E + be) + pos example by example, each example's LN1 of the first block while it is in L1.
         let firstPatchToken = spec.classToken ? 1 : 0
-        let inverseD = 1 / Float(D)
         let (block0, offsets0) = (blockBuffers[0], blocks[0])  // (a ViT has at least one block)
         for b in 0..<B {
             for t in 0..<T {
-                let r = b * T + t
-                let row = x0.pointer + r * D
+                let row = x0.pointer + (b * T + t) * D
                 if let cls, t == 0 {
                     addRows(row, p + cls, p + pos, count: D)
                 } else {
                     addRows(row, e + (b * Np + t - firstPatchToken) * D, p + patchB, then: p + pos + t * D, count: D)
                 }
-                (block0.ln1Mean.pointer[r], block0.ln1Rstd.pointer[r]) =
-                    layerNormRow(block0.ln1.pointer + r * D, row, gamma: p + offsets0.ln1Gamma, beta: p + offsets0.ln1Beta,
-                                 width: D, inverseN: inverseD)
             }
+            layerNormForward(block0.ln1.pointer + b * T * D, mean: block0.ln1Mean.pointer + b * T,
+                             rstd: block0.ln1Rstd.pointer + b * T, x0.pointer + b * T * D, gamma: p + offsets0.ln1Gamma,
+                             beta: p + offsets0.ln1Beta, rows: T, width: D)
         }
         var x = UnsafePointer(x0.pointer)
         for (l, o) in blocks.enumerated() {
