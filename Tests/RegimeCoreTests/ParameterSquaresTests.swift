@@ -81,4 +81,38 @@ final class ParameterSquaresTests: XCTestCase {
             }
         }
     }
+
+    /// The optimizer's fused pass (update, then the sums while the block is in cache) gives the
+    /// parameters and optimizer state of the plain update and the sums of `ParameterSquares` on the
+    /// updated block, bit for bit, for every optimizer, over pieces that straddle its blocks.
+    func testOptimizerPassGivesTheSumsOfTheUpdatedBlock() {
+        let n = 3 * ParameterSquares.produceBlock + 1_234
+        let ends = [5, ParameterSquares.produceBlock + 3, 2 * ParameterSquares.produceBlock, n - 7, n]
+        let specs = [OptimizerSpec(kind: .sgd, lr: 0.1), OptimizerSpec(kind: .sgd, lr: 0.1, momentum: 0.9, weightDecay: 1e-3),
+                     OptimizerSpec(kind: .sgd, lr: 0.1, momentum: 0.9, nesterov: true),
+                     OptimizerSpec(kind: .adam, lr: 1e-3, weightDecay: 1e-4), OptimizerSpec(kind: .adamw, lr: 1e-3, weightDecay: 1e-2)]
+        for spec in specs {
+            var rng = Xoshiro256(seed: 5, stream: .synthetic)
+            let start = (0..<n).map { _ in Float(rng.nextNormal()) }
+            let plain = Optimizer(spec: spec, parameterCount: n), fused = Optimizer(spec: spec, parameterCount: n)
+            let a = FloatBuffer(start), b = FloatBuffer(start), old = FloatBuffer(start)
+            for step in 1...3 {
+                let g = FloatBuffer((0..<n).map { _ in Float(rng.nextNormal()) })
+                plain.update(parameters: a.pointer, gradients: g.pointer, lr: 0.5)
+                let squares = fused.update(parameters: b.pointer, gradients: g.pointer, lr: 0.5, measuringAgainst: old.pointer, ends: ends)
+                let label = "\(spec.kind) momentum \(spec.momentum) step \(step)"
+                if let i = (0..<n).first(where: { a.pointer[$0] != b.pointer[$0] }) {
+                    XCTFail("\(label): parameter \(i) is \(b.pointer[i]) fused, \(a.pointer[i]) plain")
+                }
+                XCTAssertEqual(fused.state.first, plain.state.first, label)
+                XCTAssertEqual(fused.state.second, plain.state.second, label)
+                let separate = ParameterSquares(new: a.pointer, old: old.pointer, ends: ends)
+                XCTAssertEqual(squares.ends, separate.ends, label)
+                for (k, (x, y)) in zip(squares.pieces, separate.pieces).enumerated() where x != y {
+                    XCTFail("\(label): piece \(k) sums \(x) fused, \(y) separate")
+                }
+                if step == 2 { old.copy(from: b) }  // θ_p two steps back, as with record_every 2
+            }
+        }
+    }
 }

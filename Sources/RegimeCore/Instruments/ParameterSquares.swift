@@ -29,15 +29,22 @@ struct ParameterSquares {
         return Array(Set(groups.map(\.range.upperBound) + cuts).subtracting([0])).sorted()
     }
 
-    /// The sums of each piece `ends` delimits.
-    init(new: UnsafePointer<Float>, old: UnsafePointer<Float>, ends: [Int]) {
+    /// The sums of each piece `ends` delimits. `produce` is called on consecutive ranges that
+    /// cover `0 ..< ends.last`, each just before its elements are read (the optimizer writes the new
+    /// parameters there: `Optimizer.update(...measuringAgainst:ends:)`); the sums do not depend on
+    /// how the ranges fall.
+    init(new: UnsafePointer<Float>, old: UnsafePointer<Float>, ends: [Int], producing produce: (Range<Int>) -> Void = { _ in }) {
         self.ends = ends
         var start = 0
         pieces = ends.map { end in
             defer { start = end }
-            return Self.squares(new: new, old: old, range: start..<end)
+            return Self.squares(new: new, old: old, range: start..<end, producing: produce)
         }
     }
+
+    /// Elements `squares` asks `produce` for at a time (a multiple of 8: 32 KiB of the two blocks,
+    /// within L1 when they are read).
+    static let produceBlock = 4096
 
     /// The sums over `range`, whose bounds are piece ends (or 0): its pieces' sums added in order,
     /// from 0 (a range of one piece gives that piece's sums exactly).
@@ -52,21 +59,29 @@ struct ParameterSquares {
         return (delta, norm)
     }
 
-    /// `(Σ (new - old)², Σ old²)` over `range`, in the order of the type's comment.
-    static func squares(new: UnsafePointer<Float>, old: UnsafePointer<Float>, range: Range<Int>) -> (delta: Double, norm: Double) {
+    /// `(Σ (new - old)², Σ old²)` over `range`, in the order of the type's comment; `produce` as
+    /// in `init`, on blocks of `produceBlock` elements and the tail.
+    static func squares(new: UnsafePointer<Float>, old: UnsafePointer<Float>, range: Range<Int>,
+                        producing produce: (Range<Int>) -> Void = { _ in }) -> (delta: Double, norm: Double) {
         // Lanes 0-3 and 4-7 as two SIMD4 halves (`loadWidened4`).
         var dLow = SIMD4<Double>(), dHigh = SIMD4<Double>(), nLow = SIMD4<Double>(), nHigh = SIMD4<Double>()
         var i = range.lowerBound
-        while i + 8 <= range.upperBound {
-            let aLow = loadWidened4(new + i), bLow = loadWidened4(old + i)
-            let aHigh = loadWidened4(new + i + 4), bHigh = loadWidened4(old + i + 4)
-            let low = aLow - bLow, high = aHigh - bHigh
-            dLow.addProduct(low, low)
-            nLow.addProduct(bLow, bLow)
-            dHigh.addProduct(high, high)
-            nHigh.addProduct(bHigh, bHigh)
-            i += 8
+        let lanesEnd = range.lowerBound + range.count / 8 * 8
+        while i < lanesEnd {
+            let blockEnd = min(i + produceBlock, lanesEnd)
+            produce(i..<blockEnd)
+            while i < blockEnd {
+                let aLow = loadWidened4(new + i), bLow = loadWidened4(old + i)
+                let aHigh = loadWidened4(new + i + 4), bHigh = loadWidened4(old + i + 4)
+                let low = aLow - bLow, high = aHigh - bHigh
+                dLow.addProduct(low, low)
+                nLow.addProduct(bLow, bLow)
+                dHigh.addProduct(high, high)
+                nHigh.addProduct(bHigh, bHigh)
+                i += 8
+            }
         }
+        if lanesEnd < range.upperBound { produce(lanesEnd..<range.upperBound) }
         let d8 = SIMD8(lowHalf: dLow, highHalf: dHigh), n8 = SIMD8(lowHalf: nLow, highHalf: nHigh)
         var delta = 0.0, norm = 0.0
         for j in 0..<8 { delta += d8[j]; norm += n8[j] }

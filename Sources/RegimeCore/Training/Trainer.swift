@@ -155,10 +155,19 @@ public final class Trainer {
         network.backward(parameters: parameters.pointer, input: batchInput.pointer, dlogits: dlogits.pointer,
                          batch: batch, gradients: gradients.pointer, gates: masks)
         let recorded = t % spec.recordEvery == 0 || t == spec.iterations
-        optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr)
-        networkReadCurrentParameters = false
-        iteration = t
-        if recorded { try record(iteration: t, loss: loss, lr: lr) }
+        if recorded {
+            // The weight update's and flip sensitivity's sums between θ_t and θ_p, in the
+            // optimizer's pass over the parameters.
+            let squares = optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr,
+                                           measuringAgainst: previousParameters.pointer, ends: squareEnds)
+            networkReadCurrentParameters = false
+            iteration = t
+            try record(iteration: t, loss: loss, lr: lr, squares: squares)
+        } else {
+            optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr)
+            networkReadCurrentParameters = false
+            iteration = t
+        }
         if t % spec.evalEvery == 0 || t == spec.iterations {
             curve.valAccuracy[curve.count - 1] = validationAccuracy()
         }
@@ -201,12 +210,12 @@ public final class Trainer {
 
     // MARK: Instruments
 
-    private func record(iteration t: Int, loss: Double, lr: Double) throws {
-        // One pass over θ_t and θ_p gives the sums of the weight update and of flip sensitivity.
-        let groups = network.parameterGroups
-        let squares = ParameterSquares(new: parameters.pointer, old: previousParameters.pointer,
-                                       ends: ParameterSquares.ends(groups: groups, cuts: network.feedingParameterCounts))
-        let update = WeightUpdate(squares: squares, groups: groups)
+    /// The pieces of the weight update's sums: the groups cut at the feeding prefixes.
+    private lazy var squareEnds = ParameterSquares.ends(groups: network.parameterGroups, cuts: network.feedingParameterCounts)
+
+    /// Appends row t; `squares`: the sums between θ_t and θ_p over `squareEnds`.
+    private func record(iteration t: Int, loss: Double, lr: Double, squares: ParameterSquares) throws {
+        let update = WeightUpdate(squares: squares, groups: network.parameterGroups)
         guard update.abs.isFinite else { throw Failure.diverged(iteration: t, reason: "parameter update is not finite") }
         measurePatterns(into: currentPatterns, margins: instruments.geometry ? instruments.margins : nil)
         let change = currentPatterns.changeFractions(from: previousPatterns)
