@@ -36,12 +36,15 @@ final class TransformerKernelTests: XCTestCase {
                              scratch: scratch.pointer)
             let expected = attentionNaive(qkv: qkv.map(Double.init), batch: B, tokens: T, dim: D, heads: H)
             Kit.assertClose(out.array, expected, relative: 1e-5, scale: .normwise, "attention T=\(T) D=\(D) H=\(H)")
-            // Every probability row sums to 1.
+            // probs holds P^T: every column t < T (a query's probabilities over the keys) sums to 1.
             let Tp = shape.paddedTokens
-            for r in 0..<(B * H * T) {
-                let sum = (0..<T).reduce(0.0) { $0 + Double(probs[r * Tp + $1]) }
-                XCTAssertEqual(sum, 1, accuracy: 1e-5)
-                XCTAssertTrue((T..<Tp).allSatisfy { probs[r * Tp + $0] == 0 }, "padding columns are 0")
+            for head in 0..<(B * H) {
+                let p = probs.pointer + head * T * Tp
+                for t in 0..<T {
+                    let sum = (0..<T).reduce(0.0) { $0 + Double(p[$1 * Tp + t]) }
+                    XCTAssertEqual(sum, 1, accuracy: 1e-5)
+                }
+                XCTAssertTrue((0..<T).allSatisfy { s in (T..<Tp).allSatisfy { p[s * Tp + $0] == 0 } }, "padding columns are 0")
             }
         }
     }

@@ -6,12 +6,15 @@ import Foundation
 // are V; head h uses columns h*Dh..<(h+1)*Dh of each. Per example b and head h:
 //     S = Q_h K_h^T / sqrt(Dh)   (T x T),   P = softmax over each row of S,   O_h = P V_h,
 // and the output (B*T, D) holds O_h in columns h*Dh..<(h+1)*Dh. P is kept for the backward pass
-// (rows padded to a multiple of 16 columns), which is exact:
+// (as P^T, rows padded to a multiple of 16 columns), which is exact:
 //     dP = dO_h V_h^T,  dS = P * (dP - rowsum(P * dP)),  dQ_h = dS K_h / sqrt(Dh),
 //     dK_h = dS^T Q_h / sqrt(Dh),  dV_h = P^T dO_h.
 // The products are small (T, Dh up to a few dozen), so they are register-blocked loops rather than
 // GEMM calls: each output vector of 16 lanes is accumulated over the inner index in increasing
 // order, so results are deterministic. The softmax uses a vectorised exp (`fastExp`).
+// The kernels work on S^T and P^T so that the softmax's reductions run across lanes (16 queries
+// at once) instead of along a row; `attentionForwardRowwise` / `attentionBackwardRowwise` keep the
+// row-wise formulation with the same arithmetic, and the tests hold the two bit-identical.
 
 /// The geometry of one attention layer. Rows of scores and probabilities are padded from T to
 /// `paddedTokens` (a multiple of 16) so that they are processed in whole 16-lane vectors; the
@@ -141,9 +144,159 @@ private func rowsTimesMatrix4(_ dst: UnsafeMutablePointer<Float>, dstStride: Int
 
 // MARK: Forward and backward
 
+/// dst (depth x padded) = the columns [0, depth) of `rows` (count rows of stride `rowStride`),
+/// transposed: dst[i * padded + t] = rows[t * rowStride + i]. Columns t >= count are not written.
+@inline(__always)
+private func transposeRows(_ dst: UnsafeMutablePointer<Float>, padded: Int, _ rows: UnsafePointer<Float>, rowStride: Int,
+                           count: Int, depth: Int) {
+    // Wrapping index arithmetic: the checked multiply-adds were half the forward pass's time.
+    for t in 0..<count {
+        let row = rows + t &* rowStride
+        var out = dst + t
+        for i in 0..<depth {
+            out.pointee = row[i]
+            out += padded
+        }
+    }
+}
+
+/// Softmax down each column of S^T (`n` rows of `padded` floats; column t is query t's scores over
+/// the keys s = 0..<n), in place; columns t >= `valid` are set to 0.
+///
+/// Lane for lane the same arithmetic as `softmaxPadded` on row t of S: the maximum (exact in any
+/// order, and a tie between 0 and -0 gives the same exp(x - max)), e = fastExp(x - max), the sum in
+/// `softmaxPadded`'s order (partial sums over s = l, l + 16, ... for each lane l, then those 16
+/// partials added in lane order starting from -0, as `SIMD16.sum()` does), then e * (1 / sum).
+/// The 16 queries of a column chunk are the 16 lanes, so there is no horizontal reduction.
+@inline(__always)
+func softmaxColumns(_ st: UnsafeMutablePointer<Float>, rows n: Int, padded: Int, valid: Int) {
+    let lane = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+    var c = 0
+    while c < padded {
+        var m = SIMD16<Float>(repeating: -Float.infinity)
+        for s in 0..<n {
+            let v = load16(st + s * padded + c)
+            m.replace(with: v, where: v .> m)
+        }
+        for s in 0..<n { store16(fastExp(load16(st + s * padded + c) - m), st + s * padded + c) }
+        var total = SIMD16<Float>(repeating: -0.0)
+        for l in 0..<16 {  // (partials of lanes l >= n are +0, added as the row-wise sum adds them)
+            var partial = SIMD16<Float>()
+            var s = l
+            while s < n { partial += load16(st + s * padded + c); s += 16 }
+            total += partial
+        }
+        var inverse = 1 / total
+        if c + 16 > valid { inverse.replace(with: 0, where: lane .>= SIMD16<Int32>(repeating: Int32(valid - c))) }
+        for s in 0..<n { store16(load16(st + s * padded + c) * inverse, st + s * padded + c) }
+        c += 16
+    }
+}
+
 /// out (B*T, D), probs (B, H, T, paddedTokens) from qkv (B*T, 3D). `scratch`: `shape.scratchCount` floats.
+///
+/// Works on transposes, so that the softmax runs across lanes rather than along a row: per
+/// example and head, Q_h^T (Dh x Tp) is formed, S^T = K_h Q_h^T (row s holds the scores of key s
+/// against the queries t in its lanes, each the same FMA chain over i as S = Q_h K_h^T), the
+/// softmax goes down the columns (`softmaxColumns`), and O_h = P V_h reads P from P^T. `probs`
+/// keeps P^T: row s (of T) holds P[t, s] at column t, 0 in the padding columns t >= T.
+/// Bit-identical to `attentionForwardRowwise` (whose probs are the transpose).
 func attentionForward(out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>,
                       batch B: Int, shape: AttentionShape, scratch: UnsafeMutablePointer<Float>) {
+    let (T, D, H, Dh, Tp) = (shape.tokens, shape.dim, shape.heads, shape.headDim, shape.paddedTokens)
+    let scale = 1 / Float(Dh).squareRoot()
+    let qt = scratch  // Q_h^T, Dh x Tp, zero in the padding columns
+    qt.update(repeating: 0, count: Dh * Tp)
+    for b in 0..<B {
+        let base = qkv + b * T * 3 * D
+        for h in 0..<H {
+            transposeRows(qt, padded: Tp, base + h * Dh, rowStride: 3 * D, count: T, depth: Dh)
+            let pt = probs + (b * H + h) * T * Tp
+            for s0 in stride(from: 0, to: T, by: 4) {
+                rowsTimesMatrix4(pt + s0 * Tp, dstStride: Tp, count: min(4, T - s0), base + s0 * 3 * D + D + h * Dh,
+                                 xStride: 3 * D, depth: Dh, qt, padded: Tp, scale: scale)
+            }
+            softmaxColumns(pt, rows: T, padded: Tp, valid: T)
+            for t0 in stride(from: 0, to: T, by: 4) {
+                weightedRowSum4(out + (b * T + t0) * D + h * Dh, outStride: D, count: min(4, T - t0), width: Dh, n: T,
+                                weights: pt + t0, wj: 1, wr: Tp, rows: base + 2 * D + h * Dh, rowStride: 3 * D)
+            }
+        }
+    }
+}
+
+/// dqkv (B*T, 3D) (every entry overwritten) from dout (B*T, D), the forward pass's qkv and probs
+/// (P^T, as `attentionForward` leaves them).
+///
+/// In the transposed layout throughout: dP^T = V_h dO_h^T, then per query t (a lane) the weighted
+/// sum w_t = sum_s P[t, s] dP[t, s] in `attentionBackwardRowwise`'s order (FMA partials over s = l,
+/// l + 16, ... per lane l, added in lane order from -0), dS^T = P^T * (dP^T - w) / sqrt(Dh), and
+/// the three products read dS and P from their transposes. Bit-identical to the row-wise backward.
+func attentionBackward(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
+                       probs: UnsafePointer<Float>, batch B: Int, shape: AttentionShape, scratch: UnsafeMutablePointer<Float>) {
+    let (T, D, H, Dh, Tp) = (shape.tokens, shape.dim, shape.heads, shape.headDim, shape.paddedTokens)
+    let scaleV = SIMD16<Float>(repeating: 1 / Float(Dh).squareRoot())
+    let dot = scratch                   // dO_h^T, Dh x Tp, zero in the padding columns
+    let ds = scratch + 2 * Dh * Tp      // dP^T, then dS^T (T x Tp, scaled by 1/sqrt(Dh))
+    dot.update(repeating: 0, count: Dh * Tp)
+    for b in 0..<B {
+        let base = qkv + b * T * 3 * D
+        let dbase = dqkv + b * T * 3 * D
+        let gbase = dout + b * T * D
+        for h in 0..<H {
+            transposeRows(dot, padded: Tp, gbase + h * Dh, rowStride: D, count: T, depth: Dh)
+            let pt = probs + (b * H + h) * T * Tp
+            for s0 in stride(from: 0, to: T, by: 4) {
+                rowsTimesMatrix4(ds + s0 * Tp, dstStride: Tp, count: min(4, T - s0), base + s0 * 3 * D + 2 * D + h * Dh,
+                                 xStride: 3 * D, depth: Dh, dot, padded: Tp, scale: 1)
+            }
+            var c = 0
+            while c < Tp {
+                var weighted = SIMD16<Float>(repeating: -0.0)
+                for l in 0..<16 {
+                    var partial = SIMD16<Float>()
+                    var s = l
+                    while s < T { partial.addProduct(load16(pt + s * Tp + c), load16(ds + s * Tp + c)); s += 16 }
+                    weighted += partial
+                }
+                for s in 0..<T {
+                    let at = s * Tp + c
+                    store16(load16(pt + at) * (load16(ds + at) - weighted) * scaleV, ds + at)
+                }
+                c += 16
+            }
+            for t0 in stride(from: 0, to: T, by: 4) {
+                let count = min(4, T - t0)
+                // dQ_t = sum_s dS[t, s] K_s
+                weightedRowSum4(dbase + t0 * 3 * D + h * Dh, outStride: 3 * D, count: count, width: Dh, n: T,
+                                weights: ds + t0, wj: 1, wr: Tp, rows: base + D + h * Dh, rowStride: 3 * D)
+            }
+            // dK_s = sum_t dS[t, s] q_t;  dV_s = sum_t P[t, s] dO_t
+            for s0 in stride(from: 0, to: T, by: 4) {
+                let count = min(4, T - s0)
+                weightedRowSum4(dbase + s0 * 3 * D + D + h * Dh, outStride: 3 * D, count: count, width: Dh, n: T,
+                                weights: ds + s0 * Tp, wj: Tp, wr: 1, rows: base + h * Dh, rowStride: 3 * D)
+                weightedRowSum4(dbase + s0 * 3 * D + 2 * D + h * Dh, outStride: 3 * D, count: count, width: Dh, n: T,
+                                weights: pt + s0 * Tp, wj: Tp, wr: 1, rows: gbase + h * Dh, rowStride: D)
+            }
+        }
+    }
+}
+
+/// Multiply-adds x 2 of the attention products (QK^T and PV) per example, forward.
+func attentionFlopsPerExample(_ shape: AttentionShape) -> Double {
+    4 * Double(shape.tokens) * Double(shape.tokens) * Double(shape.dim)
+}
+
+// MARK: Row-wise reference (the same arithmetic, rows of P in memory)
+
+/// The row-wise formulation that `attentionForward` transposes: S = Q K^T row by row (t), the
+/// softmax along each row (`softmaxPadded`), O = P V. Every value goes through the same operations
+/// in the same order as in `attentionForward`, so `out` is bit-identical and `probs` (B, H, T,
+/// paddedTokens) holds P[t, s] at row t, column s: the transpose of `attentionForward`'s (tested).
+/// Kept as the reference the fast kernels are held to.
+func attentionForwardRowwise(out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>,
+                             batch B: Int, shape: AttentionShape, scratch: UnsafeMutablePointer<Float>) {
     let (T, D, H, Dh, Tp) = (shape.tokens, shape.dim, shape.heads, shape.headDim, shape.paddedTokens)
     let scale = 1 / Float(Dh).squareRoot()
     let kt = scratch  // K_h^T, Dh x Tp, zero in the padding columns
@@ -168,9 +321,9 @@ func attentionForward(out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePoin
     }
 }
 
-/// dqkv (B*T, 3D) (every entry overwritten) from dout (B*T, D), the forward pass's qkv and probs.
-func attentionBackward(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
-                       probs: UnsafePointer<Float>, batch B: Int, shape: AttentionShape, scratch: UnsafeMutablePointer<Float>) {
+/// Backward of `attentionForwardRowwise` (its `probs` layout), bit-identical to `attentionBackward`.
+func attentionBackwardRowwise(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
+                              probs: UnsafePointer<Float>, batch B: Int, shape: AttentionShape, scratch: UnsafeMutablePointer<Float>) {
     let (T, D, H, Dh, Tp) = (shape.tokens, shape.dim, shape.heads, shape.headDim, shape.paddedTokens)
     let scale = 1 / Float(Dh).squareRoot()
     let vt = scratch                    // V_h^T, Dh x Tp, zero in the padding columns
@@ -214,11 +367,6 @@ func attentionBackward(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Fl
             }
         }
     }
-}
-
-/// Multiply-adds x 2 of the attention products (QK^T and PV) per example, forward.
-func attentionFlopsPerExample(_ shape: AttentionShape) -> Double {
-    4 * Double(shape.tokens) * Double(shape.tokens) * Double(shape.dim)
 }
 
 // MARK: Naive reference (Double)

@@ -13,6 +13,21 @@ func addBias(_ out: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, r
     }
 }
 
+/// out[i] = a[i] + b[i], or (a[i] + b[i]) + c[i] given `then` c, for i < count, 16 lanes at a time
+/// (out may alias a; the same two roundings per element as the scalar loop).
+@inline(__always)
+func addRows(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+             then c: UnsafePointer<Float>? = nil, count: Int) {
+    var i = 0
+    if let c {
+        while i + 16 <= count { store16((load16(a + i) + load16(b + i)) + load16(c + i), out + i); i += 16 }
+        while i < count { out[i] = (a[i] + b[i]) + c[i]; i += 1 }
+    } else {
+        while i + 16 <= count { store16(load16(a + i) + load16(b + i), out + i); i += 16 }
+        while i < count { out[i] = a[i] + b[i]; i += 1 }
+    }
+}
+
 /// z[b, n] += bias[n], then h[b, n] = max(z[b, n], 0): `addBias` and `reluForward` in one pass over
 /// the rows (the same two operations per element, so the same bits), keeping both Z (the pattern
 /// and the ReLU backward mask) and H (the next layer's input).

@@ -42,19 +42,133 @@ func vectorDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -
 }
 
 /// y = LayerNorm(x) for `rows` rows of width N; keeps each row's mean and rstd for the backward.
+/// With N a multiple of 16, 16 rows at a time (`layerNormBlock16`), else row by row
+/// (`layerNormRow`, the reference): the same bits either way.
 func layerNormForward(_ y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
                       _ x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, rows: Int, width N: Int) {
     let inverseN = 1 / Float(N)
-    for r in 0..<rows {
+    var r = 0
+    if N % 16 == 0 && rows >= 16 {
+        withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 32) { tile in
+            while r + 16 <= rows {
+                layerNormBlock16(y + r * N, mean: mean + r, rstd: rstd + r, x + r * N, gamma: gamma, beta: beta, width: N,
+                                 inverseN: inverseN, tile: tile.baseAddress!)
+                r += 16
+            }
+        }
+    }
+    while r < rows {
+        (mean[r], rstd[r]) = layerNormRow(y + r * N, x + r * N, gamma: gamma, beta: beta, width: N, inverseN: inverseN)
+        r += 1
+    }
+}
+
+/// v[0..<16] transposed in place (v[r][c] becomes v[c][r]; w[0..<16] is scratch). Four rounds of
+/// "the even lanes of each pair of rows, then the odd lanes" (two-source shuffles): a round moves
+/// element (r, c), as the 8-bit index r3 r2 r1 r0 c3 c2 c1 c0, to c0 r3 r2 r1 r0 c3 c2 c1, a
+/// rotation right by one bit, so four rounds swap the row and column halves.
+@inline(__always)
+func transpose16x16(_ v: UnsafeMutablePointer<SIMD16<Float>>, scratch w: UnsafeMutablePointer<SIMD16<Float>>) {
+    for _ in 0..<2 {
+        for k in 0..<8 {
+            let (a, b) = (v[2 * k], v[2 * k + 1])
+            w[k] = SIMD16(lowHalf: a.evenHalf, highHalf: b.evenHalf)
+            w[8 + k] = SIMD16(lowHalf: a.oddHalf, highHalf: b.oddHalf)
+        }
+        for k in 0..<8 {
+            let (a, b) = (w[2 * k], w[2 * k + 1])
+            v[k] = SIMD16(lowHalf: a.evenHalf, highHalf: b.evenHalf)
+            v[8 + k] = SIMD16(lowHalf: a.oddHalf, highHalf: b.oddHalf)
+        }
+    }
+}
+
+/// For each of 16 rows, the sum of its 16-lane partial sums v[r] in `SIMD16.sum()`'s order (from
+/// -0, lane 0 first), as lane r of the result: the partials are transposed so that the 16
+/// sequential horizontal sums become 16 vector additions. `tile` holds 32 vectors; v = tile[0..<16].
+@inline(__always)
+private func laneSums16(_ tile: UnsafeMutablePointer<SIMD16<Float>>) -> SIMD16<Float> {
+    transpose16x16(tile, scratch: tile + 16)
+    var total = SIMD16<Float>(repeating: -0.0)
+    for l in 0..<16 { total += tile[l] }
+    return total
+}
+
+/// Rows 0..<16 of `layerNormForward` for N a multiple of 16: per row the operations of
+/// `layerNormRow` (partial sums in 16 lanes over the row's chunks, their sum in lane order, the
+/// centred values into y, the FMA partials of their squares, ...), with the two horizontal sums,
+/// the square root and the division done for the 16 rows at once (`laneSums16`; IEEE square root
+/// and division are correctly rounded in every lane), so the same bits as `layerNormRow`.
+@inline(__always)
+private func layerNormBlock16(_ y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
+                              rstd: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
+                              beta: UnsafePointer<Float>, width N: Int, inverseN: Float, tile: UnsafeMutablePointer<SIMD16<Float>>) {
+    for r in 0..<16 {
+        let xr = x + r * N
+        var acc = SIMD16<Float>()
+        var i = 0
+        while i < N { acc += load16(xr + i); i += 16 }
+        tile[r] = acc
+    }
+    let m = laneSums16(tile) * inverseN
+    for r in 0..<16 {
         let xr = x + r * N, yr = y + r * N
-        let m = vectorSum(xr, N) * inverseN
-        // centred second pass into y (used as scratch), then the variance
-        for i in 0..<N { yr[i] = xr[i] - m }
-        let variance = vectorDot(UnsafePointer(yr), UnsafePointer(yr), N) * inverseN
-        let s = 1 / (variance + layerNormEpsilon).squareRoot()
-        for i in 0..<N { yr[i] = yr[i] * s * gamma[i] + beta[i] }
-        mean[r] = m
-        rstd[r] = s
+        let mr = SIMD16<Float>(repeating: m[r])
+        var acc = SIMD16<Float>()
+        var i = 0
+        while i < N {
+            let c = load16(xr + i) - mr
+            store16(c, yr + i)
+            acc.addProduct(c, c)
+            i += 16
+        }
+        tile[r] = acc
+    }
+    let variance = laneSums16(tile) * inverseN
+    let s = 1 / (variance + layerNormEpsilon).squareRoot()
+    for r in 0..<16 {
+        let yr = y + r * N
+        let sr = SIMD16<Float>(repeating: s[r])
+        var i = 0
+        while i < N {
+            store16(load16(yr + i) * sr * load16(gamma + i) + load16(beta + i), yr + i)
+            i += 16
+        }
+    }
+    store16(m, mean)
+    store16(s, rstd)
+}
+
+/// One row of `layerNormForward`: yr = LayerNorm(xr); returns its (mean, rstd). yr must not alias xr.
+/// The reference `layerNormBlock16` is held to (TransformerKernelBitTests).
+@inline(__always)
+func layerNormRow(_ yr: UnsafeMutablePointer<Float>, _ xr: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
+                  beta: UnsafePointer<Float>, width N: Int, inverseN: Float) -> (mean: Float, rstd: Float) {
+    let m = vectorSum(xr, N) * inverseN
+    // centred second pass into y (used as scratch), then the variance
+    for i in 0..<N { yr[i] = xr[i] - m }
+    let variance = vectorDot(UnsafePointer(yr), UnsafePointer(yr), N) * inverseN
+    let s = 1 / (variance + layerNormEpsilon).squareRoot()
+    for i in 0..<N { yr[i] = yr[i] * s * gamma[i] + beta[i] }
+    return (m, s)
+}
+
+/// A residual update and the LayerNorm that reads it, 16 rows at a time while they are in L1:
+///     x[r, :] = (x[r, :] + residual[r, :]) + bias,   then   y[r, :] = LayerNorm(x[r, :]).
+/// On entry x holds a product (the block's attention or feed-forward output). Per element the same
+/// operations as the three passes it replaces (x += residual, `addBias`, `layerNormForward`), so
+/// the same bits (tested against them).
+func residualLayerNormForward(_ y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
+                              rstd: UnsafeMutablePointer<Float>, stream x: UnsafeMutablePointer<Float>,
+                              residual: UnsafePointer<Float>, bias: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
+                              beta: UnsafePointer<Float>, rows: Int, width N: Int) {
+    var r0 = 0
+    while r0 < rows {  // 16 rows at a time (`layerNormForward`'s block), still in L1
+        let count = min(16, rows - r0)
+        for r in r0..<(r0 + count) { addRows(x + r * N, x + r * N, residual + r * N, then: bias, count: N) }
+        layerNormForward(y + r0 * N, mean: mean + r0, rstd: rstd + r0, x + r0 * N, gamma: gamma, beta: beta, rows: count,
+                         width: N)
+        r0 += count
     }
 }
 

@@ -70,6 +70,8 @@ public final class VisionTransformer: Network {
     private var dx = FloatBuffer(count: 0), dtmp = FloatBuffer(count: 0), dwide = FloatBuffer(count: 0)
     private var dpooled = FloatBuffer(count: 0)
     private let scratch: FloatBuffer
+    /// W1^T of each block, packed for `sgemm(packedB:)` at every pass (`feedForwardHidden`).
+    private let packedFFN: [GEMMPackedB]
     public var preActivationTap: PreActivationTap?
     /// `Network.reusePackedWeights`: unused, this network keeps nothing derived from the weights between passes.
     public var reusePackedWeights = false
@@ -108,6 +110,7 @@ public final class VisionTransformer: Network {
         patternLayers = patterns
         attention = AttentionShape(tokens: T, dim: D, heads: spec.heads)
         scratch = FloatBuffer(count: max(attention.scratchCount, D))
+        packedFFN = blocks.map { _ in GEMMPackedB(k: D, n: F) }
 
         let (t, d) = (Double(T), Double(D))
         let embedFlops = 2 * Double(Np) * Double(patchSize) * d
@@ -204,56 +207,45 @@ public final class VisionTransformer: Network {
         let e = spec.classToken ? embedded.pointer : x0.pointer
         sgemm(transA: false, transB: true, m: B * Np, n: D, k: patchSize, alpha: 1, a: patches.pointer, lda: patchSize,
               b: p + patchW, ldb: patchSize, beta: 0, c: e, ldc: D)
+        // X0 = (E + be) + pos example by example, each example's LN1 of the first block while it is in L1.
         let firstPatchToken = spec.classToken ? 1 : 0
+        let (block0, offsets0) = (blockBuffers[0], blocks[0])  // (a ViT has at least one block)
         for b in 0..<B {
-            if let cls {
-                let row = x0.pointer + b * T * D
-                for i in 0..<D { row[i] = p[cls + i] + p[pos + i] }
-            }
-            for n in 0..<Np {
-                let t = firstPatchToken + n
-                let source = e + (b * Np + n) * D
+            for t in 0..<T {
                 let row = x0.pointer + (b * T + t) * D
-                let position = p + pos + t * D
-                for i in 0..<D { row[i] = source[i] + p[patchB + i] + position[i] }
+                if let cls, t == 0 {
+                    addRows(row, p + cls, p + pos, count: D)
+                } else {
+                    addRows(row, e + (b * Np + t - firstPatchToken) * D, p + patchB, then: p + pos + t * D, count: D)
+                }
             }
+            layerNormForward(block0.ln1.pointer + b * T * D, mean: block0.ln1Mean.pointer + b * T,
+                             rstd: block0.ln1Rstd.pointer + b * T, x0.pointer + b * T * D, gamma: p + offsets0.ln1Gamma,
+                             beta: p + offsets0.ln1Beta, rows: T, width: D)
         }
         var x = UnsafePointer(x0.pointer)
         for (l, o) in blocks.enumerated() {
             let w = blockBuffers[l]
-            layerNormForward(w.ln1.pointer, mean: w.ln1Mean.pointer, rstd: w.ln1Rstd.pointer, x,
-                             gamma: p + o.ln1Gamma, beta: p + o.ln1Beta, rows: R, width: D)
+            // (LN1 of this block was computed with its input X.)
             sgemm(transA: false, transB: true, m: R, n: 3 * D, k: D, alpha: 1, a: w.ln1.pointer, lda: D,
                   b: p + o.qkvW, ldb: D, beta: 0, c: w.qkv.pointer, ldc: 3 * D)
             attentionForward(out: w.attn.pointer, probs: w.probs.pointer, qkv: w.qkv.pointer, batch: B, shape: attention,
                              scratch: scratch.pointer)
-            w.x1.pointer.update(from: x, count: R * D)
-            sgemm(transA: false, transB: true, m: R, n: D, k: D, alpha: 1, a: w.attn.pointer, lda: D,
-                  b: p + o.oW, ldb: D, beta: 1, c: w.x1.pointer, ldc: D)
-            addBias(w.x1.pointer, p + o.oB, rows: R, columns: D)
-            layerNormForward(w.ln2.pointer, mean: w.ln2Mean.pointer, rstd: w.ln2Rstd.pointer, w.x1.pointer,
-                             gamma: p + o.ln2Gamma, beta: p + o.ln2Beta, rows: R, width: D)
-            sgemm(transA: false, transB: true, m: R, n: F, k: D, alpha: 1, a: w.ln2.pointer, lda: D,
-                  b: p + o.f1W, ldb: D, beta: 0, c: w.hidden.pointer, ldc: F)
-            if let gates {
-                addBias(w.hidden.pointer, p + o.f1B, rows: R, columns: F)
-                gateForward(w.hidden.pointer, w.hidden.pointer, gate: gates[l], count: R * F)
-            } else if let tap = preActivationTap {
-                addBias(w.hidden.pointer, p + o.f1B, rows: R, columns: F)
-                tap(l, 0, B, w.hidden.pointer)
-                reluForward(w.hidden.pointer, w.hidden.pointer, count: R * F)
-            } else {
-                addBiasRelu(w.hidden.pointer, p + o.f1B, rows: R, columns: F)
-            }
+            residualThenLayerNorm(w.x1.pointer, residual: x, product: w.attn.pointer, k: D, weights: p + o.oW, bias: p + o.oB,
+                                  rows: R, y: w.ln2.pointer, mean: w.ln2Mean.pointer, rstd: w.ln2Rstd.pointer,
+                                  gamma: p + o.ln2Gamma, beta: p + o.ln2Beta)
+            feedForwardHidden(layer: l, w, parameters: p, offsets: o, batch: B, gates: gates)
             if patternsOnly && l == blocks.count - 1 { return }
-            w.x2.pointer.update(from: w.x1.pointer, count: R * D)
-            sgemm(transA: false, transB: true, m: R, n: D, k: F, alpha: 1, a: w.hidden.pointer, lda: F,
-                  b: p + o.f2W, ldb: F, beta: 1, c: w.x2.pointer, ldc: D)
-            addBias(w.x2.pointer, p + o.f2B, rows: R, columns: D)
+            // X'' = X' + relu(Z) W2^T + b2, and the next LayerNorm (the next block's LN1, or LNf).
+            let last = l == blocks.count - 1
+            let next = last ? nil : blockBuffers[l + 1]
+            residualThenLayerNorm(w.x2.pointer, residual: w.x1.pointer, product: w.hidden.pointer, k: F, weights: p + o.f2W,
+                                  bias: p + o.f2B, rows: R, y: next?.ln1.pointer ?? lnf.pointer,
+                                  mean: next?.ln1Mean.pointer ?? lnfMean.pointer, rstd: next?.ln1Rstd.pointer ?? lnfRstd.pointer,
+                                  gamma: p + (last ? lnfGamma : blocks[l + 1].ln1Gamma),
+                                  beta: p + (last ? lnfBeta : blocks[l + 1].ln1Beta))
             x = UnsafePointer(w.x2.pointer)
         }
-        layerNormForward(lnf.pointer, mean: lnfMean.pointer, rstd: lnfRstd.pointer, x,
-                         gamma: p + lnfGamma, beta: p + lnfBeta, rows: R, width: D)
         for b in 0..<B {
             let out = pooled.pointer + b * D
             let f = lnf.pointer + b * T * D
@@ -273,6 +265,67 @@ public final class VisionTransformer: Network {
         sgemm(transA: false, transB: true, m: B, n: K, k: D, alpha: 1, a: pooled.pointer, lda: D,
               b: p + headW, ldb: D, beta: 0, c: logits.pointer, ldc: K)
         addBias(logits.pointer, p + headB, rows: B, columns: K)
+    }
+
+    /// Floats of feed-forward pre-activations computed at a time (96 KiB, 6 examples of the tracked
+    /// ViT, 96 rows: 8 of the GEMM's 12-row slivers): they stay in L2 between the product, the bias,
+    /// the tap and the ReLU, where the whole probe chunk's (4 MiB per block) went through memory.
+    static let hiddenGroupFloats = 24576
+
+    /// The feed-forward hidden units of block `l`: Z = LN2(X') W1^T + b1, handed to the tap (ungated,
+    /// with a tap), then relu(Z), or gated, into `w.hidden`. W1^T is packed once per pass
+    /// (`packedFFN`) and the product runs a group of examples at a time (`hiddenGroupFloats`), each
+    /// group's bias, tap and ReLU right after its product. Every element gets the same operations as
+    /// in one whole-batch `sgemm` followed by whole-batch passes (a GEMM element's sum does not
+    /// depend on the rows around it, and `sgemm(packedB:)` gives `sgemm`'s bits), so the same bits.
+    private func feedForwardHidden(layer l: Int, _ w: BlockBuffers, parameters p: UnsafePointer<Float>, offsets o: BlockOffsets,
+                                   batch B: Int, gates: GateMasks?) {
+        let packed = packedFFN[l]
+        packed.pack(transB: true, b: p + o.f1W, ldb: D)
+        let group = max(1, Self.hiddenGroupFloats / (T * F))
+        for first in stride(from: 0, to: B, by: group) {
+            let count = min(group, B - first)
+            let (rows, r0) = (count * T, first * T)
+            let z = w.hidden.pointer + r0 * F
+            sgemm(m: rows, a: w.ln2.pointer + r0 * D, lda: D, packedB: packed, alpha: 1, beta: 0, c: z, ldc: F)
+            if let gates {
+                addBias(z, p + o.f1B, rows: rows, columns: F)
+                gateForward(z, z, gate: gates[l] + r0 * F, count: rows * F)
+            } else if let tap = preActivationTap {
+                addBias(z, p + o.f1B, rows: rows, columns: F)
+                tap(l, first, count, z)
+                reluForward(z, z, count: rows * F)
+            } else {
+                addBiasRelu(z, p + o.f1B, rows: rows, columns: F)
+            }
+        }
+    }
+
+    /// stream = residual + product W^T + bias (product R x k, W (D, k)), then y = LayerNorm(stream)
+    /// with (gamma, beta), keeping each row's mean and rstd.
+    ///
+    /// The same bits as copying the residual into the stream, `sgemm` with beta = 1, `addBias` and
+    /// `layerNormForward`: with k <= `gemmKC` the product is one depth block, whose beta = 1 store
+    /// rounds acc + residual once, as `residualLayerNormForward` does after a beta = 0 product (which
+    /// stores acc itself, alpha being 1). A deeper product adds the residual to its first block's
+    /// partial sum, so it keeps the copy.
+    private func residualThenLayerNorm(_ stream: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>,
+                                       product a: UnsafePointer<Float>, k: Int, weights: UnsafePointer<Float>,
+                                       bias: UnsafePointer<Float>, rows R: Int, y: UnsafeMutablePointer<Float>,
+                                       mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
+                                       gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>) {
+        if k <= gemmKC {
+            sgemm(transA: false, transB: true, m: R, n: D, k: k, alpha: 1, a: a, lda: k, b: weights, ldb: k,
+                  beta: 0, c: stream, ldc: D)
+            residualLayerNormForward(y, mean: mean, rstd: rstd, stream: stream, residual: residual, bias: bias, gamma: gamma,
+                                     beta: beta, rows: R, width: D)
+        } else {
+            stream.update(from: residual, count: R * D)
+            sgemm(transA: false, transB: true, m: R, n: D, k: k, alpha: 1, a: a, lda: k, b: weights, ldb: k,
+                  beta: 1, c: stream, ldc: D)
+            addBias(stream, bias, rows: R, columns: D)
+            layerNormForward(y, mean: mean, rstd: rstd, stream, gamma: gamma, beta: beta, rows: R, width: D)
+        }
     }
 
     public func backward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, dlogits: UnsafePointer<Float>,
