@@ -171,6 +171,8 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
                     let aBlock: UnsafePointer<Float>
                     if let packedA {
                         aBlock = packedA + gemmPackedAOffset(pc: pc, ic: ic, kc: kc, m: m)
+                    } else if !transA {
+                        aBlock = UnsafePointer(aPack)  // a sliver is packed only for its edge tiles
                     } else {
                         gemmPackA(transA: transA, a: a, lda: lda, row0: ic, col0: pc, mc: mc, kc: kc, dst: aPack)
                         aBlock = UnsafePointer(aPack)
@@ -179,15 +181,26 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
                     while ir < mc {
                         let mrNow = min(mr, mc - ir)
                         let aSliver = aBlock + ir * kc
+                        // A stored row-major (!transA) and not packed: full tiles read it in place
+                        // (`gemmKernel12x32Rows`); an edge tile packs its sliver first, as `gemmPackA`.
+                        let aRows = packedA == nil && !transA ? a + (ic + ir) * lda + pc : nil
+                        var sliverPacked = aRows == nil
                         var jr = 0
                         while jr < nc {
                             let nrNow = min(nr, nc - jr)
                             let cTile = c + (ic + ir) * ldc + jc + jr
                             let bSliver = bPanel + jr * kc
-                            if mrNow == mr && nrNow == nr {
+                            if mrNow == mr && nrNow == nr, let aRows {
+                                gemmKernel12x32Rows(kc: kc, a: aRows, lda: lda, b: bSliver, c: cTile, ldc: ldc,
+                                                    alpha: alpha, beta: betaNow, betaIsZero: betaIsZero)
+                            } else if mrNow == mr && nrNow == nr {
                                 gemmKernel12x32(kc: kc, a: aSliver, b: bSliver, c: cTile, ldc: ldc,
                                                 alpha: alpha, beta: betaNow, betaIsZero: betaIsZero)
                             } else {
+                                if !sliverPacked, let aRows {
+                                    gemmPackTransposed(src: aRows, ld: lda, rows: mrNow, kc: kc, dst: aPack + ir * kc, dstStride: mr)
+                                    sliverPacked = true
+                                }
                                 gemmEdgeTile(kc: kc, a: aSliver, b: bSliver, mr: mrNow, nr: nrNow, c: cTile, ldc: ldc,
                                              alpha: alpha, beta: betaNow, betaIsZero: betaIsZero, tile: tile)
                             }
@@ -551,6 +564,27 @@ internal func gemmLanes(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ i: Int, _ j: I
 @inline(never)
 internal func gemmKernel12x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                               c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool) {
+    gemmTile12x32(kc: kc, a: a, rowStride: 1, stepStride: gemmMR, b: b, c: c, ldc: ldc, alpha: alpha, beta: beta,
+                  betaIsZero: betaIsZero)
+}
+
+/// `gemmKernel12x32` reading A unpacked: rows i in 0..<12 of a row-major A (row stride `lda`),
+/// element (i, p) at a[i * lda + p]. The same FMAs in the same order on the same values as the
+/// packed kernel, so the same bits; what it saves is the transposing copy of A into slivers
+/// (`gemmPackTransposed`), which for a product with few columns (n = 64: the ViT's input
+/// gradients dX = dY W, k = 64 or 256) cost up to half as much as the FMAs. The 12 broadcasts per
+/// step come from 12 rows instead of one sliver: 12 cache lines, each serving 16 steps, in L1.
+@inline(never)
+internal func gemmKernel12x32Rows(kc: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
+                                  c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool) {
+    gemmTile12x32(kc: kc, a: a, rowStride: lda, stepStride: 1, b: b, c: c, ldc: ldc, alpha: alpha, beta: beta,
+                  betaIsZero: betaIsZero)
+}
+
+/// The body of both 12 x 32 kernels: A's element (i, p) at a[i * rowStride + p * stepStride].
+@inline(__always)
+internal func gemmTile12x32(kc: Int, a: UnsafePointer<Float>, rowStride rs: Int, stepStride cs: Int, b: UnsafePointer<Float>,
+                            c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool) {
     var c0_0 = SIMD16<Float>(), c0_1 = SIMD16<Float>()
     var c1_0 = SIMD16<Float>(), c1_1 = SIMD16<Float>()
     var c2_0 = SIMD16<Float>(), c2_1 = SIMD16<Float>()
@@ -568,43 +602,43 @@ internal func gemmKernel12x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer
     for _ in 0..<kc {
         let b0 = bp.loadUnaligned(fromByteOffset: 0, as: SIMD16<Float>.self)
         let b1 = bp.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
-        let a0 = ap[0]
+        let a0 = ap[0 * rs]
         c0_0 = c0_0.addingProduct(b0, a0)
         c0_1 = c0_1.addingProduct(b1, a0)
-        let a1 = ap[1]
+        let a1 = ap[1 * rs]
         c1_0 = c1_0.addingProduct(b0, a1)
         c1_1 = c1_1.addingProduct(b1, a1)
-        let a2 = ap[2]
+        let a2 = ap[2 * rs]
         c2_0 = c2_0.addingProduct(b0, a2)
         c2_1 = c2_1.addingProduct(b1, a2)
-        let a3 = ap[3]
+        let a3 = ap[3 * rs]
         c3_0 = c3_0.addingProduct(b0, a3)
         c3_1 = c3_1.addingProduct(b1, a3)
-        let a4 = ap[4]
+        let a4 = ap[4 * rs]
         c4_0 = c4_0.addingProduct(b0, a4)
         c4_1 = c4_1.addingProduct(b1, a4)
-        let a5 = ap[5]
+        let a5 = ap[5 * rs]
         c5_0 = c5_0.addingProduct(b0, a5)
         c5_1 = c5_1.addingProduct(b1, a5)
-        let a6 = ap[6]
+        let a6 = ap[6 * rs]
         c6_0 = c6_0.addingProduct(b0, a6)
         c6_1 = c6_1.addingProduct(b1, a6)
-        let a7 = ap[7]
+        let a7 = ap[7 * rs]
         c7_0 = c7_0.addingProduct(b0, a7)
         c7_1 = c7_1.addingProduct(b1, a7)
-        let a8 = ap[8]
+        let a8 = ap[8 * rs]
         c8_0 = c8_0.addingProduct(b0, a8)
         c8_1 = c8_1.addingProduct(b1, a8)
-        let a9 = ap[9]
+        let a9 = ap[9 * rs]
         c9_0 = c9_0.addingProduct(b0, a9)
         c9_1 = c9_1.addingProduct(b1, a9)
-        let a10 = ap[10]
+        let a10 = ap[10 * rs]
         c10_0 = c10_0.addingProduct(b0, a10)
         c10_1 = c10_1.addingProduct(b1, a10)
-        let a11 = ap[11]
+        let a11 = ap[11 * rs]
         c11_0 = c11_0.addingProduct(b0, a11)
         c11_1 = c11_1.addingProduct(b1, a11)
-        ap += 12
+        ap += cs
         bp += 128
     }
     let va = SIMD16<Float>(repeating: alpha)
