@@ -79,6 +79,9 @@ final class CNNKernelBitTests: XCTestCase {
             ConvGeometry(inChannels: 3, inHeight: 9, inWidth: 9, outChannels: 17, kernel: 3, stride: 2, pad: 1),
             ConvGeometry(inChannels: 1, inHeight: 6, inWidth: 6, outChannels: 33, kernel: 5, stride: 1, pad: 0),
         ] + (1...13).map { ConvGeometry(inChannels: 2, inHeight: 3, inWidth: $0 + 2, outChannels: 5, kernel: 3, stride: 1, pad: 0) }
+        // The 3 x 3 gray kernel (directForward3x3Gray, 16 channels; 7 take the general loops): output widths 1 to 19, pad 0 and 1.
+        + (1...19).map { ConvGeometry(inChannels: 1, inHeight: 4, inWidth: $0 + 2 - 2 * ($0 % 2), outChannels: $0 % 3 == 0 ? 7 : 16,
+                                      kernel: 3, stride: 1, pad: $0 % 2) }
         for _ in 0..<10 {
             let k = [1, 3, 5][Int(rng.next() % 3)], c = 1 + Int(rng.next() % UInt64(32 / (k * k)))
             let s = 1 + Int(rng.next() % 2)
