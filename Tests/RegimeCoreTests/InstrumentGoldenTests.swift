@@ -87,7 +87,8 @@ final class InstrumentGoldenTests: XCTestCase {
             lag.take(iteration: 0, parameters: states[0], patterns: patterns[0])
             var measured: [Int: LagSnapshot.Distance] = [:]
             for t in 1..<states.count {
-                if let d = lag.observe(iteration: t, parameters: states[t], patterns: patterns[t], groups: network.parameterGroups) {
+                if let d = lag.observe(iteration: t, parameters: states[t], patterns: patterns[t], groups: network.parameterGroups,
+                                          cuts: network.feedingParameterCounts) {
                     measured[t] = d
                 }
             }

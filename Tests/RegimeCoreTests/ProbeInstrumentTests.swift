@@ -22,9 +22,10 @@ final class ProbeInstrumentTests: XCTestCase {
         return (trainer, states)
     }
 
-    static func update(_ new: [Float], _ old: [Float], _ groups: [ParameterGroup]) -> WeightUpdate {
+    /// The weight update between two states of `network`, cut at its feeding prefixes as the trainer's.
+    static func update(_ new: [Float], _ old: [Float], _ network: Network) -> WeightUpdate {
         new.withUnsafeBufferPointer { n in old.withUnsafeBufferPointer { o in
-            WeightUpdate(new: n.baseAddress!, old: o.baseAddress!, groups: groups)
+            WeightUpdate(new: n.baseAddress!, old: o.baseAddress!, groups: network.parameterGroups, cuts: network.feedingParameterCounts)
         } }
     }
 
@@ -55,8 +56,7 @@ final class ProbeInstrumentTests: XCTestCase {
                        Array(stride(from: 10, through: 120, by: 10)))
         XCTAssertEqual(lag.patternChangeLag[1].indices.filter { lag.patternChangeLag[1][$0] != nil }.map { $0 + 1 }, [100])
         // The last row: steps 121...125.
-        let groups = sparse.network.parameterGroups
-        let last = Self.update(states[125], states[120], groups)
+        let last = Self.update(states[125], states[120], sparse.network)
         XCTAssertEqual(sparse.curve.weightUpdateAbs.last, last.abs)
         XCTAssertEqual(sparse.curve.layerWeightUpdateRel.map(\.last!), last.layerRel)
     }
@@ -76,7 +76,7 @@ final class ProbeInstrumentTests: XCTestCase {
                 let steps = (t - lag)..<t
                 XCTAssertLessThanOrEqual(pattern, steps.reduce(0) { $0 + curve.patternChange[$1] } + 1e-12, "lag \(lag) at \(t)")
                 XCTAssertLessThanOrEqual(weight, steps.reduce(0) { $0 + curve.weightUpdateAbs[$1] } * (1 + 1e-12), "lag \(lag) at \(t)")
-                let exact = Self.update(states[t], states[t - lag], trainer.network.parameterGroups)
+                let exact = Self.update(states[t], states[t - lag], trainer.network)
                 XCTAssertEqual(weight, exact.abs)
                 // Per layer: each pattern layer's and each parameter group's lag distance obeys its own triangle inequality.
                 for (l, column) in layerLags.patternChange[k].enumerated() {
@@ -125,7 +125,7 @@ final class ProbeInstrumentTests: XCTestCase {
             for (step, l, e, u) in flips where step == t { bits[l][e * units[l] + u].toggle() }
             theta[t % 3] += Float(t)  // exact in Float
             let (p, s) = state()
-            if let d = lag.observe(iteration: t, parameters: p, patterns: s, groups: groups) { measured[t] = d }
+            if let d = lag.observe(iteration: t, parameters: p, patterns: s, groups: groups, cuts: []) { measured[t] = d }
         }
         XCTAssertEqual(measured.keys.sorted(), [10, 20])
         let pairs = Double(examples * (70 + 5))

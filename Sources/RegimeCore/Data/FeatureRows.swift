@@ -48,7 +48,7 @@ public struct PixelRule: Sendable {
         steps.withUnsafeBufferPointer { steps in
             var i = 0
             while i + 16 <= count {
-                var x = SIMD16<Float>(UnsafeRawPointer(source + i).loadUnaligned(as: SIMD16<UInt8>.self))
+                var x = loadBytesWidened16(source + i)
                 switch encoding {
                 case .idx: x = x * reciprocal
                 case .cifar: x = x / divisor

@@ -73,13 +73,14 @@ public final class LagSnapshot {
 
     /// At a recorded iteration t: the distance to the state of t - k when t is a multiple of k and
     /// that state is stored (then the snapshot moves to t), else nil (and, at a multiple of k, the
-    /// snapshot still moves to t).
+    /// snapshot still moves to t). `cuts`: the network's feeding prefixes, which the one-step
+    /// weight update's sums are cut at too (`WeightUpdate`), so that the same states give the same bits.
     public func observe(iteration t: Int, parameters new: FloatBuffer, patterns current: PatternSet,
-                        groups: [ParameterGroup]) -> Distance? {
+                        groups: [ParameterGroup], cuts: [Int]) -> Distance? {
         guard t % lag == 0 else { return nil }
         var distance: Distance?
         if iteration == t - lag {
-            let update = WeightUpdate(new: new.pointer, old: parameters.pointer, groups: groups)
+            let update = WeightUpdate(new: new.pointer, old: parameters.pointer, groups: groups, cuts: cuts)
             let change = current.changeFractions(from: patterns)
             distance = Distance(patternChange: change.global, weightUpdateAbs: update.abs, weightUpdateRel: update.rel,
                                 layerPatternChange: change.perLayer, layerWeightUpdateAbs: update.layerAbs,

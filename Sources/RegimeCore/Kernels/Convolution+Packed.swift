@@ -74,7 +74,8 @@ func channelMajorPaddedImage(_ image: UnsafeMutablePointer<Float>, _ input: Unsa
             let n = min(16, W - w0)
             let row = image + (h + P) * Wp + P + w0
             for c0 in stride(from: 0, to: C, by: 16) {
-                gemmTranspose16x16(src: x + (h * W + w0) * C + c0, ld: C, rows: n, dst: row + c0 * plane, dstStride: plane)
+                gemmTranspose16x16(src: x + (h * W + w0) * C + c0, ld: C, rows: n, dst: row + c0 * plane, dstStride: plane,
+                                   width: 16, columns: 16)
             }
             w0 += n
         }

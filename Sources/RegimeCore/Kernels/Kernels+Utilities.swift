@@ -1,5 +1,5 @@
-// Small unsafe helpers shared by the SIMD kernels (one copy each, used by Pooling, Attention and
-// Convolution).
+// Small unsafe helpers shared by the SIMD code (one copy each: the kernels, the instruments and the
+// data path).
 
 /// Sixteen consecutive floats from `p`, which need not be 64-byte aligned (an unaligned vector
 /// load; on AVX-512 one `vmovups`).
@@ -17,9 +17,22 @@ func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
 /// Four floats from `p` (unaligned) as Doubles, exactly: one `vcvtps2pd` from memory. The Double
 /// sums of the instruments keep 8 lanes as two `SIMD4<Double>` halves: with `SIMD8<Double>`, the
 /// conversion of eight floats compiled to scalar loads, converts and shuffles around the FMAs
-/// (`FlipSensitivity.squares` ran at a third of its speed), in the same lanes and order.
+/// (`FlipSensitivity.squares` ran at a third of its speed), in the same lanes and order. The
+/// floats are read one by one, not as a `SIMD4<Float>` load whose lanes are then extracted: in
+/// `ParameterSquares.squares` (a loop around a closure call) that form compiled to scalar
+/// converts, blends and broadcasts, 3.2% of a tracked MLP step.
 @inline(__always)
 func loadWidened4(_ p: UnsafePointer<Float>) -> SIMD4<Double> {
-    let x = UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self)
-    return SIMD4<Double>(Double(x[0]), Double(x[1]), Double(x[2]), Double(x[3]))
+    SIMD4<Double>(Double(p[0]), Double(p[1]), Double(p[2]), Double(p[3]))
+}
+
+/// Sixteen bytes from `p` (unaligned) as Floats, exactly: one `vpmovzxbd` and one `vcvtdq2ps`.
+/// Written lane by lane because the generic `SIMD16<Float>(SIMD16<UInt8>)` conversion was not
+/// specialised inside a closure: `PixelRule.convert` called it once per 16 bytes (2% of a
+/// tracked MLP step, most of it the call's `vzeroupper`).
+@inline(__always)
+func loadBytesWidened16(_ p: UnsafePointer<UInt8>) -> SIMD16<Float> {
+    let v = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<UInt8>.self)
+    return SIMD16<Float>(Float(v[0]), Float(v[1]), Float(v[2]), Float(v[3]), Float(v[4]), Float(v[5]), Float(v[6]), Float(v[7]),
+                         Float(v[8]), Float(v[9]), Float(v[10]), Float(v[11]), Float(v[12]), Float(v[13]), Float(v[14]), Float(v[15]))
 }

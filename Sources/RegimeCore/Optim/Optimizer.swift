@@ -106,24 +106,44 @@ public final class Optimizer {
     /// One update of `parameters` from `gradients` at learning rate `lr`.
     public func update(parameters theta: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>, lr: Double) {
         step += 1
-        let n = parameterCount
+        apply(parameters: theta, gradients: g, lr: lr, range: 0..<parameterCount)
+    }
+
+    /// The same update, and the sums of the weight update between the new parameters and `old`
+    /// over the pieces `ends` delimits (the last end the block's), taken in the same pass: each
+    /// block of parameters is updated just before `ParameterSquares` reads it, so the two blocks
+    /// are read once from memory instead of twice. The sums are those of
+    /// `ParameterSquares(new:old:ends:)` on the updated block, bit for bit (tested).
+    func update(parameters theta: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>, lr: Double,
+                measuringAgainst old: UnsafePointer<Float>, ends: [Int]) -> ParameterSquares {
+        precondition(ends.last == parameterCount, "Optimizer: the pieces must cover the parameter block")
+        step += 1
+        return ParameterSquares(new: theta, old: old, ends: ends) { range in
+            apply(parameters: theta, gradients: g, lr: lr, range: range)
+        }
+    }
+
+    /// The update of `parameters[range]` at the current `step` (element by element, so any split
+    /// of the block into ranges gives the same bits).
+    private func apply(parameters theta: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>, lr: Double,
+                       range: Range<Int>) {
         let rate = Float(lr)
         let wd = Float(spec.weightDecay)
         switch spec.kind {
         case .sgd:
             if spec.momentum == 0 {
-                for i in 0..<n { theta[i] -= rate * (g[i] + wd * theta[i]) }
+                for i in range { theta[i] -= rate * (g[i] + wd * theta[i]) }
             } else {
                 let mu = Float(spec.momentum)
                 let v = first.pointer
                 if spec.nesterov {
-                    for i in 0..<n {
+                    for i in range {
                         let gi = g[i] + wd * theta[i]
                         v[i] = mu * v[i] + gi
                         theta[i] -= rate * (gi + mu * v[i])
                     }
                 } else {
-                    for i in 0..<n {
+                    for i in range {
                         v[i] = mu * v[i] + (g[i] + wd * theta[i])
                         theta[i] -= rate * v[i]
                     }
@@ -137,7 +157,7 @@ public final class Optimizer {
             let l2 = decoupled ? 0 : wd
             let shrink = decoupled ? 1 - rate * wd : 1
             let m = first.pointer, v = second.pointer
-            for i in 0..<n {
+            for i in range {
                 theta[i] *= shrink
                 let gi = g[i] + l2 * theta[i]
                 m[i] = b1 * m[i] + (1 - b1) * gi

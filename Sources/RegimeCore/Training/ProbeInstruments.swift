@@ -42,29 +42,22 @@ final class ProbeInstruments {
         for lag in lags { lag.take(iteration: 0, parameters: parameters, patterns: patterns) }
     }
 
-    /// The sums flip sensitivity needs between θ_t (`current`) and the previous recorded state
-    /// (`FlipSensitivity.segmentSquares`), nil with the geometry off: taken right after the weight
-    /// update, which reads the same two blocks.
-    func feedingSquares(current: FloatBuffer, previous: FloatBuffer) -> [(delta: Double, norm: Double)]? {
-        geometry ? FlipSensitivity.segmentSquares(new: current.pointer, old: previous.pointer, feeding: feeding) : nil
-    }
-
     /// Appends row t: `current`/`currentPatterns` are θ_t and its patterns (its probe pass filled
     /// the margin meter), `previous`/`previousPatterns` the previous recorded state, `update`,
-    /// `feedingSquares` and `change` the row's weight update, flip-sensitivity sums and pattern
-    /// change between them. `measure` runs a probe pass of other parameters (the null model's,
+    /// `squares` and `change` the row's weight update, its sums (pieces ending at every feeding
+    /// prefix: flip sensitivity's) and pattern change between them. `measure` runs a probe pass of other parameters (the null model's,
     /// built in `scratch`: a parameter block free until the next backward pass, the trainer's
     /// gradients).
     func record(iteration t: Int, seed: UInt64, into columns: inout ProbeColumns, network: Network, scratch: FloatBuffer,
                 current: FloatBuffer, currentPatterns: PatternSet, previous: FloatBuffer, previousPatterns: PatternSet,
-                update: WeightUpdate, feedingSquares: [(delta: Double, norm: Double)]?, change: (global: Double, perLayer: [Double]),
+                update: WeightUpdate, squares: ParameterSquares, change: (global: Double, perLayer: [Double]),
                 measure: (UnsafePointer<Float>, PatternSet) -> Void) {
         let m = geometry ? margins.margins() : nil
         for d in columns.margin.indices {
             columns.margin[d].append(m?.global[d])
             for l in columns.layerMargin[d].indices { columns.layerMargin[d][l].append(m?.perLayer[d][l]) }
         }
-        let flips = feedingSquares.map { FlipSensitivity(patternChange: change, segmentSquares: $0, feeding: feeding) }
+        let flips = geometry ? FlipSensitivity(patternChange: change, squares: squares, feeding: feeding) : nil
         columns.flipSensitivity.append(flips?.global ?? nil)
         for l in columns.layerFlipSensitivity.indices { columns.layerFlipSensitivity[l].append(flips?.perLayer[l] ?? nil) }
 
@@ -83,7 +76,8 @@ final class ProbeInstruments {
         }
 
         let distances = lags.map { lag in
-            !geometry ? nil : lag.observe(iteration: t, parameters: current, patterns: currentPatterns, groups: network.parameterGroups)
+            !geometry ? nil : lag.observe(iteration: t, parameters: current, patterns: currentPatterns, groups: network.parameterGroups,
+                                        cuts: feeding)
         }
         for (k, d) in distances.enumerated() {
             columns.patternChangeLag[k].append(d?.patternChange)

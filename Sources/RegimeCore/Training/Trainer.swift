@@ -155,10 +155,19 @@ public final class Trainer {
         network.backward(parameters: parameters.pointer, input: batchInput.pointer, dlogits: dlogits.pointer,
                          batch: batch, gradients: gradients.pointer, gates: masks)
         let recorded = t % spec.recordEvery == 0 || t == spec.iterations
-        optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr)
-        networkReadCurrentParameters = false
-        iteration = t
-        if recorded { try record(iteration: t, loss: loss, lr: lr) }
+        if recorded {
+            // The weight update's and flip sensitivity's sums between θ_t and θ_p, in the
+            // optimizer's pass over the parameters.
+            let squares = optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr,
+                                           measuringAgainst: previousParameters.pointer, ends: squareEnds)
+            networkReadCurrentParameters = false
+            iteration = t
+            try record(iteration: t, loss: loss, lr: lr, squares: squares)
+        } else {
+            optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr)
+            networkReadCurrentParameters = false
+            iteration = t
+        }
         if t % spec.evalEvery == 0 || t == spec.iterations {
             curve.valAccuracy[curve.count - 1] = validationAccuracy()
         }
@@ -201,10 +210,13 @@ public final class Trainer {
 
     // MARK: Instruments
 
-    private func record(iteration t: Int, loss: Double, lr: Double) throws {
-        let update = WeightUpdate(new: parameters.pointer, old: previousParameters.pointer, groups: network.parameterGroups)
+    /// The pieces of the weight update's sums: the groups cut at the feeding prefixes.
+    private lazy var squareEnds = ParameterSquares.ends(groups: network.parameterGroups, cuts: network.feedingParameterCounts)
+
+    /// Appends row t; `squares`: the sums between θ_t and θ_p over `squareEnds`.
+    private func record(iteration t: Int, loss: Double, lr: Double, squares: ParameterSquares) throws {
+        let update = WeightUpdate(squares: squares, groups: network.parameterGroups)
         guard update.abs.isFinite else { throw Failure.diverged(iteration: t, reason: "parameter update is not finite") }
-        let feedingSquares = instruments.feedingSquares(current: parameters, previous: previousParameters)
         measurePatterns(into: currentPatterns, margins: instruments.geometry ? instruments.margins : nil)
         let change = currentPatterns.changeFractions(from: previousPatterns)
         let changeInit = currentPatterns.changeFractions(from: initialPatterns)
@@ -212,7 +224,7 @@ public final class Trainer {
         // has used it and the next backward pass overwrites it.
         instruments.record(iteration: t, seed: spec.seed, into: &curve.probe!, network: network, scratch: gradients, current: parameters,
                            currentPatterns: currentPatterns, previous: previousParameters, previousPatterns: previousPatterns,
-                           update: update, feedingSquares: feedingSquares, change: change) { measurePatterns(parameters: $0, into: $1) }
+                           update: update, squares: squares, change: change) { measurePatterns(parameters: $0, into: $1) }
         previousPatterns.copy(from: currentPatterns)
         previousParameters.copy(from: parameters)
 
