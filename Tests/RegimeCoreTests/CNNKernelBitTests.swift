@@ -40,6 +40,10 @@ final class CNNKernelBitTests: XCTestCase {
             // patch = 504 (one KC block), 7x7 kernel, wide output channels.
             ConvGeometry(inChannels: 56, inHeight: 4, inWidth: 6, outChannels: 16, kernel: 3, stride: 1, pad: 1),
             ConvGeometry(inChannels: 2, inHeight: 9, inWidth: 25, outChannels: 70, kernel: 7, stride: 1, pad: 3),
+            // Channels a multiple of 16 (the whole-column image transpose): the tracked CNN's second layer, runs of 16 + 4.
+            ConvGeometry(inChannels: 16, inHeight: 13, inWidth: 13, outChannels: 32, kernel: 3, stride: 1, pad: 0),
+            ConvGeometry(inChannels: 32, inHeight: 6, inWidth: 20, outChannels: 9, kernel: 3, stride: 1, pad: 1),
+            ConvGeometry(inChannels: 16, inHeight: 3, inWidth: 5, outChannels: 40, kernel: 3, stride: 1, pad: 2),
         ]
         for _ in 0..<12 {
             let k = [1, 3, 5][Int(rng.next() % 3)]
@@ -69,6 +73,28 @@ final class CNNKernelBitTests: XCTestCase {
             .packedForwardApplies)
     }
 
+    /// The channel-major padded image of the packed path (whole-column transposes for channels a
+    /// multiple of 16) against its reference, cell by cell (borders included, plane slack not).
+    func testChannelMajorPaddedImageEqualsReference() {
+        var rng = Xoshiro256(seed: 33, stream: 1)
+        for (c, h, w, p) in [(16, 13, 13, 0), (16, 13, 13, 1), (32, 4, 20, 2), (16, 1, 1, 0), (48, 3, 16, 1), (16, 2, 33, 3)] {
+            let g = ConvGeometry(inChannels: c, inHeight: h, inWidth: w, outChannels: 8, kernel: 2 * p + 1, stride: 1, pad: p)
+            let B = 2
+            let x = keep.pointer(Self.values(B * g.inputSize, &rng))
+            let fast = keep.buffer(count: c * g.paddedPlane), reference = keep.buffer(count: c * g.paddedPlane)
+            let block = keep.buffer(count: c * 16)
+            for e in 0..<B {
+                fast.buffer.update(repeating: .nan)  // every cell must be written (P = 0: nothing is zeroed first)
+                channelMajorPaddedImage(fast.pointer, x, g, example: e, block: block.pointer)
+                channelMajorPaddedImageReference(reference.pointer, x, g, example: e, block: block.pointer)
+                let cells = (h + 2 * p) * (w + 2 * p)
+                let a = (0..<c).flatMap { ic in (0..<cells).map { fast.pointer[ic * g.paddedPlane + $0] } }
+                let b = (0..<c).flatMap { ic in (0..<cells).map { reference.pointer[ic * g.paddedPlane + $0] } }
+                XCTAssertNil(Self.firstDifference(a, b), "\(g) example \(e)")
+            }
+        }
+    }
+
     // MARK: Direct forward convolution
 
     func testDirectForwardEqualsReferenceBitForBit() {
@@ -79,6 +105,9 @@ final class CNNKernelBitTests: XCTestCase {
             ConvGeometry(inChannels: 3, inHeight: 9, inWidth: 9, outChannels: 17, kernel: 3, stride: 2, pad: 1),
             ConvGeometry(inChannels: 1, inHeight: 6, inWidth: 6, outChannels: 33, kernel: 5, stride: 1, pad: 0),
         ] + (1...13).map { ConvGeometry(inChannels: 2, inHeight: 3, inWidth: $0 + 2, outChannels: 5, kernel: 3, stride: 1, pad: 0) }
+        // The 3 x 3 gray kernel (directForward3x3Gray, 16 channels; 7 take the general loops): output widths 1 to 19, pad 0 and 1.
+        + (1...19).map { ConvGeometry(inChannels: 1, inHeight: 4, inWidth: $0 + 2 - 2 * ($0 % 2), outChannels: $0 % 3 == 0 ? 7 : 16,
+                                      kernel: 3, stride: 1, pad: $0 % 2) }
         for _ in 0..<10 {
             let k = [1, 3, 5][Int(rng.next() % 3)], c = 1 + Int(rng.next() % UInt64(32 / (k * k)))
             let s = 1 + Int(rng.next() % 2)

@@ -8,6 +8,15 @@ public final class PatternSet: @unchecked Sendable {
     public let unitsPerExample: [Int]
     let wordsPerExample: [Int]
     public private(set) var words: [[UInt64]]
+    /// The lane values of `store`'s packing: 1 << i (units 0-15 of a half word) and 1 << (16 + i)
+    /// (units 16-31). Read from this array rather than written as literals: with constants, the
+    /// compiler knows each lane holds one bit and turns the two horizontal sums per word into
+    /// dozens of lane extractions (perf: 7.6% of a tracked CNN loop); loaded values keep the sums
+    /// four shuffle-and-add steps each.
+    private let laneBits: [SIMD16<UInt32>] = {
+        let low = SIMD16<UInt32>(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
+        return [low, low &<< 16]
+    }()
 
     public init(exampleCount: Int, unitsPerExample: [Int]) {
         self.exampleCount = exampleCount
@@ -43,8 +52,7 @@ public final class PatternSet: @unchecked Sendable {
     public func store(layer: Int, firstExample: Int, rows: Int, preActivations z: UnsafePointer<Float>, width: Int) {
         precondition(width == unitsPerExample[layer] && firstExample + rows <= exampleCount)
         let perExample = wordsPerExample[layer], wholeWords = width / 64
-        let low = SIMD16<UInt32>(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
-        let high = low &<< 16, none = SIMD16<UInt32>()
+        let low = laneBits[0], high = laneBits[1], none = SIMD16<UInt32>()
         words[layer].withUnsafeMutableBufferPointer { storage in
             for row in 0..<rows {
                 let source = z + row * width
