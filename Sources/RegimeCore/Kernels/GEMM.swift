@@ -555,7 +555,8 @@ internal func gemmLanes(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ i: Int, _ j: I
 //
 // Fully unrolled by hand (one accumulator variable per SIMD16 of the tile, so that they all live
 // in registers); the four kernels differ only in tile size. Each reads the packed A sliver with
-// stride 12 (a 4-row kernel gets a pointer offset into it) and the packed B sliver with stride 32.
+// stride 12 (a 4-row kernel gets a pointer offset into it) and the packed B sliver with stride 32;
+// `gemmKernel12x32Rows` is the 12 x 32 kernel reading a row-major A in place.
 
 /// 12 x 32 register tile: 24 SIMD16<Float> accumulators, 2 SIMD16 of the B row, and one
 /// broadcast A element at a time. For p in 0..<kc: acc[i, :] += A[p * 12 + i] * B[p * 32 ..< p * 32 + 32]
