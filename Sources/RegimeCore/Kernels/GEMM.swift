@@ -9,7 +9,7 @@
 //     for pc in 0..<k step KC                     -- rank-kc update
 //       pack op(B)[pc..<pc+kc, jc..<jc+nc] into 32-column slivers (the "B panel")
 //       for ic in 0..<m step MC                   -- row block of A and C
-//         pack op(A)[ic..<ic+mc, pc..<pc+kc] into 12-row slivers
+//         pack op(A)[ic..<ic+mc, pc..<pc+kc] into 12-row slivers (transA only; see below)
 //         for ir in 0..<mc step 12                -- one 12-row sliver of A ...
 //           for jr in 0..<nc step 32              -- ... against every B sliver of the panel
 //             micro-kernel: C[ic+ir.., jc+jr..] (12 x 32) = alpha * sum_p A[:, p] B[p, :] + beta' * C
@@ -17,6 +17,10 @@
 // Packing turns all four (transA, transB) combinations into the same two layouts, so one set of
 // micro-kernels serves them all: the transposed cases (op(A) = A when A is row-major M x K, and
 // op(B) = B^T) go through 16 x 16 in-register SIMD transposes, the others are straight copies.
+// A row-major A (op(A) = A) is not packed, though: full 12 x 32 tiles read it in place
+// (`gemmKernel12x32Rows`, the same FMAs on the same values), and only a sliver with an edge tile
+// is packed, because for the narrow products of the ViT and the MLP's backward pass the
+// transposing copy cost up to half as much as the FMAs.
 // Edges are zero-padded in the packs; m % 12 and n % 32 remainders use 4-row and 16-column
 // variants of the kernel, and a partial tile goes through a 12 x 32 scratch tile.
 //
