@@ -45,9 +45,9 @@ final class ProbeInstruments {
     /// Appends row t: `current`/`currentPatterns` are θ_t and its patterns (its probe pass filled
     /// the margin meter), `previous`/`previousPatterns` the previous recorded state, `update`,
     /// `squares` and `change` the row's weight update, its sums (pieces ending at every feeding
-    /// prefix: flip sensitivity's) and pattern change between them. `measure` runs a probe pass of other parameters (the null model's,
-    /// built in `scratch`: a parameter block free until the next backward pass, the trainer's
-    /// gradients).
+    /// prefix: flip sensitivity's) and pattern change between them. `measure` runs a probe pass of
+    /// other parameters (the null model's, built in `scratch`: a parameter block free until the
+    /// next backward pass, the trainer's gradients).
     func record(iteration t: Int, seed: UInt64, into columns: inout ProbeColumns, network: Network, scratch: FloatBuffer,
                 current: FloatBuffer, currentPatterns: PatternSet, previous: FloatBuffer, previousPatterns: PatternSet,
                 update: WeightUpdate, squares: ParameterSquares, change: (global: Double, perLayer: [Double]),

@@ -155,19 +155,18 @@ public final class Trainer {
         network.backward(parameters: parameters.pointer, input: batchInput.pointer, dlogits: dlogits.pointer,
                          batch: batch, gradients: gradients.pointer, gates: masks)
         let recorded = t % spec.recordEvery == 0 || t == spec.iterations
+        // On a recorded iteration the optimizer's pass also takes the sums of the weight update and
+        // of flip sensitivity between θ_t and θ_p.
+        var squares: ParameterSquares?
         if recorded {
-            // The weight update's and flip sensitivity's sums between θ_t and θ_p, in the
-            // optimizer's pass over the parameters.
-            let squares = optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr,
-                                           measuringAgainst: previousParameters.pointer, ends: squareEnds)
-            networkReadCurrentParameters = false
-            iteration = t
-            try record(iteration: t, loss: loss, lr: lr, squares: squares)
+            squares = optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr,
+                                       measuringAgainst: previousParameters.pointer, ends: squareEnds)
         } else {
             optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr)
-            networkReadCurrentParameters = false
-            iteration = t
         }
+        networkReadCurrentParameters = false
+        iteration = t
+        if let squares { try record(iteration: t, loss: loss, lr: lr, squares: squares) }
         if t % spec.evalEvery == 0 || t == spec.iterations {
             curve.valAccuracy[curve.count - 1] = validationAccuracy()
         }
