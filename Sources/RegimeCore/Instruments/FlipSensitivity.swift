@@ -16,7 +16,7 @@ public struct FlipSensitivity: Equatable, Sendable {
 
     public init(patternChange: (global: Double, perLayer: [Double]), new: UnsafePointer<Float>, old: UnsafePointer<Float>,
                 feeding: [Int]) {
-        let ends = Array(Set(feeding).subtracting([0])).sorted()
+        let ends = ParameterSquares.ends(groups: [], cuts: feeding)
         self.init(patternChange: patternChange, squares: ParameterSquares(new: new, old: old, ends: ends), feeding: feeding)
     }
 

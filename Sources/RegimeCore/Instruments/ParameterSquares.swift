@@ -19,12 +19,12 @@ struct ParameterSquares {
     let pieces: [(delta: Double, norm: Double)]
 
     /// The piece ends for `groups` (contiguous, from 0, in order) cut also at `cuts` (each within
-    /// the block).
+    /// the block; with no groups, the cuts alone: the pieces then end at the last cut).
     static func ends(groups: [ParameterGroup], cuts: [Int]) -> [Int] {
         precondition(groups.first.map { $0.range.lowerBound == 0 } ?? true, "ParameterSquares: groups start at 0")
         precondition(zip(groups, groups.dropFirst()).allSatisfy { $0.range.upperBound == $1.range.lowerBound },
                      "ParameterSquares: groups are contiguous")
-        let end = groups.last?.range.upperBound ?? 0
+        let end = groups.last?.range.upperBound ?? Int.max
         precondition(cuts.allSatisfy { $0 >= 0 && $0 <= end }, "ParameterSquares: a cut outside the block")
         return Array(Set(groups.map(\.range.upperBound) + cuts).subtracting([0])).sorted()
     }

@@ -106,7 +106,7 @@ public final class Optimizer {
     /// One update of `parameters` from `gradients` at learning rate `lr`.
     public func update(parameters theta: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>, lr: Double) {
         step += 1
-        apply(parameters: theta, gradients: g, lr: lr, range: 0..<parameterCount)
+        apply(parameters: theta, gradients: g, factors: factors(lr: lr), range: 0..<parameterCount)
     }
 
     /// The same update, and the sums of the weight update between the new parameters and `old`
@@ -118,17 +118,35 @@ public final class Optimizer {
                 measuringAgainst old: UnsafePointer<Float>, ends: [Int]) -> ParameterSquares {
         precondition(ends.last == parameterCount, "Optimizer: the pieces must cover the parameter block")
         step += 1
+        let factors = factors(lr: lr)
         return ParameterSquares(new: theta, old: old, ends: ends) { range in
-            apply(parameters: theta, gradients: g, lr: lr, range: range)
+            apply(parameters: theta, gradients: g, factors: factors, range: range)
         }
+    }
+
+    /// The Float factors of one step, computed once per step (not per range of `apply`).
+    private struct Factors {
+        var rate: Float
+        var wd: Float
+        /// Adam's bias corrections 1 - beta^step (1 for SGD).
+        var correction1: Float
+        var correction2: Float
+    }
+
+    /// The factors of the current `step` at learning rate `lr`.
+    private func factors(lr: Double) -> Factors {
+        let adam = spec.kind != .sgd
+        return Factors(rate: Float(lr), wd: Float(spec.weightDecay),
+                       correction1: adam ? Float(1 - pow(spec.beta1, Double(step))) : 1,
+                       correction2: adam ? Float(1 - pow(spec.beta2, Double(step))) : 1)
     }
 
     /// The update of `parameters[range]` at the current `step` (element by element, so any split
     /// of the block into ranges gives the same bits).
-    private func apply(parameters theta: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>, lr: Double,
+    private func apply(parameters theta: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>, factors: Factors,
                        range: Range<Int>) {
-        let rate = Float(lr)
-        let wd = Float(spec.weightDecay)
+        let rate = factors.rate
+        let wd = factors.wd
         switch spec.kind {
         case .sgd:
             if spec.momentum == 0 {
@@ -151,8 +169,7 @@ public final class Optimizer {
             }
         case .adam, .adamw:
             let b1 = Float(spec.beta1), b2 = Float(spec.beta2), eps = Float(spec.eps)
-            let correction1 = Float(1 - pow(spec.beta1, Double(step)))
-            let correction2 = Float(1 - pow(spec.beta2, Double(step)))
+            let correction1 = factors.correction1, correction2 = factors.correction2
             let decoupled = spec.kind == .adamw
             let l2 = decoupled ? 0 : wd
             let shrink = decoupled ? 1 - rate * wd : 1
