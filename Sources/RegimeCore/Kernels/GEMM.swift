@@ -400,15 +400,39 @@ internal func gemmPackB(transB: Bool, b: UnsafePointer<Float>, ldb: Int, row0: I
         var jr = 0
         while jr < nc {
             let nr = min(NR, nc - jr)
-            let sliver = dst + jr * kc
-            var j0 = 0
-            while j0 < NR {
-                gemmPackTransposed(src: b + (col0 + jr + j0) * ldb + row0, ld: ldb, rows: max(0, min(16, nr - j0)),
-                                   kc: kc, dst: sliver + j0, dstStride: NR)
-                j0 += 16
+            let sliver = dst + jr * kc, src = b + (col0 + jr) * ldb + row0
+            if nr == NR {
+                gemmPackTransposedSliver(src: src, ld: ldb, kc: kc, dst: sliver)
+            } else {
+                var j0 = 0
+                while j0 < NR {
+                    gemmPackTransposed(src: src + j0 * ldb, ld: ldb, rows: max(0, min(16, nr - j0)),
+                                       kc: kc, dst: sliver + j0, dstStride: NR)
+                    j0 += 16
+                }
             }
             jr += NR
         }
+    }
+}
+
+/// `gemmPackTransposed` of a whole 32-row B sliver (dst[p * 32 + r] = src[r * ld + p], r < 32):
+/// its two 16-row halves block by block, so that the two 64-byte halves of each 128-byte row of the
+/// sliver are written one after the other while the line is in L1. Half after half, the first
+/// halves of a kc = 392 sliver (50 KiB) left L1 before the second halves came, and every line was
+/// fetched twice.
+internal func gemmPackTransposedSliver(src: UnsafePointer<Float>, ld: Int, kc: Int, dst: UnsafeMutablePointer<Float>) {
+    let NR = gemmNR
+    var p = 0
+    while p + 16 <= kc {
+        gemmTranspose16x16(src: src + p, ld: ld, rows: 16, dst: dst + p * NR, dstStride: NR, width: 16, columns: 16)
+        gemmTranspose16x16(src: src + 16 * ld + p, ld: ld, rows: 16, dst: dst + p * NR + 16, dstStride: NR,
+                           width: 16, columns: 16)
+        p += 16
+    }
+    if p < kc {
+        gemmPackTransposed(src: src + p, ld: ld, rows: 16, kc: kc - p, dst: dst + p * NR, dstStride: NR)
+        gemmPackTransposed(src: src + 16 * ld + p, ld: ld, rows: 16, kc: kc - p, dst: dst + p * NR + 16, dstStride: NR)
     }
 }
 

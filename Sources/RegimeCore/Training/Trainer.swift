@@ -55,8 +55,10 @@ public final class Trainer {
     let packedProbeInput: [GEMMPackedA]
     /// Whether the network's last plain pass read `parameters` as they are now, so that the next
     /// may reuse the weights it packed (`Network.reusePackedWeights`): true after the training
-    /// forward, a probe pass or a validation pass of the trainer's own parameters, false after the
-    /// optimizer's update, a pass of other parameters (the null model's) and a restore.
+    /// forward, a probe pass or a validation pass of the trainer's own parameters and after the
+    /// optimizer's update (during which the network packed the new weights:
+    /// `Network.parametersUpdated`), false after a pass of other parameters (the null model's) and
+    /// a restore.
     var networkReadCurrentParameters = false
 
     /// `gateCacheLimitBytes` bounds the training-set gate cache of a gated trial (see `FrozenGates`;
@@ -157,14 +159,18 @@ public final class Trainer {
         let recorded = t % spec.recordEvery == 0 || t == spec.iterations
         // On a recorded iteration the optimizer's pass also takes the sums of the weight update and
         // of flip sensitivity between θ_t and θ_p.
+        // The network derives what its next pass reads from the new parameters as the optimizer
+        // writes them (`Network.parametersUpdated`), so that pass may reuse it.
+        let (network, updatedParameters) = (network, UnsafePointer(parameters.pointer))
+        let updated: (Range<Int>) -> Void = { network.parametersUpdated(updatedParameters, through: $0.upperBound) }
         var squares: ParameterSquares?
         if recorded {
             squares = optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr,
-                                       measuringAgainst: previousParameters.pointer, ends: squareEnds)
+                                       measuringAgainst: previousParameters.pointer, ends: squareEnds, updated: updated)
         } else {
-            optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr)
+            optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr, updated: updated)
         }
-        networkReadCurrentParameters = false
+        networkReadCurrentParameters = true
         iteration = t
         if let squares { try record(iteration: t, loss: loss, lr: lr, squares: squares) }
         if t % spec.evalEvery == 0 || t == spec.iterations {
