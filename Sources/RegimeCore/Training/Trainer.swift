@@ -164,15 +164,18 @@ public final class Trainer {
         let (network, updatedParameters) = (network, UnsafePointer(parameters.pointer))
         let updated: (Range<Int>) -> Void = { network.parametersUpdated(updatedParameters, through: $0.upperBound) }
         var squares: ParameterSquares?
+        // θ_p becomes θ_t in the same pass, unless the null model reads θ_p after it (its rows).
+        let replacesPrevious = recorded && !instruments.nullModel.iterations.contains(t)
         if recorded {
             squares = optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr,
-                                       measuringAgainst: previousParameters.pointer, ends: squareEnds, updated: updated)
+                                       measuringAgainst: previousParameters.pointer, ends: squareEnds,
+                                       replacingOld: replacesPrevious, updated: updated)
         } else {
             optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr, updated: updated)
         }
         networkReadCurrentParameters = true
         iteration = t
-        if let squares { try record(iteration: t, loss: loss, lr: lr, squares: squares) }
+        if let squares { try record(iteration: t, loss: loss, lr: lr, squares: squares, previousReplaced: replacesPrevious) }
         if t % spec.evalEvery == 0 || t == spec.iterations {
             curve.valAccuracy[curve.count - 1] = validationAccuracy()
         }
@@ -226,8 +229,9 @@ public final class Trainer {
     /// The pieces of the weight update's sums: the groups cut at the feeding prefixes.
     private lazy var squareEnds = ParameterSquares.ends(groups: network.parameterGroups, cuts: network.feedingParameterCounts)
 
-    /// Appends row t; `squares`: the sums between θ_t and θ_p over `squareEnds`.
-    private func record(iteration t: Int, loss: Double, lr: Double, squares: ParameterSquares) throws {
+    /// Appends row t; `squares`: the sums between θ_t and θ_p over `squareEnds`;
+    /// `previousReplaced`: whether the optimizer's pass already made `previousParameters` θ_t.
+    private func record(iteration t: Int, loss: Double, lr: Double, squares: ParameterSquares, previousReplaced: Bool) throws {
         let update = WeightUpdate(squares: squares, groups: network.parameterGroups)
         guard update.abs.isFinite else { throw Failure.diverged(iteration: t, reason: "parameter update is not finite") }
         measurePatterns(into: currentPatterns, margins: instruments.geometry ? instruments.margins : nil)
@@ -239,7 +243,7 @@ public final class Trainer {
                            currentPatterns: currentPatterns, previous: previousParameters, previousPatterns: previousPatterns,
                            update: update, squares: squares, change: change) { measurePatterns(parameters: $0, into: $1) }
         previousPatterns.copy(from: currentPatterns)
-        previousParameters.copy(from: parameters)
+        if !previousReplaced { previousParameters.copy(from: parameters) }
 
         curve.iteration.append(t)
         curve.loss.append(loss)
