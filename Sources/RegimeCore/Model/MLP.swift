@@ -32,8 +32,9 @@ public final class MLP: Network {
     private var packedWeights: [GEMMPackedB] = []
     private var packedLayerCount = 0
     /// During an update (`parametersUpdated`): the parameters below this offset are new and their
-    /// complete slivers packed; 0 between updates.
+    /// complete slivers packed; 0 between updates. `nextPackAt`: where the next sliver completes.
     private var updatedThrough = 0
+    private var nextPackAt = 0
     /// Tests switch reuse off to compare with packing at every pass, and count the packings of a
     /// whole layer: all of them, and those a pass made (not `parametersUpdated`).
     var reuseEnabled = true
@@ -161,8 +162,14 @@ public final class MLP: Network {
     public func parametersUpdated(_ parameters: UnsafePointer<Float>, through end: Int) {
         guard reuseEnabled else { return }
         precondition(end > updatedThrough && end <= parameterCount, "MLP: update ranges out of order")
+        // Most calls (every 4096 elements) complete no sliver (32 rows of W_1: 25088 elements).
+        if updatedThrough > 0 && end < nextPackAt && end < parameterCount {
+            updatedThrough = end
+            return
+        }
         allocatePackedWeights()
         if updatedThrough == 0 { packedLayerCount = 0 }
+        nextPackAt = parameterCount
         for l in 1...layerCount {
             let (inWidth, outWidth) = (widths[l - 1], widths[l])
             let w = weightOffsets[l - 1]
@@ -172,6 +179,7 @@ public final class MLP: Network {
                 return rows == outWidth ? outWidth : rows / gemmNR * gemmNR
             }
             let (from, to) = (complete(updatedThrough), complete(end))
+            if to < outWidth { nextPackAt = min(nextPackAt, w + min(to + gemmNR, outWidth) * inWidth) }
             guard to > from else { continue }
             packedWeights[l - 1].pack(transB: true, b: parameters + w, ldb: inWidth, columns: from..<to)
             if to == outWidth { weightPackings += 1 }

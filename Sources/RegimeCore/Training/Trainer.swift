@@ -199,28 +199,36 @@ public final class Trainer {
     /// epoch a permutation of the training subset drawn from (seed, epoch). A function of t alone,
     /// so a trial resumed at any iteration continues exactly.
     private func loadBatch(_ t: Int) {
-        let n = data.train.count, width = data.train.featureCount
+        // The split and the batch's arrays taken once (element by element through `self`, each
+        // access retained the split's storage: ~1% of an untracked MLP step).
+        let train = data.train, input = batchInput.pointer
+        let n = train.count, width = train.featureCount
         let batch = spec.batchSize
+        var examples = batchExamples, labels = batchLabels, order = epochOrder
+        batchExamples = []
+        batchLabels = []
+        defer { batchExamples = examples; batchLabels = labels }
         for j in 0..<batch {
             let position = (t - 1) * batch + j
             let epoch = position / n
             if epoch != epochOfOrder {
                 var rng = Xoshiro256(seed: spec.seed, stream: .batchOrder, index: UInt64(epoch))
-                epochOrder = rng.permutation(n)
+                order = rng.permutation(n)
+                epochOrder = order
                 epochOfOrder = epoch
             }
-            let example = epochOrder[position % n]
-            batchLabels[j] = data.train.labels[example]
-            batchExamples[j] = example
+            let example = order[position % n]
+            labels[j] = train.labels[example]
+            examples[j] = example
         }
         // The examples sit at random places of the split: converting example j while the rows of
         // j + 1 and j + 2 are prefetched overlaps their cache misses (the conversion waited on
         // each line in turn: 1.9% of a tracked MLP step).
         let ahead = 2
-        for j in 0..<min(ahead, batch) { data.train.prefetchFeatures(of: batchExamples[j]) }
+        for j in 0..<min(ahead, batch) { train.prefetchFeatures(of: examples[j]) }
         for j in 0..<batch {
-            if j + ahead < batch { data.train.prefetchFeatures(of: batchExamples[j + ahead]) }
-            data.train.copyFeatures(of: batchExamples[j], into: batchInput.pointer + j * width)
+            if j + ahead < batch { train.prefetchFeatures(of: examples[j + ahead]) }
+            train.copyFeatures(of: examples[j], into: input + j * width)
         }
     }
 
