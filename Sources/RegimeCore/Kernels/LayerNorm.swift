@@ -111,9 +111,13 @@ private func layerNormBlock16(_ y: UnsafeMutablePointer<Float>, mean: UnsafeMuta
         tile[r] = acc
     }
     let m = laneSums16(tile) * inverseN
+    // The 16 means and rstds go to memory once and are read back as scalars: a lane chosen at run
+    // time compiled to a store of the whole vector before every row's read of one lane, which
+    // then waited on that store (the store-forwarding stall was a third of the block's time).
+    store16(m, mean)
     for r in 0..<16 {
         let xr = x + r * N, yr = y + r * N
-        let mr = SIMD16<Float>(repeating: m[r])
+        let mr = SIMD16<Float>(repeating: mean[r])
         var acc = SIMD16<Float>()
         var i = 0
         while i < N {
@@ -126,17 +130,16 @@ private func layerNormBlock16(_ y: UnsafeMutablePointer<Float>, mean: UnsafeMuta
     }
     let variance = laneSums16(tile) * inverseN
     let s = 1 / (variance + layerNormEpsilon).squareRoot()
+    store16(s, rstd)
     for r in 0..<16 {
         let yr = y + r * N
-        let sr = SIMD16<Float>(repeating: s[r])
+        let sr = SIMD16<Float>(repeating: rstd[r])
         var i = 0
         while i < N {
             store16(load16(yr + i) * sr * load16(gamma + i) + load16(beta + i), yr + i)
             i += 16
         }
     }
-    store16(m, mean)
-    store16(s, rstd)
 }
 
 /// One row of `layerNormForward`: yr = LayerNorm(xr); returns its (mean, rstd). yr must not alias xr.
