@@ -51,6 +51,10 @@ func layerNormForward(_ y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePoint
     if N % 16 == 0 && rows >= 16 {
         withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 32) { tile in
             while r + 16 <= rows {
+                // The next 16 rows of y (in this call or, at its end, in the caller's next call,
+                // which continues the rows): in the training forward they are lines last touched
+                // by the previous backward pass, whose read-for-ownership stalled the stores.
+                prefetchBytesForWrite(y + (r + 16) * N, count: 16 * N * MemoryLayout<Float>.size)
                 layerNormBlock16(y + r * N, mean: mean + r, rstd: rstd + r, x + r * N, gamma: gamma, beta: beta, width: N,
                                  inverseN: inverseN, tile: tile.baseAddress!)
                 r += 16

@@ -82,8 +82,8 @@ public final class VisionTransformer: Network {
     private var packedWeightsValid = false
     public var preActivationTap: PreActivationTap?
     /// `Network.reusePackedWeights`: set by the trainer before a plain pass that reads the
-    /// parameters of the last plain pass; the pass then multiplies by the weights that pass packed.
-    /// Every plain pass clears it.
+    /// parameters of the last plain pass or update; the pass then multiplies by the weights that
+    /// pass or update packed (`parametersUpdated`). Every plain pass clears it.
     public var reusePackedWeights = false
     /// Tests switch reuse off to compare with packing at every pass, and count the packings.
     var reuseEnabled = true
@@ -261,6 +261,14 @@ public final class VisionTransformer: Network {
         sgemm(transA: false, transB: true, m: B, n: K, k: D, alpha: 1, a: pooled.pointer, lda: D,
               b: p + headW, ldb: D, beta: 0, c: logits.pointer, ldc: K)
         addBias(logits.pointer, p + headB, rows: B, columns: K)
+    }
+
+    /// An update rewrites the parameters: the packed weights are stale until its last call, which
+    /// packs the new ones (while the update has left them in cache), so that the next pass, told
+    /// to reuse them (`reusePackedWeights`), packs nothing.
+    public func parametersUpdated(_ parameters: UnsafePointer<Float>, through end: Int) {
+        packedWeightsValid = false
+        if end == parameterCount && reuseEnabled { packWeights(parameters) }
     }
 
     /// We^T and every block's Wqkv^T, Wo^T, W1^T, W2^T packed for the pass's groups.
