@@ -18,8 +18,8 @@
 // micro-kernels serves them all: the transposed cases (op(A) = A when A is row-major M x K, and
 // op(B) = B^T) go through 16 x 16 in-register SIMD transposes, the others are straight copies.
 // A row-major A (op(A) = A) is not packed, though: full 12 x 32 tiles read it in place
-// (`gemmKernel12x32Rows`, the same FMAs on the same values), and only a sliver with an edge tile
-// is packed, because for the narrow products of the ViT and the MLP's backward pass the
+// (`gemmKernel12x32Rows`, the same FMAs on the same values), as do edge slivers of 4 or 8 rows
+// (`gemmKernel4x32Rows`), and only a sliver with another edge tile is packed, because for the narrow products of the ViT and the MLP's backward pass the
 // transposing copy cost up to half as much as the FMAs. Nor is a row-major B (op(B) = B): its
 // 32-column slivers are read in place (row p at b + p * ldb), only a narrower last one is packed
 // (the copies were 2-4% of an MLP training step, whose backward products all have op(B) = B).
@@ -214,6 +214,16 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
                             } else if mrNow == mr && nrNow == nr {
                                 gemmKernel12x32(kc: kc, a: aSliver, b: bSliver, ldb: bStride, c: cTile, ldc: ldc,
                                                 alpha: alpha, beta: betaNow, betaIsZero: betaIsZero)
+                            } else if nrNow == nr && mrNow % 4 == 0, let aRows {
+                                // An edge sliver of 4 or 8 rows in place, 4 rows at a time: the
+                                // 4-row calls `gemmEdgeTile` makes, without packing the sliver.
+                                var r0 = 0
+                                while r0 < mrNow {
+                                    gemmKernel4x32Rows(kc: kc, a: aRows + r0 * lda, lda: lda, b: bSliver, ldb: bStride,
+                                                       c: cTile + r0 * ldc, ldc: ldc, alpha: alpha, beta: betaNow,
+                                                       betaIsZero: betaIsZero)
+                                    r0 += 4
+                                }
                             } else {
                                 if !sliverPacked, let aRows {
                                     gemmPackTransposed(src: aRows, ld: lda, rows: mrNow, kc: kc, dst: aPack + ir * kc, dstStride: mr)
@@ -725,6 +735,25 @@ internal func gemmTile12x32(kc: Int, a: UnsafePointer<Float>, rowStride rs: Int,
 @inline(never)
 internal func gemmKernel4x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int = gemmNR,
                              c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool) {
+    gemmTile4x32(kc: kc, a: a, rowStride: 1, stepStride: gemmMR, b: b, ldb: ldb, c: c, ldc: ldc, alpha: alpha, beta: beta,
+                 betaIsZero: betaIsZero)
+}
+
+/// `gemmKernel4x32` reading A unpacked, rows i in 0..<4 of a row-major A at a[i * lda + p], as
+/// `gemmKernel12x32Rows` does for full tiles: an edge sliver of 4 or 8 rows (the MLP's batch of
+/// 128 and probe chunks of 256 rows leave one) runs in place instead of being packed first.
+@inline(never)
+internal func gemmKernel4x32Rows(kc: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                                 c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool) {
+    gemmTile4x32(kc: kc, a: a, rowStride: lda, stepStride: 1, b: b, ldb: ldb, c: c, ldc: ldc, alpha: alpha, beta: beta,
+                 betaIsZero: betaIsZero)
+}
+
+/// The body of both 4 x 32 kernels: A's element (i, p) at a[i * rowStride + p * stepStride], B's
+/// row p at b + p * ldb.
+@inline(__always)
+internal func gemmTile4x32(kc: Int, a: UnsafePointer<Float>, rowStride rs: Int, stepStride cs: Int, b: UnsafePointer<Float>,
+                           ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool) {
     let bStep = ldb * MemoryLayout<Float>.stride
     var c0_0 = SIMD16<Float>(), c0_1 = SIMD16<Float>()
     var c1_0 = SIMD16<Float>(), c1_1 = SIMD16<Float>()
@@ -735,19 +764,19 @@ internal func gemmKernel4x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<
     for _ in 0..<kc {
         let b0 = bp.loadUnaligned(fromByteOffset: 0, as: SIMD16<Float>.self)
         let b1 = bp.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
-        let a0 = ap[0]
+        let a0 = ap[0 * rs]
         c0_0 = c0_0.addingProduct(b0, a0)
         c0_1 = c0_1.addingProduct(b1, a0)
-        let a1 = ap[1]
+        let a1 = ap[1 * rs]
         c1_0 = c1_0.addingProduct(b0, a1)
         c1_1 = c1_1.addingProduct(b1, a1)
-        let a2 = ap[2]
+        let a2 = ap[2 * rs]
         c2_0 = c2_0.addingProduct(b0, a2)
         c2_1 = c2_1.addingProduct(b1, a2)
-        let a3 = ap[3]
+        let a3 = ap[3 * rs]
         c3_0 = c3_0.addingProduct(b0, a3)
         c3_1 = c3_1.addingProduct(b1, a3)
-        ap += 12
+        ap += cs
         bp += bStep
     }
     let va = SIMD16<Float>(repeating: alpha)
