@@ -26,7 +26,7 @@ final class PackedWeightReuseTests: XCTestCase {
         return (trainer, mlp)
     }
 
-    func assertSameTrial(_ a: Trainer, _ b: Trainer, _ label: String, file: StaticString = #filePath, line: UInt = #line) {
+    static func assertSameTrial(_ a: Trainer, _ b: Trainer, _ label: String, file: StaticString = #filePath, line: UInt = #line) {
         let (x, y) = (a.curve.csv().split(separator: "\n"), b.curve.csv().split(separator: "\n"))
         if let i = zip(x, y).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset {
             XCTFail("\(label): curve line \(i) differs:\n  reuse:  \(x[i])\n  repack: \(y[i])", file: file, line: line)
@@ -50,7 +50,7 @@ final class PackedWeightReuseTests: XCTestCase {
             let (repacked, repacking) = try Self.trainer(spec, reuse: false)
             try reused.run()
             try repacked.run()
-            assertSameTrial(reused, repacked, label)
+            Self.assertSameTrial(reused, repacked, label)
             XCTAssertLessThan(reusing.weightPackings, repacking.weightPackings * 3 / 4,
                               "\(label): \(reusing.weightPackings) packings with reuse, \(repacking.weightPackings) without")
         }
@@ -81,6 +81,6 @@ final class PackedWeightReuseTests: XCTestCase {
         try resumed.run()
         let (repacked, _) = try Self.trainer(spec, reuse: false)
         try repacked.run()
-        assertSameTrial(resumed, repacked, "resumed at 17")
+        Self.assertSameTrial(resumed, repacked, "resumed at 17")
     }
 }

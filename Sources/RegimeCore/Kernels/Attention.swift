@@ -27,8 +27,9 @@ struct AttentionShape {
     var paddedTokens: Int { (tokens + 15) / 16 * 16 }
     /// Floats of the probabilities buffer per example: heads x T x paddedTokens.
     var probsPerExample: Int { heads * tokens * paddedTokens }
-    /// Floats of scratch the forward and backward passes need.
-    var scratchCount: Int { 2 * headDim * paddedTokens + tokens * paddedTokens }
+    /// Floats of scratch the forward and backward passes need: two Dh x Tp transposes, dS^T (T x Tp),
+    /// and in the backward pass the transposes of dS^T and P^T (Tp x Tp each).
+    var scratchCount: Int { 2 * headDim * paddedTokens + tokens * paddedTokens + 2 * paddedTokens * paddedTokens }
 }
 
 // MARK: exp
@@ -142,6 +143,63 @@ private func rowsTimesMatrix4(_ dst: UnsafeMutablePointer<Float>, dstStride: Int
     }
 }
 
+/// Eight outputs at once, from weights with the eight outputs' entries side by side:
+///     out_j[c ..< c+16] = scale * sum_{r < n} w[r * wr + j] * rows[r * rowStride + c ...],  j = 0..<8,
+/// for every 16-column chunk c of `width` (a multiple of 16). Each output is one FMA chain over r in
+/// increasing order from +0, then one multiplication by `scale`: the arithmetic of
+/// `rowsTimesMatrix4`, and with scale 1 (x * 1 is x exactly) of `weightedRowSum4`, so the same
+/// bits as they give. Why this form: a step's eight weights are at constant offsets from one
+/// pointer (the loop needs three address registers, where eight weight pointers were spilled to
+/// the stack), and eight independent chains cover the FMA latency of a 16-deep sum, where four
+/// left half the issue slots idle.
+@inline(__always)
+private func combineRows8(_ out: UnsafeMutablePointer<Float>, outStride: Int, weights w: UnsafePointer<Float>, wr: Int,
+                          n: Int, rows: UnsafePointer<Float>, rowStride: Int, width: Int, scale: Float) {
+    let sv = SIMD16<Float>(repeating: scale)
+    var c = 0
+    while c < width {
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        var a4 = SIMD16<Float>(), a5 = SIMD16<Float>(), a6 = SIMD16<Float>(), a7 = SIMD16<Float>()
+        var wk = w, row = rows + c
+        for _ in 0..<n {
+            let v = load16(row)
+            a0.addProduct(SIMD16(repeating: wk[0]), v); a1.addProduct(SIMD16(repeating: wk[1]), v)
+            a2.addProduct(SIMD16(repeating: wk[2]), v); a3.addProduct(SIMD16(repeating: wk[3]), v)
+            a4.addProduct(SIMD16(repeating: wk[4]), v); a5.addProduct(SIMD16(repeating: wk[5]), v)
+            a6.addProduct(SIMD16(repeating: wk[6]), v); a7.addProduct(SIMD16(repeating: wk[7]), v)
+            wk += wr
+            row += rowStride
+        }
+        var o = out + c
+        store16(a0 * sv, o); o += outStride; store16(a1 * sv, o); o += outStride
+        store16(a2 * sv, o); o += outStride; store16(a3 * sv, o); o += outStride
+        store16(a4 * sv, o); o += outStride; store16(a5 * sv, o); o += outStride
+        store16(a6 * sv, o); o += outStride; store16(a7 * sv, o)
+        c += 16
+    }
+}
+
+/// out_j = sum_{r < n} w[r * wr + j] * rows[r * rowStride ..< + width] for j = 0..<count: whole
+/// groups of eight by `combineRows8` when the width is a multiple of 16, the rest four at a time by
+/// `weightedRowSum4` (weights side by side: wj = 1). The same bits either way.
+@inline(__always)
+private func combineRows(_ out: UnsafeMutablePointer<Float>, outStride: Int, count: Int, weights w: UnsafePointer<Float>,
+                         wr: Int, n: Int, rows: UnsafePointer<Float>, rowStride: Int, width: Int) {
+    var j0 = 0
+    if width % 16 == 0 {
+        while j0 + 8 <= count {
+            combineRows8(out + j0 * outStride, outStride: outStride, weights: w + j0, wr: wr, n: n, rows: rows,
+                         rowStride: rowStride, width: width, scale: 1)
+            j0 += 8
+        }
+    }
+    while j0 < count {
+        weightedRowSum4(out + j0 * outStride, outStride: outStride, count: min(4, count - j0), width: width, n: n,
+                        weights: w + j0, wj: 1, wr: wr, rows: rows, rowStride: rowStride)
+        j0 += 4
+    }
+}
+
 // MARK: Forward and backward
 
 /// dst (depth x padded) = the columns [0, depth) of `rows` (count rows of stride `rowStride`),
@@ -157,6 +215,41 @@ private func transposeRows(_ dst: UnsafeMutablePointer<Float>, padded: Int, _ ro
             out.pointee = row[i]
             out += padded
         }
+    }
+}
+
+/// `transposeRows` for `depth` a multiple of 16, by 16 x 16 tiles (`transpose16x16`; `tile` holds
+/// 32 vectors): the same values moved, and the columns count..<roundUp(count, 16) (which must fit
+/// in `padded`) set to 0. The scalar form's 256 stores per tile, each to another row of dst, were a
+/// third of the attention forward's time.
+@inline(__always)
+private func transposeRowsByTiles(_ dst: UnsafeMutablePointer<Float>, padded: Int, _ rows: UnsafePointer<Float>,
+                                  rowStride: Int, count: Int, depth: Int, tile: UnsafeMutablePointer<SIMD16<Float>>) {
+    var t0 = 0
+    while t0 < count {
+        let n = min(16, count - t0)
+        var i0 = 0
+        while i0 < depth {
+            for r in 0..<n { tile[r] = load16(rows + (t0 + r) * rowStride + i0) }
+            for r in n..<16 { tile[r] = SIMD16() }
+            transpose16x16(tile, scratch: tile + 16)
+            for i in 0..<16 { store16(tile[i], dst + (i0 + i) * padded + t0) }
+            i0 += 16
+        }
+        t0 += 16
+    }
+}
+
+/// A head's columns [0, depth) of `count` rows transposed (`transposeRows`): by tiles when `depth`
+/// is a multiple of 16 (`transposeRowsByTiles`, which also writes 0 into the padding columns up to
+/// the next multiple of 16, where the callers keep 0 anyway).
+@inline(__always)
+private func transposeHead(_ dst: UnsafeMutablePointer<Float>, padded: Int, _ rows: UnsafePointer<Float>, rowStride: Int,
+                           count: Int, depth: Int, tile: UnsafeMutablePointer<SIMD16<Float>>) {
+    if depth % 16 == 0 {
+        transposeRowsByTiles(dst, padded: padded, rows, rowStride: rowStride, count: count, depth: depth, tile: tile)
+    } else {
+        transposeRows(dst, padded: padded, rows, rowStride: rowStride, count: count, depth: depth)
     }
 }
 
@@ -196,30 +289,42 @@ func softmaxColumns(_ st: UnsafeMutablePointer<Float>, rows n: Int, padded: Int,
 /// out (B*T, D), probs (B, H, T, paddedTokens) from qkv (B*T, 3D). `scratch`: `shape.scratchCount` floats.
 ///
 /// Works on transposes, so that the softmax runs across lanes rather than along a row: per
-/// example and head, Q_h^T (Dh x Tp) is formed, S^T = K_h Q_h^T (row s holds the scores of key s
-/// against the queries t in its lanes, each the same FMA chain over i as S = Q_h K_h^T), the
-/// softmax goes down the columns (`softmaxColumns`), and O_h = P V_h reads P from P^T. `probs`
+/// example and head, Q_h^T and K_h^T (Dh x Tp) are formed, S^T = K_h Q_h^T (row s holds the scores
+/// of key s against the queries t in its lanes, each the same FMA chain over i as S = Q_h K_h^T),
+/// the softmax goes down the columns (`softmaxColumns`), and O_h = P V_h reads P from P^T. `probs`
 /// keeps P^T: row s (of T) holds P[t, s] at column t, 0 in the padding columns t >= T.
-/// Bit-identical to `attentionForwardRowwise` (whose probs are the transpose).
+/// The products run eight output rows at a time (`combineRows8`) with their weights side by side
+/// (a column of K_h^T, of P^T), the rest four at a time. Bit-identical to `attentionForwardRowwise`
+/// (whose probs are the transpose).
 func attentionForward(out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>,
                       batch B: Int, shape: AttentionShape, scratch: UnsafeMutablePointer<Float>) {
     let (T, D, H, Dh, Tp) = (shape.tokens, shape.dim, shape.heads, shape.headDim, shape.paddedTokens)
     let scale = 1 / Float(Dh).squareRoot()
-    let qt = scratch  // Q_h^T, Dh x Tp, zero in the padding columns
-    qt.update(repeating: 0, count: Dh * Tp)
-    for b in 0..<B {
-        let base = qkv + b * T * 3 * D
-        for h in 0..<H {
-            transposeRows(qt, padded: Tp, base + h * Dh, rowStride: 3 * D, count: T, depth: Dh)
-            let pt = probs + (b * H + h) * T * Tp
-            for s0 in stride(from: 0, to: T, by: 4) {
-                rowsTimesMatrix4(pt + s0 * Tp, dstStride: Tp, count: min(4, T - s0), base + s0 * 3 * D + D + h * Dh,
-                                 xStride: 3 * D, depth: Dh, qt, padded: Tp, scale: scale)
-            }
-            softmaxColumns(pt, rows: T, padded: Tp, valid: T)
-            for t0 in stride(from: 0, to: T, by: 4) {
-                weightedRowSum4(out + (b * T + t0) * D + h * Dh, outStride: D, count: min(4, T - t0), width: Dh, n: T,
-                                weights: pt + t0, wj: 1, wr: Tp, rows: base + 2 * D + h * Dh, rowStride: 3 * D)
+    let qt = scratch, kt = scratch + Dh * Tp  // Q_h^T, K_h^T, Dh x Tp each, zero in the padding columns
+    qt.update(repeating: 0, count: 2 * Dh * Tp)
+    withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 32) { tileBuffer in
+        let tile = tileBuffer.baseAddress!
+        for b in 0..<B {
+            let base = qkv + b * T * 3 * D
+            for h in 0..<H {
+                transposeHead(qt, padded: Tp, base + h * Dh, rowStride: 3 * D, count: T, depth: Dh, tile: tile)
+                transposeHead(kt, padded: Tp, base + D + h * Dh, rowStride: 3 * D, count: T, depth: Dh, tile: tile)
+                let pt = probs + (b * H + h) * T * Tp
+                var s0 = 0
+                while s0 + 8 <= T {  // S^T rows s0..<s0+8: weights K_h^T[i, s0 + j]
+                    combineRows8(pt + s0 * Tp, outStride: Tp, weights: kt + s0, wr: Tp, n: Dh, rows: qt, rowStride: Tp,
+                                 width: Tp, scale: scale)
+                    s0 += 8
+                }
+                while s0 < T {
+                    rowsTimesMatrix4(pt + s0 * Tp, dstStride: Tp, count: min(4, T - s0), base + s0 * 3 * D + D + h * Dh,
+                                     xStride: 3 * D, depth: Dh, qt, padded: Tp, scale: scale)
+                    s0 += 4
+                }
+                softmaxColumns(pt, rows: T, padded: Tp, valid: T)
+                // O_t = sum_s P[t, s] V_s: weights P^T[s, t0 + j]
+                combineRows(out + b * T * D + h * Dh, outStride: D, count: T, weights: pt, wr: Tp, n: T,
+                            rows: base + 2 * D + h * Dh, rowStride: 3 * D, width: Dh)
             }
         }
     }
@@ -231,53 +336,64 @@ func attentionForward(out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePoin
 /// In the transposed layout throughout: dP^T = V_h dO_h^T, then per query t (a lane) the weighted
 /// sum w_t = sum_s P[t, s] dP[t, s] in `attentionBackwardRowwise`'s order (FMA partials over s = l,
 /// l + 16, ... per lane l, added in lane order from -0), dS^T = P^T * (dP^T - w) / sqrt(Dh), and
-/// the three products read dS and P from their transposes. Bit-identical to the row-wise backward.
+/// the three products: dQ reads dS from dS^T, dK and dV read dS and P from their transposes (formed
+/// once per head, so that every product's weights lie side by side for `combineRows`).
+/// Bit-identical to the row-wise backward.
 func attentionBackward(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
                        probs: UnsafePointer<Float>, batch B: Int, shape: AttentionShape, scratch: UnsafeMutablePointer<Float>) {
     let (T, D, H, Dh, Tp) = (shape.tokens, shape.dim, shape.heads, shape.headDim, shape.paddedTokens)
     let scaleV = SIMD16<Float>(repeating: 1 / Float(Dh).squareRoot())
-    let dot = scratch                   // dO_h^T, Dh x Tp, zero in the padding columns
+    let dot = scratch, vt = scratch + Dh * Tp  // dO_h^T, V_h^T, Dh x Tp each, zero in the padding columns
     let ds = scratch + 2 * Dh * Tp      // dP^T, then dS^T (T x Tp, scaled by 1/sqrt(Dh))
-    dot.update(repeating: 0, count: Dh * Tp)
-    for b in 0..<B {
-        let base = qkv + b * T * 3 * D
-        let dbase = dqkv + b * T * 3 * D
-        let gbase = dout + b * T * D
-        for h in 0..<H {
-            transposeRows(dot, padded: Tp, gbase + h * Dh, rowStride: D, count: T, depth: Dh)
-            let pt = probs + (b * H + h) * T * Tp
-            for s0 in stride(from: 0, to: T, by: 4) {
-                rowsTimesMatrix4(ds + s0 * Tp, dstStride: Tp, count: min(4, T - s0), base + s0 * 3 * D + 2 * D + h * Dh,
-                                 xStride: 3 * D, depth: Dh, dot, padded: Tp, scale: 1)
-            }
-            var c = 0
-            while c < Tp {
-                var weighted = SIMD16<Float>(repeating: -0.0)
-                for l in 0..<16 {
-                    var partial = SIMD16<Float>()
-                    var s = l
-                    while s < T { partial.addProduct(load16(pt + s * Tp + c), load16(ds + s * Tp + c)); s += 16 }
-                    weighted += partial
+    let dsRows = ds + T * Tp            // dS (Tp x Tp: row t holds dS[t, s] at column s)
+    let pRows = dsRows + Tp * Tp        // P, likewise
+    dot.update(repeating: 0, count: 2 * Dh * Tp)
+    withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 32) { tileBuffer in
+        let tile = tileBuffer.baseAddress!
+        for b in 0..<B {
+            let base = qkv + b * T * 3 * D
+            let dbase = dqkv + b * T * 3 * D
+            let gbase = dout + b * T * D
+            for h in 0..<H {
+                transposeHead(dot, padded: Tp, gbase + h * Dh, rowStride: D, count: T, depth: Dh, tile: tile)
+                transposeHead(vt, padded: Tp, base + 2 * D + h * Dh, rowStride: 3 * D, count: T, depth: Dh, tile: tile)
+                let pt = probs + (b * H + h) * T * Tp
+                var s0 = 0
+                while s0 + 8 <= T {  // dP^T rows s0..<s0+8: weights V_h^T[i, s0 + j]
+                    combineRows8(ds + s0 * Tp, outStride: Tp, weights: vt + s0, wr: Tp, n: Dh, rows: dot, rowStride: Tp,
+                                 width: Tp, scale: 1)
+                    s0 += 8
                 }
-                for s in 0..<T {
-                    let at = s * Tp + c
-                    store16(load16(pt + at) * (load16(ds + at) - weighted) * scaleV, ds + at)
+                while s0 < T {
+                    rowsTimesMatrix4(ds + s0 * Tp, dstStride: Tp, count: min(4, T - s0), base + s0 * 3 * D + 2 * D + h * Dh,
+                                     xStride: 3 * D, depth: Dh, dot, padded: Tp, scale: 1)
+                    s0 += 4
                 }
-                c += 16
-            }
-            for t0 in stride(from: 0, to: T, by: 4) {
-                let count = min(4, T - t0)
-                // dQ_t = sum_s dS[t, s] K_s
-                weightedRowSum4(dbase + t0 * 3 * D + h * Dh, outStride: 3 * D, count: count, width: Dh, n: T,
-                                weights: ds + t0, wj: 1, wr: Tp, rows: base + D + h * Dh, rowStride: 3 * D)
-            }
-            // dK_s = sum_t dS[t, s] q_t;  dV_s = sum_t P[t, s] dO_t
-            for s0 in stride(from: 0, to: T, by: 4) {
-                let count = min(4, T - s0)
-                weightedRowSum4(dbase + s0 * 3 * D + D + h * Dh, outStride: 3 * D, count: count, width: Dh, n: T,
-                                weights: ds + s0 * Tp, wj: Tp, wr: 1, rows: base + h * Dh, rowStride: 3 * D)
-                weightedRowSum4(dbase + s0 * 3 * D + 2 * D + h * Dh, outStride: 3 * D, count: count, width: Dh, n: T,
-                                weights: pt + s0 * Tp, wj: Tp, wr: 1, rows: gbase + h * Dh, rowStride: D)
+                var c = 0
+                while c < Tp {
+                    var weighted = SIMD16<Float>(repeating: -0.0)
+                    for l in 0..<16 {
+                        var partial = SIMD16<Float>()
+                        var s = l
+                        while s < T { partial.addProduct(load16(pt + s * Tp + c), load16(ds + s * Tp + c)); s += 16 }
+                        weighted += partial
+                    }
+                    for s in 0..<T {
+                        let at = s * Tp + c
+                        store16(load16(pt + at) * (load16(ds + at) - weighted) * scaleV, ds + at)
+                    }
+                    c += 16
+                }
+                // dQ_t = sum_s dS[t, s] K_s: weights dS^T[s, t0 + j]
+                combineRows(dbase + h * Dh, outStride: 3 * D, count: T, weights: ds, wr: Tp, n: T, rows: base + D + h * Dh,
+                            rowStride: 3 * D, width: Dh)
+                // dK_s = sum_t dS[t, s] q_t;  dV_s = sum_t P[t, s] dO_t: weights dS[t, s0 + j], P[t, s0 + j]
+                transposeRowsByTiles(dsRows, padded: Tp, ds, rowStride: Tp, count: T, depth: Tp, tile: tile)
+                transposeRowsByTiles(pRows, padded: Tp, pt, rowStride: Tp, count: T, depth: Tp, tile: tile)
+                combineRows(dbase + D + h * Dh, outStride: 3 * D, count: T, weights: dsRows, wr: Tp, n: T, rows: base + h * Dh,
+                            rowStride: 3 * D, width: Dh)
+                combineRows(dbase + 2 * D + h * Dh, outStride: 3 * D, count: T, weights: pRows, wr: Tp, n: T,
+                            rows: gbase + h * Dh, rowStride: D, width: Dh)
             }
         }
     }

@@ -48,3 +48,13 @@ func prefetchBytes(_ start: UnsafeRawPointer, count: Int) {
     }
     if count > 0 { regime_prefetch(start + (count - 1)) }
 }
+
+/// Prefetches for writing the cache lines of `count` bytes from `start` (one hint per 64-byte line;
+/// a hint never faults, so the range may run past an allocation).
+func prefetchBytesForWrite(_ start: UnsafeRawPointer, count: Int) {
+    var offset = 0
+    while offset < count {
+        regime_prefetch_write(start + offset)
+        offset += 64
+    }
+}

@@ -51,6 +51,10 @@ func layerNormForward(_ y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePoint
     if N % 16 == 0 && rows >= 16 {
         withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 32) { tile in
             while r + 16 <= rows {
+                // The next 16 rows of y (in this call or, at its end, in the caller's next call,
+                // which continues the rows): in the training forward they are lines last touched
+                // by the previous backward pass, whose read-for-ownership stalled the stores.
+                prefetchBytesForWrite(y + (r + 16) * N, count: 16 * N * MemoryLayout<Float>.size)
                 layerNormBlock16(y + r * N, mean: mean + r, rstd: rstd + r, x + r * N, gamma: gamma, beta: beta, width: N,
                                  inverseN: inverseN, tile: tile.baseAddress!)
                 r += 16
@@ -111,9 +115,13 @@ private func layerNormBlock16(_ y: UnsafeMutablePointer<Float>, mean: UnsafeMuta
         tile[r] = acc
     }
     let m = laneSums16(tile) * inverseN
+    // The 16 means and rstds go to memory once and are read back as scalars: a lane chosen at run
+    // time compiled to a store of the whole vector before every row's read of one lane, which
+    // then read it back through store forwarding (the hottest instructions of the block in perf).
+    store16(m, mean)
     for r in 0..<16 {
         let xr = x + r * N, yr = y + r * N
-        let mr = SIMD16<Float>(repeating: m[r])
+        let mr = SIMD16<Float>(repeating: mean[r])
         var acc = SIMD16<Float>()
         var i = 0
         while i < N {
@@ -126,17 +134,16 @@ private func layerNormBlock16(_ y: UnsafeMutablePointer<Float>, mean: UnsafeMuta
     }
     let variance = laneSums16(tile) * inverseN
     let s = 1 / (variance + layerNormEpsilon).squareRoot()
+    store16(s, rstd)
     for r in 0..<16 {
         let yr = y + r * N
-        let sr = SIMD16<Float>(repeating: s[r])
+        let sr = SIMD16<Float>(repeating: rstd[r])
         var i = 0
         while i < N {
             store16(load16(yr + i) * sr * load16(gamma + i) + load16(beta + i), yr + i)
             i += 16
         }
     }
-    store16(m, mean)
-    store16(s, rstd)
 }
 
 /// One row of `layerNormForward`: yr = LayerNorm(xr); returns its (mean, rstd). yr must not alias xr.

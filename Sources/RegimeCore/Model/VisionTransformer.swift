@@ -70,11 +70,24 @@ public final class VisionTransformer: Network {
     private var dx = FloatBuffer(count: 0), dtmp = FloatBuffer(count: 0), dwide = FloatBuffer(count: 0)
     private var dpooled = FloatBuffer(count: 0)
     private let scratch: FloatBuffer
-    /// W1^T of each block, packed for `sgemm(packedB:)` at every pass (`feedForwardHidden`).
-    private let packedFFN: [GEMMPackedB]
+    /// A block's weight matrices transposed and packed for `sgemm(packedB:)`: the forward pass runs
+    /// in groups of examples (`forwardGroupRows`), each group multiplying by the same weights.
+    struct PackedBlockWeights {
+        let qkv: GEMMPackedB, o: GEMMPackedB, f1: GEMMPackedB, f2: GEMMPackedB
+    }
+    /// We^T and each block's weights, packed by the last plain pass (`packWeights`).
+    private let packedPatch: GEMMPackedB
+    private let packedBlocks: [PackedBlockWeights]
+    /// Whether the packed weights hold the parameters of the last plain pass.
+    private var packedWeightsValid = false
     public var preActivationTap: PreActivationTap?
-    /// `Network.reusePackedWeights`: unused, this network keeps nothing derived from the weights between passes.
+    /// `Network.reusePackedWeights`: set by the trainer before a plain pass that reads the
+    /// parameters of the last plain pass or update; the pass then multiplies by the weights that
+    /// pass or update packed (`parametersUpdated`). Every plain pass clears it.
     public var reusePackedWeights = false
+    /// Tests switch reuse off to compare with packing at every pass, and count the packings.
+    var reuseEnabled = true
+    private(set) var weightPackings = 0
 
     public init(spec: ViTSpec) {
         self.spec = spec
@@ -110,7 +123,11 @@ public final class VisionTransformer: Network {
         patternLayers = patterns
         attention = AttentionShape(tokens: T, dim: D, heads: spec.heads)
         scratch = FloatBuffer(count: max(attention.scratchCount, D))
-        packedFFN = blocks.map { _ in GEMMPackedB(k: D, n: F) }
+        packedPatch = GEMMPackedB(k: patchSize, n: D)
+        packedBlocks = blocks.map { _ in
+            PackedBlockWeights(qkv: GEMMPackedB(k: D, n: 3 * D), o: GEMMPackedB(k: D, n: D), f1: GEMMPackedB(k: D, n: F),
+                               f2: GEMMPackedB(k: F, n: D))
+        }
 
         let (t, d) = (Double(T), Double(D))
         let embedFlops = 2 * Double(Np) * Double(patchSize) * d
@@ -192,60 +209,39 @@ public final class VisionTransformer: Network {
     }
 
     /// Up to the last block's feed-forward hidden units (its pattern layer): that block's second
-    /// matrix, the final LayerNorm, the pooling and the head are skipped.
+    /// matrix, the final LayerNorm, the pooling and the head are skipped. With a
+    /// `preActivationTap` set, every group of examples (`forwardGroupRows`) is computed in the
+    /// first group's rows of the buffers, which stay in L2, instead of the batch's (a probe chunk's
+    /// 13 MiB of activations went to memory and back; nothing reads them after the pass): the
+    /// `patternSource`s are then not the batch's (the tap has had the values); without a tap they
+    /// are, as the protocol says. The values computed are the same either way.
     public func forwardPatterns(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int) {
-        forward(parameters: parameters, input: input, batch: B, gates: nil, patternsOnly: true)
+        forward(parameters: parameters, input: input, batch: B, gates: nil, patternsOnly: true,
+                inCache: preActivationTap != nil)
     }
 
+    /// Rows (examples x tokens) of a group of the forward pass: 192, 12 examples of the tracked ViT
+    /// (16 tokens), 16 of the GEMM's 12-row slivers. A group's activations (13 D floats a row: X,
+    /// LN1, QKV, attention, X', LN2, the 4D hidden units, X'') are 640 KiB for D = 64, so they stay
+    /// in L2 (2 MiB a core here) from the product that writes them to the kernels that read them;
+    /// the whole probe chunk's (256 examples, 13 MiB) went through memory between the passes.
+    static let forwardGroupRows = 192
+
+    /// The forward pass in groups of examples; with `inCache`, each group in the first group's rows
+    /// (`forwardPatterns`).
     private func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
-                         gates: GateMasks?, patternsOnly: Bool) {
+                         gates: GateMasks?, patternsOnly: Bool, inCache: Bool = false) {
         reserve(examples: B)
-        let R = B * T
         let p = parameters
+        if !(reusePackedWeights && reuseEnabled && packedWeightsValid) { packWeights(p) }
+        reusePackedWeights = false
         patchify(input, batch: B)
-        // Embedding: E = patches We^T (into X0 directly without a class token), then + be + pos.
-        let e = spec.classToken ? embedded.pointer : x0.pointer
-        sgemm(transA: false, transB: true, m: B * Np, n: D, k: patchSize, alpha: 1, a: patches.pointer, lda: patchSize,
-              b: p + patchW, ldb: patchSize, beta: 0, c: e, ldc: D)
-        // X0 = (E + be) + pos example by example, each example's LN1 of the first block while it is in L1.
-        let firstPatchToken = spec.classToken ? 1 : 0
-        let (block0, offsets0) = (blockBuffers[0], blocks[0])  // (a ViT has at least one block)
-        for b in 0..<B {
-            for t in 0..<T {
-                let row = x0.pointer + (b * T + t) * D
-                if let cls, t == 0 {
-                    addRows(row, p + cls, p + pos, count: D)
-                } else {
-                    addRows(row, e + (b * Np + t - firstPatchToken) * D, p + patchB, then: p + pos + t * D, count: D)
-                }
-            }
-            layerNormForward(block0.ln1.pointer + b * T * D, mean: block0.ln1Mean.pointer + b * T,
-                             rstd: block0.ln1Rstd.pointer + b * T, x0.pointer + b * T * D, gamma: p + offsets0.ln1Gamma,
-                             beta: p + offsets0.ln1Beta, rows: T, width: D)
+        let group = max(1, Self.forwardGroupRows / T)
+        for first in stride(from: 0, to: B, by: group) {
+            forwardGroup(parameters: p, first: first, count: min(group, B - first), at: inCache ? 0 : first, gates: gates,
+                         patternsOnly: patternsOnly)
         }
-        var x = UnsafePointer(x0.pointer)
-        for (l, o) in blocks.enumerated() {
-            let w = blockBuffers[l]
-            // (LN1 of this block was computed with its input X.)
-            sgemm(transA: false, transB: true, m: R, n: 3 * D, k: D, alpha: 1, a: w.ln1.pointer, lda: D,
-                  b: p + o.qkvW, ldb: D, beta: 0, c: w.qkv.pointer, ldc: 3 * D)
-            attentionForward(out: w.attn.pointer, probs: w.probs.pointer, qkv: w.qkv.pointer, batch: B, shape: attention,
-                             scratch: scratch.pointer)
-            residualThenLayerNorm(w.x1.pointer, residual: x, product: w.attn.pointer, k: D, weights: p + o.oW, bias: p + o.oB,
-                                  rows: R, y: w.ln2.pointer, mean: w.ln2Mean.pointer, rstd: w.ln2Rstd.pointer,
-                                  gamma: p + o.ln2Gamma, beta: p + o.ln2Beta)
-            feedForwardHidden(layer: l, w, parameters: p, offsets: o, batch: B, gates: gates)
-            if patternsOnly && l == blocks.count - 1 { return }
-            // X'' = X' + relu(Z) W2^T + b2, and the next LayerNorm (the next block's LN1, or LNf).
-            let last = l == blocks.count - 1
-            let next = last ? nil : blockBuffers[l + 1]
-            residualThenLayerNorm(w.x2.pointer, residual: w.x1.pointer, product: w.hidden.pointer, k: F, weights: p + o.f2W,
-                                  bias: p + o.f2B, rows: R, y: next?.ln1.pointer ?? lnf.pointer,
-                                  mean: next?.ln1Mean.pointer ?? lnfMean.pointer, rstd: next?.ln1Rstd.pointer ?? lnfRstd.pointer,
-                                  gamma: p + (last ? lnfGamma : blocks[l + 1].ln1Gamma),
-                                  beta: p + (last ? lnfBeta : blocks[l + 1].ln1Beta))
-            x = UnsafePointer(w.x2.pointer)
-        }
+        if patternsOnly { return }
         for b in 0..<B {
             let out = pooled.pointer + b * D
             let f = lnf.pointer + b * T * D
@@ -267,42 +263,109 @@ public final class VisionTransformer: Network {
         addBias(logits.pointer, p + headB, rows: B, columns: K)
     }
 
-    /// Floats of feed-forward pre-activations computed at a time (96 KiB, 6 examples of the tracked
-    /// ViT, 96 rows: 8 of the GEMM's 12-row slivers): they stay in L2 between the product, the bias,
-    /// the tap and the ReLU, where the whole probe chunk's (4 MiB per block) went through memory.
-    static let hiddenGroupFloats = 24576
+    /// An update rewrites the parameters: the packed weights are stale until its last call, which
+    /// packs the new ones (while the update has left them in cache), so that the next pass, told
+    /// to reuse them (`reusePackedWeights`), packs nothing.
+    public func parametersUpdated(_ parameters: UnsafePointer<Float>, through end: Int) {
+        packedWeightsValid = false
+        if end == parameterCount && reuseEnabled { packWeights(parameters) }
+    }
 
-    /// The feed-forward hidden units of block `l`: Z = LN2(X') W1^T + b1, handed to the tap (ungated,
-    /// with a tap), then relu(Z), or gated, into `w.hidden`. W1^T is packed once per pass
-    /// (`packedFFN`) and the product runs a group of examples at a time (`hiddenGroupFloats`), each
-    /// group's bias, tap and ReLU right after its product. Every element gets the same operations as
-    /// in one whole-batch `sgemm` followed by whole-batch passes (a GEMM element's sum does not
-    /// depend on the rows around it, and `sgemm(packedB:)` gives `sgemm`'s bits), so the same bits.
-    private func feedForwardHidden(layer l: Int, _ w: BlockBuffers, parameters p: UnsafePointer<Float>, offsets o: BlockOffsets,
-                                   batch B: Int, gates: GateMasks?) {
-        let packed = packedFFN[l]
-        packed.pack(transB: true, b: p + o.f1W, ldb: D)
-        let group = max(1, Self.hiddenGroupFloats / (T * F))
-        for first in stride(from: 0, to: B, by: group) {
-            let count = min(group, B - first)
-            let (rows, r0) = (count * T, first * T)
-            let z = w.hidden.pointer + r0 * F
-            sgemm(m: rows, a: w.ln2.pointer + r0 * D, lda: D, packedB: packed, alpha: 1, beta: 0, c: z, ldc: F)
-            if let gates {
-                addBias(z, p + o.f1B, rows: rows, columns: F)
-                gateForward(z, z, gate: gates[l] + r0 * F, count: rows * F)
-            } else if let tap = preActivationTap {
-                addBias(z, p + o.f1B, rows: rows, columns: F)
-                tap(l, first, count, z)
-                reluForward(z, z, count: rows * F)
-            } else {
-                addBiasRelu(z, p + o.f1B, rows: rows, columns: F)
+    /// We^T and every block's Wqkv^T, Wo^T, W1^T, W2^T packed for the pass's groups.
+    private func packWeights(_ p: UnsafePointer<Float>) {
+        packedPatch.pack(transB: true, b: p + patchW, ldb: patchSize)
+        for (o, packed) in zip(blocks, packedBlocks) {
+            packed.qkv.pack(transB: true, b: p + o.qkvW, ldb: D)
+            packed.o.pack(transB: true, b: p + o.oW, ldb: D)
+            packed.f1.pack(transB: true, b: p + o.f1W, ldb: D)
+            packed.f2.pack(transB: true, b: p + o.f2W, ldb: F)
+        }
+        packedWeightsValid = true
+        weightPackings += 1
+    }
+
+    /// Examples first..<first + count of the forward pass up to the final LayerNorm (with
+    /// `patternsOnly`, up to the last block's hidden units), every block for this group before the
+    /// next group starts, into the buffers' rows of examples slot..<slot + count (slot = first for
+    /// the rows the backward pass reads; the tap and the gates see the examples as first...).
+    /// Each row goes through the same operations as in whole-batch passes: a GEMM element's sum does
+    /// not depend on the rows around it (`sgemm(packedB:)` gives `sgemm`'s bits), and LayerNorm,
+    /// attention, bias, tap and ReLU work row by row or example by example. So the same bits.
+    private func forwardGroup(parameters p: UnsafePointer<Float>, first: Int, count: Int, at slot: Int, gates: GateMasks?,
+                              patternsOnly: Bool) {
+        let (r0, rows) = (slot * T, count * T)
+        // Embedding: E = patches We^T (into X0 directly without a class token), then + be + pos.
+        let e = spec.classToken ? embedded.pointer : x0.pointer
+        sgemm(m: count * Np, a: patches.pointer + first * Np * patchSize, lda: patchSize, packedB: packedPatch, alpha: 1,
+              beta: 0, c: e + slot * Np * D, ldc: D)
+        // X0 = (E + be) + pos example by example, each example's LN1 of the first block while it is in L1.
+        let firstPatchToken = spec.classToken ? 1 : 0
+        let (block0, offsets0) = (blockBuffers[0], blocks[0])  // (a ViT has at least one block)
+        for b in slot..<(slot + count) {
+            for t in 0..<T {
+                let row = x0.pointer + (b * T + t) * D
+                if let cls, t == 0 {
+                    addRows(row, p + cls, p + pos, count: D)
+                } else {
+                    addRows(row, e + (b * Np + t - firstPatchToken) * D, p + patchB, then: p + pos + t * D, count: D)
+                }
             }
+            layerNormForward(block0.ln1.pointer + b * T * D, mean: block0.ln1Mean.pointer + b * T,
+                             rstd: block0.ln1Rstd.pointer + b * T, x0.pointer + b * T * D, gamma: p + offsets0.ln1Gamma,
+                             beta: p + offsets0.ln1Beta, rows: T, width: D)
+        }
+        var x = UnsafePointer(x0.pointer + r0 * D)
+        for (l, o) in blocks.enumerated() {
+            let (w, packed) = (blockBuffers[l], packedBlocks[l])
+            // (LN1 of this block was computed with its input X.)
+            sgemm(m: rows, a: w.ln1.pointer + r0 * D, lda: D, packedB: packed.qkv, alpha: 1, beta: 0,
+                  c: w.qkv.pointer + r0 * 3 * D, ldc: 3 * D)
+            attentionForward(out: w.attn.pointer + r0 * D, probs: w.probs.pointer + slot * attention.probsPerExample,
+                             qkv: w.qkv.pointer + r0 * 3 * D, batch: count, shape: attention, scratch: scratch.pointer)
+            residualThenLayerNorm(w.x1.pointer + r0 * D, residual: x, product: w.attn.pointer + r0 * D, k: D,
+                                  weights: packed.o, bias: p + o.oB, rows: rows, y: w.ln2.pointer + r0 * D,
+                                  mean: w.ln2Mean.pointer + r0, rstd: w.ln2Rstd.pointer + r0,
+                                  gamma: p + o.ln2Gamma, beta: p + o.ln2Beta)
+            feedForwardHidden(layer: l, w, weights: packed.f1, parameters: p, offsets: o, first: first, count: count,
+                              at: slot, gates: gates)
+            if patternsOnly && l == blocks.count - 1 { return }
+            // X'' = X' + relu(Z) W2^T + b2, and the next LayerNorm (the next block's LN1, or LNf).
+            let last = l == blocks.count - 1
+            let next = last ? nil : blockBuffers[l + 1]
+            residualThenLayerNorm(w.x2.pointer + r0 * D, residual: w.x1.pointer + r0 * D, product: w.hidden.pointer + r0 * F,
+                                  k: F, weights: packed.f2, bias: p + o.f2B, rows: rows,
+                                  y: (next?.ln1.pointer ?? lnf.pointer) + r0 * D,
+                                  mean: (next?.ln1Mean.pointer ?? lnfMean.pointer) + r0,
+                                  rstd: (next?.ln1Rstd.pointer ?? lnfRstd.pointer) + r0,
+                                  gamma: p + (last ? lnfGamma : blocks[l + 1].ln1Gamma),
+                                  beta: p + (last ? lnfBeta : blocks[l + 1].ln1Beta))
+            x = UnsafePointer(w.x2.pointer + r0 * D)
         }
     }
 
-    /// stream = residual + product W^T + bias (product R x k, W (D, k)), then y = LayerNorm(stream)
-    /// with (gamma, beta), keeping each row's mean and rstd.
+    /// The feed-forward hidden units of block `l` for examples first..<first + count (in the rows of
+    /// examples slot...): Z = LN2(X') W1^T + b1 (W1^T packed: `weights`), handed to the tap (ungated,
+    /// with a tap), then relu(Z), or gated, into `w.hidden`; the bias, tap and ReLU while the
+    /// group's Z is in L2.
+    private func feedForwardHidden(layer l: Int, _ w: BlockBuffers, weights: GEMMPackedB, parameters p: UnsafePointer<Float>,
+                                   offsets o: BlockOffsets, first: Int, count: Int, at slot: Int, gates: GateMasks?) {
+        let (rows, r0) = (count * T, slot * T)
+        let z = w.hidden.pointer + r0 * F
+        sgemm(m: rows, a: w.ln2.pointer + r0 * D, lda: D, packedB: weights, alpha: 1, beta: 0, c: z, ldc: F)
+        if let gates {
+            addBias(z, p + o.f1B, rows: rows, columns: F)
+            gateForward(z, z, gate: gates[l] + first * T * F, count: rows * F)
+        } else if let tap = preActivationTap {
+            addBias(z, p + o.f1B, rows: rows, columns: F)
+            tap(l, first, count, z)
+            reluForward(z, z, count: rows * F)
+        } else {
+            addBiasRelu(z, p + o.f1B, rows: rows, columns: F)
+        }
+    }
+
+    /// stream = residual + product W^T + bias (product R x k, W (D, k), W^T packed: `weights`), then
+    /// y = LayerNorm(stream) with (gamma, beta), keeping each row's mean and rstd.
     ///
     /// The same bits as copying the residual into the stream, `sgemm` with beta = 1, `addBias` and
     /// `layerNormForward`: with k <= `gemmKC` the product is one depth block, whose beta = 1 store
@@ -310,19 +373,17 @@ public final class VisionTransformer: Network {
     /// stores acc itself, alpha being 1). A deeper product adds the residual to its first block's
     /// partial sum, so it keeps the copy.
     private func residualThenLayerNorm(_ stream: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>,
-                                       product a: UnsafePointer<Float>, k: Int, weights: UnsafePointer<Float>,
+                                       product a: UnsafePointer<Float>, k: Int, weights: GEMMPackedB,
                                        bias: UnsafePointer<Float>, rows R: Int, y: UnsafeMutablePointer<Float>,
                                        mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
                                        gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>) {
         if k <= gemmKC {
-            sgemm(transA: false, transB: true, m: R, n: D, k: k, alpha: 1, a: a, lda: k, b: weights, ldb: k,
-                  beta: 0, c: stream, ldc: D)
+            sgemm(m: R, a: a, lda: k, packedB: weights, alpha: 1, beta: 0, c: stream, ldc: D)
             residualLayerNormForward(y, mean: mean, rstd: rstd, stream: stream, residual: residual, bias: bias, gamma: gamma,
                                      beta: beta, rows: R, width: D)
         } else {
             stream.update(from: residual, count: R * D)
-            sgemm(transA: false, transB: true, m: R, n: D, k: k, alpha: 1, a: a, lda: k, b: weights, ldb: k,
-                  beta: 1, c: stream, ldc: D)
+            sgemm(m: R, a: a, lda: k, packedB: weights, alpha: 1, beta: 1, c: stream, ldc: D)
             addBias(stream, bias, rows: R, columns: D)
             layerNormForward(y, mean: mean, rstd: rstd, stream, gamma: gamma, beta: beta, rows: R, width: D)
         }
