@@ -140,7 +140,7 @@ final class GEMMTests: XCTestCase {
     func testSpecificShapes() {
         let shapes: [(Int, Int, Int)] = [(16, 16, 16), (100, 3, 65), (3, 100, 65), (12, 32, 1),
                                          (13, 33, 385), (24, 64, 384), (25, 481, 20), (1, 1000, 3),
-                                         (50, 40, 800)]
+                                         (50, 40, 800), (20, 64, 70), (128, 96, 200)]  // 8-row edges
         var seed: UInt64 = 1000
         for (m, n, k) in shapes {
             for transA in [false, true] {

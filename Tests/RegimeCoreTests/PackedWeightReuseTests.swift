@@ -56,6 +56,19 @@ final class PackedWeightReuseTests: XCTestCase {
         }
     }
 
+    /// The optimizer's update packs the new weights (`MLP.parametersUpdated`): after the first
+    /// passes, before any update, no pass packs again, whether the iteration is recorded or not
+    /// (the null model, whose passes are of other parameters, off). 3 layers: the first probe pass
+    /// packs W_1 and W_2, the first training forward W_3, and each of the 36 updates all three.
+    func testTheUpdatePacksTheWeights() throws {
+        var spec = Self.spec(optimizer: OptimizerSpec(kind: .sgd, lr: 0.05, momentum: 0.9), recordEvery: 3)
+        spec.nullModel = NullModelSpec(points: 0)
+        let (trainer, mlp) = try Self.trainer(spec, reuse: true)
+        try trainer.run()
+        XCTAssertEqual(mlp.passPackings, 3, "layers packed by passes; the rest by the updates")
+        XCTAssertEqual(mlp.weightPackings, 3 + 36 * 3, "layers packed in all")
+    }
+
     /// Stopped at iteration 17 (after a recorded iteration's probe pass), checkpointed and resumed
     /// in a new trainer: the bits of an uninterrupted trial that packs at every pass.
     func testReuseAcrossARestore() throws {

@@ -23,6 +23,28 @@ final class ParameterSquaresTests: XCTestCase {
         }
     }
 
+    /// `replacing`: the sums of the plain pass, bit for bit, and `old` left equal to `new`
+    /// (pieces with 8-element lanes and tails, a produced block boundary at 4096 inside a piece).
+    func testReplacingOldGivesTheSameSumsAndLeavesTheNewBlock() {
+        var rng = Xoshiro256(seed: 12, stream: .synthetic)
+        let n = 4_203
+        let old = (0..<n).map { _ in Float(rng.nextNormal()) }, new = old.map { $0 + Float(rng.nextNormal()) * 1e-2 }
+        let ends = [3, 17, 4_100, n]
+        let plain = new.withUnsafeBufferPointer { a in old.withUnsafeBufferPointer { b in
+            ParameterSquares(new: a.baseAddress!, old: b.baseAddress!, ends: ends)
+        } }
+        let replaced = FloatBuffer(old)
+        let replacing = new.withUnsafeBufferPointer { a in
+            ParameterSquares(new: a.baseAddress!, old: replaced.pointer, ends: ends, replacing: replaced.pointer)
+        }
+        for (k, (x, y)) in zip(replacing.pieces, plain.pieces).enumerated() where x != y {
+            XCTFail("piece \(k): sums \(x) replacing, \(y) plain")
+        }
+        if let i = (0..<n).first(where: { replaced.pointer[$0].bitPattern != new[$0].bitPattern }) {
+            XCTFail("old[\(i)] is \(replaced.pointer[i]) after the pass, new[\(i)] is \(new[i])")
+        }
+    }
+
     /// Random states: each piece's sums within Double rounding of the sums in index order, and a
     /// range of several pieces the sum of its pieces (in order).
     func testRandomStatesMatchIndexOrderSums() {

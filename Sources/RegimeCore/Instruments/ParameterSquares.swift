@@ -32,13 +32,17 @@ struct ParameterSquares {
     /// The sums of each piece `ends` delimits. `produce` is called on consecutive ranges that
     /// cover `0 ..< ends.last`, each just before its elements are read (the optimizer writes the new
     /// parameters there: `Optimizer.update(...measuringAgainst:ends:)`); the sums do not depend on
-    /// how the ranges fall.
-    init(new: UnsafePointer<Float>, old: UnsafePointer<Float>, ends: [Int], producing produce: (Range<Int>) -> Void = { _ in }) {
+    /// how the ranges fall. With `replacing` (the block `old` points to), each element of `old` is
+    /// overwritten with `new`'s once read: the trainer's θ_p becomes θ_t in the pass that reads
+    /// both, not in a copy after it (a copy read θ_t back from L3: 1% of a tracked MLP step).
+    init(new: UnsafePointer<Float>, old: UnsafePointer<Float>, ends: [Int], replacing: UnsafeMutablePointer<Float>? = nil,
+         producing produce: (Range<Int>) -> Void = { _ in }) {
+        precondition(replacing.map { UnsafePointer($0) == old } ?? true, "ParameterSquares: replacing another block than old")
         self.ends = ends
         var start = 0
         pieces = ends.map { end in
             defer { start = end }
-            return Self.squares(new: new, old: old, range: start..<end, producing: produce)
+            return Self.squares(new: new, old: old, range: start..<end, replacing: replacing, producing: produce)
         }
     }
 
@@ -62,6 +66,7 @@ struct ParameterSquares {
     /// `(Σ (new - old)², Σ old²)` over `range`, in the order of the type's comment; `produce` as
     /// in `init`, on blocks of `produceBlock` elements and the tail.
     static func squares(new: UnsafePointer<Float>, old: UnsafePointer<Float>, range: Range<Int>,
+                        replacing: UnsafeMutablePointer<Float>? = nil,
                         producing produce: (Range<Int>) -> Void = { _ in }) -> (delta: Double, norm: Double) {
         // Lanes 0-3 and 4-7 as two SIMD4 halves (`loadWidened4`).
         var dLow = SIMD4<Double>(), dHigh = SIMD4<Double>(), nLow = SIMD4<Double>(), nHigh = SIMD4<Double>()
@@ -78,6 +83,10 @@ struct ParameterSquares {
                 nLow.addProduct(bLow, bLow)
                 dHigh.addProduct(high, high)
                 nHigh.addProduct(bHigh, bHigh)
+                if let replacing {
+                    UnsafeMutableRawPointer(replacing + i).storeBytes(
+                        of: UnsafeRawPointer(new + i).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                }
                 i += 8
             }
         }
@@ -89,6 +98,7 @@ struct ParameterSquares {
             let d = Double(new[i]) - Double(old[i])
             delta += d * d
             norm += Double(old[i]) * Double(old[i])
+            replacing?[i] = new[i]
             i += 1
         }
         return (delta, norm)

@@ -101,17 +101,30 @@ public final class GEMMPackedB: @unchecked Sendable {
 
     /// Packs op(B), k x n: B is k x n (ldb >= n) when !transB, else n x k (ldb >= k).
     public func pack(transB: Bool, b: UnsafePointer<Float>, ldb: Int) {
+        pack(transB: transB, b: b, ldb: ldb, columns: 0..<n)
+    }
+
+    /// Packs the columns `columns` of op(B) (B as in `pack(transB:b:ldb:)`), whole 32-column
+    /// slivers: the bounds are multiples of 32 or n. The other slivers keep what they hold; packing
+    /// every sliver this way, in any order, writes the floats the whole `pack` writes. The MLP packs
+    /// W_l^T sliver by sliver while the optimizer updates the rows of W_l (`MLP.parametersUpdated`).
+    public func pack(transB: Bool, b: UnsafePointer<Float>, ldb: Int, columns: Range<Int>) {
         precondition(ldb >= (transB ? k : n), "GEMMPackedB: ldb too small")
+        precondition(columns.lowerBound >= 0 && columns.lowerBound % gemmNR == 0 && columns.upperBound <= n
+                     && (columns.upperBound % gemmNR == 0 || columns.upperBound == n), "GEMMPackedB: columns not whole slivers")
         let kcMax = gemmDepthBlock(k: k, kcBlock: gemmKC)
         let ncMax = gemmPanelWidth(n: n, ncBlock: gemmNC)
-        var jc = 0
-        while jc < n {
+        var jc = columns.lowerBound / ncMax * ncMax
+        while jc < columns.upperBound {
             let nc = min(ncMax, n - jc)
+            // The panel's slivers within `columns`: panels start at multiples of 32, so a sliver
+            // never straddles two.
+            let first = max(jc, columns.lowerBound), last = min(jc + nc, columns.upperBound)
             var pc = 0
             while pc < k {
                 let kc = min(kcMax, k - pc)
-                gemmPackB(transB: transB, b: b, ldb: ldb, row0: pc, col0: jc, kc: kc, nc: nc,
-                          dst: pointer + gemmPackedBOffset(jc: jc, pc: pc, nc: nc, k: k))
+                gemmPackB(transB: transB, b: b, ldb: ldb, row0: pc, col0: first, kc: kc, nc: last - first,
+                          dst: pointer + gemmPackedBOffset(jc: jc, pc: pc, nc: nc, k: k) + (first - jc) * kc)
                 pc += kc
             }
             jc += nc

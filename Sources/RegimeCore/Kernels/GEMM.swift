@@ -18,9 +18,11 @@
 // micro-kernels serves them all: the transposed cases (op(A) = A when A is row-major M x K, and
 // op(B) = B^T) go through 16 x 16 in-register SIMD transposes, the others are straight copies.
 // A row-major A (op(A) = A) is not packed, though: full 12 x 32 tiles read it in place
-// (`gemmKernel12x32Rows`, the same FMAs on the same values), and only a sliver with an edge tile
-// is packed, because for the narrow products of the ViT and the MLP's backward pass the
-// transposing copy cost up to half as much as the FMAs.
+// (`gemmKernel12x32Rows`, the same FMAs on the same values), as do edge slivers of 4 or 8 rows
+// (`gemmKernel4x32Rows`), and only a sliver with another edge tile is packed, because for the narrow products of the ViT and the MLP's backward pass the
+// transposing copy cost up to half as much as the FMAs. Nor is a row-major B (op(B) = B): its
+// 32-column slivers are read in place (row p at b + p * ldb), only a narrower last one is packed
+// (the copies were 2-4% of an MLP training step, whose backward products all have op(B) = B).
 // Edges are zero-padded in the packs; m % 12 and n % 32 remainders use 4-row and 16-column
 // variants of the kernel, and a partial tile goes through a 12 x 32 scratch tile.
 //
@@ -143,6 +145,9 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
     let ncMax = gemmPanelWidth(n: n, ncBlock: ncBlock)
 
     let mcMax = gemmRoundUp(min(m, mcBlock), mr)
+    // A row-major B (op(B) = B) is not packed either: a full 32-column sliver is read in place
+    // (row p at b + p * ldb), and only a panel's last sliver, when narrower, is packed.
+    let bInPlace = packedB == nil && !transB
 
     let (bPack, bCapacity) = packedB == nil ? GEMMScratch.take(kcMax * ncMax) : (c, 0)
     let (aPack, aCapacity) = packedA == nil ? GEMMScratch.take(mcMax * kcMax) : (c, 0)
@@ -160,8 +165,15 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
             while pc < k {
                 let kc = min(kcMax, k - pc)
                 let bPanel: UnsafePointer<Float>
+                let fullSlivers = nc / nr * nr
                 if let packedB {
                     bPanel = packedB + gemmPackedBOffset(jc: jc, pc: pc, nc: nc, k: k)
+                } else if bInPlace {
+                    if fullSlivers < nc {
+                        gemmPackB(transB: false, b: b, ldb: ldb, row0: pc, col0: jc + fullSlivers, kc: kc,
+                                  nc: nc - fullSlivers, dst: bPack)
+                    }
+                    bPanel = UnsafePointer(bPack)  // the packed last sliver only
                 } else {
                     gemmPackB(transB: transB, b: b, ldb: ldb, row0: pc, col0: jc, kc: kc, nc: nc, dst: bPack)
                     bPanel = UnsafePointer(bPack)
@@ -193,20 +205,32 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
                         while jr < nc {
                             let nrNow = min(nr, nc - jr)
                             let cTile = c + (ic + ir) * ldc + jc + jr
-                            let bSliver = bPanel + jr * kc
+                            let inPlace = bInPlace && jr < fullSlivers
+                            let bSliver = inPlace ? b + pc * ldb + jc + jr : bPanel + (bInPlace ? jr - fullSlivers : jr) * kc
+                            let bStride = inPlace ? ldb : nr
                             if mrNow == mr && nrNow == nr, let aRows {
-                                gemmKernel12x32Rows(kc: kc, a: aRows, lda: lda, b: bSliver, c: cTile, ldc: ldc,
+                                gemmKernel12x32Rows(kc: kc, a: aRows, lda: lda, b: bSliver, ldb: bStride, c: cTile, ldc: ldc,
                                                     alpha: alpha, beta: betaNow, betaIsZero: betaIsZero)
                             } else if mrNow == mr && nrNow == nr {
-                                gemmKernel12x32(kc: kc, a: aSliver, b: bSliver, c: cTile, ldc: ldc,
+                                gemmKernel12x32(kc: kc, a: aSliver, b: bSliver, ldb: bStride, c: cTile, ldc: ldc,
                                                 alpha: alpha, beta: betaNow, betaIsZero: betaIsZero)
+                            } else if nrNow == nr && mrNow % 4 == 0, let aRows {
+                                // An edge sliver of 4 or 8 rows in place, 4 rows at a time: the
+                                // 4-row calls `gemmEdgeTile` makes, without packing the sliver.
+                                var r0 = 0
+                                while r0 < mrNow {
+                                    gemmKernel4x32Rows(kc: kc, a: aRows + r0 * lda, lda: lda, b: bSliver, ldb: bStride,
+                                                       c: cTile + r0 * ldc, ldc: ldc, alpha: alpha, beta: betaNow,
+                                                       betaIsZero: betaIsZero)
+                                    r0 += 4
+                                }
                             } else {
                                 if !sliverPacked, let aRows {
                                     gemmPackTransposed(src: aRows, ld: lda, rows: mrNow, kc: kc, dst: aPack + ir * kc, dstStride: mr)
                                     sliverPacked = true
                                 }
-                                gemmEdgeTile(kc: kc, a: aSliver, b: bSliver, mr: mrNow, nr: nrNow, c: cTile, ldc: ldc,
-                                             alpha: alpha, beta: betaNow, betaIsZero: betaIsZero, tile: tile)
+                                gemmEdgeTile(kc: kc, a: aSliver, b: bSliver, ldb: bStride, mr: mrNow, nr: nrNow, c: cTile,
+                                             ldc: ldc, alpha: alpha, beta: betaNow, betaIsZero: betaIsZero, tile: tile)
                             }
                             jr += nr
                         }
@@ -225,9 +249,10 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
 /// or in 4-row calls at row offsets 0 and 4, columns in a 32- (nr > 16) or 16-column kernel.
 /// A call whose whole block is valid writes C directly; otherwise it writes alpha * acc to the
 /// scratch tile and `gemmMergeTile` copies the valid part, with the same arithmetic.
-internal func gemmEdgeTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, mr: Int, nr: Int,
+internal func gemmEdgeTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int = gemmNR, mr: Int, nr: Int,
                            c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float,
                            betaIsZero: Bool, tile: UnsafeMutablePointer<Float>) {
+    precondition(ldb == gemmNR || nr == gemmNR, "gemmEdgeTile: a B sliver read in place must be 32 columns wide")
     let rows = mr > 8 ? 12 : 4
     let cols = nr > 16 ? 32 : 16
     var r0 = 0
@@ -239,11 +264,11 @@ internal func gemmEdgeTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Fl
         let bz = direct ? betaIsZero : true
         switch (rows, cols) {
         case (12, 32):
-            gemmKernel12x32(kc: kc, a: a + r0, b: b, c: dst, ldc: ldDst, alpha: alpha, beta: beta, betaIsZero: bz)
+            gemmKernel12x32(kc: kc, a: a + r0, b: b, ldb: ldb, c: dst, ldc: ldDst, alpha: alpha, beta: beta, betaIsZero: bz)
         case (12, 16):
             gemmKernel12x16(kc: kc, a: a + r0, b: b, c: dst, ldc: ldDst, alpha: alpha, beta: beta, betaIsZero: bz)
         case (4, 32):
-            gemmKernel4x32(kc: kc, a: a + r0, b: b, c: dst, ldc: ldDst, alpha: alpha, beta: beta, betaIsZero: bz)
+            gemmKernel4x32(kc: kc, a: a + r0, b: b, ldb: ldb, c: dst, ldc: ldDst, alpha: alpha, beta: beta, betaIsZero: bz)
         default:
             gemmKernel4x16(kc: kc, a: a + r0, b: b, c: dst, ldc: ldDst, alpha: alpha, beta: beta, betaIsZero: bz)
         }
@@ -400,15 +425,39 @@ internal func gemmPackB(transB: Bool, b: UnsafePointer<Float>, ldb: Int, row0: I
         var jr = 0
         while jr < nc {
             let nr = min(NR, nc - jr)
-            let sliver = dst + jr * kc
-            var j0 = 0
-            while j0 < NR {
-                gemmPackTransposed(src: b + (col0 + jr + j0) * ldb + row0, ld: ldb, rows: max(0, min(16, nr - j0)),
-                                   kc: kc, dst: sliver + j0, dstStride: NR)
-                j0 += 16
+            let sliver = dst + jr * kc, src = b + (col0 + jr) * ldb + row0
+            if nr == NR {
+                gemmPackTransposedSliver(src: src, ld: ldb, kc: kc, dst: sliver)
+            } else {
+                var j0 = 0
+                while j0 < NR {
+                    gemmPackTransposed(src: src + j0 * ldb, ld: ldb, rows: max(0, min(16, nr - j0)),
+                                       kc: kc, dst: sliver + j0, dstStride: NR)
+                    j0 += 16
+                }
             }
             jr += NR
         }
+    }
+}
+
+/// `gemmPackTransposed` of a whole 32-row B sliver (dst[p * 32 + r] = src[r * ld + p], r < 32):
+/// its two 16-row halves block by block, so that the two 64-byte halves of each 128-byte row of the
+/// sliver are written one after the other while the line is in L1. Half after half, the first
+/// halves of a kc = 392 sliver (50 KiB) left L1 before the second halves came, and every line was
+/// fetched twice.
+internal func gemmPackTransposedSliver(src: UnsafePointer<Float>, ld: Int, kc: Int, dst: UnsafeMutablePointer<Float>) {
+    let NR = gemmNR
+    var p = 0
+    while p + 16 <= kc {
+        gemmTranspose16x16(src: src + p, ld: ld, rows: 16, dst: dst + p * NR, dstStride: NR, width: 16, columns: 16)
+        gemmTranspose16x16(src: src + 16 * ld + p, ld: ld, rows: 16, dst: dst + p * NR + 16, dstStride: NR,
+                           width: 16, columns: 16)
+        p += 16
+    }
+    if p < kc {
+        gemmPackTransposed(src: src + p, ld: ld, rows: 16, kc: kc - p, dst: dst + p * NR, dstStride: NR)
+        gemmPackTransposed(src: src + 16 * ld + p, ld: ld, rows: 16, kc: kc - p, dst: dst + p * NR + 16, dstStride: NR)
     }
 }
 
@@ -567,9 +616,9 @@ internal func gemmLanes(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ i: Int, _ j: I
 /// (rows i in 0..<12 of the packed A sliver starting at `a`, the first 32 columns of the packed B
 /// sliver), one FMA per SIMD16; then C[i, :] = alpha * acc[i, :] (+ beta * C[i, :] unless `betaIsZero`).
 @inline(never)
-internal func gemmKernel12x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+internal func gemmKernel12x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int = gemmNR,
                               c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool) {
-    gemmTile12x32(kc: kc, a: a, rowStride: 1, stepStride: gemmMR, b: b, c: c, ldc: ldc, alpha: alpha, beta: beta,
+    gemmTile12x32(kc: kc, a: a, rowStride: 1, stepStride: gemmMR, b: b, ldb: ldb, c: c, ldc: ldc, alpha: alpha, beta: beta,
                   betaIsZero: betaIsZero)
 }
 
@@ -580,16 +629,18 @@ internal func gemmKernel12x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer
 /// gradients dX = dY W, k = 64 or 256) cost up to half as much as the FMAs. The 12 broadcasts per
 /// step come from 12 rows instead of one sliver: 12 cache lines, each serving 16 steps, in L1.
 @inline(never)
-internal func gemmKernel12x32Rows(kc: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
+internal func gemmKernel12x32Rows(kc: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int = gemmNR,
                                   c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool) {
-    gemmTile12x32(kc: kc, a: a, rowStride: lda, stepStride: 1, b: b, c: c, ldc: ldc, alpha: alpha, beta: beta,
+    gemmTile12x32(kc: kc, a: a, rowStride: lda, stepStride: 1, b: b, ldb: ldb, c: c, ldc: ldc, alpha: alpha, beta: beta,
                   betaIsZero: betaIsZero)
 }
 
-/// The body of both 12 x 32 kernels: A's element (i, p) at a[i * rowStride + p * stepStride].
+/// The body of both 12 x 32 kernels: A's element (i, p) at a[i * rowStride + p * stepStride], B's
+/// row p (32 floats) at b + p * ldb.
 @inline(__always)
 internal func gemmTile12x32(kc: Int, a: UnsafePointer<Float>, rowStride rs: Int, stepStride cs: Int, b: UnsafePointer<Float>,
-                            c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool) {
+                            ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool) {
+    let bStep = ldb * MemoryLayout<Float>.stride
     var c0_0 = SIMD16<Float>(), c0_1 = SIMD16<Float>()
     var c1_0 = SIMD16<Float>(), c1_1 = SIMD16<Float>()
     var c2_0 = SIMD16<Float>(), c2_1 = SIMD16<Float>()
@@ -644,7 +695,7 @@ internal func gemmTile12x32(kc: Int, a: UnsafePointer<Float>, rowStride rs: Int,
         c11_0 = c11_0.addingProduct(b0, a11)
         c11_1 = c11_1.addingProduct(b1, a11)
         ap += cs
-        bp += 128
+        bp += bStep
     }
     let va = SIMD16<Float>(repeating: alpha)
     if betaIsZero {
@@ -682,8 +733,28 @@ internal func gemmTile12x32(kc: Int, a: UnsafePointer<Float>, rowStride rs: Int,
 /// (rows i in 0..<4 of the packed A sliver starting at `a`, the first 32 columns of the packed B
 /// sliver), one FMA per SIMD16; then C[i, :] = alpha * acc[i, :] (+ beta * C[i, :] unless `betaIsZero`).
 @inline(never)
-internal func gemmKernel4x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+internal func gemmKernel4x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int = gemmNR,
                              c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool) {
+    gemmTile4x32(kc: kc, a: a, rowStride: 1, stepStride: gemmMR, b: b, ldb: ldb, c: c, ldc: ldc, alpha: alpha, beta: beta,
+                 betaIsZero: betaIsZero)
+}
+
+/// `gemmKernel4x32` reading A unpacked, rows i in 0..<4 of a row-major A at a[i * lda + p], as
+/// `gemmKernel12x32Rows` does for full tiles: an edge sliver of 4 or 8 rows (the MLP's batch of
+/// 128 and probe chunks of 256 rows leave one) runs in place instead of being packed first.
+@inline(never)
+internal func gemmKernel4x32Rows(kc: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                                 c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool) {
+    gemmTile4x32(kc: kc, a: a, rowStride: lda, stepStride: 1, b: b, ldb: ldb, c: c, ldc: ldc, alpha: alpha, beta: beta,
+                 betaIsZero: betaIsZero)
+}
+
+/// The body of both 4 x 32 kernels: A's element (i, p) at a[i * rowStride + p * stepStride], B's
+/// row p at b + p * ldb.
+@inline(__always)
+internal func gemmTile4x32(kc: Int, a: UnsafePointer<Float>, rowStride rs: Int, stepStride cs: Int, b: UnsafePointer<Float>,
+                           ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool) {
+    let bStep = ldb * MemoryLayout<Float>.stride
     var c0_0 = SIMD16<Float>(), c0_1 = SIMD16<Float>()
     var c1_0 = SIMD16<Float>(), c1_1 = SIMD16<Float>()
     var c2_0 = SIMD16<Float>(), c2_1 = SIMD16<Float>()
@@ -693,20 +764,20 @@ internal func gemmKernel4x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<
     for _ in 0..<kc {
         let b0 = bp.loadUnaligned(fromByteOffset: 0, as: SIMD16<Float>.self)
         let b1 = bp.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
-        let a0 = ap[0]
+        let a0 = ap[0 * rs]
         c0_0 = c0_0.addingProduct(b0, a0)
         c0_1 = c0_1.addingProduct(b1, a0)
-        let a1 = ap[1]
+        let a1 = ap[1 * rs]
         c1_0 = c1_0.addingProduct(b0, a1)
         c1_1 = c1_1.addingProduct(b1, a1)
-        let a2 = ap[2]
+        let a2 = ap[2 * rs]
         c2_0 = c2_0.addingProduct(b0, a2)
         c2_1 = c2_1.addingProduct(b1, a2)
-        let a3 = ap[3]
+        let a3 = ap[3 * rs]
         c3_0 = c3_0.addingProduct(b0, a3)
         c3_1 = c3_1.addingProduct(b1, a3)
-        ap += 12
-        bp += 128
+        ap += cs
+        bp += bStep
     }
     let va = SIMD16<Float>(repeating: alpha)
     if betaIsZero {

@@ -82,12 +82,22 @@ public protocol Network: AnyObject {
     /// derived from them (the MLP's packed weights; CNN and ViT derive nothing). Cleared by the pass.
     var reusePackedWeights: Bool { get set }
 
+    /// Called while an update rewrites a parameter block in place, in order: elements 0 ..< `end`
+    /// of `parameters` hold their new values, and `end` grows from call to call until it is
+    /// `parameterCount`, the last call of the update. The network may derive from the new values,
+    /// while they are in cache, what its next plain pass of them reads (the MLP packs W_l^T sliver
+    /// by sliver); that pass may then be told to reuse it (`reusePackedWeights`). The default does
+    /// nothing (CNN and ViT derive nothing from their weights).
+    func parametersUpdated(_ parameters: UnsafePointer<Float>, through end: Int)
+
     /// Per pattern layer, how many leading parameters of the block its pre-activations depend on
     /// (the parameters that feed it: a prefix of the block in every architecture).
     var feedingParameterCounts: [Int] { get }
 }
 
 extension Network {
+    public func parametersUpdated(_ parameters: UnsafePointer<Float>, through end: Int) {}
+
     public func packFixedInput(_ input: UnsafePointer<Float>, batch: Int) -> GEMMPackedA? { nil }
 
     public func forwardPatterns(parameters: UnsafePointer<Float>, packedInput: GEMMPackedA) {

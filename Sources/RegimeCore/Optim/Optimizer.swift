@@ -103,24 +103,40 @@ public final class Optimizer {
         second.copy(from: secondValues)
     }
 
-    /// One update of `parameters` from `gradients` at learning rate `lr`.
-    public func update(parameters theta: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>, lr: Double) {
+    /// One update of `parameters` from `gradients` at learning rate `lr`. Given `updated`, the block
+    /// is updated in consecutive ranges of `ParameterSquares.produceBlock` elements, and `updated`
+    /// is called after each with its range (the network packs what it derives from the new values
+    /// while they are in cache: `Network.parametersUpdated`); the same bits either way.
+    public func update(parameters theta: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>, lr: Double,
+                       updated: ((Range<Int>) -> Void)? = nil) {
         step += 1
-        apply(parameters: theta, gradients: g, factors: factors(lr: lr), range: 0..<parameterCount)
+        let factors = factors(lr: lr)
+        guard let updated else {
+            apply(parameters: theta, gradients: g, factors: factors, range: 0..<parameterCount)
+            return
+        }
+        for start in stride(from: 0, to: parameterCount, by: ParameterSquares.produceBlock) {
+            let range = start..<min(start + ParameterSquares.produceBlock, parameterCount)
+            apply(parameters: theta, gradients: g, factors: factors, range: range)
+            updated(range)
+        }
     }
 
     /// The same update, and the sums of the weight update between the new parameters and `old`
     /// over the pieces `ends` delimits (the last end the block's), taken in the same pass: each
     /// block of parameters is updated just before `ParameterSquares` reads it, so the two blocks
     /// are read once from memory instead of twice. The sums are those of
-    /// `ParameterSquares(new:old:ends:)` on the updated block, bit for bit (tested).
+    /// `ParameterSquares(new:old:ends:)` on the updated block, bit for bit (tested). With
+    /// `replacingOld`, `old` holds the new parameters afterwards (`ParameterSquares`'s `replacing`).
     func update(parameters theta: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>, lr: Double,
-                measuringAgainst old: UnsafePointer<Float>, ends: [Int]) -> ParameterSquares {
+                measuringAgainst old: UnsafeMutablePointer<Float>, ends: [Int], replacingOld: Bool = false,
+                updated: (Range<Int>) -> Void = { _ in }) -> ParameterSquares {
         precondition(ends.last == parameterCount, "Optimizer: the pieces must cover the parameter block")
         step += 1
         let factors = factors(lr: lr)
-        return ParameterSquares(new: theta, old: old, ends: ends) { range in
+        return ParameterSquares(new: theta, old: old, ends: ends, replacing: replacingOld ? old : nil) { range in
             apply(parameters: theta, gradients: g, factors: factors, range: range)
+            updated(range)
         }
     }
 

@@ -51,7 +51,8 @@ final class ProbeInstruments {
     }
 
     /// Appends row t: `current`/`currentPatterns` are θ_t and its patterns, `margins` its probe
-    /// pass's (`measure`), `previous`/`previousPatterns` the previous recorded state, `update`,
+    /// pass's (`measure`), `previous`/`previousPatterns` the previous recorded state (`previous`
+    /// is read only at the null model's iterations; at the others it may already hold θ_t), `update`,
     /// `squares` and `change` the row's weight update, its sums (pieces ending at every feeding
     /// prefix: flip sensitivity's) and pattern change between them. `measure` runs a probe pass of
     /// other parameters (the null model's, built in `scratch`: a parameter block free until the

@@ -55,8 +55,10 @@ public final class Trainer {
     let packedProbeInput: [GEMMPackedA]
     /// Whether the network's last plain pass read `parameters` as they are now, so that the next
     /// may reuse the weights it packed (`Network.reusePackedWeights`): true after the training
-    /// forward, a probe pass or a validation pass of the trainer's own parameters, false after the
-    /// optimizer's update, a pass of other parameters (the null model's) and a restore.
+    /// forward, a probe pass or a validation pass of the trainer's own parameters and after the
+    /// optimizer's update (during which the network packed the new weights:
+    /// `Network.parametersUpdated`), false after a pass of other parameters (the null model's) and
+    /// a restore.
     var networkReadCurrentParameters = false
 
     /// `gateCacheLimitBytes` bounds the training-set gate cache of a gated trial (see `FrozenGates`;
@@ -157,16 +159,23 @@ public final class Trainer {
         let recorded = t % spec.recordEvery == 0 || t == spec.iterations
         // On a recorded iteration the optimizer's pass also takes the sums of the weight update and
         // of flip sensitivity between θ_t and θ_p.
+        // The network derives what its next pass reads from the new parameters as the optimizer
+        // writes them (`Network.parametersUpdated`), so that pass may reuse it.
+        let (network, updatedParameters) = (network, UnsafePointer(parameters.pointer))
+        let updated: (Range<Int>) -> Void = { network.parametersUpdated(updatedParameters, through: $0.upperBound) }
         var squares: ParameterSquares?
+        // θ_p becomes θ_t in the same pass, unless the null model reads θ_p after it (its rows).
+        let replacesPrevious = recorded && !instruments.nullModel.iterations.contains(t)
         if recorded {
             squares = optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr,
-                                       measuringAgainst: previousParameters.pointer, ends: squareEnds)
+                                       measuringAgainst: previousParameters.pointer, ends: squareEnds,
+                                       replacingOld: replacesPrevious, updated: updated)
         } else {
-            optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr)
+            optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr, updated: updated)
         }
-        networkReadCurrentParameters = false
+        networkReadCurrentParameters = true
         iteration = t
-        if let squares { try record(iteration: t, loss: loss, lr: lr, squares: squares) }
+        if let squares { try record(iteration: t, loss: loss, lr: lr, squares: squares, previousReplaced: replacesPrevious) }
         if t % spec.evalEvery == 0 || t == spec.iterations {
             curve.valAccuracy[curve.count - 1] = validationAccuracy()
         }
@@ -220,8 +229,9 @@ public final class Trainer {
     /// The pieces of the weight update's sums: the groups cut at the feeding prefixes.
     private lazy var squareEnds = ParameterSquares.ends(groups: network.parameterGroups, cuts: network.feedingParameterCounts)
 
-    /// Appends row t; `squares`: the sums between θ_t and θ_p over `squareEnds`.
-    private func record(iteration t: Int, loss: Double, lr: Double, squares: ParameterSquares) throws {
+    /// Appends row t; `squares`: the sums between θ_t and θ_p over `squareEnds`;
+    /// `previousReplaced`: whether the optimizer's pass already made `previousParameters` θ_t.
+    private func record(iteration t: Int, loss: Double, lr: Double, squares: ParameterSquares, previousReplaced: Bool) throws {
         let update = WeightUpdate(squares: squares, groups: network.parameterGroups)
         guard update.abs.isFinite else { throw Failure.diverged(iteration: t, reason: "parameter update is not finite") }
         let margins = instruments.measure { measurePatterns(into: currentPatterns, margins: $0) }
@@ -230,10 +240,11 @@ public final class Trainer {
         // The null model builds its perturbed parameters in the gradient block: the step's update
         // has used it and the next backward pass overwrites it.
         instruments.record(iteration: t, seed: spec.seed, into: &curve.probe!, network: network, scratch: gradients,
-                           margins: margins, current: parameters, currentPatterns: currentPatterns, previous: previousParameters, previousPatterns: previousPatterns,
+                           margins: margins, current: parameters, currentPatterns: currentPatterns,
+                           previous: previousParameters, previousPatterns: previousPatterns,
                            update: update, squares: squares, change: change) { measurePatterns(parameters: $0, into: $1) }
         previousPatterns.copy(from: currentPatterns)
-        previousParameters.copy(from: parameters)
+        if !previousReplaced { previousParameters.copy(from: parameters) }
 
         curve.iteration.append(t)
         curve.loss.append(loss)
