@@ -161,13 +161,14 @@ final class ProbeInstrumentTests: XCTestCase {
         let x = (-100...100).map { Float($0) / 100 }
         let meter = MarginMeter(exampleCount: x.count, unitsPerExample: [1])
         // Two chunks, as the trainer's probe pass runs them.
-        for (first, rows) in [(0, 150), (150, 51)] {
-            network.preActivationTap = meter.tap(chunkFirst: first)
-            x.withUnsafeBufferPointer { input in
-                parameters.withUnsafeBufferPointer { _ = network.forward(parameters: $0.baseAddress!, input: input.baseAddress! + first, batch: rows) }
+        let m = meter.measure {
+            for (first, rows) in [(0, 150), (150, 51)] {
+                network.preActivationTap = meter.tap(chunkFirst: first)
+                x.withUnsafeBufferPointer { input in
+                    parameters.withUnsafeBufferPointer { _ = network.forward(parameters: $0.baseAddress!, input: input.baseAddress! + first, batch: rows) }
+                }
             }
         }
-        let m = meter.margins()
         var squares = 0.0
         for v in x { squares += Double(v) * Double(v) }
         let s = (squares / 201).squareRoot()
@@ -195,13 +196,19 @@ final class ProbeInstrumentTests: XCTestCase {
             let units = network.patternLayers.map(\.unitsPerExample)
             let plain = PatternSet(exampleCount: batch, unitsPerExample: units)
             let tapped = PatternSet(exampleCount: batch, unitsPerExample: units)
+            // The tapped values, as delivered.
+            var tappedZ = units.map { [Float](repeating: .nan, count: batch * $0) }
+            let collect: PreActivationTap = { layer, first, rows, z in
+                let width = units[layer]
+                for k in 0..<(rows * width) { tappedZ[layer][first * width + k] = z[k] }
+            }
             let meter = MarginMeter(exampleCount: batch, unitsPerExample: units)
             let logits = input.withUnsafeBufferPointer { x -> [Float] in
                 let out = network.forward(parameters: parameters.pointer, input: x.baseAddress!, batch: batch)
                 network.recordPatterns(batch: batch, into: plain, firstExample: 0)
                 return Array(UnsafeBufferPointer(start: out, count: batch * 3))
             }
-            network.preActivationTap = meter.tap(chunkFirst: 0)
+            network.preActivationTap = collect
             let tappedLogits = input.withUnsafeBufferPointer { x -> [Float] in
                 let out = network.forward(parameters: parameters.pointer, input: x.baseAddress!, batch: batch)
                 network.recordPatterns(batch: batch, into: tapped, firstExample: 0)
@@ -214,7 +221,7 @@ final class ProbeInstrumentTests: XCTestCase {
             let fromZ = PatternSet(exampleCount: batch, unitsPerExample: units)
             var negative = 0
             for (l, width) in units.enumerated() {
-                let z = try Self.stored(meter, layer: l)
+                let z = tappedZ[l]
                 negative += z.filter { $0 < 0 }.count
                 z.withUnsafeBufferPointer { fromZ.store(layer: l, firstExample: 0, rows: batch, preActivations: $0.baseAddress!, width: width) }
             }
@@ -222,25 +229,29 @@ final class ProbeInstrumentTests: XCTestCase {
             XCTAssertGreaterThan(negative, 0, "\(arch): pre-activations, not ReLU outputs")
             // PatternSet.tap, as the trainer's probe pass stores patterns (chunk by chunk, the margin
             // tap behind it or not), stores the bits recordPatterns stores after the pass.
+            // The margin meter behind it, which needs each layer's examples in order: it gets them
+            // (a pass out of order stops it), and its margins are those of the tapped values.
             for withMargins in [false, true] {
                 let fromTap = PatternSet(exampleCount: batch, unitsPerExample: units)
-                for (first, rows) in [(0, 2), (2, 3)] {
-                    network.preActivationTap = fromTap.tap(chunkFirst: first, then: withMargins ? meter.tap(chunkFirst: first) : nil)
-                    input.withUnsafeBufferPointer {
-                        network.forwardPatterns(parameters: parameters.pointer, input: $0.baseAddress! + first * network.architecture.inputSize,
-                                                batch: rows)
+                func pass() {
+                    for (first, rows) in [(0, 2), (2, 3)] {
+                        network.preActivationTap = fromTap.tap(chunkFirst: first, then: withMargins ? meter.tap(chunkFirst: first) : nil)
+                        input.withUnsafeBufferPointer {
+                            network.forwardPatterns(parameters: parameters.pointer, input: $0.baseAddress! + first * network.architecture.inputSize,
+                                                    batch: rows)
+                        }
                     }
+                    network.preActivationTap = nil
                 }
-                network.preActivationTap = nil
+                if withMargins {
+                    let m = meter.measure(pass)
+                    XCTAssertEqual(m, MarginBandTests.naiveMargins(tappedZ, examples: batch), arch)
+                } else {
+                    pass()
+                }
                 XCTAssertEqual(fromTap.words, plain.words, "\(arch): PatternSet.tap, margins \(withMargins)")
             }
         }
-    }
-
-    /// The meter's stored values of a layer (every example).
-    static func stored(_ meter: MarginMeter, layer: Int) throws -> [Float] {
-        let n = meter.exampleCount * meter.unitsPerExample[layer]
-        return Array(UnsafeBufferPointer(start: meter.valuesForTesting(layer: layer), count: n))
     }
 
     // MARK: Flip sensitivity

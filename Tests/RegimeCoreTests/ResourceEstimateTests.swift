@@ -195,7 +195,10 @@ final class ResourceEstimateTests: XCTestCase {
         }
         XCTAssertEqual(try shortfall(arch: "mlp:784-400000000-10").blamedKey, "arch")
         XCTAssertEqual(try shortfall(arch: "mlp:784-4096-10", batch: 60_000).blamedKey, "batch_size")
-        XCTAssertEqual(try shortfall(arch: "cnn:1x28x28-c64k3-10", batch: 8, probe: 10_000_000).blamedKey, "dataset.probe_subset")
+        // A wide input and few units: the probe as Floats is the largest term. (With many pattern
+        // units the probe's pattern copies in the lag snapshots, a term blamed on the arch, are
+        // larger than the margin bands.)
+        XCTAssertEqual(try shortfall(arch: "mlp:784-16-10", batch: 8, probe: 100_000_000).blamedKey, "dataset.probe_subset")
         let curve = try shortfall(arch: "mlp:784-16-10", iterations: 50_000_000)
         XCTAssertEqual(curve.blamedKey, "iterations")
         XCTAssertTrue(curve.message(naming: "iterations").hasPrefix("iterations 50000000 (arch 'mlp:784-16-10') needs "), curve.description)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Stability margins of the probe set (docs/numerics.md, "Stability margins").
 ///
 /// For pattern layer l with pre-activations z over the P probe examples, `s_l` is their root mean
@@ -7,84 +9,179 @@
 /// boundary than δ·s_l flips under a relative perturbation of its pre-activation of about δ, so the
 /// margins say how much of the pattern sits where a small update can move it.
 ///
-/// The meter receives the pre-activations from the probe pass itself (`Network.preActivationTap`)
-/// and keeps them until the pass is over, because `s_l` is known only then: 4 bytes per probe
-/// (example, unit) pair, 32 times the pattern bits (docs/numerics.md has the sizes).
+/// The meter receives the pre-activations from the probe pass itself (`Network.preActivationTap`),
+/// but s_l is known only when the pass is over, so it cannot compare them with δ·s_l as they come.
+/// It keeps none of them (4 bytes per probe (example, unit) pair would be 32 times the pattern
+/// bits): from the previous measured passes it predicts s_l (`Trend`) and sets, for each δ, a band
+/// of magnitudes that should hold the limit, [δ ŝ_l / H, δ ŝ_l H] with headroom H, and the pass counts the values below
+/// each band and keeps the few inside it (`MarginStream`). When every limit falls in its band the
+/// counts are exact; otherwise (the first pass, a resumed trial, s_l moved past the headroom, or
+/// more values in a band than its buffer holds) `measure` runs the pass again with the limits the
+/// first pass's s_l gives as zero-width bands, so it counts below them directly. Either way the
+/// counts are #{|z| < f_δ} over all values: the margins do not depend on the guess, only the
+/// number of passes does (`reruns`).
 public final class MarginMeter {
     /// The δ of the margin columns: 1%, 3% and 10% of the layer's RMS, a factor of about 3 apart,
     /// so the three columns resolve how the density of |z| near 0 changes: 0.01 is the finest a
     /// 512-example probe resolves (a fraction of order 1e-3 of 65,536 pairs is still ~50 pairs),
-    /// 0.1 is where the density is no longer that at 0.
+    /// 0.1 is where the density is no longer that at 0. At most three (`MarginStream`'s bands).
     public static let deltas: [Double] = [0.01, 0.03, 0.1]
     /// Column names of the δs, as written in `curve.csv`.
     public static let deltaNames = ["0.01", "0.03", "0.1"]
 
     public let exampleCount: Int
     public let unitsPerExample: [Int]
-    /// Per layer, the pass's pre-activations; allocated by the first `store` (a trainer that never
-    /// measures the margins holds none).
-    private var stored: [FloatBuffer]?
-    private var values: [FloatBuffer] {
-        if let stored { return stored }
-        let made = unitsPerExample.map { FloatBuffer(count: exampleCount * $0) }
-        stored = made
+    /// Per layer, the values of the pass inside a band; allocated by the first pass (a trainer
+    /// that never measures the margins holds none).
+    private var bandBuffers: [FloatBuffer]?
+    private var bands: [FloatBuffer] {
+        if let bandBuffers { return bandBuffers }
+        let made = unitsPerExample.map { FloatBuffer(count: Self.bandCapacity(values: exampleCount * $0)) }
+        bandBuffers = made
         return made
     }
-    /// Per layer, the sum of squares of the pass so far, taken by `store` while the values are in
-    /// cache (`SquareStream`).
-    private var streams: [SquareStream]
+    private var streams: [MarginStream]
+    /// Per layer, what the last measured passes say about the next s_l.
+    private var trends: [Trend]?
+    /// Probe passes measured, and how many of them had to be run again (see the type's comment).
+    public private(set) var passes = 0, reruns = 0
 
     public init(exampleCount: Int, unitsPerExample: [Int]) {
+        precondition(Self.deltas.count <= 3)
         self.exampleCount = exampleCount
         self.unitsPerExample = unitsPerExample
-        streams = unitsPerExample.map { _ in SquareStream() }
+        streams = unitsPerExample.map { _ in MarginStream(lower: .zero, widths: .zero) }
     }
 
-    /// Frees the stored pre-activations.
+    /// Frees the band buffers and forgets the trends.
     public func release() {
-        stored = nil
-        streams = unitsPerExample.map { _ in SquareStream() }
+        bandBuffers = nil
+        trends = nil
     }
 
-    /// Bytes the meter holds (for the memory estimate).
+    /// Values a layer of n pairs may keep inside its bands: n/16, at least 65,536 (all of a small
+    /// layer: 256 KB). The bands hold a fraction of about (H - 1/H) times the margin at δ = 0.1: in a
+    /// tracked CNN run (cnn:1x28x28-c16k3-p-c32k3-p-fc128-10, 512 probe examples) 0.4-1% of the
+    /// convolutions' pairs, up to 15% of the dense layer's in the first iterations, where s moves
+    /// most; a pass that keeps more is run again.
+    static func bandCapacity(values n: Int) -> Int { min(n, max(65536, n / 16)) }
+
+    /// Bytes the meter holds (for the memory estimate): the band buffers (saturating).
     public static func bytes(exampleCount: Int, unitsPerExample: [Int]) -> Int {
-        unitsPerExample.reduce(0) { $0 + 4 * exampleCount * $1 }
+        saturatingSum(unitsPerExample.map { saturatingProduct(4, bandCapacity(values: saturatingProduct(exampleCount, $0))) })
     }
 
-    /// Stores `rows` examples of layer `layer`'s pre-activations as examples `first...`, and adds
-    /// their squares to the layer's `SquareStream`.
-    public func store(layer: Int, first: Int, rows: Int, z: UnsafePointer<Float>) {
-        let width = unitsPerExample[layer]
-        precondition(first >= 0 && first + rows <= exampleCount)
-        (values[layer].pointer + first * width).update(from: z, count: rows * width)
-        streams[layer].add(z, at: first * width, count: rows * width, total: exampleCount * width)
-    }
+    /// One layer's s_l over the measured passes: the next is predicted by continuing the last
+    /// ratio, ŝ = s (s / s_previous) (s_l drifts steadily over training: in a short CNN run with
+    /// large steps it grew by 25%, 22%, 19% per pass, where repeating s missed), and the headroom
+    /// is four times the recent misses |ln(s / ŝ)| (each pass's, or 0.85 times the previous value
+    /// if larger: a noisy s_l keeps wide bands for a while), at least 2% (a steady MLP's s_l moves
+    /// less than 1% per recorded step) and at most a factor 2 either way. Replayed on the s_l of a
+    /// tracked CNN run (cnn:1x28x28-c16k3-p-c32k3-p-fc128-10, 200 recorded iterations, whose dense
+    /// layer's s_l jumps by ±15% from step to step), these constants missed 2 passes after the
+    /// first with a mean headroom of 1.09; twice the miss and 0.7 missed 20. Only the number of
+    /// reruns depends on them, never the margins.
+    struct Trend {
+        var rms: Double, previous: Double?, miss: Double
+        static let minimumHeadroom = 0.02, headroomPerMiss = 4.0, maximumHeadroom = 1.0, missDecay = 0.85
+        /// The miss assumed before a prediction was made: a ±10% first band.
+        static let initialMiss = 0.05
 
-    /// The tap for a probe chunk whose first example is `chunkFirst`.
-    public func tap(chunkFirst: Int) -> PreActivationTap {
-        { [unowned self] layer, first, rows, z in store(layer: layer, first: chunkFirst + first, rows: rows, z: z) }
-    }
-
-    /// The margins of the stored pass: `global[d]` and `perLayer[d][l]` for δ = `deltas[d]`, and
-    /// each layer's RMS. One pass over the stored values per layer (all δ counted at once); the sum
-    /// of squares comes from the stream when the pass stored the layer in order, else from a pass.
-    public func margins(deltas: [Double] = MarginMeter.deltas) -> Margins {
-        var counts = deltas.map { _ in [Int]() }
-        var rms: [Double] = []
-        for (l, width) in unitsPerExample.enumerated() {
-            let n = exampleCount * width
-            let z = UnsafePointer(values[l].pointer)
-            let lanes = streams[l].complete(total: n) ?? Self.squareLanes(z, count: n)
-            let s = n > 0 ? (Self.finishSquares(lanes, z, count: n) / Double(n)).squareRoot() : 0
-            rms.append(s)
-            let layerCounts = Self.countBelow(z, count: n, limits: deltas.map { Self.floatLimit($0 * s) })
-            for d in deltas.indices { counts[d].append(layerCounts[d]) }
+        var predicted: Double {
+            guard let previous, previous > 0, rms > 0 else { return rms }
+            let p = rms * (rms / previous)
+            return p.isFinite ? p : rms
         }
+        var headroom: Double { 1 + max(Self.headroomPerMiss * miss, Self.minimumHeadroom) }
+        /// After a pass that measured s (a miss capped where the headroom is largest; NaN: that).
+        func next(_ s: Double) -> Trend {
+            let cap = Self.maximumHeadroom / Self.headroomPerMiss, m = abs(log(s / predicted))
+            return Trend(rms: s, previous: rms, miss: max(m.isNaN ? cap : min(m, cap), Self.missDecay * miss))
+        }
+    }
+
+    /// The margins of one probe pass: `pass` runs it through `tap(chunkFirst:)`, delivering each
+    /// pattern layer's examples in increasing order, each once (as every network's probe pass
+    /// does), and computing the same values each time it runs. `global[d]`, `perLayer[d][l]` and
+    /// `counts[d][l]` for δ = `deltas[d]`, and each layer's RMS.
+    public func measure(_ pass: () -> Void) -> Margins {
+        passes += 1
+        begin(bands: trends.map { t in t.map { Self.bandBits(rms: $0.predicted, headroom: $0.headroom) } })
+        pass()
+        let rms = unitsPerExample.indices.map { l in
+            guard let s = layerRMS(l) else { preconditionFailure("margin meter: layer \(l)'s values did not come in order") }
+            return s
+        }
+        var counts = self.counts(rms: rms)
+        if counts == nil {
+            reruns += 1
+            begin(bands: rms.map { Self.bandBits(rms: $0, headroom: nil) })
+            pass()
+            let same = unitsPerExample.indices.allSatisfy { layerRMS($0)?.bitPattern == rms[$0].bitPattern }
+            counts = same ? self.counts(rms: rms) : nil
+        }
+        guard let counts else { preconditionFailure("margin meter: the probe pass gave other pre-activations when run again") }
+        trends = rms.indices.map { trends?[$0].next(rms[$0]) ?? Trend(rms: rms[$0], previous: nil, miss: Trend.initialMiss) }
         let pairs = unitsPerExample.map { exampleCount * $0 }
         let total = pairs.reduce(0, +)
         return Margins(rms: rms, counts: counts, pairs: pairs,
                        global: counts.map { total > 0 ? Double($0.reduce(0, +)) / Double(total) : 0 },
                        perLayer: counts.map { zip($0, pairs).map { $1 > 0 ? Double($0) / Double($1) : 0 } })
+    }
+
+    /// Starts a pass with per-layer bands (`bandBits`); nil: no bands (the first pass, which then
+    /// always runs again).
+    private func begin(bands: [(lower: SIMD4<UInt32>, widths: SIMD4<UInt32>)]?) {
+        streams = unitsPerExample.indices.map { l in
+            MarginStream(lower: bands?[l].lower ?? .zero, widths: bands?[l].widths ?? .zero)
+        }
+    }
+
+    /// The bands for a layer of RMS s: per δ, [limitBits(δ s / H), limitBits(δ s H)) as lower and
+    /// width; with no headroom, the zero-width band at limitBits(δ s) (counting below the limit).
+    static func bandBits(rms s: Double, headroom: Double?) -> (lower: SIMD4<UInt32>, widths: SIMD4<UInt32>) {
+        var lower = SIMD4<UInt32>(), widths = SIMD4<UInt32>()
+        for (d, delta) in deltas.enumerated() {
+            let h = headroom ?? 1
+            lower[d] = limitBits(floatLimit(delta * s / h))
+            widths[d] = limitBits(floatLimit(delta * s * h)) - lower[d]
+        }
+        return (lower, widths)
+    }
+
+    /// The bit pattern compared with magnitudes for the count |z| < limit: a limit that is not > 0
+    /// (0, negative or NaN) counts nothing, as |x| < limit does (see `countBelow(_:count:limits:)`).
+    static func limitBits(_ limit: Float) -> UInt32 { limit > 0 ? limit.bitPattern : 0 }
+
+    /// s_l of the pass, if it delivered the layer in order.
+    private func layerRMS(_ l: Int) -> Double? {
+        let n = exampleCount * unitsPerExample[l]
+        return streams[l].sumOfSquares(total: n).map { n > 0 ? ($0 / Double(n)).squareRoot() : 0 }
+    }
+
+    /// counts[d][l] = #{|z| < floatLimit(δ_d s_l)} of the pass, or nil when a band missed its limit.
+    private func counts(rms: [Double]) -> [[Int]]? {
+        var counts = Self.deltas.map { _ in [Int]() }
+        for l in unitsPerExample.indices {
+            var limits = SIMD4<UInt32>()
+            for (d, delta) in Self.deltas.enumerated() { limits[d] = Self.limitBits(Self.floatLimit(delta * rms[l])) }
+            guard let layer = streams[l].counts(below: limits, band: bands[l].pointer, capacity: bands[l].count) else { return nil }
+            for d in Self.deltas.indices { counts[d].append(layer[d]) }
+        }
+        return counts
+    }
+
+    /// Takes `rows` examples of layer `layer`'s pre-activations as examples `first...`.
+    public func store(layer: Int, first: Int, rows: Int, z: UnsafePointer<Float>) {
+        let width = unitsPerExample[layer], band = bands[layer]
+        precondition(first >= 0 && first + rows <= exampleCount)
+        streams[layer].add(z, at: first * width, count: rows * width, total: exampleCount * width, band: band.pointer,
+                           capacity: band.count)
+    }
+
+    /// The tap for a probe chunk whose first example is `chunkFirst`.
+    public func tap(chunkFirst: Int) -> PreActivationTap {
+        { [unowned self] layer, first, rows, z in store(layer: layer, first: chunkFirst + first, rows: rows, z: z) }
     }
 
     /// sum z^2 in Double: 8 lanes, lane j summing the elements i = j (mod 8) in order, then the
@@ -152,7 +249,7 @@ public final class MarginMeter {
     }
 
     /// #{i : (bits(z_i) & 0x7FFFFFFF) < bounds[k]} for k = 0..<4, one pass, 16 lanes at a time.
-    private static func countBelowBits(_ z: UnsafePointer<Float>, count n: Int, bounds: SIMD4<UInt32>) -> SIMD4<Int> {
+    static func countBelowBits(_ z: UnsafePointer<Float>, count n: Int, bounds: SIMD4<UInt32>) -> SIMD4<Int> {
         let magnitude = SIMD16<UInt32>(repeating: 0x7FFF_FFFF), one = SIMD16<UInt32>(repeating: 1), zero = SIMD16<UInt32>()
         let b0 = SIMD16<UInt32>(repeating: bounds[0]), b1 = SIMD16<UInt32>(repeating: bounds[1])
         let b2 = SIMD16<UInt32>(repeating: bounds[2]), b3 = SIMD16<UInt32>(repeating: bounds[3])
@@ -188,51 +285,7 @@ public final class MarginMeter {
     }
 }
 
-/// The running sum of squares of one layer's pre-activations as a probe pass stores them, in the
-/// lanes of `MarginMeter.squareLanes`: the pass delivers the layer's values in order (chunk by
-/// chunk), and the stream adds each element i < n - n % 8 to lane i % 8 with the same fused
-/// multiply-add, in the same order, as one `squareLanes` over the stored array; so the lanes are
-/// the same bits, computed while the values are still in cache. A store that does not continue
-/// where the previous one ended (position 0 starts a new pass) leaves the stream unusable, and the
-/// meter falls back to a pass over the stored values.
-struct SquareStream {
-    var lanes = SIMD8<Double>()
-    /// The position the next store must start at; nil once the order was broken.
-    var next: Int? = 0
-
-    mutating func add(_ z: UnsafePointer<Float>, at start: Int, count: Int, total n: Int) {
-        if start == 0 { self = SquareStream() }
-        guard next == start else { next = nil; return }
-        let end = min(start + count, n - n % 8)
-        var lanes = self.lanes  // a local, kept in a register (the stored property went through memory)
-        defer { self.lanes = lanes }
-        var i = start
-        while i < end && i % 8 != 0 {
-            let x = Double(z[i - start])
-            lanes[i % 8] = lanes[i % 8].addingProduct(x, x)
-            i += 1
-        }
-        var low = lanes.lowHalf, high = lanes.highHalf  // lanes 0-3 and 4-7 (`loadWidened4`)
-        while i + 8 <= end {
-            let a = loadWidened4(z + (i - start)), b = loadWidened4(z + (i - start) + 4)
-            low.addProduct(a, a)
-            high.addProduct(b, b)
-            i += 8
-        }
-        lanes = SIMD8(lowHalf: low, highHalf: high)
-        while i < end {
-            let x = Double(z[i - start])
-            lanes[i % 8] = lanes[i % 8].addingProduct(x, x)
-            i += 1
-        }
-        next = start + count
-    }
-
-    /// The lanes, if the stream saw all n values in order.
-    func complete(total n: Int) -> SIMD8<Double>? { next == n ? lanes : nil }
-}
-
-/// The result of ``MarginMeter/margins(deltas:)``.
+/// The result of ``MarginMeter/measure(_:)``.
 public struct Margins: Equatable, Sendable {
     /// s_l per pattern layer.
     public var rms: [Double]
@@ -244,10 +297,4 @@ public struct Margins: Equatable, Sendable {
     public var global: [Double]
     /// Per δ, per layer: the fraction.
     public var perLayer: [[Double]]
-}
-
-extension MarginMeter {
-    /// The stored pre-activations of `layer` (tests).
-    func valuesForTesting(layer: Int) -> UnsafePointer<Float> { UnsafePointer(values[layer].pointer) }
-    func streamLanesForTesting(layer: Int) -> SIMD8<Double>? { streams[layer].complete(total: exampleCount * unitsPerExample[layer]) }
 }

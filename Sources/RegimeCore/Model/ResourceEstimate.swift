@@ -249,7 +249,7 @@ public struct ArchitectureSizes: Sendable {
 /// | probe packed | MLP, instead: 4 x features x (sum over the probe's chunks of E of the chunk's rows rounded up to 12): the probe packed for the first GEMM (`GEMMPackedA`; the certified pattern pass converts a Float copy when it is switched on) | always |
 /// | batch and epoch order | 4B x (features + 1 + classes) + 16n (the epoch's order and the next one being drawn) + 4E x (features + 1) (a probe or validation chunk converted to Floats, and its predictions) | always |
 /// | pattern storage | 3 copies (initial, previous, current) x p x W x 8 | always |
-/// | margin pre-activations | 4p x (pattern units): the probe's pre-activations (`MarginMeter`) | always |
+/// | margin bands | 4 x min(n, max(4096, n/16)) per pattern layer of n = p x units pairs: the values a probe pass keeps near the margin limits (`MarginMeter.bytes`) | always |
 /// | lag snapshots and null model | 2 x 4P + 3 x p x W x 8: two lag snapshots, the null model's patterns (its perturbed parameters use the gradient block) (`ProbeInstruments`) | always |
 /// | curve | N x (c x 8 + 8) x 2: Doubles (validation accuracy an optional of 16 bytes), arrays grown by doubling | always |
 /// | allocation overhead | 4 KB per buffer: 256 KB + 64 KB per parameter group | always |
@@ -349,7 +349,7 @@ public struct ResourceEstimate: Sendable {
                     : saturatingProduct(4, architecture.inputSize, saturatingSum([saturatingProduct(p / E, gemmRoundUp(E, gemmMR)),
                                                                                 gemmRoundUp(p % E, gemmMR)])), .probe),
             term("pattern storage", saturatingProduct(3, patternCopy), .probe),
-            term("margin pre-activations", saturatingProduct(4, p, saturatingSum(sizes.patternUnits)), .probe),
+            term("margin bands", MarginMeter.bytes(exampleCount: p, unitsPerExample: sizes.patternUnits), .probe),
             term("lag snapshots and null model", saturatingSum([saturatingProduct(2, parameterBytes), saturatingProduct(3, patternCopy)]),
                  .architecture),
             term("curve", saturatingProduct(recorded, columns * 8 + 8, 2), .iterations),

@@ -42,18 +42,25 @@ final class ProbeInstruments {
         for lag in lags { lag.take(iteration: 0, parameters: parameters, patterns: patterns) }
     }
 
-    /// Appends row t: `current`/`currentPatterns` are θ_t and its patterns (its probe pass filled
-    /// the margin meter), `previous`/`previousPatterns` the previous recorded state (`previous`
+    /// The recorded probe pass: `pass(meter)` runs it, through the margin meter when one is given
+    /// (nil while `geometry` is off); returns the margins, for `record`. The pass may run twice
+    /// (`MarginMeter.measure`); it then stores the same patterns again.
+    func measure(_ pass: (MarginMeter?) -> Void) -> Margins? {
+        guard geometry else { pass(nil); return nil }
+        return margins.measure { pass(margins) }
+    }
+
+    /// Appends row t: `current`/`currentPatterns` are θ_t and its patterns, `margins` its probe
+    /// pass's (`measure`), `previous`/`previousPatterns` the previous recorded state (`previous`
     /// is read only at the null model's iterations; at the others it may already hold θ_t), `update`,
     /// `squares` and `change` the row's weight update, its sums (pieces ending at every feeding
     /// prefix: flip sensitivity's) and pattern change between them. `measure` runs a probe pass of
     /// other parameters (the null model's, built in `scratch`: a parameter block free until the
     /// next backward pass, the trainer's gradients).
     func record(iteration t: Int, seed: UInt64, into columns: inout ProbeColumns, network: Network, scratch: FloatBuffer,
-                current: FloatBuffer, currentPatterns: PatternSet, previous: FloatBuffer, previousPatterns: PatternSet,
+                margins m: Margins?, current: FloatBuffer, currentPatterns: PatternSet, previous: FloatBuffer, previousPatterns: PatternSet,
                 update: WeightUpdate, squares: ParameterSquares, change: (global: Double, perLayer: [Double]),
                 measure: (UnsafePointer<Float>, PatternSet) -> Void) {
-        let m = geometry ? margins.margins() : nil
         for d in columns.margin.indices {
             columns.margin[d].append(m?.global[d])
             for l in columns.layerMargin[d].indices { columns.layerMargin[d][l].append(m?.perLayer[d][l]) }

@@ -242,13 +242,14 @@ public final class Trainer {
     private func record(iteration t: Int, loss: Double, lr: Double, squares: ParameterSquares, previousReplaced: Bool) throws {
         let update = WeightUpdate(squares: squares, groups: network.parameterGroups)
         guard update.abs.isFinite else { throw Failure.diverged(iteration: t, reason: "parameter update is not finite") }
-        measurePatterns(into: currentPatterns, margins: instruments.geometry ? instruments.margins : nil)
+        let margins = instruments.measure { measurePatterns(into: currentPatterns, margins: $0) }
         let change = currentPatterns.changeFractions(from: previousPatterns)
         let changeInit = currentPatterns.changeFractions(from: initialPatterns)
         // The null model builds its perturbed parameters in the gradient block: the step's update
         // has used it and the next backward pass overwrites it.
-        instruments.record(iteration: t, seed: spec.seed, into: &curve.probe!, network: network, scratch: gradients, current: parameters,
-                           currentPatterns: currentPatterns, previous: previousParameters, previousPatterns: previousPatterns,
+        instruments.record(iteration: t, seed: spec.seed, into: &curve.probe!, network: network, scratch: gradients,
+                           margins: margins, current: parameters, currentPatterns: currentPatterns,
+                           previous: previousParameters, previousPatterns: previousPatterns,
                            update: update, squares: squares, change: change) { measurePatterns(parameters: $0, into: $1) }
         previousPatterns.copy(from: currentPatterns)
         if !previousReplaced { previousParameters.copy(from: parameters) }

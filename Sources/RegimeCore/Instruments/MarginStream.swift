@@ -1,0 +1,135 @@
+/// One pattern layer's probe pass as the margin meter sees it (docs/numerics.md, "Stability
+/// margins"): one pass over each delivered block of pre-activations, while it is in cache, that
+/// takes both what the margins need without keeping the values.
+///
+/// - The sum of squares, in the lanes of `MarginMeter.squareLanes`: the pass delivers the layer's
+///   n values in order, and element i < n - n % 8 is added to lane i % 8 with the same fused
+///   multiply-add, in the same order, as one `squareLanes` over the whole array; the last n % 8
+///   values are kept and squared after the lanes, as `finishSquares` does. So `sumOfSquares` is the
+///   bits of `MarginMeter.sumOfSquares` over the whole pass.
+/// - For each δ (up to three: lane 3 of the SIMD4s is unused), a band [lower_δ, lower_δ + width_δ) of magnitude bit patterns
+///   (|x| as bits: `x.bitPattern & 0x7FFFFFFF`, which orders non-negative Floats): the values below
+///   the band are counted, the values inside it are kept (in the meter's band buffer). Once the
+///   pass is over and s is known, the count below the limit f_δ (as bits b_δ) is exact whenever
+///   lower_δ <= b_δ <= lower_δ + width_δ: #{a < b_δ} = #{a < lower_δ} + #{kept: lower_δ <= a < b_δ},
+///   since every value with lower_δ <= a < b_δ is inside the band and kept once.
+///
+/// A store that does not continue where the previous one ended (position 0 starts a new pass)
+/// leaves the stream unusable (`sumOfSquares` nil): the meter needs each layer's values in order.
+struct MarginStream {
+    /// The bands, as magnitude bit patterns; an unused δ lane has width 0 (keeps nothing) and
+    /// lower 0 (counts nothing below). Lane 3 must be unused (the vector loop reads lanes 0-2).
+    let lower: SIMD4<UInt32>, widths: SIMD4<UInt32>
+    private(set) var lanes = SIMD8<Double>()
+    /// Positions n - n % 8 ..< n (squared after the lanes).
+    private var tail = SIMD8<Float>()
+    /// The position the next store must start at; nil once the order was broken.
+    private var next: Int? = 0
+    /// Per δ, the values of the pass below its band.
+    private(set) var below = SIMD4<Int>()
+    /// Values inside a band so far; the first `capacity` of them are in the band buffer.
+    private(set) var kept = 0
+
+    init(lower: SIMD4<UInt32>, widths: SIMD4<UInt32>) {
+        self.lower = lower
+        self.widths = widths
+    }
+
+    /// Adds z[0..<count], the layer's values at positions start ..< start + count of a pass of n,
+    /// appending the values inside a band to `band` (at most `capacity` of them stored).
+    mutating func add(_ z: UnsafePointer<Float>, at start: Int, count: Int, total n: Int,
+                      band: UnsafeMutablePointer<Float>, capacity: Int) {
+        if start == 0 { self = MarginStream(lower: lower, widths: widths) }
+        guard next == start else { next = nil; return }
+        next = start + count
+        let squaredEnd = n - n % 8, end = start + count
+        // Locals, kept in registers (stored properties went through memory).
+        var low = lanes.lowHalf, high = lanes.highHalf  // lanes 0-3 and 4-7 (`loadWidened4`)
+        var below = self.below, kept = self.kept
+        defer {
+            lanes = SIMD8(lowHalf: low, highHalf: high)
+            self.below = below
+            self.kept = kept
+        }
+        // One value, scalar: the head before position 8k, and the tail.
+        @inline(__always) func one(_ i: Int) {
+            let x = z[i - start]
+            if i < squaredEnd {
+                let wide = Double(x)
+                let lane = i % 8
+                if lane < 4 { low[lane] = low[lane].addingProduct(wide, wide) } else { high[lane - 4] = high[lane - 4].addingProduct(wide, wide) }
+            } else {
+                tail[i - squaredEnd] = x
+            }
+            let a = x.bitPattern & 0x7FFF_FFFF
+            below &+= SIMD4<Int>(truncatingIfNeeded: SIMD4<UInt32>(repeating: 0).replacing(with: 1, where: a .< lower))
+            if any((a &- lower) .< widths) {
+                if kept < capacity { band[kept] = x }
+                kept += 1
+            }
+        }
+        var i = start
+        while i < end && i % 8 != 0 { one(i); i += 1 }
+        // Sixteen values at a time: four square FMAs (lanes 0-3, 4-7, 0-3, 4-7: the order of
+        // `squareLanes`), the count below each band (a compare and an add per δ; UInt32 lanes,
+        // flushed every 2^20 blocks, far from overflow), and one test whether any value falls in a
+        // band (a subtract and a compare per δ: lower <= a < lower + width exactly when
+        // a - lower, wrapping, < width); the rare block that has one (under 10% of a tracked CNN's)
+        // keeps its values in order, going through the set bits of the block's mask.
+        let bodyEnd = i + max(0, min(end, squaredEnd) - i) / 16 * 16
+        let magnitude = SIMD16<UInt32>(repeating: 0x7FFF_FFFF), zero = SIMD16<UInt32>(), one16 = SIMD16<UInt32>(repeating: 1)
+        precondition(lower[3] == 0 && widths[3] == 0, "margin stream: three bands at most")
+        let l0 = SIMD16<UInt32>(repeating: lower[0]), l1 = SIMD16<UInt32>(repeating: lower[1])
+        let l2 = SIMD16<UInt32>(repeating: lower[2])
+        let w0 = SIMD16<UInt32>(repeating: widths[0]), w1 = SIMD16<UInt32>(repeating: widths[1])
+        let w2 = SIMD16<UInt32>(repeating: widths[2])
+        let bit = SIMD16<UInt32>(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
+        while i < bodyEnd {
+            let blockEnd = min(bodyEnd, i + 16 << 20)
+            var c0 = zero, c1 = zero, c2 = zero
+            while i < blockEnd {
+                let p = z + (i - start)
+                let a0 = loadWidened4(p), a1 = loadWidened4(p + 4), a2 = loadWidened4(p + 8), a3 = loadWidened4(p + 12)
+                low.addProduct(a0, a0)
+                high.addProduct(a1, a1)
+                low.addProduct(a2, a2)
+                high.addProduct(a3, a3)
+                let a = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<UInt32>.self) & magnitude
+                c0 &+= zero.replacing(with: one16, where: a .< l0)
+                c1 &+= zero.replacing(with: one16, where: a .< l1)
+                c2 &+= zero.replacing(with: one16, where: a .< l2)
+                let inBand = ((a &- l0) .< w0) .| ((a &- l1) .< w1) .| ((a &- l2) .< w2)
+                if any(inBand) {
+                    var mask = zero.replacing(with: bit, where: inBand).wrappedSum()
+                    while mask != 0 {
+                        if kept < capacity { band[kept] = p[mask.trailingZeroBitCount] }
+                        kept += 1
+                        mask &= mask - 1
+                    }
+                }
+                i += 16
+            }
+            below &+= SIMD4(Int(c0.wrappedSum()), Int(c1.wrappedSum()), Int(c2.wrappedSum()), 0)
+        }
+        while i < end { one(i); i += 1 }
+    }
+
+    /// sum z^2 of the pass (the bits of `MarginMeter.sumOfSquares`), if it delivered all n values in order.
+    func sumOfSquares(total n: Int) -> Double? {
+        guard next == n else { return nil }
+        var total = 0.0
+        for j in 0..<8 { total += lanes[j] }
+        for j in 0..<(n % 8) { total += Double(tail[j]) * Double(tail[j]) }
+        return total
+    }
+
+    /// The pass's count of magnitudes below each of `limits` (bit patterns), given the kept values
+    /// `band[0..<kept]`; nil when a limit lies outside its band or the band buffer overflowed
+    /// (then the values needed were not all kept).
+    func counts(below limits: SIMD4<UInt32>, band: UnsafePointer<Float>, capacity: Int) -> SIMD4<Int>? {
+        guard kept <= capacity else { return nil }
+        for d in 0..<4 where limits[d] < lower[d] || limits[d] - lower[d] > widths[d] { return nil }
+        return below &+ MarginMeter.countBelowBits(band, count: kept, bounds: limits)
+            &- MarginMeter.countBelowBits(band, count: kept, bounds: lower)
+    }
+}
