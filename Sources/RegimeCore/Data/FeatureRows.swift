@@ -106,11 +106,8 @@ public struct FeatureRows: Sendable {
     /// `rows` rows of `featureCount` bytes starting at `offset` in `storage`, read by `encoding`.
     public init(bytes storage: ByteStorage, offset: Int, rows: Int, featureCount: Int, encoding: PixelEncoding) {
         precondition(featureCount > 0 && offset >= 0 && offset + rows * featureCount <= storage.bytes.count)
-        self.featureCount = featureCount
-        count = rows
-        values = .bytes(storage, offset: offset, rule: PixelRule(encoding: encoding))
-        selection = nil
-        rowBytes = storage.bytes.baseAddress! + offset
+        self.init(featureCount: featureCount, count: rows, values: .bytes(storage, offset: offset, rule: PixelRule(encoding: encoding)),
+                  selection: nil)
     }
 
     private init(featureCount: Int, count: Int, values: Values, selection: [Int]?) {

@@ -19,8 +19,9 @@
 // op(B) = B^T) go through 16 x 16 in-register SIMD transposes, the others are straight copies.
 // A row-major A (op(A) = A) is not packed, though: full 12 x 32 tiles read it in place
 // (`gemmKernel12x32Rows`, the same FMAs on the same values), as do edge slivers of 4 or 8 rows
-// (`gemmKernel4x32Rows`), and only a sliver with another edge tile is packed, because for the narrow products of the ViT and the MLP's backward pass the
-// transposing copy cost up to half as much as the FMAs. Nor is a row-major B (op(B) = B): its
+// (`gemmKernel4x32Rows`), and only a sliver with another edge tile is packed, because for the
+// narrow products of the ViT and the MLP's backward pass the transposing copy cost up to half as
+// much as the FMAs. Nor is a row-major B (op(B) = B): its
 // 32-column slivers are read in place (row p at b + p * ldb), only a narrower last one is packed
 // (the copies were 2-4% of an MLP training step, whose backward products all have op(B) = B).
 // Edges are zero-padded in the packs; m % 12 and n % 32 remainders use 4-row and 16-column

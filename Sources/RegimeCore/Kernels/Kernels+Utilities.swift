@@ -39,22 +39,17 @@ func loadBytesWidened16(_ p: UnsafePointer<UInt8>) -> SIMD16<Float> {
                          Float(v[8]), Float(v[9]), Float(v[10]), Float(v[11]), Float(v[12]), Float(v[13]), Float(v[14]), Float(v[15]))
 }
 
-/// Prefetches the cache lines of `count` bytes from `start` (one hint per 64-byte line).
-func prefetchBytes(_ start: UnsafeRawPointer, count: Int) {
+/// Prefetches the cache lines of `count` bytes from `start`, for reading or, with `forWriting`,
+/// for writing: one hint per 64-byte step and one for the last byte, whose line the steps miss when
+/// `start` is not line-aligned (a hint never faults, so the range may run past an allocation).
+func prefetchBytes(_ start: UnsafeRawPointer, count: Int, forWriting: Bool = false) {
+    @inline(__always) func hint(_ address: UnsafeRawPointer) {
+        if forWriting { regime_prefetch_write(address) } else { regime_prefetch(address) }
+    }
     var offset = 0
     while offset < count {
-        regime_prefetch(start + offset)
+        hint(start + offset)
         offset += 64
     }
-    if count > 0 { regime_prefetch(start + (count - 1)) }
-}
-
-/// Prefetches for writing the cache lines of `count` bytes from `start` (one hint per 64-byte line;
-/// a hint never faults, so the range may run past an allocation).
-func prefetchBytesForWrite(_ start: UnsafeRawPointer, count: Int) {
-    var offset = 0
-    while offset < count {
-        regime_prefetch_write(start + offset)
-        offset += 64
-    }
+    if count > 0 { hint(start + (count - 1)) }
 }

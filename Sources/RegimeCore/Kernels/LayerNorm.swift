@@ -54,7 +54,7 @@ func layerNormForward(_ y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePoint
                 // The next 16 rows of y (in this call or, at its end, in the caller's next call,
                 // which continues the rows): in the training forward they are lines last touched
                 // by the previous backward pass, whose read-for-ownership stalled the stores.
-                prefetchBytesForWrite(y + (r + 16) * N, count: 16 * N * MemoryLayout<Float>.size)
+                prefetchBytes(y + (r + 16) * N, count: 16 * N * MemoryLayout<Float>.size, forWriting: true)
                 layerNormBlock16(y + r * N, mean: mean + r, rstd: rstd + r, x + r * N, gamma: gamma, beta: beta, width: N,
                                  inverseN: inverseN, tile: tile.baseAddress!)
                 r += 16

@@ -157,14 +157,14 @@ public final class Trainer {
         network.backward(parameters: parameters.pointer, input: batchInput.pointer, dlogits: dlogits.pointer,
                          batch: batch, gradients: gradients.pointer, gates: masks)
         let recorded = t % spec.recordEvery == 0 || t == spec.iterations
-        // On a recorded iteration the optimizer's pass also takes the sums of the weight update and
-        // of flip sensitivity between θ_t and θ_p.
         // The network derives what its next pass reads from the new parameters as the optimizer
         // writes them (`Network.parametersUpdated`), so that pass may reuse it.
         let (network, updatedParameters) = (network, UnsafePointer(parameters.pointer))
         let updated: (Range<Int>) -> Void = { network.parametersUpdated(updatedParameters, through: $0.upperBound) }
+        // On a recorded iteration the optimizer's pass also takes the sums of the weight update and
+        // of flip sensitivity between θ_t and θ_p, and θ_p becomes θ_t in it, unless the null
+        // model reads θ_p afterwards (its rows).
         var squares: ParameterSquares?
-        // θ_p becomes θ_t in the same pass, unless the null model reads θ_p after it (its rows).
         let replacesPrevious = recorded && !instruments.nullModel.iterations.contains(t)
         if recorded {
             squares = optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr,
@@ -199,8 +199,8 @@ public final class Trainer {
     /// epoch a permutation of the training subset drawn from (seed, epoch). A function of t alone,
     /// so a trial resumed at any iteration continues exactly.
     private func loadBatch(_ t: Int) {
-        // The split and the batch's arrays taken once (element by element through `self`, each
-        // access retained the split's storage: ~1% of an untracked MLP step).
+        // The split and the batch's arrays taken out of `self` once, so that the loops neither read
+        // the split through `self` nor check exclusive access to the arrays at every element.
         let train = data.train, input = batchInput.pointer
         let n = train.count, width = train.featureCount
         let batch = spec.batchSize
