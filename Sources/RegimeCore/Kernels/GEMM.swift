@@ -134,12 +134,13 @@ public func sgemmReference(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a
 /// With `packedA` (a `GEMMPackedA` of this m and k) op(A) is read from it instead of being packed
 /// (`a` and `transA` are then unused), with `packedB` (a `GEMMPackedB` of this k and n) likewise
 /// op(B) (`b`, `ldb`, `transB` unused); both are packed with the default KC and NC: the same
-/// blocks, the same bits (GEMM+Packed.swift).
+/// blocks, the same bits (GEMM+Packed.swift). `finished` is called on each tile of C once it is
+/// final (`GEMMTileHook`).
 internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                           a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                           beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
                           kcBlock: Int, ncBlock: Int, mcBlock: Int = gemmMC, packedA: UnsafePointer<Float>? = nil,
-                          packedB: UnsafePointer<Float>? = nil) {
+                          packedB: UnsafePointer<Float>? = nil, finished: GEMMTileHook = { _, _ in }) {
     let mr = gemmMR, nr = gemmNR
     // Balanced blocks: k in ceil(k / KC) nearly equal parts, n in ceil(n / NC) equal parts
     // rounded up to NR, so that no block is a thin remainder.
@@ -238,6 +239,7 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
                                 gemmEdgeTile(kc: kc, a: aSliver, b: bSliver, ldb: bStride, mr: mrNow, nr: nrNow, c: cTile,
                                              ldc: ldc, alpha: alpha, beta: betaNow, betaIsZero: betaIsZero, tile: tile)
                             }
+                            if pc + kc == k { finished((ic + ir)..<(ic + ir + mrNow), (jc + jr)..<(jc + jr + nrNow)) }
                             jr += nr
                         }
                         ir += mr
@@ -250,6 +252,16 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
         }
     }
 }
+
+/// What a caller of `gemmBlocked` (through `sgemm(packedA:...)`) does to each tile of C, rows by
+/// columns of C, once the tile holds its final value: its last depth block stored, so the tile is
+/// still in L1. Every element of C is in exactly one call; within a column panel the calls come in
+/// increasing row order. An element-wise follow-up of the product (the bias and the ReLU of a
+/// layer) run here reads C from L1 instead of in a pass over the whole of C afterwards (for the
+/// MLP's probe pass, 512 x 256 floats per layer, from L2). A parameter of this type does not
+/// escape: as an optional (escaping) closure, its context was retained and released around every
+/// call, which cost as much as the pass it saved.
+typealias GEMMTileHook = (_ rows: Range<Int>, _ columns: Range<Int>) -> Void
 
 /// A partial tile, mr <= 12 rows by nr <= 32 columns: rows in one 12-row kernel call (mr > 8)
 /// or in 4-row calls at row offsets 0 and 4, columns in a 32- (nr > 16) or 16-column kernel.
