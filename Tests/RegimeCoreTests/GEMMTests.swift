@@ -279,12 +279,14 @@ final class GEMMTests: XCTestCase {
 
     /// Products with op(A) packed once (`GEMMPackedA`), op(B) packed (`GEMMPackedB`) or both equal
     /// `sgemm` on the unpacked operands bit for bit, for both layouts of A and of B, row counts
-    /// with 12- and 96-row edges, column counts with 32-column edges and two panels (n > NC),
+    /// with 12- and 96-row edges, column counts with 32-column edges (12-row tiles of at most 16
+    /// columns read a row-major A in place, the others pack it) and two panels (n > NC),
     /// depths in one, two and three KC blocks, beta 0 and 1, and one packed A reused with two B;
     /// the first differing element is named.
     func testPackedOperandsGiveTheBitsOfSgemm() {
         var rng = Rng(state: 2026)
-        for (m, n, k) in [(1, 1, 1), (13, 40, 7), (97, 33, 512), (256, 256, 784), (200, 65, 1100), (12, 32, 513), (20, 2100, 30)] {
+        for (m, n, k) in [(1, 1, 1), (13, 40, 7), (97, 33, 512), (256, 256, 784), (200, 65, 1100), (12, 32, 513), (20, 2100, 30),
+                          (128, 10, 256)] {
             for transA in [false, true] {
                 let lda = (transA ? m : k) + 3
                 let a = (0..<((transA ? k : m) * lda)).map { _ in rng.next() }
