@@ -23,6 +23,27 @@ func addBias(_ out: UnsafeMutablePointer<Float>, ld: Int, _ bias: UnsafePointer<
     }
 }
 
+/// `addBiasRelu` (out = max(out + bias, 0), Convolution.swift) on a block of rows and columns of
+/// a matrix with row stride `ld`, 16 columns at a time as `addBias(_:ld:...)`: a tile of a GEMM's
+/// output as the GEMM finishes it (`GEMMTileHook`).
+@inline(__always)
+func addBiasRelu(_ out: UnsafeMutablePointer<Float>, ld: Int, _ bias: UnsafePointer<Float>, rows: Range<Int>, columns: Range<Int>) {
+    for r in rows {
+        let row = out + r * ld
+        var n = columns.lowerBound
+        while n + 16 <= columns.upperBound {
+            let z = load16(row + n) + load16(bias + n)
+            store16(z.replacing(with: 0, where: .!(z .> 0)), row + n)  // z > 0 ? z : 0, NaN to 0 as well
+            n += 16
+        }
+        while n < columns.upperBound {
+            let z = row[n] + bias[n]
+            row[n] = z > 0 ? z : 0
+            n += 1
+        }
+    }
+}
+
 /// out[i] = a[i] + b[i], or (a[i] + b[i]) + c[i] given `then` c, for i < count, 16 lanes at a time
 /// (out may alias a; the same two roundings per element as the scalar loop).
 @inline(__always)
