@@ -2,13 +2,13 @@ import Foundation
 import XCTest
 @testable import RegimeCore
 
-/// `sgemmWithEpilogue` (the epilogue on each 12 x 32 tile as the kernel stores it) against `sgemm`
+/// `sgemmWithEpilogue` (the epilogue on each tile of C once it is final) against `sgemm`
 /// followed by the separate passes it replaces (`addBias`, `reluForward`, `addBiasRelu`,
 /// `reluBackward`, `biasGradient`), bit for bit. Shapes: the ViT's (k = D = 64, n = 4D = 256, m of a
 /// forward group and of a batch, with and without an m % 12 edge), m below one sliver, k at the
-/// KC limit, and shapes that take the unfused path (k > KC, n not a multiple of 32, n wider than a
-/// panel); B in place (with ldb > n) and packed; values with exact zeros of both signs (the ReLU's
-/// and the mask's ties).
+/// KC limit, k over it (two depth blocks), n not a multiple of 32 and n wider than a panel; B in
+/// place (with ldb > n) and packed; values with exact zeros of both signs (the ReLU's and the
+/// mask's ties).
 final class GEMMEpilogueTests: XCTestCase {
     typealias Bits = CNNKernelBitTests
     let keep = PinnedBuffers()
