@@ -4,7 +4,7 @@ import XCTest
 
 /// The CNN's fast kernels against the reference kernels kept beside them, bit for bit: a trial's
 /// curves must not change when a kernel gets faster. Random shapes, edge sizes included (one
-/// output position, widths that are not multiples of the 12-row sliver, channel counts around 16
+/// output position, widths that are not multiples of the 14-position tile, channel counts around 16
 /// and 32, a patch at the GEMM's KC limit); values are Gaussians with exact zeros of both signs
 /// mixed in (the ReLU and max-pool ties).
 final class CNNKernelBitTests: XCTestCase {
@@ -25,9 +25,9 @@ final class CNNKernelBitTests: XCTestCase {
         return "element \(i) of \(a.count): \(a[i]) vs \(b[i])"
     }
 
-    // MARK: Packed forward convolution
+    // MARK: Implicit forward convolution
 
-    func testPackedForwardEqualsIm2colForwardBitForBit() {
+    func testImplicitForwardEqualsIm2colForwardBitForBit() {
         var rng = Xoshiro256(seed: 31, stream: 1)
         var geometries: [ConvGeometry] = [
             // The CNN's second layer and its neighbours.
@@ -40,7 +40,7 @@ final class CNNKernelBitTests: XCTestCase {
             // patch = 504 (one KC block), 7x7 kernel, wide output channels.
             ConvGeometry(inChannels: 56, inHeight: 4, inWidth: 6, outChannels: 16, kernel: 3, stride: 1, pad: 1),
             ConvGeometry(inChannels: 2, inHeight: 9, inWidth: 25, outChannels: 70, kernel: 7, stride: 1, pad: 3),
-            // Channels a multiple of 16 (the whole-column image transpose): the tracked CNN's second layer, runs of 16 + 4.
+            // Channels a multiple of 16 (the constant-stride tile): the tracked CNN's second layer, and wider.
             ConvGeometry(inChannels: 16, inHeight: 13, inWidth: 13, outChannels: 32, kernel: 3, stride: 1, pad: 0),
             ConvGeometry(inChannels: 32, inHeight: 6, inWidth: 20, outChannels: 9, kernel: 3, stride: 1, pad: 1),
             ConvGeometry(inChannels: 16, inHeight: 3, inWidth: 5, outChannels: 40, kernel: 3, stride: 1, pad: 2),
@@ -53,7 +53,7 @@ final class CNNKernelBitTests: XCTestCase {
                                            kernel: k, stride: 1, pad: Int(rng.next() % UInt64(k / 2 + 1))))
         }
         for g in geometries {
-            XCTAssertTrue(g.packedForwardApplies, "\(g)")
+            XCTAssertTrue(g.implicitForwardApplies, "\(g)")
             let B = 1 + Int(rng.next() % 3)
             let x = keep.pointer(Self.values(B * g.inputSize, &rng)), w = keep.pointer(Self.values(g.weightCount, &rng))
             let b = keep.pointer(Self.values(g.outChannels, &rng))
@@ -61,8 +61,8 @@ final class CNNKernelBitTests: XCTestCase {
             for relu in [false, true] {
                 let fast = keep.buffer(count: B * g.outputSize), reference = keep.buffer(count: B * g.outputSize)
                 fast.buffer.update(repeating: .nan)
-                conv2dPackedForward(output: fast.pointer, input: x, weights: w, bias: b, batch: B, geometry: g, relu: relu,
-                                    scratch: scratch.pointer)
+                conv2dImplicitForward(output: fast.pointer, input: x, weights: w, bias: b, batch: B, geometry: g, relu: relu,
+                                      scratch: scratch.pointer)
                 conv2dIm2colForward(output: reference.pointer, input: x, weights: w, bias: b, batch: B, geometry: g, relu: relu,
                                     cols: scratch.pointer)
                 XCTAssertNil(Self.firstDifference(fast.array, reference.array), "\(g) B \(B) relu \(relu)")
@@ -70,29 +70,7 @@ final class CNNKernelBitTests: XCTestCase {
         }
         // Stride 2 stays on the im2col path.
         XCTAssertFalse(ConvGeometry(inChannels: 16, inHeight: 8, inWidth: 8, outChannels: 32, kernel: 3, stride: 2, pad: 1)
-            .packedForwardApplies)
-    }
-
-    /// The channel-major padded image of the packed path (whole-column transposes for channels a
-    /// multiple of 16) against its reference, cell by cell (borders included, plane slack not).
-    func testChannelMajorPaddedImageEqualsReference() {
-        var rng = Xoshiro256(seed: 33, stream: 1)
-        for (c, h, w, p) in [(16, 13, 13, 0), (16, 13, 13, 1), (32, 4, 20, 2), (16, 1, 1, 0), (48, 3, 16, 1), (16, 2, 33, 3)] {
-            let g = ConvGeometry(inChannels: c, inHeight: h, inWidth: w, outChannels: 8, kernel: 2 * p + 1, stride: 1, pad: p)
-            let B = 2
-            let x = keep.pointer(Self.values(B * g.inputSize, &rng))
-            let fast = keep.buffer(count: c * g.paddedPlane), reference = keep.buffer(count: c * g.paddedPlane)
-            let block = keep.buffer(count: c * 16)
-            for e in 0..<B {
-                fast.buffer.update(repeating: .nan)  // every cell must be written (P = 0: nothing is zeroed first)
-                channelMajorPaddedImage(fast.pointer, x, g, example: e, block: block.pointer)
-                channelMajorPaddedImageReference(reference.pointer, x, g, example: e, block: block.pointer)
-                let cells = (h + 2 * p) * (w + 2 * p)
-                let a = (0..<c).flatMap { ic in (0..<cells).map { fast.pointer[ic * g.paddedPlane + $0] } }
-                let b = (0..<c).flatMap { ic in (0..<cells).map { reference.pointer[ic * g.paddedPlane + $0] } }
-                XCTAssertNil(Self.firstDifference(a, b), "\(g) example \(e)")
-            }
-        }
+            .implicitForwardApplies)
     }
 
     // MARK: Direct forward convolution

@@ -5,9 +5,9 @@
 // KH*KW*IC numbers per output channel, in the same (kh, kw, ic) order as a row of the im2col
 // matrix. Output size per dimension: floor((I + 2*pad - K) / stride) + 1, padding with zeros.
 //
-// Forward: small patches run direct (`conv2dDirectForward`), stride-1 layers gather their patches
-// straight into the GEMM's packed layout (`conv2dPackedForward`, Convolution+Packed.swift), the
-// rest use im2col + `sgemm` (`conv2dIm2colForward`). The im2col path works on chunks of whole
+// Forward: small patches run direct (`conv2dDirectForward`), stride-1 layers run as an implicit
+// GEMM that reads its patches straight from the padded image (`conv2dImplicitForward`,
+// Convolution+Implicit.swift), the rest use im2col + `sgemm` (`conv2dIm2colForward`). The im2col path works on chunks of whole
 // examples so that the im2col matrix of a chunk stays cache-sized; the backward pass rebuilds each
 // chunk's im2col matrix rather than keeping the batch's (which for wide layers would be hundreds
 // of MB). Summation orders are fixed by the
@@ -55,7 +55,9 @@ public struct ConvGeometry: Hashable, Sendable {
     }
 
     /// Floats of `cols` / `dcols` scratch for chunks of `chunk` examples (any path).
-    func scratchCount(chunk: Int) -> Int { max(chunk * positions * patchSize, directScratchCount, packedScratchCount) }
+    func scratchCount(chunk: Int) -> Int {
+        max(chunk * positions * patchSize, directScratchCount, implicitScratchCount)
+    }
 
     /// Examples per im2col chunk: whole examples, about `convChunkFloats` floats of im2col matrix.
     func chunkExamples(batch: Int) -> Int {
@@ -178,18 +180,18 @@ func addBiasRelu(_ out: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float
 /// Forward convolution of a batch: `output` (B, OH, OW, OC) = conv(`input` (B, H, W, IC)) + bias,
 /// followed by ReLU when `relu` (fused per chunk, while it is in cache).
 /// `cols` holds at least `g.scratchCount(chunk:)` floats, chunk = `g.chunkExamples(batch: B)`.
-/// Small-patch layers (`usesDirect`) take the direct path; the others the packed path
-/// (`conv2dPackedForward`, Convolution+Packed.swift) where it applies, else im2col + `sgemm`
-/// (`conv2dIm2colForward`); the packed and im2col paths give the same bits.
+/// Small-patch layers (`usesDirect`) take the direct path; the others the implicit path
+/// (`conv2dImplicitForward`, Convolution+Implicit.swift) where it applies, else im2col + `sgemm`
+/// (`conv2dIm2colForward`); the implicit and im2col paths give the same bits.
 func conv2dForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
                    bias: UnsafePointer<Float>, batch B: Int, geometry g: ConvGeometry, relu: Bool,
                    cols: UnsafeMutablePointer<Float>) {
     if g.usesDirect {
         conv2dDirectForward(output: output, input: input, weights: weights, bias: bias, batch: B, geometry: g, relu: relu,
                             scratch: cols)
-    } else if g.packedForwardApplies {
-        conv2dPackedForward(output: output, input: input, weights: weights, bias: bias, batch: B, geometry: g, relu: relu,
-                            scratch: cols)
+    } else if g.implicitForwardApplies {
+        conv2dImplicitForward(output: output, input: input, weights: weights, bias: bias, batch: B, geometry: g, relu: relu,
+                              scratch: cols)
     } else {
         conv2dIm2colForward(output: output, input: input, weights: weights, bias: bias, batch: B, geometry: g, relu: relu,
                             cols: cols)
@@ -198,7 +200,7 @@ func conv2dForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Flo
 
 /// The im2col path of `conv2dForward`: per chunk of `chunkExamples` (default
 /// `g.chunkExamples(batch: B)`) examples, im2col, Z = cols W^T by `sgemm`, then bias (and ReLU).
-/// The reference the packed path is tested against bit for bit.
+/// The reference the implicit path is tested against bit for bit.
 func conv2dIm2colForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
                          bias: UnsafePointer<Float>, batch B: Int, geometry g: ConvGeometry, relu: Bool,
                          cols: UnsafeMutablePointer<Float>, chunkExamples: Int? = nil) {
@@ -297,7 +299,7 @@ func conv2dBackward(doutput: UnsafePointer<Float>, input: UnsafePointer<Float>, 
 
 /// Copies example `e` of the NHWC batch into a zero-bordered (H + 2 pad, W + 2 pad, C) image.
 @inline(__always)
-private func padImage(_ xpad: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ g: ConvGeometry, example e: Int) {
+func padImage(_ xpad: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ g: ConvGeometry, example e: Int) {
     let (C, H, W, P) = (g.inChannels, g.inHeight, g.inWidth, g.pad)
     let rowFloats = (W + 2 * P) * C, border = P * C
     // The top and bottom P rows, and each image row's P columns either side, are zero.
