@@ -73,6 +73,61 @@ final class CNNKernelBitTests: XCTestCase {
             .implicitForwardApplies)
     }
 
+    /// The implicit input gradient against dcols = dZ W (`sgemm`) and `col2imAdd` into a zeroed dX,
+    /// bit for bit; and `conv2dBackward`, whose input gradient takes the implicit path, against
+    /// the same reference with finite weights and with an infinite weight (the im2col path then).
+    func testImplicitInputGradientEqualsCol2imBitForBit() {
+        var rng = Xoshiro256(seed: 37, stream: 1)
+        var geometries: [ConvGeometry] = [
+            // The tracked CNN's second layer, the bit check's, and valid / wide-pad neighbours.
+            ConvGeometry(inChannels: 16, inHeight: 14, inWidth: 14, outChannels: 32, kernel: 3, stride: 1, pad: 1),
+            ConvGeometry(inChannels: 8, inHeight: 14, inWidth: 14, outChannels: 16, kernel: 3, stride: 1, pad: 1),
+            ConvGeometry(inChannels: 16, inHeight: 14, inWidth: 14, outChannels: 32, kernel: 3, stride: 1, pad: 0),
+            ConvGeometry(inChannels: 16, inHeight: 4, inWidth: 30, outChannels: 32, kernel: 3, stride: 1, pad: 2),
+            ConvGeometry(inChannels: 33, inHeight: 5, inWidth: 13, outChannels: 7, kernel: 3, stride: 1, pad: 1),
+            // One output position; a 1x1 kernel; a 5x5 kernel on a row shorter than the tile.
+            ConvGeometry(inChannels: 4, inHeight: 3, inWidth: 3, outChannels: 5, kernel: 3, stride: 1, pad: 0),
+            ConvGeometry(inChannels: 20, inHeight: 2, inWidth: 5, outChannels: 32, kernel: 1, stride: 1, pad: 0),
+            ConvGeometry(inChannels: 3, inHeight: 9, inWidth: 11, outChannels: 40, kernel: 5, stride: 1, pad: 2),
+        ]
+        for _ in 0..<10 {
+            let k = [1, 3, 5][Int(rng.next() % 3)]
+            geometries.append(ConvGeometry(inChannels: 1 + Int(rng.next() % 40), inHeight: k + Int(rng.next() % 10),
+                                           inWidth: k + Int(rng.next() % 30), outChannels: 1 + Int(rng.next() % 70),
+                                           kernel: k, stride: 1, pad: Int(rng.next() % UInt64(k))))
+        }
+        for g in geometries {
+            XCTAssertTrue(g.implicitInputGradientApplies, "\(g)")
+            let B = 1 + Int(rng.next() % 3)
+            let x = keep.pointer(Self.values(B * g.inputSize, &rng)), dz = keep.pointer(Self.values(B * g.outputSize, &rng))
+            let w = keep.pointer(Self.values(g.weightCount, &rng))
+            let scratch = keep.buffer(count: g.scratchCount(chunk: B)), scratch2 = keep.buffer(count: g.scratchCount(chunk: B))
+            let dcols = keep.buffer(count: B * g.positions * g.patchSize)
+            // The reference: dcols = dZ W, scattered into a zeroed dX.
+            func reference() -> [Float] {
+                let dx = keep.buffer(count: B * g.inputSize)
+                sgemm(transA: false, transB: false, m: B * g.positions, n: g.patchSize, k: g.outChannels, alpha: 1,
+                      a: dz, lda: g.outChannels, b: w, ldb: g.patchSize, beta: 0, c: dcols.pointer, ldc: g.patchSize)
+                col2imAdd(dx.pointer, dcols.pointer, g, first: 0, count: B)
+                return dx.array
+            }
+            let fast = keep.buffer(count: B * g.inputSize)
+            fast.buffer.update(repeating: .nan)
+            conv2dImplicitInputGradient(dinput: fast.pointer, doutput: dz, weights: w, batch: B, geometry: g,
+                                        scratch: scratch.pointer)
+            XCTAssertNil(Self.firstDifference(fast.array, reference()), "\(g) B \(B)")
+            for infinite in [false, true] {
+                if infinite { w[Int(rng.next() % UInt64(g.weightCount))] = .infinity }
+                let dw = keep.buffer(count: g.weightCount), db = keep.buffer(count: g.outChannels)
+                fast.buffer.update(repeating: .nan)
+                conv2dBackward(doutput: dz, input: x, weights: w, dweights: dw.pointer, dbias: db.pointer, dinput: fast.pointer,
+                               batch: B, geometry: g, cols: scratch.pointer, dcols: scratch2.pointer)
+                XCTAssertEqual(allFinite(w, count: g.weightCount), !infinite)
+                XCTAssertNil(Self.firstDifference(fast.array, reference()), "conv2dBackward \(g) B \(B) infinite weight \(infinite)")
+            }
+        }
+    }
+
     // MARK: Direct forward convolution
 
     func testDirectForwardEqualsReferenceBitForBit() {

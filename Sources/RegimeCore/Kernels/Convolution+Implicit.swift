@@ -186,3 +186,162 @@ private func implicitTile14x32(x: UnsafePointer<Float>, channels C: Int, kernel 
     put(c8_0, c8_1, 8); put(c9_0, c9_1, 9); put(c10_0, c10_1, 10); put(c11_0, c11_1, 11)
     put(c12_0, c12_1, 12); put(c13_0, c13_1, 13)
 }
+
+// MARK: Input gradient
+
+// The im2col path's input gradient is dcols (positions x patch) = dZ W by `sgemm` (k = OC), then
+// `col2imAdd`, which adds each row of dcols into the input pixels it was read from, rows (output
+// positions) in order, into a zeroed dX. Under `perf` the scatter alone was 3% of a tracked CNN
+// loop, and dcols (positions x patch floats, 9x dZ for a 3 x 3 kernel) went through L2 twice.
+//
+// Here dX is computed pixel by pixel, with the same arithmetic. With stride 1, input pixel
+// (ih, iw) was read by output position (oh, ow) = (ih + P - kh, iw + P - kw) at tap (kh, kw), and
+// the positions in increasing order are the taps in decreasing order; so
+//     dX[ih, iw, :] = (((0 + t(K-1, K-1)) + t(K-1, K-2)) + ...) + t(0, 0),
+//     t(kh, kw) = the FMA chain over oc = 0 ..< OC in order, from 0, of dZ[oh, ow, oc] * W[oc, kh, kw, :],
+// each t being the element of dcols that `sgemm` computes (one chain for k = OC <= KC), each sum
+// an addition of `col2imAdd`, over the taps whose position lies inside the output. A register tile
+// holds 14 pixels of one input row x 16 input channels: 14 chains t and 14 sums, 29 registers with
+// the weight vector (W's taps re-laid out as WT[tap, oc, ic], 16 channels contiguous). Taps whose
+// output row is outside are skipped; taps whose output column is outside read the zero columns
+// either side of a padded copy of dZ's row, giving t = +0 exactly (fma(+0, w, +0) = +0 for
+// finite w), and s + (+0) = s because a sum that starts at +0 is never -0 (x + y = -0 only for
+// x = y = -0). So the bits are those of `col2imAdd` whenever W is finite; `conv2dBackward` takes
+// the im2col path when it is not (0 x inf would not be +0). `CNNKernelBitTests` checks the bits.
+
+extension ConvGeometry {
+    /// Whether `conv2dImplicitInputGradient` can compute this layer's input gradient: stride 1,
+    /// pad <= K - 1 (every padded column of dZ is within K - 1 of the map) and OC <= KC (one chain).
+    public var implicitInputGradientApplies: Bool { stride == 1 && pad <= kernel - 1 && outChannels <= gemmKC }
+
+    /// Zero columns either side of the padded copy of dZ: K - 1 - P.
+    var gradientPad: Int { kernel - 1 - pad }
+    /// Pixels per row of the padded copy of dZ.
+    var paddedGradientWidth: Int { outWidth + 2 * gradientPad }
+    /// Floats of the padded copy of dZ and its slack (the last tile's pixels past the row's end
+    /// read up to 13 pixels past the map).
+    var implicitGradientImageCount: Int { (outHeight * paddedGradientWidth + convImplicitRows) * outChannels }
+    /// Floats of scratch for `conv2dImplicitInputGradient`: WT (K*K x OC x IC rounded up to 16), the
+    /// padded copy of dZ, one 14 x 16 tile.
+    var implicitGradientScratchCount: Int {
+        kernel * kernel * outChannels * gemmRoundUp(inChannels, 16) + implicitGradientImageCount + convImplicitRows * 16
+    }
+}
+
+/// `dinput` (B, H, W, IC) (overwritten) = the input gradient of a stride-1 convolution with weights
+/// `weights` (OC, K, K, IC) from `doutput` (B, OH, OW, OC): the result of dcols = dZ W and
+/// `col2imAdd` into a zeroed dX, bit for bit when the weights are finite (comment above).
+/// Requires `g.implicitInputGradientApplies`; `scratch` holds `g.implicitGradientScratchCount` floats.
+func conv2dImplicitInputGradient(dinput: UnsafeMutablePointer<Float>, doutput: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                                 batch B: Int, geometry g: ConvGeometry, scratch: UnsafeMutablePointer<Float>) {
+    precondition(g.implicitInputGradientApplies, "conv2dImplicitInputGradient: geometry outside the implicit path")
+    let (C, K, OC, P, patch) = (g.inChannels, g.kernel, g.outChannels, g.pad, g.patchSize)
+    let (H, W, OH, OW) = (g.inHeight, g.inWidth, g.outHeight, g.outWidth)
+    let (MR, L, Wd) = (convImplicitRows, g.gradientPad, g.paddedGradientWidth)
+    let icp = gemmRoundUp(C, 16)
+    let wt = scratch, dpad = wt + K * K * OC * icp, tile = dpad + g.implicitGradientImageCount
+    // WT[tap, oc, ic] = W[oc, tap, ic], channels past IC zero.
+    for tap in 0..<(K * K) {
+        for oc in 0..<OC {
+            let d = wt + (tap * OC + oc) * icp
+            d.update(from: weights + oc * patch + tap * C, count: C)
+            (d + C).update(repeating: 0, count: icp - C)
+        }
+    }
+    // The zero columns, and the slack past the last row, are never written below.
+    dpad.update(repeating: 0, count: g.implicitGradientImageCount)
+    let rowStride = Wd * OC
+    for e in 0..<B {
+        let dz = doutput + e * g.outputSize
+        for oh in 0..<OH { copyFloats(dpad + (oh * Wd + L) * OC, dz + oh * OW * OC, OW * OC) }
+        let dx = dinput + e * g.inputSize
+        for ih in 0..<H {
+            // Taps kh whose output row oh = ih + P - kh is inside, in decreasing order.
+            let khHigh = min(K - 1, ih + P), khLow = max(0, ih + P - (OH - 1))
+            var iw0 = 0
+            while iw0 < W {
+                let n = min(MR, W - iw0)
+                // Pixel i, tap (kh, kw) reads dpad's row oh, column iw0 + i + P - kw + L.
+                let x = UnsafePointer(dpad + (iw0 + P + L) * OC)
+                var ic0 = 0
+                while ic0 < C {
+                    let lanes = min(16, C - ic0)
+                    let full = n == MR && lanes == 16
+                    let out = dx + (ih * W + iw0) * C + ic0
+                    let (dst, ldc) = full ? (out, C) : (tile, 16)
+                    let w = UnsafePointer(wt + ic0)
+                    if OC == 32 {
+                        implicitGradientTileOC32(x: x, rowStride: rowStride, row: ih + P, khHigh: khHigh, khLow: khLow, kernel: K,
+                                                 w: w, icp: icp, c: dst, ldc: ldc)
+                    } else {
+                        implicitGradientTileAnyOC(x: x, outChannels: OC, rowStride: rowStride, row: ih + P, khHigh: khHigh,
+                                                  khLow: khLow, kernel: K, w: w, icp: icp, c: dst, ldc: ldc)
+                    }
+                    if !full {
+                        for i in 0..<n { copyFloats(out + i * C, tile + i * 16, lanes) }
+                    }
+                    ic0 += 16
+                }
+                iw0 += MR
+            }
+        }
+    }
+}
+
+/// The gradient tile with OC = 32 a constant: the 14 broadcasts of a step are at fixed displacements.
+@inline(never)
+private func implicitGradientTileOC32(x: UnsafePointer<Float>, rowStride: Int, row: Int, khHigh: Int, khLow: Int, kernel K: Int,
+                                      w: UnsafePointer<Float>, icp: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    implicitGradientTile(x: x, outChannels: 32, rowStride: rowStride, row: row, khHigh: khHigh, khLow: khLow, kernel: K, w: w,
+                         icp: icp, c: c, ldc: ldc)
+}
+
+/// The gradient tile for any OC.
+@inline(never)
+private func implicitGradientTileAnyOC(x: UnsafePointer<Float>, outChannels OC: Int, rowStride: Int, row: Int, khHigh: Int,
+                                       khLow: Int, kernel K: Int, w: UnsafePointer<Float>, icp: Int,
+                                       c: UnsafeMutablePointer<Float>, ldc: Int) {
+    implicitGradientTile(x: x, outChannels: OC, rowStride: rowStride, row: row, khHigh: khHigh, khLow: khLow, kernel: K, w: w,
+                         icp: icp, c: c, ldc: ldc)
+}
+
+/// C[i, 0 ..< 16] = the sum over taps kh = khHigh ... khLow, kw = K-1 ... 0 (in that order) of the
+/// chain over oc of x'[i, oc] * WT[tap, oc, :], where x' is dpad's row `row` - kh from column
+/// i - kw (`x` is column 0's pixel of dpad's row 0, already offset by P + L; `rowStride` floats per
+/// row) and WT's rows are `icp` floats apart (`w` at the tile's first channel).
+@inline(__always)
+private func implicitGradientTile(x: UnsafePointer<Float>, outChannels OC: Int, rowStride: Int, row: Int, khHigh: Int, khLow: Int,
+                                  kernel K: Int, w: UnsafePointer<Float>, icp: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    var s0 = SIMD16<Float>(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0
+    var s7 = s0, s8 = s0, s9 = s0, s10 = s0, s11 = s0, s12 = s0, s13 = s0
+    var kh = khHigh
+    while kh >= khLow {
+        var kw = K - 1
+        while kw >= 0 {
+            var t0 = SIMD16<Float>(), t1 = t0, t2 = t0, t3 = t0, t4 = t0, t5 = t0, t6 = t0
+            var t7 = t0, t8 = t0, t9 = t0, t10 = t0, t11 = t0, t12 = t0, t13 = t0
+            var ap = x + ((row &- kh) &* rowStride &- kw &* OC)
+            var wp = w + (kh &* K &+ kw) &* OC &* icp
+            for _ in 0..<OC {
+                let wv = load16(wp)
+                t0 = t0.addingProduct(wv, ap[0]); t1 = t1.addingProduct(wv, ap[OC])
+                t2 = t2.addingProduct(wv, ap[2 &* OC]); t3 = t3.addingProduct(wv, ap[3 &* OC])
+                t4 = t4.addingProduct(wv, ap[4 &* OC]); t5 = t5.addingProduct(wv, ap[5 &* OC])
+                t6 = t6.addingProduct(wv, ap[6 &* OC]); t7 = t7.addingProduct(wv, ap[7 &* OC])
+                t8 = t8.addingProduct(wv, ap[8 &* OC]); t9 = t9.addingProduct(wv, ap[9 &* OC])
+                t10 = t10.addingProduct(wv, ap[10 &* OC]); t11 = t11.addingProduct(wv, ap[11 &* OC])
+                t12 = t12.addingProduct(wv, ap[12 &* OC]); t13 = t13.addingProduct(wv, ap[13 &* OC])
+                ap += 1
+                wp += icp
+            }
+            s0 += t0; s1 += t1; s2 += t2; s3 += t3; s4 += t4; s5 += t5; s6 += t6
+            s7 += t7; s8 += t8; s9 += t9; s10 += t10; s11 += t11; s12 += t12; s13 += t13
+            kw -= 1
+        }
+        kh -= 1
+    }
+    store16(s0, c); store16(s1, c + ldc); store16(s2, c + 2 &* ldc); store16(s3, c + 3 &* ldc)
+    store16(s4, c + 4 &* ldc); store16(s5, c + 5 &* ldc); store16(s6, c + 6 &* ldc); store16(s7, c + 7 &* ldc)
+    store16(s8, c + 8 &* ldc); store16(s9, c + 9 &* ldc); store16(s10, c + 10 &* ldc); store16(s11, c + 11 &* ldc)
+    store16(s12, c + 12 &* ldc); store16(s13, c + 13 &* ldc)
+}

@@ -56,7 +56,7 @@ public struct ConvGeometry: Hashable, Sendable {
 
     /// Floats of `cols` / `dcols` scratch for chunks of `chunk` examples (any path).
     func scratchCount(chunk: Int) -> Int {
-        max(chunk * positions * patchSize, directScratchCount, implicitScratchCount)
+        max(chunk * positions * patchSize, directScratchCount, implicitScratchCount, implicitGradientScratchCount)
     }
 
     /// Examples per im2col chunk: whole examples, about `convChunkFloats` floats of im2col matrix.
@@ -164,6 +164,15 @@ func col2imAdd(_ dinput: UnsafeMutablePointer<Float>, _ cols: UnsafePointer<Floa
     }
 }
 
+/// Whether every one of x[0 ..< count] is finite (neither infinite nor NaN).
+/// By the largest exponent field: all ones (0x7f8 << 20) is infinity or NaN (an integer max, which
+/// the compiler vectorises).
+func allFinite(_ x: UnsafePointer<Float>, count: Int) -> Bool {
+    var largest: UInt32 = 0
+    for i in 0..<count { largest = max(largest, x[i].bitPattern & 0x7f80_0000) }
+    return largest != 0x7f80_0000
+}
+
 /// out[r, n] = max(out[r, n] + bias[n], 0): bias and ReLU in one pass. Since relu(z) > 0 exactly
 /// when z > 0, the result still carries the activation pattern and the ReLU backward mask.
 @inline(__always)
@@ -254,8 +263,9 @@ func addColumnSumsReference(_ dbias: UnsafeMutablePointer<Float>, _ dout: Unsafe
 /// (overwritten, or added to when `accumulate`) and, when `dinput` is given, the input gradient
 /// (B, H, W, IC) (overwritten).
 /// `cols` and `dcols` each hold `g.scratchCount(chunk:)` floats. On the direct path the weight
-/// gradient is computed directly (`cols` is its scratch) and the input gradient, if wanted, by GEMM
-/// and col2im as on the im2col path.
+/// gradient is computed directly (`cols` is its scratch). The input gradient, if wanted, is
+/// `conv2dImplicitInputGradient`'s (`dcols` its scratch) where that applies and the weights are
+/// finite, else dcols = dZ W by GEMM and `col2imAdd`: the same bits (Convolution+Implicit.swift).
 func conv2dBackward(doutput: UnsafePointer<Float>, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
                     dweights: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>,
                     dinput: UnsafeMutablePointer<Float>?, batch B: Int, geometry g: ConvGeometry,
@@ -266,11 +276,20 @@ func conv2dBackward(doutput: UnsafePointer<Float>, input: UnsafePointer<Float>, 
     } else {
         biasGradient(dbias, doutput, rows: B * g.positions, columns: g.outChannels)
     }
-    if let dinput { dinput.update(repeating: 0, count: B * g.inputSize) }
+    // The input gradient pixel by pixel (Convolution+Implicit.swift) where it gives the bits of
+    // dcols and `col2imAdd`: stride 1 and finite weights.
+    let implicitInput = dinput != nil && g.implicitInputGradientApplies && allFinite(weights, count: g.weightCount)
+    if let dinput {
+        if implicitInput {
+            conv2dImplicitInputGradient(dinput: dinput, doutput: doutput, weights: weights, batch: B, geometry: g, scratch: dcols)
+        } else {
+            dinput.update(repeating: 0, count: B * g.inputSize)
+        }
+    }
     if g.usesDirect {
         conv2dDirectWeightGradient(dweights: dweights, doutput: doutput, input: input, batch: B, geometry: g,
                                    accumulate: accumulate, scratch: cols)
-        if dinput == nil { return }
+        if dinput == nil || implicitInput { return }
     }
     let chunk = chunkExamples ?? g.chunkExamples(batch: B)
     var first = 0
@@ -285,7 +304,7 @@ func conv2dBackward(doutput: UnsafePointer<Float>, input: UnsafePointer<Float>, 
                   a: dz, lda: g.outChannels, b: cols, ldb: g.patchSize, beta: first == 0 && !accumulate ? 0 : 1,
                   c: dweights, ldc: g.patchSize)
         }
-        if let dinput {
+        if let dinput, !implicitInput {
             // dcols (rows x patch) = dZ W, then scattered back to the input positions
             sgemm(transA: false, transB: false, m: rows, n: g.patchSize, k: g.outChannels, alpha: 1,
                   a: dz, lda: g.outChannels, b: weights, ldb: g.patchSize, beta: 0, c: dcols, ldc: g.patchSize)
