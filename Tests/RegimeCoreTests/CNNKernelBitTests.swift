@@ -197,6 +197,14 @@ final class CNNKernelBitTests: XCTestCase {
             maxPool2x2BackwardReference(dxReference.pointer, dout, input: x, output: reference.pointer, batch: B, height: H,
                                         width: W, channels: C)
             XCTAssertNil(Self.firstDifference(dxFast.array, dxReference.array), "backward \(H)x\(W)x\(C) B \(B)")
+            // With the ReLU mask fused (input a ReLU's output): the reference backward, then `reluBackward`.
+            dxFast.buffer.update(repeating: .nan)
+            maxPool2x2Backward(dxFast.pointer, dout, input: rectified, output: pooledRelu.pointer, batch: B, height: H, width: W,
+                               channels: C, reluMask: true)
+            maxPool2x2BackwardReference(dxReference.pointer, dout, input: rectified, output: pooledRelu.pointer, batch: B,
+                                        height: H, width: W, channels: C)
+            reluBackward(dxReference.pointer, dxReference.pointer, preActivation: rectified, count: values.count)
+            XCTAssertNil(Self.firstDifference(dxFast.array, dxReference.array), "backward with ReLU mask \(H)x\(W)x\(C) B \(B)")
         }
     }
 
