@@ -38,9 +38,9 @@ let package = Package(
         ),
         // glibc's malloc.h (mallinfo2): the resource-estimate tests measure real allocations.
         .systemLibrary(name: "CMalloc"),
-        // __builtin_prefetch for the training batch's random reads (shim.h).
-        .systemLibrary(name: "CPrefetch"),
-        .target(name: "RegimeCore", dependencies: ["CZlib", "CPrefetch"]),
+        // What Swift's SIMD cannot express (shim.h): prefetch hints, and a lane mask as an integer.
+        .systemLibrary(name: "CIntrinsics"),
+        .target(name: "RegimeCore", dependencies: ["CZlib", "CIntrinsics"]),
         .target(name: "RegimeAnalysis", dependencies: ["RegimeCore"]),
         .target(
             name: "SweepStore",

@@ -279,12 +279,14 @@ final class GEMMTests: XCTestCase {
 
     /// Products with op(A) packed once (`GEMMPackedA`), op(B) packed (`GEMMPackedB`) or both equal
     /// `sgemm` on the unpacked operands bit for bit, for both layouts of A and of B, row counts
-    /// with 12- and 96-row edges, column counts with 32-column edges and two panels (n > NC),
+    /// with 12- and 96-row edges, column counts with 32-column edges (12-row tiles of at most 16
+    /// columns read a row-major A in place, the others pack it) and two panels (n > NC),
     /// depths in one, two and three KC blocks, beta 0 and 1, and one packed A reused with two B;
     /// the first differing element is named.
     func testPackedOperandsGiveTheBitsOfSgemm() {
         var rng = Rng(state: 2026)
-        for (m, n, k) in [(1, 1, 1), (13, 40, 7), (97, 33, 512), (256, 256, 784), (200, 65, 1100), (12, 32, 513), (20, 2100, 30)] {
+        for (m, n, k) in [(1, 1, 1), (13, 40, 7), (97, 33, 512), (256, 256, 784), (200, 65, 1100), (12, 32, 513), (20, 2100, 30),
+                          (128, 10, 256)] {
             for transA in [false, true] {
                 let lda = (transA ? m : k) + 3
                 let a = (0..<((transA ? k : m) * lda)).map { _ in rng.next() }
@@ -326,6 +328,47 @@ final class GEMMTests: XCTestCase {
                     }
                 }
             }
+        }
+    }
+
+    /// The tile hook (`GEMMTileHook`) sees every element of C exactly once, after its value is
+    /// final (C there equals the finished product), in increasing row order within each column
+    /// panel, for products with row and column edges, one and two depth blocks, and two panels.
+    func testTileHookSeesEachFinalElementOnceInRowOrder() {
+        var rng = Rng(state: 31)
+        for (m, n, k) in [(128, 10, 256), (29, 70, 784), (13, 2100, 9), (512, 256, 40)] {
+            let a = (0..<(m * k)).map { _ in rng.next() }, b = (0..<(n * k)).map { _ in rng.next() }
+            let packedB = b.withUnsafeBufferPointer { pb in
+                let p = GEMMPackedB(k: k, n: n)
+                p.pack(transB: true, b: pb.baseAddress!, ldb: k)
+                return p
+            }
+            var want = [Float](repeating: 0, count: m * n)
+            sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: k, beta: 0, c: &want, ldc: n)
+            var seen = [Int](repeating: 0, count: m * n), early: [String] = [], order: [String] = []
+            var lastRow = [Int: Int]()  // per panel start (column), the last row range's start
+            var c = [Float](repeating: .nan, count: m * n)
+            c.withUnsafeMutableBufferPointer { pc in
+                a.withUnsafeBufferPointer { pa in
+                    sgemm(m: m, a: pa.baseAddress!, lda: k, packedB: packedB, alpha: 1, beta: 0, c: pc.baseAddress!, ldc: n) { rows, columns in
+                        let panel = columns.lowerBound / gemmPanelWidth(n: n, ncBlock: gemmNC)
+                        if let last = lastRow[panel], last > rows.lowerBound { order.append("rows \(rows) after row \(last)") }
+                        lastRow[panel] = rows.lowerBound
+                        for i in rows {
+                            for j in columns {
+                                seen[i * n + j] += 1
+                                if pc[i * n + j].bitPattern != want[i * n + j].bitPattern { early.append("C[\(i), \(j)]") }
+                            }
+                        }
+                    }
+                }
+            }
+            let label = "m=\(m) n=\(n) k=\(k)"
+            if let e = seen.indices.first(where: { seen[$0] != 1 }) {
+                XCTFail("\(label): C[\(e / n), \(e % n)] seen \(seen[e]) times")
+            }
+            XCTAssertTrue(early.isEmpty, "\(label): not final when the hook saw it: \(early.prefix(3))")
+            XCTAssertTrue(order.isEmpty, "\(label): \(order.prefix(3))")
         }
     }
 }

@@ -121,7 +121,8 @@ final class ParameterSquaresTests: XCTestCase {
             for step in 1...3 {
                 let g = FloatBuffer((0..<n).map { _ in Float(rng.nextNormal()) })
                 plain.update(parameters: a.pointer, gradients: g.pointer, lr: 0.5)
-                let squares = fused.update(parameters: b.pointer, gradients: g.pointer, lr: 0.5, measuringAgainst: old.pointer, ends: ends)
+                let squares = fused.update(parameters: b.pointer, gradients: g.pointer, lr: 0.5, measuringAgainst: .block(old.pointer),
+                                           ends: ends)
                 let label = "\(spec.kind) momentum \(spec.momentum) step \(step)"
                 if let i = (0..<n).first(where: { a.pointer[$0] != b.pointer[$0] }) {
                     XCTFail("\(label): parameter \(i) is \(b.pointer[i]) fused, \(a.pointer[i]) plain")
@@ -134,6 +135,39 @@ final class ParameterSquaresTests: XCTestCase {
                     XCTFail("\(label): piece \(k) sums \(x) fused, \(y) separate")
                 }
                 if step == 2 { old.copy(from: b) }  // θ_p two steps back, as with record_every 2
+            }
+        }
+    }
+
+    /// With `.overwritten` (θ_p = the parameters before this update, as a loop recording every step
+    /// has it) the pass gives the sums against a copy of the parameters taken before the update,
+    /// bit for bit, the same parameters as the plain update, and with `replacing` that block holds
+    /// the new parameters afterwards.
+    func testOverwrittenOldIsTheBlockBeforeTheUpdate() {
+        let n = 2 * ParameterSquares.produceBlock + 901
+        let ends = [3, ParameterSquares.produceBlock - 5, ParameterSquares.produceBlock + 8, n]
+        for spec in [OptimizerSpec(kind: .sgd, lr: 0.1, momentum: 0.9), OptimizerSpec(kind: .adam, lr: 1e-3, weightDecay: 1e-4)] {
+            var rng = Xoshiro256(seed: 9, stream: .synthetic)
+            let start = (0..<n).map { _ in Float(rng.nextNormal()) }
+            let plain = Optimizer(spec: spec, parameterCount: n), fused = Optimizer(spec: spec, parameterCount: n)
+            let a = FloatBuffer(start), b = FloatBuffer(start), before = FloatBuffer(count: n), replaced = FloatBuffer(count: n)
+            for step in 1...3 {
+                let g = FloatBuffer((0..<n).map { _ in Float(rng.nextNormal()) })
+                before.copy(from: a)
+                plain.update(parameters: a.pointer, gradients: g.pointer, lr: 0.5)
+                let squares = fused.update(parameters: b.pointer, gradients: g.pointer, lr: 0.5, measuringAgainst: .overwritten,
+                                           ends: ends, replacing: step == 2 ? replaced.pointer : nil)
+                let label = "\(spec.kind) step \(step)"
+                if let i = (0..<n).first(where: { a.pointer[$0] != b.pointer[$0] }) {
+                    XCTFail("\(label): parameter \(i) is \(b.pointer[i]) overwritten, \(a.pointer[i]) plain")
+                }
+                let separate = ParameterSquares(new: a.pointer, old: before.pointer, ends: ends)
+                for (k, (x, y)) in zip(squares.pieces, separate.pieces).enumerated() where x != y {
+                    XCTFail("\(label): piece \(k) sums \(x) overwritten, \(y) against the copy")
+                }
+                if step == 2, let i = (0..<n).first(where: { replaced.pointer[$0] != b.pointer[$0] }) {
+                    XCTFail("\(label): replaced element \(i) is \(replaced.pointer[i]), the parameter \(b.pointer[i])")
+                }
             }
         }
     }

@@ -35,8 +35,8 @@ struct SweepCheck {
         let dataBytes = cache.heldBytes
         var largest: (index: Int, estimate: ResourceEstimate)?
         for (index, trial) in sweep.trials.enumerated() {
-            let estimate = try ResourceEstimate(spec: trial, data: prepared[index], checkpoints: sweep.checkpointEvery != nil,
-                                                dataBytes: dataBytes)
+            // A sweep always checkpoints (`CheckpointCadence.sweepDefault` when its file sets no cadence).
+            let estimate = try ResourceEstimate(spec: trial, data: prepared[index], checkpoints: true, dataBytes: dataBytes)
             do {
                 try estimate.check(budget)
             } catch let shortfall as ResourceShortfall {

@@ -74,8 +74,8 @@ struct MarginStream {
         // `squareLanes`), the count below each band (a compare and an add per δ; UInt32 lanes,
         // flushed every 2^20 blocks, far from overflow), and one test whether any value falls in a
         // band (a subtract and a compare per δ: lower <= a < lower + width exactly when
-        // a - lower, wrapping, < width); the rare block that has one (under 10% of a tracked CNN's)
-        // keeps its values in order, going through the set bits of the block's mask.
+        // a - lower, wrapping, < width) as the 16 bits of its mask (`laneBits`); the rare block that
+        // has one (under 10% of a tracked CNN's) keeps its values in order, going through the set bits.
         let bodyEnd = i + max(0, min(end, squaredEnd) - i) / 16 * 16
         let magnitude = SIMD16<UInt32>(repeating: 0x7FFF_FFFF), zero = SIMD16<UInt32>(), one16 = SIMD16<UInt32>(repeating: 1)
         precondition(lower[3] == 0 && widths[3] == 0, "margin stream: three bands at most")
@@ -83,7 +83,6 @@ struct MarginStream {
         let l2 = SIMD16<UInt32>(repeating: lower[2])
         let w0 = SIMD16<UInt32>(repeating: widths[0]), w1 = SIMD16<UInt32>(repeating: widths[1])
         let w2 = SIMD16<UInt32>(repeating: widths[2])
-        let bit = SIMD16<UInt32>(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
         while i < bodyEnd {
             let blockEnd = min(bodyEnd, i + 16 << 20)
             var c0 = zero, c1 = zero, c2 = zero
@@ -99,13 +98,11 @@ struct MarginStream {
                 c1 &+= zero.replacing(with: one16, where: a .< l1)
                 c2 &+= zero.replacing(with: one16, where: a .< l2)
                 let inBand = ((a &- l0) .< w0) .| ((a &- l1) .< w1) .| ((a &- l2) .< w2)
-                if any(inBand) {
-                    var mask = zero.replacing(with: bit, where: inBand).wrappedSum()
-                    while mask != 0 {
-                        if kept < capacity { band[kept] = p[mask.trailingZeroBitCount] }
-                        kept += 1
-                        mask &= mask - 1
-                    }
+                var mask = laneBits(inBand)
+                while mask != 0 {
+                    if kept < capacity { band[kept] = p[mask.trailingZeroBitCount] }
+                    kept += 1
+                    mask &= mask - 1
                 }
                 i += 16
             }

@@ -8,16 +8,6 @@ public final class PatternSet: @unchecked Sendable {
     public let unitsPerExample: [Int]
     let wordsPerExample: [Int]
     public private(set) var words: [[UInt64]]
-    /// The lane values of `store`'s packing: 1 << i (units 0-15 of a half word) and 1 << (16 + i)
-    /// (units 16-31). Read from this array rather than written as literals: with constants, the
-    /// compiler knows each lane holds one bit and turns the two horizontal sums per word into
-    /// dozens of lane extractions (perf: 7.6% of a tracked CNN loop); loaded values keep the sums
-    /// four shuffle-and-add steps each.
-    private let laneBits: [SIMD16<UInt32>] = {
-        let low = SIMD16<UInt32>(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
-        return [low, low &<< 16]
-    }()
-
     public init(exampleCount: Int, unitsPerExample: [Int]) {
         self.exampleCount = exampleCount
         self.unitsPerExample = unitsPerExample
@@ -43,28 +33,21 @@ public final class PatternSet: @unchecked Sendable {
     }
 
     /// Packs the signs of `rows` rows of pre-activations (row-major, `width` per row) as examples
-    /// `firstExample...`. A whole word (64 units) is built from four SIMD16 compares: units 0-15
-    /// and 16-31 select their powers of two (1 << i and 1 << (16 + i)) into one SIMD16<UInt32>,
-    /// units 32-63 into another, and the sum of each (distinct powers: their OR) is the low and the
-    /// high half of the word; two horizontal sums per word instead of one per 16 units (NaN
-    /// compares false, as in the scalar rule). The tail of a row that does not fill a word goes
-    /// bit by bit.
+    /// `firstExample...`. A whole word (64 units) is four SIMD16 compares z > 0, each one's mask
+    /// taken as 16 bits (`laneBits`; NaN compares false, as in the scalar rule). The tail of a row
+    /// that does not fill a word goes bit by bit.
     public func store(layer: Int, firstExample: Int, rows: Int, preActivations z: UnsafePointer<Float>, width: Int) {
         precondition(width == unitsPerExample[layer] && firstExample + rows <= exampleCount)
         let perExample = wordsPerExample[layer], wholeWords = width / 64
-        let low = laneBits[0], high = laneBits[1], none = SIMD16<UInt32>()
         words[layer].withUnsafeMutableBufferPointer { storage in
             for row in 0..<rows {
                 let source = z + row * width
                 let destination = storage.baseAddress! + (firstExample + row) * perExample
                 for w in 0..<wholeWords {
-                    let p = UnsafeRawPointer(source + w * 64)
-                    let v0 = p.loadUnaligned(as: SIMD16<Float>.self), v1 = p.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
-                    let v2 = p.loadUnaligned(fromByteOffset: 128, as: SIMD16<Float>.self)
-                    let v3 = p.loadUnaligned(fromByteOffset: 192, as: SIMD16<Float>.self)
-                    let lowHalf = none.replacing(with: low, where: v0 .> 0) | none.replacing(with: high, where: v1 .> 0)
-                    let highHalf = none.replacing(with: low, where: v2 .> 0) | none.replacing(with: high, where: v3 .> 0)
-                    destination[w] = UInt64(lowHalf.wrappedSum()) | UInt64(highHalf.wrappedSum()) << 32
+                    let p = source + w * 64
+                    let q0 = UInt64(laneBits(load16(p) .> 0)), q1 = UInt64(laneBits(load16(p + 16) .> 0))
+                    let q2 = UInt64(laneBits(load16(p + 32) .> 0)), q3 = UInt64(laneBits(load16(p + 48) .> 0))
+                    destination[w] = q0 | q1 << 16 | q2 << 32 | q3 << 48
                 }
                 if wholeWords < perExample {
                     let start = wholeWords * 64

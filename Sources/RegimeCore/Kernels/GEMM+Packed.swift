@@ -136,11 +136,12 @@ public final class GEMMPackedB: @unchecked Sendable {
 
 /// C = alpha * op(A) * op(B) + beta * C with op(A) given packed (`packedA`, m x k) or as A
 /// (`a`, m rows), and op(B) given packed (`packedB`, k x n) or as B (`b`): `sgemm`'s contract
-/// and bits otherwise. At least one operand is packed.
-public func sgemm(transA: Bool = false, m: Int? = nil, a: UnsafePointer<Float>? = nil, lda: Int = 0,
-                  packedA: GEMMPackedA? = nil, transB: Bool = false, n: Int? = nil, b: UnsafePointer<Float>? = nil,
-                  ldb: Int = 0, packedB: GEMMPackedB? = nil, alpha: Float, beta: Float,
-                  c: UnsafeMutablePointer<Float>, ldc: Int) {
+/// and bits otherwise. At least one operand is packed. `finished` is called on each tile of C
+/// once it is final (`GEMMTileHook`; with alpha = 0, once on the whole of C).
+func sgemm(transA: Bool = false, m: Int? = nil, a: UnsafePointer<Float>? = nil, lda: Int = 0,
+           packedA: GEMMPackedA? = nil, transB: Bool = false, n: Int? = nil, b: UnsafePointer<Float>? = nil,
+           ldb: Int = 0, packedB: GEMMPackedB? = nil, alpha: Float, beta: Float,
+           c: UnsafeMutablePointer<Float>, ldc: Int, finished: GEMMTileHook = { _, _ in }) {
     precondition(packedA != nil || packedB != nil, "sgemm: no packed operand (use sgemm(transA:transB:...))")
     precondition((packedA == nil) == (a != nil && m != nil), "sgemm: give A either packed or as a matrix with m")
     precondition((packedB == nil) == (b != nil && n != nil), "sgemm: give B either packed or as a matrix with n")
@@ -154,10 +155,12 @@ public func sgemm(transA: Bool = false, m: Int? = nil, a: UnsafePointer<Float>? 
     if m == 0 || n == 0 { return }
     if alpha == 0 {
         gemmScaleC(m: m, n: n, beta: beta, c: c, ldc: ldc)
+        finished(0..<m, 0..<n)
         return
     }
     let aPointer = packedA.map { UnsafePointer($0.pointer) } ?? a!, bPointer = packedB.map { UnsafePointer($0.pointer) } ?? b!
     gemmBlocked(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: aPointer, lda: max(lda, 1),
                 b: bPointer, ldb: max(ldb, 1), beta: beta, c: c, ldc: ldc, kcBlock: gemmKC, ncBlock: gemmNC,
-                packedA: packedA.map { UnsafePointer($0.pointer) }, packedB: packedB.map { UnsafePointer($0.pointer) })
+                packedA: packedA.map { UnsafePointer($0.pointer) }, packedB: packedB.map { UnsafePointer($0.pointer) },
+                finished: finished)
 }

@@ -19,11 +19,12 @@
 // op(B) = B^T) go through 16 x 16 in-register SIMD transposes, the others are straight copies.
 // A row-major A (op(A) = A) is not packed, though: full 12 x 32 tiles read it in place
 // (`gemmKernel12x32Rows`, the same FMAs on the same values), as do edge slivers of 4 or 8 rows
-// (`gemmKernel4x32Rows`), and only a sliver with another edge tile is packed, because for the
-// narrow products of the ViT and the MLP's backward pass the transposing copy cost up to half as
-// much as the FMAs. Nor is a row-major B (op(B) = B): its
-// 32-column slivers are read in place (row p at b + p * ldb), only a narrower last one is packed
-// (the copies were 2-4% of an MLP training step, whose backward products all have op(B) = B).
+// (`gemmKernel4x32Rows`) and 12-row tiles of at most 16 columns (`gemmKernel12x16Rows`), and only
+// a sliver with another edge tile is packed, because for the narrow products of the ViT and the
+// MLP's backward pass the transposing copy cost up to half as much as the FMAs. Nor is a
+// row-major B (op(B) = B): its 32-column slivers are read in place (row p at b + p * ldb), only a
+// narrower last one is packed (the copies were 2-4% of an MLP training step, whose backward
+// products all have op(B) = B).
 // Edges are zero-padded in the packs; m % 12 and n % 32 remainders use 4-row and 16-column
 // variants of the kernel, and a partial tile goes through a 12 x 32 scratch tile.
 //
@@ -133,12 +134,13 @@ public func sgemmReference(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a
 /// With `packedA` (a `GEMMPackedA` of this m and k) op(A) is read from it instead of being packed
 /// (`a` and `transA` are then unused), with `packedB` (a `GEMMPackedB` of this k and n) likewise
 /// op(B) (`b`, `ldb`, `transB` unused); both are packed with the default KC and NC: the same
-/// blocks, the same bits (GEMM+Packed.swift).
+/// blocks, the same bits (GEMM+Packed.swift). `finished` is called on each tile of C once it is
+/// final (`GEMMTileHook`).
 internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                           a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                           beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
                           kcBlock: Int, ncBlock: Int, mcBlock: Int = gemmMC, packedA: UnsafePointer<Float>? = nil,
-                          packedB: UnsafePointer<Float>? = nil) {
+                          packedB: UnsafePointer<Float>? = nil, finished: GEMMTileHook = { _, _ in }) {
     let mr = gemmMR, nr = gemmNR
     // Balanced blocks: k in ceil(k / KC) nearly equal parts, n in ceil(n / NC) equal parts
     // rounded up to NR, so that no block is a thin remainder.
@@ -225,6 +227,10 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
                                                        betaIsZero: betaIsZero)
                                     r0 += 4
                                 }
+                            } else if let aRows, gemmEdgeTileReadsRows(mr: mrNow, nr: nrNow) {
+                                gemmEdgeTile(kc: kc, a: aSliver, aRows: aRows, lda: lda, b: bSliver, ldb: bStride, mr: mrNow,
+                                             nr: nrNow, c: cTile, ldc: ldc, alpha: alpha, beta: betaNow, betaIsZero: betaIsZero,
+                                             tile: tile)
                             } else {
                                 if !sliverPacked, let aRows {
                                     gemmPackTransposed(src: aRows, ld: lda, rows: mrNow, kc: kc, dst: aPack + ir * kc, dstStride: mr)
@@ -233,6 +239,7 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
                                 gemmEdgeTile(kc: kc, a: aSliver, b: bSliver, ldb: bStride, mr: mrNow, nr: nrNow, c: cTile,
                                              ldc: ldc, alpha: alpha, beta: betaNow, betaIsZero: betaIsZero, tile: tile)
                             }
+                            if pc + kc == k { finished((ic + ir)..<(ic + ir + mrNow), (jc + jr)..<(jc + jr + nrNow)) }
                             jr += nr
                         }
                         ir += mr
@@ -246,14 +253,28 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
     }
 }
 
+/// What a caller of `gemmBlocked` (through `sgemm(packedA:...)`) does to each tile of C, rows by
+/// columns of C, once the tile holds its final value: its last depth block stored, so the tile is
+/// still in L1. Every element of C is in exactly one call; within a column panel the calls come in
+/// increasing row order. An element-wise follow-up of the product (the bias and the ReLU of a
+/// layer) run here reads C from L1 instead of in a pass over the whole of C afterwards (for the
+/// MLP's probe pass, 512 x 256 floats per layer, from L2). A parameter of this type does not
+/// escape: as an optional (escaping) closure, its context was retained and released around every
+/// call, which cost as much as the pass it saved.
+typealias GEMMTileHook = (_ rows: Range<Int>, _ columns: Range<Int>) -> Void
+
 /// A partial tile, mr <= 12 rows by nr <= 32 columns: rows in one 12-row kernel call (mr > 8)
 /// or in 4-row calls at row offsets 0 and 4, columns in a 32- (nr > 16) or 16-column kernel.
 /// A call whose whole block is valid writes C directly; otherwise it writes alpha * acc to the
-/// scratch tile and `gemmMergeTile` copies the valid part, with the same arithmetic.
-internal func gemmEdgeTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int = gemmNR, mr: Int, nr: Int,
+/// scratch tile and `gemmMergeTile` copies the valid part, with the same arithmetic. A is the
+/// packed sliver `a`, or, for 12 rows by at most 16 columns only (`gemmEdgeTileReadsRows`), the
+/// row-major rows `aRows` (row stride `lda`; `gemmKernel12x16Rows`).
+internal func gemmEdgeTile(kc: Int, a: UnsafePointer<Float>, aRows: UnsafePointer<Float>? = nil, lda: Int = 0,
+                           b: UnsafePointer<Float>, ldb: Int = gemmNR, mr: Int, nr: Int,
                            c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float,
                            betaIsZero: Bool, tile: UnsafeMutablePointer<Float>) {
     precondition(ldb == gemmNR || nr == gemmNR, "gemmEdgeTile: a B sliver read in place must be 32 columns wide")
+    precondition(aRows == nil || gemmEdgeTileReadsRows(mr: mr, nr: nr), "gemmEdgeTile: A in place for a 12 x 16 tile only")
     let rows = mr > 8 ? 12 : 4
     let cols = nr > 16 ? 32 : 16
     var r0 = 0
@@ -267,7 +288,11 @@ internal func gemmEdgeTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Fl
         case (12, 32):
             gemmKernel12x32(kc: kc, a: a + r0, b: b, ldb: ldb, c: dst, ldc: ldDst, alpha: alpha, beta: beta, betaIsZero: bz)
         case (12, 16):
-            gemmKernel12x16(kc: kc, a: a + r0, b: b, c: dst, ldc: ldDst, alpha: alpha, beta: beta, betaIsZero: bz)
+            if let aRows {
+                gemmKernel12x16Rows(kc: kc, a: aRows, lda: lda, b: b, c: dst, ldc: ldDst, alpha: alpha, beta: beta, betaIsZero: bz)
+            } else {
+                gemmKernel12x16(kc: kc, a: a + r0, b: b, c: dst, ldc: ldDst, alpha: alpha, beta: beta, betaIsZero: bz)
+            }
         case (4, 32):
             gemmKernel4x32(kc: kc, a: a + r0, b: b, ldb: ldb, c: dst, ldc: ldDst, alpha: alpha, beta: beta, betaIsZero: bz)
         default:
@@ -280,6 +305,10 @@ internal func gemmEdgeTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Fl
         r0 += rows
     }
 }
+
+/// Whether `gemmEdgeTile` reads A in place for an mr x nr tile: one 12 x 16 kernel call.
+@inline(__always)
+internal func gemmEdgeTileReadsRows(mr: Int, nr: Int) -> Bool { mr == gemmMR && nr <= 16 }
 
 // MARK: - Small helpers
 
@@ -802,6 +831,25 @@ internal func gemmTile4x32(kc: Int, a: UnsafePointer<Float>, rowStride rs: Int, 
 @inline(never)
 internal func gemmKernel12x16(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                               c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool) {
+    gemmTile12x16(kc: kc, a: a, rowStride: 1, stepStride: gemmMR, b: b, c: c, ldc: ldc, alpha: alpha, beta: beta,
+                  betaIsZero: betaIsZero)
+}
+
+/// `gemmKernel12x16` reading A unpacked, as `gemmKernel12x32Rows` does: rows i in 0..<12 of a
+/// row-major A (row stride `lda`). For a product whose last B sliver is 16 columns or fewer (the
+/// MLP's classifier, n = 10) it spares packing every 12-row sliver of A for that sliver alone.
+@inline(never)
+internal func gemmKernel12x16Rows(kc: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
+                                  c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool) {
+    gemmTile12x16(kc: kc, a: a, rowStride: lda, stepStride: 1, b: b, c: c, ldc: ldc, alpha: alpha, beta: beta,
+                  betaIsZero: betaIsZero)
+}
+
+/// The body of both 12 x 16 kernels: A's element (i, p) at a[i * rowStride + p * stepStride], B's
+/// row p (the first 16 of 32 floats) at b + p * 32.
+@inline(__always)
+internal func gemmTile12x16(kc: Int, a: UnsafePointer<Float>, rowStride rs: Int, stepStride cs: Int, b: UnsafePointer<Float>,
+                            c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool) {
     var c0_0 = SIMD16<Float>()
     var c1_0 = SIMD16<Float>()
     var c2_0 = SIMD16<Float>()
@@ -818,31 +866,31 @@ internal func gemmKernel12x16(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer
     var bp = UnsafeRawPointer(b)
     for _ in 0..<kc {
         let b0 = bp.loadUnaligned(fromByteOffset: 0, as: SIMD16<Float>.self)
-        let a0 = ap[0]
+        let a0 = ap[0 * rs]
         c0_0 = c0_0.addingProduct(b0, a0)
-        let a1 = ap[1]
+        let a1 = ap[1 * rs]
         c1_0 = c1_0.addingProduct(b0, a1)
-        let a2 = ap[2]
+        let a2 = ap[2 * rs]
         c2_0 = c2_0.addingProduct(b0, a2)
-        let a3 = ap[3]
+        let a3 = ap[3 * rs]
         c3_0 = c3_0.addingProduct(b0, a3)
-        let a4 = ap[4]
+        let a4 = ap[4 * rs]
         c4_0 = c4_0.addingProduct(b0, a4)
-        let a5 = ap[5]
+        let a5 = ap[5 * rs]
         c5_0 = c5_0.addingProduct(b0, a5)
-        let a6 = ap[6]
+        let a6 = ap[6 * rs]
         c6_0 = c6_0.addingProduct(b0, a6)
-        let a7 = ap[7]
+        let a7 = ap[7 * rs]
         c7_0 = c7_0.addingProduct(b0, a7)
-        let a8 = ap[8]
+        let a8 = ap[8 * rs]
         c8_0 = c8_0.addingProduct(b0, a8)
-        let a9 = ap[9]
+        let a9 = ap[9 * rs]
         c9_0 = c9_0.addingProduct(b0, a9)
-        let a10 = ap[10]
+        let a10 = ap[10 * rs]
         c10_0 = c10_0.addingProduct(b0, a10)
-        let a11 = ap[11]
+        let a11 = ap[11 * rs]
         c11_0 = c11_0.addingProduct(b0, a11)
-        ap += 12
+        ap += cs
         bp += 128
     }
     let va = SIMD16<Float>(repeating: alpha)

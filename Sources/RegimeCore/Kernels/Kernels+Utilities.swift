@@ -1,4 +1,4 @@
-import CPrefetch
+import CIntrinsics
 
 // Small unsafe helpers shared by the SIMD code (one copy each: the kernels, the instruments and the
 // data path).
@@ -52,4 +52,14 @@ func prefetchBytes(_ start: UnsafeRawPointer, count: Int, forWriting: Bool = fal
         offset += 64
     }
     if count > 0 { hint(start + (count - 1)) }
+}
+
+/// The lanes of a 16-lane comparison as an integer: bit i is set exactly when lane i is true (on
+/// AVX-512 the compare's mask register moved to a general one, `kmovw`). Swift has no such
+/// operation; selecting 1 << i into the true lanes and summing them (the way it was written before)
+/// compiled to lane extractions and a call to the generic `wrappedSum` per vector, 5% of a tracked
+/// CNN step in `PatternSet.store`. Any 16-lane mask of 32-bit lanes (Float, Int32, UInt32) has this type.
+@inline(__always)
+func laneBits(_ mask: SIMDMask<SIMD16<Int32>>) -> UInt16 {
+    regime_lane_bits16(SIMD16<Int32>().replacing(with: -1, where: mask))
 }

@@ -120,30 +120,29 @@ public final class MLP: Network {
                 weightPackings += 1
                 passPackings += 1
             }
-            // Z = H W^T + b
+            // Z = H W^T + b, and H = ReLU(Z) for a hidden layer that feeds the next one, ungated:
+            // the bias and the ReLU on each tile of Z as the GEMM finishes it (`GEMMTileHook`).
+            let bias = parameters + biasOffsets[l - 1]
+            let out = l < layerCount ? activations[l - 1].pointer : nil
+            let relu = out != nil && gates == nil && l < layers
+            func epilogue(_ rows: Range<Int>, _ columns: Range<Int>) {
+                if relu {
+                    addBiasReluKeepingZ(z, out!, ld: outWidth, bias, rows: rows, columns: columns)
+                } else {
+                    addBias(z, ld: outWidth, bias, rows: rows, columns: columns)
+                }
+            }
             if l == 1, let packedInput {
                 precondition(packedInput.k == inWidth, "MLP: packed input of another width")
-                sgemm(packedA: packedInput, packedB: weights, alpha: 1, beta: 0, c: z, ldc: outWidth)
+                sgemm(packedA: packedInput, packedB: weights, alpha: 1, beta: 0, c: z, ldc: outWidth, finished: epilogue)
             } else {
-                sgemm(m: B, a: h!, lda: inWidth, packedB: weights, alpha: 1, beta: 0, c: z, ldc: outWidth)
+                sgemm(m: B, a: h!, lda: inWidth, packedB: weights, alpha: 1, beta: 0, c: z, ldc: outWidth, finished: epilogue)
             }
-            let bias = parameters + biasOffsets[l - 1]
-            if l < layerCount {
-                let out = activations[l - 1].pointer
-                if let gates {
-                    addBias(z, bias, rows: B, columns: outWidth)
-                    gateForward(out, z, gate: gates[l - 1], count: B * outWidth)
-                } else if l == layers {
-                    // The last layer of a patterns-only pass: its ReLU output feeds nothing.
-                    addBias(z, bias, rows: B, columns: outWidth)
-                    preActivationTap?(l - 1, 0, B, z)
-                } else {
-                    addBiasReluKeepingZ(z, out, bias, rows: B, columns: outWidth)
-                    preActivationTap?(l - 1, 0, B, z)
-                }
+            if let out {
+                // The last layer of a patterns-only pass (l == layers) has no ReLU: its output feeds nothing.
+                if let gates { gateForward(out, z, gate: gates[l - 1], count: B * outWidth) }
+                if gates == nil { preActivationTap?(l - 1, 0, B, z) }
                 h = UnsafePointer(out)
-            } else {
-                addBias(z, bias, rows: B, columns: outWidth)
             }
         }
     }

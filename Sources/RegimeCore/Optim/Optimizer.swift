@@ -126,15 +126,16 @@ public final class Optimizer {
     /// over the pieces `ends` delimits (the last end the block's), taken in the same pass: each
     /// block of parameters is updated just before `ParameterSquares` reads it, so the two blocks
     /// are read once from memory instead of twice. The sums are those of
-    /// `ParameterSquares(new:old:ends:)` on the updated block, bit for bit (tested). With
-    /// `replacingOld`, `old` holds the new parameters afterwards (`ParameterSquares`'s `replacing`).
+    /// `ParameterSquares(new:old:ends:)` on the updated block, bit for bit (tested); `old` may be
+    /// `.overwritten`, the parameters before this update. With `replacing`, that block holds the
+    /// new parameters afterwards (`ParameterSquares`'s `replacing`).
     func update(parameters theta: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>, lr: Double,
-                measuringAgainst old: UnsafeMutablePointer<Float>, ends: [Int], replacingOld: Bool = false,
+                measuringAgainst old: ParameterSquares.Old, ends: [Int], replacing: UnsafeMutablePointer<Float>? = nil,
                 updated: (Range<Int>) -> Void = { _ in }) -> ParameterSquares {
         precondition(ends.last == parameterCount, "Optimizer: the pieces must cover the parameter block")
         step += 1
         let factors = factors(lr: lr)
-        return ParameterSquares(new: theta, old: old, ends: ends, replacing: replacingOld ? old : nil) { range in
+        return ParameterSquares(new: theta, old: old, ends: ends, replacing: replacing) { range in
             apply(parameters: theta, gradients: g, factors: factors, range: range)
             updated(range)
         }

@@ -17,8 +17,15 @@ public final class Trainer {
     public let parameters: FloatBuffer
     public let gradients: FloatBuffer
     /// The parameters at the previous recorded iteration (the initial ones before the first): the
-    /// weight update of a row spans the same steps as its pattern change (docs/numerics.md).
+    /// weight update of a row spans the same steps as its pattern change (docs/numerics.md). Not
+    /// up to date while `previousIsCurrent`.
     let previousParameters: FloatBuffer
+    /// θ_p is θ (the current iteration is the last recorded one) and was not written into
+    /// `previousParameters`, as the next step's pass reads it as the parameters before its update
+    /// (`step`). Set only when the next step is recorded and reads θ_p there, so nothing else
+    /// reads `previousParameters` meanwhile: a checkpoint taken now does not store θ_p (its
+    /// iteration is the last recorded one) and a restore sets this false.
+    var previousIsCurrent = false
     public let initialPatterns: PatternSet
     public let previousPatterns: PatternSet
     private let currentPatterns: PatternSet
@@ -156,21 +163,29 @@ public final class Trainer {
         guard loss.isFinite else { throw Failure.diverged(iteration: t, reason: "training loss is \(loss)") }
         network.backward(parameters: parameters.pointer, input: batchInput.pointer, dlogits: dlogits.pointer,
                          batch: batch, gradients: gradients.pointer, gates: masks)
-        let recorded = t % spec.recordEvery == 0 || t == spec.iterations
+        let recorded = isRecorded(t)
         // The network derives what its next pass reads from the new parameters as the optimizer
         // writes them (`Network.parametersUpdated`), so that pass may reuse it.
         let (network, updatedParameters) = (network, UnsafePointer(parameters.pointer))
         let updated: (Range<Int>) -> Void = { network.parametersUpdated(updatedParameters, through: $0.upperBound) }
         // On a recorded iteration the optimizer's pass also takes the sums of the weight update and
         // of flip sensitivity between θ_t and θ_p, and θ_p becomes θ_t in it, unless the null
-        // model reads θ_p afterwards (its rows).
+        // model reads θ_p afterwards (its rows). θ_p is written into `previousParameters` only
+        // when a later pass reads it there: when step t + 1 is recorded too, and not a null-model
+        // row, its pass reads θ_t as the parameters before its update (`previousIsCurrent`).
         var squares: ParameterSquares?
         let replacesPrevious = recorded && !instruments.nullModel.iterations.contains(t)
         if recorded {
+            let nextReadsBeforeUpdate = replacesPrevious && t < spec.iterations && isRecorded(t + 1)
+                && !instruments.nullModel.iterations.contains(t + 1)
             squares = optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr,
-                                       measuringAgainst: previousParameters.pointer, ends: squareEnds,
-                                       replacingOld: replacesPrevious, updated: updated)
+                                       measuringAgainst: previousIsCurrent ? .overwritten : .block(previousParameters.pointer),
+                                       ends: squareEnds,
+                                       replacing: replacesPrevious && !nextReadsBeforeUpdate ? previousParameters.pointer : nil,
+                                       updated: updated)
+            previousIsCurrent = nextReadsBeforeUpdate
         } else {
+            precondition(!previousIsCurrent, "Trainer: θ_p was not kept for an unrecorded step")
             optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr, updated: updated)
         }
         networkReadCurrentParameters = true
@@ -184,6 +199,9 @@ public final class Trainer {
             freezeGates(at: t)
         }
     }
+
+    /// Whether step t records the instruments.
+    private func isRecorded(_ t: Int) -> Bool { t % spec.recordEvery == 0 || t == spec.iterations }
 
     /// Runs the remaining iterations, calling `progress` after each.
     public func run(progress: (Int) -> Void = { _ in }) throws {
