@@ -27,20 +27,22 @@ final class CNNKernelBitTests: XCTestCase {
 
     // MARK: Implicit forward convolution
 
-    func testImplicitForwardEqualsIm2colForwardBitForBit() {
-        var rng = Xoshiro256(seed: 31, stream: 1)
+    /// Stride-1 geometries (pad <= K - 1) for the implicit paths: the tracked CNN's second layer
+    /// and the bit check's, valid and wide-pad neighbours, one output position, rows shorter than
+    /// the 14-position tile and not a multiple of it, channel counts around 16 and 32, a patch at
+    /// the GEMM's KC limit, then random ones.
+    static func strideOneGeometries(_ rng: inout Xoshiro256) -> [ConvGeometry] {
         var geometries: [ConvGeometry] = [
-            // The CNN's second layer and its neighbours.
             ConvGeometry(inChannels: 16, inHeight: 14, inWidth: 14, outChannels: 32, kernel: 3, stride: 1, pad: 1),
+            ConvGeometry(inChannels: 8, inHeight: 14, inWidth: 14, outChannels: 16, kernel: 3, stride: 1, pad: 1),
             ConvGeometry(inChannels: 16, inHeight: 14, inWidth: 14, outChannels: 32, kernel: 3, stride: 1, pad: 0),
+            ConvGeometry(inChannels: 16, inHeight: 4, inWidth: 30, outChannels: 32, kernel: 3, stride: 1, pad: 2),
             ConvGeometry(inChannels: 17, inHeight: 5, inWidth: 13, outChannels: 33, kernel: 3, stride: 1, pad: 1),
-            // One output position; fewer positions than a sliver; 1x1 kernel.
             ConvGeometry(inChannels: 4, inHeight: 3, inWidth: 3, outChannels: 5, kernel: 3, stride: 1, pad: 0),
             ConvGeometry(inChannels: 20, inHeight: 2, inWidth: 5, outChannels: 7, kernel: 1, stride: 1, pad: 0),
-            // patch = 504 (one KC block), 7x7 kernel, wide output channels.
             ConvGeometry(inChannels: 56, inHeight: 4, inWidth: 6, outChannels: 16, kernel: 3, stride: 1, pad: 1),
             ConvGeometry(inChannels: 2, inHeight: 9, inWidth: 25, outChannels: 70, kernel: 7, stride: 1, pad: 3),
-            // Channels a multiple of 16 (the constant-stride tile): the tracked CNN's second layer, and wider.
+            ConvGeometry(inChannels: 3, inHeight: 9, inWidth: 11, outChannels: 40, kernel: 5, stride: 1, pad: 2),
             ConvGeometry(inChannels: 16, inHeight: 13, inWidth: 13, outChannels: 32, kernel: 3, stride: 1, pad: 0),
             ConvGeometry(inChannels: 32, inHeight: 6, inWidth: 20, outChannels: 9, kernel: 3, stride: 1, pad: 1),
             ConvGeometry(inChannels: 16, inHeight: 3, inWidth: 5, outChannels: 40, kernel: 3, stride: 1, pad: 2),
@@ -52,6 +54,12 @@ final class CNNKernelBitTests: XCTestCase {
             geometries.append(ConvGeometry(inChannels: c, inHeight: h, inWidth: w, outChannels: 1 + Int(rng.next() % 70),
                                            kernel: k, stride: 1, pad: Int(rng.next() % UInt64(k / 2 + 1))))
         }
+        return geometries
+    }
+
+    func testImplicitForwardEqualsIm2colForwardBitForBit() {
+        var rng = Xoshiro256(seed: 31, stream: 1)
+        let geometries = Self.strideOneGeometries(&rng)
         for g in geometries {
             XCTAssertTrue(g.implicitForwardApplies, "\(g)")
             let B = 1 + Int(rng.next() % 3)
@@ -78,24 +86,7 @@ final class CNNKernelBitTests: XCTestCase {
     /// the same reference with finite weights and with an infinite weight (the im2col path then).
     func testImplicitInputGradientEqualsCol2imBitForBit() {
         var rng = Xoshiro256(seed: 37, stream: 1)
-        var geometries: [ConvGeometry] = [
-            // The tracked CNN's second layer, the bit check's, and valid / wide-pad neighbours.
-            ConvGeometry(inChannels: 16, inHeight: 14, inWidth: 14, outChannels: 32, kernel: 3, stride: 1, pad: 1),
-            ConvGeometry(inChannels: 8, inHeight: 14, inWidth: 14, outChannels: 16, kernel: 3, stride: 1, pad: 1),
-            ConvGeometry(inChannels: 16, inHeight: 14, inWidth: 14, outChannels: 32, kernel: 3, stride: 1, pad: 0),
-            ConvGeometry(inChannels: 16, inHeight: 4, inWidth: 30, outChannels: 32, kernel: 3, stride: 1, pad: 2),
-            ConvGeometry(inChannels: 33, inHeight: 5, inWidth: 13, outChannels: 7, kernel: 3, stride: 1, pad: 1),
-            // One output position; a 1x1 kernel; a 5x5 kernel on a row shorter than the tile.
-            ConvGeometry(inChannels: 4, inHeight: 3, inWidth: 3, outChannels: 5, kernel: 3, stride: 1, pad: 0),
-            ConvGeometry(inChannels: 20, inHeight: 2, inWidth: 5, outChannels: 32, kernel: 1, stride: 1, pad: 0),
-            ConvGeometry(inChannels: 3, inHeight: 9, inWidth: 11, outChannels: 40, kernel: 5, stride: 1, pad: 2),
-        ]
-        for _ in 0..<10 {
-            let k = [1, 3, 5][Int(rng.next() % 3)]
-            geometries.append(ConvGeometry(inChannels: 1 + Int(rng.next() % 40), inHeight: k + Int(rng.next() % 10),
-                                           inWidth: k + Int(rng.next() % 30), outChannels: 1 + Int(rng.next() % 70),
-                                           kernel: k, stride: 1, pad: Int(rng.next() % UInt64(k))))
-        }
+        let geometries = Self.strideOneGeometries(&rng)
         for g in geometries {
             XCTAssertTrue(g.implicitInputGradientApplies, "\(g)")
             let B = 1 + Int(rng.next() % 3)
