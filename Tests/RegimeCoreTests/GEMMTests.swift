@@ -333,7 +333,8 @@ final class GEMMTests: XCTestCase {
 
     /// The tile hook (`GEMMTileHook`) sees every element of C exactly once, after its value is
     /// final (C there equals the finished product), in increasing row order within each column
-    /// panel, for products with row and column edges, one and two depth blocks, and two panels.
+    /// panel, for products with row and column edges, one and two depth blocks, and two panels,
+    /// through both entries (B packed, and B as a matrix with A transposed).
     func testTileHookSeesEachFinalElementOnceInRowOrder() {
         var rng = Rng(state: 31)
         for (m, n, k) in [(128, 10, 256), (29, 70, 784), (13, 2100, 9), (512, 256, 40)] {
@@ -343,14 +344,16 @@ final class GEMMTests: XCTestCase {
                 p.pack(transB: true, b: pb.baseAddress!, ldb: k)
                 return p
             }
+            // A^T (k x m), for the entry that takes op(A) = A^T.
+            let at = (0..<(k * m)).map { a[($0 % m) * k + $0 / m] }
             var want = [Float](repeating: 0, count: m * n)
             sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: k, beta: 0, c: &want, ldc: n)
-            var seen = [Int](repeating: 0, count: m * n), early: [String] = [], order: [String] = []
-            var lastRow = [Int: Int]()  // per panel start (column), the last row range's start
-            var c = [Float](repeating: .nan, count: m * n)
-            c.withUnsafeMutableBufferPointer { pc in
-                a.withUnsafeBufferPointer { pa in
-                    sgemm(m: m, a: pa.baseAddress!, lda: k, packedB: packedB, alpha: 1, beta: 0, c: pc.baseAddress!, ldc: n) { rows, columns in
+            for entry in ["packed B", "transposed A"] {
+                var seen = [Int](repeating: 0, count: m * n), early: [String] = [], order: [String] = []
+                var lastRow = [Int: Int]()  // per column panel, the last tile's first row
+                var c = [Float](repeating: .nan, count: m * n)
+                c.withUnsafeMutableBufferPointer { pc in
+                    func hook(_ rows: Range<Int>, _ columns: Range<Int>) {
                         let panel = columns.lowerBound / gemmPanelWidth(n: n, ncBlock: gemmNC)
                         if let last = lastRow[panel], last > rows.lowerBound { order.append("rows \(rows) after row \(last)") }
                         lastRow[panel] = rows.lowerBound
@@ -361,14 +364,27 @@ final class GEMMTests: XCTestCase {
                             }
                         }
                     }
+                    if entry == "packed B" {
+                        a.withUnsafeBufferPointer { pa in
+                            sgemm(m: m, a: pa.baseAddress!, lda: k, packedB: packedB, alpha: 1, beta: 0, c: pc.baseAddress!,
+                                  ldc: n, finished: hook)
+                        }
+                    } else {
+                        at.withUnsafeBufferPointer { pa in
+                            b.withUnsafeBufferPointer { pb in
+                                sgemm(transA: true, transB: true, m: m, n: n, k: k, alpha: 1, a: pa.baseAddress!, lda: m,
+                                      b: pb.baseAddress!, ldb: k, beta: 0, c: pc.baseAddress!, ldc: n, finished: hook)
+                            }
+                        }
+                    }
                 }
+                let label = "\(entry) m=\(m) n=\(n) k=\(k)"
+                if let e = seen.indices.first(where: { seen[$0] != 1 }) {
+                    XCTFail("\(label): C[\(e / n), \(e % n)] seen \(seen[e]) times")
+                }
+                XCTAssertTrue(early.isEmpty, "\(label): not final when the hook saw it: \(early.prefix(3))")
+                XCTAssertTrue(order.isEmpty, "\(label): \(order.prefix(3))")
             }
-            let label = "m=\(m) n=\(n) k=\(k)"
-            if let e = seen.indices.first(where: { seen[$0] != 1 }) {
-                XCTFail("\(label): C[\(e / n), \(e % n)] seen \(seen[e]) times")
-            }
-            XCTAssertTrue(early.isEmpty, "\(label): not final when the hook saw it: \(early.prefix(3))")
-            XCTAssertTrue(order.isEmpty, "\(label): \(order.prefix(3))")
         }
     }
 }

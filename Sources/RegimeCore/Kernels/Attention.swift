@@ -27,9 +27,9 @@ struct AttentionShape {
     var paddedTokens: Int { (tokens + 15) / 16 * 16 }
     /// Floats of the probabilities buffer per example: heads x T x paddedTokens.
     var probsPerExample: Int { heads * tokens * paddedTokens }
-    /// Floats of scratch the forward and backward passes need: two Dh x Tp transposes, dS^T (T x Tp),
-    /// and in the backward pass the transposes of dS^T and P^T (Tp x Tp each).
-    var scratchCount: Int { 2 * headDim * paddedTokens + tokens * paddedTokens + 2 * paddedTokens * paddedTokens }
+    /// Floats of scratch the forward and backward passes (and their row-wise references) need: room
+    /// for two Dh x Tp transposes (the fast kernels use the first: Q_h^T, dO_h^T), then dS^T (T x Tp).
+    var scratchCount: Int { 2 * headDim * paddedTokens + tokens * paddedTokens }
 }
 
 // MARK: exp
@@ -143,18 +143,21 @@ private func rowsTimesMatrix4(_ dst: UnsafeMutablePointer<Float>, dstStride: Int
     }
 }
 
-/// Eight outputs at once, from weights with the eight outputs' entries side by side:
-///     out_j[c ..< c+16] = scale * sum_{r < n} w[r * wr + j] * rows[r * rowStride + c ...],  j = 0..<8,
+/// Eight outputs at once, from weights with the eight outputs' entries `wj` apart (side by side
+/// when wj = 1):
+///     out_j[c ..< c+16] = scale * sum_{r < n} w[r * wr + j * wj] * rows[r * rowStride + c ...],  j = 0..<8,
 /// for every 16-column chunk c of `width` (a multiple of 16). Each output is one FMA chain over r in
 /// increasing order from +0, then one multiplication by `scale`: the arithmetic of
 /// `rowsTimesMatrix4`, and with scale 1 (x * 1 is x exactly) of `weightedRowSum4`, so the same
 /// bits as they give. Why this form: a step's eight weights are at constant offsets from one
 /// pointer (the loop needs three address registers, where eight weight pointers were spilled to
-/// the stack), and eight independent chains cover the FMA latency of a 16-deep sum, where four
-/// left half the issue slots idle.
+/// the stack; with wj > 1 the offsets j * wj are formed from wj by the addressing modes' scales),
+/// and eight independent chains cover the FMA latency of a 16-deep sum, where four left half the
+/// issue slots idle. Weights wj apart let the attention read K, V and the transposed scores and
+/// probabilities where they are, instead of transposing them so that the weights lie side by side.
 @inline(__always)
 private func combineRows8(_ out: UnsafeMutablePointer<Float>, outStride: Int, weights w: UnsafePointer<Float>, wr: Int,
-                          n: Int, rows: UnsafePointer<Float>, rowStride: Int, width: Int, scale: Float) {
+                          wj: Int, n: Int, rows: UnsafePointer<Float>, rowStride: Int, width: Int, scale: Float) {
     let sv = SIMD16<Float>(repeating: scale)
     var c = 0
     while c < width {
@@ -163,10 +166,10 @@ private func combineRows8(_ out: UnsafeMutablePointer<Float>, outStride: Int, we
         var wk = w, row = rows + c
         for _ in 0..<n {
             let v = load16(row)
-            a0.addProduct(SIMD16(repeating: wk[0]), v); a1.addProduct(SIMD16(repeating: wk[1]), v)
-            a2.addProduct(SIMD16(repeating: wk[2]), v); a3.addProduct(SIMD16(repeating: wk[3]), v)
-            a4.addProduct(SIMD16(repeating: wk[4]), v); a5.addProduct(SIMD16(repeating: wk[5]), v)
-            a6.addProduct(SIMD16(repeating: wk[6]), v); a7.addProduct(SIMD16(repeating: wk[7]), v)
+            a0.addProduct(SIMD16(repeating: wk[0]), v); a1.addProduct(SIMD16(repeating: wk[wj]), v)
+            a2.addProduct(SIMD16(repeating: wk[2 &* wj]), v); a3.addProduct(SIMD16(repeating: wk[3 &* wj]), v)
+            a4.addProduct(SIMD16(repeating: wk[4 &* wj]), v); a5.addProduct(SIMD16(repeating: wk[5 &* wj]), v)
+            a6.addProduct(SIMD16(repeating: wk[6 &* wj]), v); a7.addProduct(SIMD16(repeating: wk[7 &* wj]), v)
             wk += wr
             row += rowStride
         }
@@ -179,23 +182,23 @@ private func combineRows8(_ out: UnsafeMutablePointer<Float>, outStride: Int, we
     }
 }
 
-/// out_j = sum_{r < n} w[r * wr + j] * rows[r * rowStride ..< + width] for j = 0..<count: whole
-/// groups of eight by `combineRows8` when the width is a multiple of 16, the rest four at a time by
-/// `weightedRowSum4` (weights side by side: wj = 1). The same bits either way.
+/// out_j = sum_{r < n} w[r * wr + j * wj] * rows[r * rowStride ..< + width] for j = 0..<count:
+/// whole groups of eight by `combineRows8` when the width is a multiple of 16, the rest four at a
+/// time by `weightedRowSum4`. The same bits either way.
 @inline(__always)
 private func combineRows(_ out: UnsafeMutablePointer<Float>, outStride: Int, count: Int, weights w: UnsafePointer<Float>,
-                         wr: Int, n: Int, rows: UnsafePointer<Float>, rowStride: Int, width: Int) {
+                         wr: Int, wj: Int = 1, n: Int, rows: UnsafePointer<Float>, rowStride: Int, width: Int) {
     var j0 = 0
     if width % 16 == 0 {
         while j0 + 8 <= count {
-            combineRows8(out + j0 * outStride, outStride: outStride, weights: w + j0, wr: wr, n: n, rows: rows,
+            combineRows8(out + j0 * outStride, outStride: outStride, weights: w + j0 * wj, wr: wr, wj: wj, n: n, rows: rows,
                          rowStride: rowStride, width: width, scale: 1)
             j0 += 8
         }
     }
     while j0 < count {
         weightedRowSum4(out + j0 * outStride, outStride: outStride, count: min(4, count - j0), width: width, n: n,
-                        weights: w + j0, wj: 1, wr: wr, rows: rows, rowStride: rowStride)
+                        weights: w + j0 * wj, wj: wj, wr: wr, rows: rows, rowStride: rowStride)
         j0 += 4
     }
 }
@@ -289,31 +292,30 @@ func softmaxColumns(_ st: UnsafeMutablePointer<Float>, rows n: Int, padded: Int,
 /// out (B*T, D), probs (B, H, T, paddedTokens) from qkv (B*T, 3D). `scratch`: `shape.scratchCount` floats.
 ///
 /// Works on transposes, so that the softmax runs across lanes rather than along a row: per
-/// example and head, Q_h^T and K_h^T (Dh x Tp) are formed, S^T = K_h Q_h^T (row s holds the scores
-/// of key s against the queries t in its lanes, each the same FMA chain over i as S = Q_h K_h^T),
-/// the softmax goes down the columns (`softmaxColumns`), and O_h = P V_h reads P from P^T. `probs`
+/// example and head, Q_h^T (Dh x Tp) is formed, S^T = K_h Q_h^T (row s holds the scores of key s
+/// against the queries t in its lanes, each the same FMA chain over i as S = Q_h K_h^T), the
+/// softmax goes down the columns (`softmaxColumns`), and O_h = P V_h reads P from P^T. `probs`
 /// keeps P^T: row s (of T) holds P[t, s] at column t, 0 in the padding columns t >= T.
-/// The products run eight output rows at a time (`combineRows8`) with their weights side by side
-/// (a column of K_h^T, of P^T), the rest four at a time. Bit-identical to `attentionForwardRowwise`
-/// (whose probs are the transpose).
+/// The products run eight output rows at a time (`combineRows8`), the rest four at a time; their
+/// weights are read where they are (the rows of K_h, 3D apart; a column of P^T, side by side).
+/// Bit-identical to `attentionForwardRowwise` (whose probs are the transpose).
 func attentionForward(out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>,
                       batch B: Int, shape: AttentionShape, scratch: UnsafeMutablePointer<Float>) {
     let (T, D, H, Dh, Tp) = (shape.tokens, shape.dim, shape.heads, shape.headDim, shape.paddedTokens)
     let scale = 1 / Float(Dh).squareRoot()
-    let qt = scratch, kt = scratch + Dh * Tp  // Q_h^T, K_h^T, Dh x Tp each, zero in the padding columns
-    qt.update(repeating: 0, count: 2 * Dh * Tp)
+    let qt = scratch  // Q_h^T, Dh x Tp, zero in the padding columns
+    qt.update(repeating: 0, count: Dh * Tp)
     withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 32) { tileBuffer in
         let tile = tileBuffer.baseAddress!
         for b in 0..<B {
             let base = qkv + b * T * 3 * D
             for h in 0..<H {
                 transposeHead(qt, padded: Tp, base + h * Dh, rowStride: 3 * D, count: T, depth: Dh, tile: tile)
-                transposeHead(kt, padded: Tp, base + D + h * Dh, rowStride: 3 * D, count: T, depth: Dh, tile: tile)
                 let pt = probs + (b * H + h) * T * Tp
                 var s0 = 0
-                while s0 + 8 <= T {  // S^T rows s0..<s0+8: weights K_h^T[i, s0 + j]
-                    combineRows8(pt + s0 * Tp, outStride: Tp, weights: kt + s0, wr: Tp, n: Dh, rows: qt, rowStride: Tp,
-                                 width: Tp, scale: scale)
+                while s0 + 8 <= T {  // S^T rows s0..<s0+8: weights K_h[s0 + j, i]
+                    combineRows8(pt + s0 * Tp, outStride: Tp, weights: base + s0 * 3 * D + D + h * Dh, wr: 1, wj: 3 * D, n: Dh,
+                                 rows: qt, rowStride: Tp, width: Tp, scale: scale)
                     s0 += 8
                 }
                 while s0 < T {
@@ -336,18 +338,16 @@ func attentionForward(out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePoin
 /// In the transposed layout throughout: dP^T = V_h dO_h^T, then per query t (a lane) the weighted
 /// sum w_t = sum_s P[t, s] dP[t, s] in `attentionBackwardRowwise`'s order (FMA partials over s = l,
 /// l + 16, ... per lane l, added in lane order from -0), dS^T = P^T * (dP^T - w) / sqrt(Dh), and
-/// the three products: dQ reads dS from dS^T, dK and dV read dS and P from their transposes (formed
-/// once per head, so that every product's weights lie side by side for `combineRows`).
+/// the three products, with their weights read where they are: dP^T from the rows of V_h, dQ from
+/// dS^T (side by side), dK and dV from dS^T and P^T (a row of each, Tp apart).
 /// Bit-identical to the row-wise backward.
 func attentionBackward(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
                        probs: UnsafePointer<Float>, batch B: Int, shape: AttentionShape, scratch: UnsafeMutablePointer<Float>) {
     let (T, D, H, Dh, Tp) = (shape.tokens, shape.dim, shape.heads, shape.headDim, shape.paddedTokens)
     let scaleV = SIMD16<Float>(repeating: 1 / Float(Dh).squareRoot())
-    let dot = scratch, vt = scratch + Dh * Tp  // dO_h^T, V_h^T, Dh x Tp each, zero in the padding columns
+    let dot = scratch                   // dO_h^T, Dh x Tp, zero in the padding columns
     let ds = scratch + 2 * Dh * Tp      // dP^T, then dS^T (T x Tp, scaled by 1/sqrt(Dh))
-    let dsRows = ds + T * Tp            // dS (Tp x Tp: row t holds dS[t, s] at column s)
-    let pRows = dsRows + Tp * Tp        // P, likewise
-    dot.update(repeating: 0, count: 2 * Dh * Tp)
+    dot.update(repeating: 0, count: Dh * Tp)
     withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 32) { tileBuffer in
         let tile = tileBuffer.baseAddress!
         for b in 0..<B {
@@ -356,12 +356,11 @@ func attentionBackward(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Fl
             let gbase = dout + b * T * D
             for h in 0..<H {
                 transposeHead(dot, padded: Tp, gbase + h * Dh, rowStride: D, count: T, depth: Dh, tile: tile)
-                transposeHead(vt, padded: Tp, base + 2 * D + h * Dh, rowStride: 3 * D, count: T, depth: Dh, tile: tile)
                 let pt = probs + (b * H + h) * T * Tp
                 var s0 = 0
-                while s0 + 8 <= T {  // dP^T rows s0..<s0+8: weights V_h^T[i, s0 + j]
-                    combineRows8(ds + s0 * Tp, outStride: Tp, weights: vt + s0, wr: Tp, n: Dh, rows: dot, rowStride: Tp,
-                                 width: Tp, scale: 1)
+                while s0 + 8 <= T {  // dP^T rows s0..<s0+8: weights V_h[s0 + j, i]
+                    combineRows8(ds + s0 * Tp, outStride: Tp, weights: base + s0 * 3 * D + 2 * D + h * Dh, wr: 1, wj: 3 * D,
+                                 n: Dh, rows: dot, rowStride: Tp, width: Tp, scale: 1)
                     s0 += 8
                 }
                 while s0 < T {
@@ -387,12 +386,10 @@ func attentionBackward(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Fl
                 // dQ_t = sum_s dS[t, s] K_s: weights dS^T[s, t0 + j]
                 combineRows(dbase + h * Dh, outStride: 3 * D, count: T, weights: ds, wr: Tp, n: T, rows: base + D + h * Dh,
                             rowStride: 3 * D, width: Dh)
-                // dK_s = sum_t dS[t, s] q_t;  dV_s = sum_t P[t, s] dO_t: weights dS[t, s0 + j], P[t, s0 + j]
-                transposeRowsByTiles(dsRows, padded: Tp, ds, rowStride: Tp, count: T, depth: Tp, tile: tile)
-                transposeRowsByTiles(pRows, padded: Tp, pt, rowStride: Tp, count: T, depth: Tp, tile: tile)
-                combineRows(dbase + D + h * Dh, outStride: 3 * D, count: T, weights: dsRows, wr: Tp, n: T, rows: base + h * Dh,
+                // dK_s = sum_t dS[t, s] q_t;  dV_s = sum_t P[t, s] dO_t: weights dS^T[s, t], P^T[s, t]
+                combineRows(dbase + D + h * Dh, outStride: 3 * D, count: T, weights: ds, wr: 1, wj: Tp, n: T, rows: base + h * Dh,
                             rowStride: 3 * D, width: Dh)
-                combineRows(dbase + 2 * D + h * Dh, outStride: 3 * D, count: T, weights: pRows, wr: Tp, n: T,
+                combineRows(dbase + 2 * D + h * Dh, outStride: 3 * D, count: T, weights: pt, wr: 1, wj: Tp, n: T,
                             rows: gbase + h * Dh, rowStride: D, width: Dh)
             }
         }

@@ -138,10 +138,10 @@ public final class GEMMPackedB: @unchecked Sendable {
 /// (`a`, m rows), and op(B) given packed (`packedB`, k x n) or as B (`b`): `sgemm`'s contract
 /// and bits otherwise. At least one operand is packed. `finished` is called on each tile of C
 /// once it is final (`GEMMTileHook`; with alpha = 0, once on the whole of C).
-func sgemm(transA: Bool = false, m: Int? = nil, a: UnsafePointer<Float>? = nil, lda: Int = 0,
-           packedA: GEMMPackedA? = nil, transB: Bool = false, n: Int? = nil, b: UnsafePointer<Float>? = nil,
-           ldb: Int = 0, packedB: GEMMPackedB? = nil, alpha: Float, beta: Float,
-           c: UnsafeMutablePointer<Float>, ldc: Int, finished: GEMMTileHook = { _, _ in }) {
+public func sgemm(transA: Bool = false, m: Int? = nil, a: UnsafePointer<Float>? = nil, lda: Int = 0,
+                  packedA: GEMMPackedA? = nil, transB: Bool = false, n: Int? = nil, b: UnsafePointer<Float>? = nil,
+                  ldb: Int = 0, packedB: GEMMPackedB? = nil, alpha: Float, beta: Float,
+                  c: UnsafeMutablePointer<Float>, ldc: Int, finished: GEMMTileHook = { _, _ in }) {
     precondition(packedA != nil || packedB != nil, "sgemm: no packed operand (use sgemm(transA:transB:...))")
     precondition((packedA == nil) == (a != nil && m != nil), "sgemm: give A either packed or as a matrix with m")
     precondition((packedB == nil) == (b != nil && n != nil), "sgemm: give B either packed or as a matrix with n")

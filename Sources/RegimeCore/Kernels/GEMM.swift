@@ -88,9 +88,11 @@ public func gemmFlops(m: Int, n: Int, k: Int) -> Double {
 /// When beta == 0, C is only written, never read (NaNs or garbage in C are overwritten); when
 /// k == 0 or alpha == 0, A and B are not read and C = beta * C. Single-threaded; safe to call
 /// concurrently (on disjoint C); deterministic: the summation order depends only on the shapes.
+/// `finished` is called on each tile of C once it is final (`GEMMTileHook`; when k == 0 or
+/// alpha == 0, once on the whole of C).
 public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                   a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                  beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+                  beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, finished: GEMMTileHook = { _, _ in }) {
     precondition(m >= 0 && n >= 0 && k >= 0, "sgemm: negative dimension")
     precondition(lda >= max(1, transA ? m : k), "sgemm: lda too small")
     precondition(ldb >= max(1, transB ? k : n), "sgemm: ldb too small")
@@ -98,10 +100,11 @@ public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Flo
     if m == 0 || n == 0 { return }
     if k == 0 || alpha == 0 {
         gemmScaleC(m: m, n: n, beta: beta, c: c, ldc: ldc)
+        finished(0..<m, 0..<n)
         return
     }
     gemmBlocked(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
-                b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, kcBlock: gemmKC, ncBlock: gemmNC)
+                b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, kcBlock: gemmKC, ncBlock: gemmNC, finished: finished)
 }
 
 /// The naive triple loop with the same contract as `sgemm`, the reference kernel for tests:
@@ -253,7 +256,7 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
     }
 }
 
-/// What a caller of `gemmBlocked` (through `sgemm(packedA:...)`) does to each tile of C, rows by
+/// What a caller of `sgemm` (through `gemmBlocked`) does to each tile of C, rows by
 /// columns of C, once the tile holds its final value: its last depth block stored, so the tile is
 /// still in L1. Every element of C is in exactly one call; within a column panel the calls come in
 /// increasing row order. An element-wise follow-up of the product (the bias and the ReLU of a
@@ -261,7 +264,7 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
 /// MLP's probe pass, 512 x 256 floats per layer, from L2). A parameter of this type does not
 /// escape: as an optional (escaping) closure, its context was retained and released around every
 /// call, which cost as much as the pass it saved.
-typealias GEMMTileHook = (_ rows: Range<Int>, _ columns: Range<Int>) -> Void
+public typealias GEMMTileHook = (_ rows: Range<Int>, _ columns: Range<Int>) -> Void
 
 /// A partial tile, mr <= 12 rows by nr <= 32 columns: rows in one 12-row kernel call (mr > 8)
 /// or in 4-row calls at row offsets 0 and 4, columns in a 32- (nr > 16) or 16-column kernel.

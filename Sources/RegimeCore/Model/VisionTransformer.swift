@@ -327,7 +327,7 @@ public final class VisionTransformer: Network {
                                   mean: w.ln2Mean.pointer + r0, rstd: w.ln2Rstd.pointer + r0,
                                   gamma: p + o.ln2Gamma, beta: p + o.ln2Beta)
             feedForwardHidden(layer: l, w, weights: packed.f1, parameters: p, offsets: o, first: first, count: count,
-                              at: slot, gates: gates)
+                              at: slot, gates: gates, keepHidden: !(patternsOnly && l == blocks.count - 1))
             if patternsOnly && l == blocks.count - 1 { return }
             // X'' = X' + relu(Z) W2^T + b2, and the next LayerNorm (the next block's LN1, or LNf).
             let last = l == blocks.count - 1
@@ -345,22 +345,24 @@ public final class VisionTransformer: Network {
 
     /// The feed-forward hidden units of block `l` for examples first..<first + count (in the rows of
     /// examples slot...): Z = LN2(X') W1^T + b1 (W1^T packed: `weights`), handed to the tap (ungated,
-    /// with a tap), then relu(Z), or gated, into `w.hidden`; the bias, tap and ReLU while the
-    /// group's Z is in L2.
+    /// with a tap), then relu(Z), or gated, into `w.hidden`. The bias (and the ReLU, without a tap or
+    /// gates) is added to each 12 x 32 tile of Z as the product stores it (`sgemmWithEpilogue`); the
+    /// tap and the ReLU after it while the group's Z is in L2. Without `keepHidden` (the last block
+    /// of `forwardPatterns`, whose hidden units only the tap reads) the ReLU after the tap is skipped:
+    /// `w.hidden` then holds Z, in rows that are not the batch's anyway (`forwardPatterns`).
     private func feedForwardHidden(layer l: Int, _ w: BlockBuffers, weights: GEMMPackedB, parameters p: UnsafePointer<Float>,
-                                   offsets o: BlockOffsets, first: Int, count: Int, at slot: Int, gates: GateMasks?) {
+                                   offsets o: BlockOffsets, first: Int, count: Int, at slot: Int, gates: GateMasks?,
+                                   keepHidden: Bool) {
         let (rows, r0) = (count * T, slot * T)
         let z = w.hidden.pointer + r0 * F
-        sgemm(m: rows, a: w.ln2.pointer + r0 * D, lda: D, packedB: weights, alpha: 1, beta: 0, c: z, ldc: F)
+        let tap = gates == nil ? preActivationTap : nil
+        sgemmWithEpilogue(m: rows, n: F, k: D, a: w.ln2.pointer + r0 * D, lda: D, packedB: weights, c: z, ldc: F,
+                          epilogue: .bias(p + o.f1B, relu: gates == nil && tap == nil))
         if let gates {
-            addBias(z, p + o.f1B, rows: rows, columns: F)
             gateForward(z, z, gate: gates[l] + first * T * F, count: rows * F)
-        } else if let tap = preActivationTap {
-            addBias(z, p + o.f1B, rows: rows, columns: F)
+        } else if let tap {
             tap(l, first, count, z)
-            reluForward(z, z, count: rows * F)
-        } else {
-            addBiasRelu(z, p + o.f1B, rows: rows, columns: F)
+            if keepHidden { reluForward(z, z, count: rows * F) }
         }
     }
 
@@ -426,13 +428,13 @@ public final class VisionTransformer: Network {
             sgemm(transA: true, transB: false, m: D, n: F, k: R, alpha: 1, a: dx.pointer, lda: D, b: w.hidden.pointer, ldb: F,
                   beta: 0, c: g + o.f2W, ldc: F)
             biasGradient(g + o.f2B, dx.pointer, rows: R, columns: D)
+            // dH = (dX W2) masked by the pattern (or gate), and db1 = its column sums, tile by tile.
             let dh = dwide.pointer
-            sgemm(transA: false, transB: false, m: R, n: F, k: D, alpha: 1, a: dx.pointer, lda: D, b: p + o.f2W, ldb: F,
-                  beta: 0, c: dh, ldc: F)
-            reluBackward(dh, dh, preActivation: gates?[l] ?? UnsafePointer(w.hidden.pointer), count: R * F)
+            sgemmWithEpilogue(m: R, n: F, k: D, a: dx.pointer, lda: D, b: p + o.f2W, ldb: F, c: dh, ldc: F,
+                              epilogue: .reluMaskBiasGradient(mask: gates?[l] ?? UnsafePointer(w.hidden.pointer), ldm: F,
+                                                              dbias: g + o.f1B))
             sgemm(transA: true, transB: false, m: F, n: D, k: R, alpha: 1, a: dh, lda: F, b: w.ln2.pointer, ldb: D,
                   beta: 0, c: g + o.f1W, ldc: D)
-            biasGradient(g + o.f1B, dh, rows: R, columns: F)
             sgemm(transA: false, transB: false, m: R, n: D, k: F, alpha: 1, a: dh, lda: F, b: p + o.f1W, ldb: D,
                   beta: 0, c: dtmp.pointer, ldc: D)
             layerNormBackward(dx: dx.pointer, accumulate: true, dgamma: g + o.ln2Gamma, dbeta: g + o.ln2Beta, dy: dtmp.pointer,
