@@ -4,7 +4,7 @@ import XCTest
 
 /// The CNN's fast kernels against the reference kernels kept beside them, bit for bit: a trial's
 /// curves must not change when a kernel gets faster. Random shapes, edge sizes included (one
-/// output position, widths that are not multiples of the 12-row sliver, channel counts around 16
+/// output position, widths that are not multiples of the 14-position tile, channel counts around 16
 /// and 32, a patch at the GEMM's KC limit); values are Gaussians with exact zeros of both signs
 /// mixed in (the ReLU and max-pool ties).
 final class CNNKernelBitTests: XCTestCase {
@@ -25,22 +25,24 @@ final class CNNKernelBitTests: XCTestCase {
         return "element \(i) of \(a.count): \(a[i]) vs \(b[i])"
     }
 
-    // MARK: Packed forward convolution
+    // MARK: Implicit forward convolution
 
-    func testPackedForwardEqualsIm2colForwardBitForBit() {
-        var rng = Xoshiro256(seed: 31, stream: 1)
+    /// Stride-1 geometries (pad <= K - 1) for the implicit paths: the tracked CNN's second layer
+    /// and the bit check's, valid and wide-pad neighbours, one output position, rows shorter than
+    /// the 14-position tile and not a multiple of it, channel counts around 16 and 32, a patch at
+    /// the GEMM's KC limit, then random ones.
+    static func strideOneGeometries(_ rng: inout Xoshiro256) -> [ConvGeometry] {
         var geometries: [ConvGeometry] = [
-            // The CNN's second layer and its neighbours.
             ConvGeometry(inChannels: 16, inHeight: 14, inWidth: 14, outChannels: 32, kernel: 3, stride: 1, pad: 1),
+            ConvGeometry(inChannels: 8, inHeight: 14, inWidth: 14, outChannels: 16, kernel: 3, stride: 1, pad: 1),
             ConvGeometry(inChannels: 16, inHeight: 14, inWidth: 14, outChannels: 32, kernel: 3, stride: 1, pad: 0),
+            ConvGeometry(inChannels: 16, inHeight: 4, inWidth: 30, outChannels: 32, kernel: 3, stride: 1, pad: 2),
             ConvGeometry(inChannels: 17, inHeight: 5, inWidth: 13, outChannels: 33, kernel: 3, stride: 1, pad: 1),
-            // One output position; fewer positions than a sliver; 1x1 kernel.
             ConvGeometry(inChannels: 4, inHeight: 3, inWidth: 3, outChannels: 5, kernel: 3, stride: 1, pad: 0),
             ConvGeometry(inChannels: 20, inHeight: 2, inWidth: 5, outChannels: 7, kernel: 1, stride: 1, pad: 0),
-            // patch = 504 (one KC block), 7x7 kernel, wide output channels.
             ConvGeometry(inChannels: 56, inHeight: 4, inWidth: 6, outChannels: 16, kernel: 3, stride: 1, pad: 1),
             ConvGeometry(inChannels: 2, inHeight: 9, inWidth: 25, outChannels: 70, kernel: 7, stride: 1, pad: 3),
-            // Channels a multiple of 16 (the whole-column image transpose): the tracked CNN's second layer, runs of 16 + 4.
+            ConvGeometry(inChannels: 3, inHeight: 9, inWidth: 11, outChannels: 40, kernel: 5, stride: 1, pad: 2),
             ConvGeometry(inChannels: 16, inHeight: 13, inWidth: 13, outChannels: 32, kernel: 3, stride: 1, pad: 0),
             ConvGeometry(inChannels: 32, inHeight: 6, inWidth: 20, outChannels: 9, kernel: 3, stride: 1, pad: 1),
             ConvGeometry(inChannels: 16, inHeight: 3, inWidth: 5, outChannels: 40, kernel: 3, stride: 1, pad: 2),
@@ -52,8 +54,14 @@ final class CNNKernelBitTests: XCTestCase {
             geometries.append(ConvGeometry(inChannels: c, inHeight: h, inWidth: w, outChannels: 1 + Int(rng.next() % 70),
                                            kernel: k, stride: 1, pad: Int(rng.next() % UInt64(k / 2 + 1))))
         }
+        return geometries
+    }
+
+    func testImplicitForwardEqualsIm2colForwardBitForBit() {
+        var rng = Xoshiro256(seed: 31, stream: 1)
+        let geometries = Self.strideOneGeometries(&rng)
         for g in geometries {
-            XCTAssertTrue(g.packedForwardApplies, "\(g)")
+            XCTAssertTrue(g.implicitForwardApplies, "\(g)")
             let B = 1 + Int(rng.next() % 3)
             let x = keep.pointer(Self.values(B * g.inputSize, &rng)), w = keep.pointer(Self.values(g.weightCount, &rng))
             let b = keep.pointer(Self.values(g.outChannels, &rng))
@@ -61,8 +69,8 @@ final class CNNKernelBitTests: XCTestCase {
             for relu in [false, true] {
                 let fast = keep.buffer(count: B * g.outputSize), reference = keep.buffer(count: B * g.outputSize)
                 fast.buffer.update(repeating: .nan)
-                conv2dPackedForward(output: fast.pointer, input: x, weights: w, bias: b, batch: B, geometry: g, relu: relu,
-                                    scratch: scratch.pointer)
+                conv2dImplicitForward(output: fast.pointer, input: x, weights: w, bias: b, batch: B, geometry: g, relu: relu,
+                                      scratch: scratch.pointer)
                 conv2dIm2colForward(output: reference.pointer, input: x, weights: w, bias: b, batch: B, geometry: g, relu: relu,
                                     cols: scratch.pointer)
                 XCTAssertNil(Self.firstDifference(fast.array, reference.array), "\(g) B \(B) relu \(relu)")
@@ -70,27 +78,43 @@ final class CNNKernelBitTests: XCTestCase {
         }
         // Stride 2 stays on the im2col path.
         XCTAssertFalse(ConvGeometry(inChannels: 16, inHeight: 8, inWidth: 8, outChannels: 32, kernel: 3, stride: 2, pad: 1)
-            .packedForwardApplies)
+            .implicitForwardApplies)
     }
 
-    /// The channel-major padded image of the packed path (whole-column transposes for channels a
-    /// multiple of 16) against its reference, cell by cell (borders included, plane slack not).
-    func testChannelMajorPaddedImageEqualsReference() {
-        var rng = Xoshiro256(seed: 33, stream: 1)
-        for (c, h, w, p) in [(16, 13, 13, 0), (16, 13, 13, 1), (32, 4, 20, 2), (16, 1, 1, 0), (48, 3, 16, 1), (16, 2, 33, 3)] {
-            let g = ConvGeometry(inChannels: c, inHeight: h, inWidth: w, outChannels: 8, kernel: 2 * p + 1, stride: 1, pad: p)
-            let B = 2
-            let x = keep.pointer(Self.values(B * g.inputSize, &rng))
-            let fast = keep.buffer(count: c * g.paddedPlane), reference = keep.buffer(count: c * g.paddedPlane)
-            let block = keep.buffer(count: c * 16)
-            for e in 0..<B {
-                fast.buffer.update(repeating: .nan)  // every cell must be written (P = 0: nothing is zeroed first)
-                channelMajorPaddedImage(fast.pointer, x, g, example: e, block: block.pointer)
-                channelMajorPaddedImageReference(reference.pointer, x, g, example: e, block: block.pointer)
-                let cells = (h + 2 * p) * (w + 2 * p)
-                let a = (0..<c).flatMap { ic in (0..<cells).map { fast.pointer[ic * g.paddedPlane + $0] } }
-                let b = (0..<c).flatMap { ic in (0..<cells).map { reference.pointer[ic * g.paddedPlane + $0] } }
-                XCTAssertNil(Self.firstDifference(a, b), "\(g) example \(e)")
+    /// The implicit input gradient against dcols = dZ W (`sgemm`) and `col2imAdd` into a zeroed dX,
+    /// bit for bit; and `conv2dBackward`, whose input gradient takes the implicit path, against
+    /// the same reference with finite weights and with an infinite weight (the im2col path then).
+    func testImplicitInputGradientEqualsCol2imBitForBit() {
+        var rng = Xoshiro256(seed: 37, stream: 1)
+        let geometries = Self.strideOneGeometries(&rng)
+        for g in geometries {
+            XCTAssertTrue(g.implicitInputGradientApplies, "\(g)")
+            let B = 1 + Int(rng.next() % 3)
+            let x = keep.pointer(Self.values(B * g.inputSize, &rng)), dz = keep.pointer(Self.values(B * g.outputSize, &rng))
+            let w = keep.pointer(Self.values(g.weightCount, &rng))
+            let scratch = keep.buffer(count: g.scratchCount(chunk: B)), scratch2 = keep.buffer(count: g.scratchCount(chunk: B))
+            let dcols = keep.buffer(count: B * g.positions * g.patchSize)
+            // The reference: dcols = dZ W, scattered into a zeroed dX.
+            func reference() -> [Float] {
+                let dx = keep.buffer(count: B * g.inputSize)
+                sgemm(transA: false, transB: false, m: B * g.positions, n: g.patchSize, k: g.outChannels, alpha: 1,
+                      a: dz, lda: g.outChannels, b: w, ldb: g.patchSize, beta: 0, c: dcols.pointer, ldc: g.patchSize)
+                col2imAdd(dx.pointer, dcols.pointer, g, first: 0, count: B)
+                return dx.array
+            }
+            let fast = keep.buffer(count: B * g.inputSize)
+            fast.buffer.update(repeating: .nan)
+            conv2dImplicitInputGradient(dinput: fast.pointer, doutput: dz, weights: w, batch: B, geometry: g,
+                                        scratch: scratch.pointer)
+            XCTAssertNil(Self.firstDifference(fast.array, reference()), "\(g) B \(B)")
+            for infinite in [false, true] {
+                if infinite { w[Int(rng.next() % UInt64(g.weightCount))] = .infinity }
+                let dw = keep.buffer(count: g.weightCount), db = keep.buffer(count: g.outChannels)
+                fast.buffer.update(repeating: .nan)
+                conv2dBackward(doutput: dz, input: x, weights: w, dweights: dw.pointer, dbias: db.pointer, dinput: fast.pointer,
+                               batch: B, geometry: g, cols: scratch.pointer, dcols: scratch2.pointer)
+                XCTAssertEqual(allFinite(w, count: g.weightCount), !infinite)
+                XCTAssertNil(Self.firstDifference(fast.array, reference()), "conv2dBackward \(g) B \(B) infinite weight \(infinite)")
             }
         }
     }
@@ -164,6 +188,14 @@ final class CNNKernelBitTests: XCTestCase {
             maxPool2x2BackwardReference(dxReference.pointer, dout, input: x, output: reference.pointer, batch: B, height: H,
                                         width: W, channels: C)
             XCTAssertNil(Self.firstDifference(dxFast.array, dxReference.array), "backward \(H)x\(W)x\(C) B \(B)")
+            // With the ReLU mask fused (input a ReLU's output): the reference backward, then `reluBackward`.
+            dxFast.buffer.update(repeating: .nan)
+            maxPool2x2Backward(dxFast.pointer, dout, input: rectified, output: pooledRelu.pointer, batch: B, height: H, width: W,
+                               channels: C, reluMask: true)
+            maxPool2x2BackwardReference(dxReference.pointer, dout, input: rectified, output: pooledRelu.pointer, batch: B,
+                                        height: H, width: W, channels: C)
+            reluBackward(dxReference.pointer, dxReference.pointer, preActivation: rectified, count: values.count)
+            XCTAssertNil(Self.firstDifference(dxFast.array, dxReference.array), "backward with ReLU mask \(H)x\(W)x\(C) B \(B)")
         }
     }
 

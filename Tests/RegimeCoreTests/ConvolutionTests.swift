@@ -32,7 +32,7 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
-    /// Every path against the naive Double convolution: im2col (every chunking), direct, and packed
+    /// Every path against the naive Double convolution: im2col (every chunking), direct, and implicit
     /// where it applies (3 of the 6 geometries: stride 1).
     func testConvolutionForwardMatchesNaiveForEveryChunking() {
         var rng = Xoshiro256(seed: 11, stream: 1)
@@ -54,10 +54,10 @@ final class ConvolutionTests: XCTestCase {
                     runs.append((" chunk \(chunk)", { conv2dIm2colForward(output: $0, input: xp, weights: wp, bias: bp, batch: B,
                                                                           geometry: g, relu: $1, cols: cols.pointer, chunkExamples: chunk) }))
                 }
-                if g.packedForwardApplies {
-                    let scratch = keep.buffer(count: g.packedScratchCount)
-                    runs.append((" packed", { conv2dPackedForward(output: $0, input: xp, weights: wp, bias: bp, batch: B, geometry: g,
-                                                                  relu: $1, scratch: scratch.pointer) }))
+                if g.implicitForwardApplies {
+                    let scratch = keep.buffer(count: g.implicitScratchCount)
+                    runs.append((" implicit", { conv2dImplicitForward(output: $0, input: xp, weights: wp, bias: bp, batch: B,
+                                                                      geometry: g, relu: $1, scratch: scratch.pointer) }))
                 }
             }
             for (label, run) in runs {

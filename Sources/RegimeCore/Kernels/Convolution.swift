@@ -5,9 +5,9 @@
 // KH*KW*IC numbers per output channel, in the same (kh, kw, ic) order as a row of the im2col
 // matrix. Output size per dimension: floor((I + 2*pad - K) / stride) + 1, padding with zeros.
 //
-// Forward: small patches run direct (`conv2dDirectForward`), stride-1 layers gather their patches
-// straight into the GEMM's packed layout (`conv2dPackedForward`, Convolution+Packed.swift), the
-// rest use im2col + `sgemm` (`conv2dIm2colForward`). The im2col path works on chunks of whole
+// Forward: small patches run direct (`conv2dDirectForward`), stride-1 layers run as an implicit
+// GEMM that reads its patches straight from the padded image (`conv2dImplicitForward`,
+// Convolution+Implicit.swift), the rest use im2col + `sgemm` (`conv2dIm2colForward`). The im2col path works on chunks of whole
 // examples so that the im2col matrix of a chunk stays cache-sized; the backward pass rebuilds each
 // chunk's im2col matrix rather than keeping the batch's (which for wide layers would be hundreds
 // of MB). Summation orders are fixed by the
@@ -55,7 +55,9 @@ public struct ConvGeometry: Hashable, Sendable {
     }
 
     /// Floats of `cols` / `dcols` scratch for chunks of `chunk` examples (any path).
-    func scratchCount(chunk: Int) -> Int { max(chunk * positions * patchSize, directScratchCount, packedScratchCount) }
+    func scratchCount(chunk: Int) -> Int {
+        max(chunk * positions * patchSize, directScratchCount, implicitScratchCount, implicitGradientScratchCount)
+    }
 
     /// Examples per im2col chunk: whole examples, about `convChunkFloats` floats of im2col matrix.
     func chunkExamples(batch: Int) -> Int {
@@ -162,6 +164,15 @@ func col2imAdd(_ dinput: UnsafeMutablePointer<Float>, _ cols: UnsafePointer<Floa
     }
 }
 
+/// Whether every one of x[0 ..< count] is finite (neither infinite nor NaN).
+/// By the largest exponent field: all ones (0x7f8 << 20) is infinity or NaN (an integer max, which
+/// the compiler vectorises).
+func allFinite(_ x: UnsafePointer<Float>, count: Int) -> Bool {
+    var largest: UInt32 = 0
+    for i in 0..<count { largest = max(largest, x[i].bitPattern & 0x7f80_0000) }
+    return largest != 0x7f80_0000
+}
+
 /// out[r, n] = max(out[r, n] + bias[n], 0): bias and ReLU in one pass. Since relu(z) > 0 exactly
 /// when z > 0, the result still carries the activation pattern and the ReLU backward mask.
 @inline(__always)
@@ -178,18 +189,18 @@ func addBiasRelu(_ out: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float
 /// Forward convolution of a batch: `output` (B, OH, OW, OC) = conv(`input` (B, H, W, IC)) + bias,
 /// followed by ReLU when `relu` (fused per chunk, while it is in cache).
 /// `cols` holds at least `g.scratchCount(chunk:)` floats, chunk = `g.chunkExamples(batch: B)`.
-/// Small-patch layers (`usesDirect`) take the direct path; the others the packed path
-/// (`conv2dPackedForward`, Convolution+Packed.swift) where it applies, else im2col + `sgemm`
-/// (`conv2dIm2colForward`); the packed and im2col paths give the same bits.
+/// Small-patch layers (`usesDirect`) take the direct path; the others the implicit path
+/// (`conv2dImplicitForward`, Convolution+Implicit.swift) where it applies, else im2col + `sgemm`
+/// (`conv2dIm2colForward`); the implicit and im2col paths give the same bits.
 func conv2dForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
                    bias: UnsafePointer<Float>, batch B: Int, geometry g: ConvGeometry, relu: Bool,
                    cols: UnsafeMutablePointer<Float>) {
     if g.usesDirect {
         conv2dDirectForward(output: output, input: input, weights: weights, bias: bias, batch: B, geometry: g, relu: relu,
                             scratch: cols)
-    } else if g.packedForwardApplies {
-        conv2dPackedForward(output: output, input: input, weights: weights, bias: bias, batch: B, geometry: g, relu: relu,
-                            scratch: cols)
+    } else if g.implicitForwardApplies {
+        conv2dImplicitForward(output: output, input: input, weights: weights, bias: bias, batch: B, geometry: g, relu: relu,
+                              scratch: cols)
     } else {
         conv2dIm2colForward(output: output, input: input, weights: weights, bias: bias, batch: B, geometry: g, relu: relu,
                             cols: cols)
@@ -198,7 +209,7 @@ func conv2dForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Flo
 
 /// The im2col path of `conv2dForward`: per chunk of `chunkExamples` (default
 /// `g.chunkExamples(batch: B)`) examples, im2col, Z = cols W^T by `sgemm`, then bias (and ReLU).
-/// The reference the packed path is tested against bit for bit.
+/// The reference the implicit path is tested against bit for bit.
 func conv2dIm2colForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
                          bias: UnsafePointer<Float>, batch B: Int, geometry g: ConvGeometry, relu: Bool,
                          cols: UnsafeMutablePointer<Float>, chunkExamples: Int? = nil) {
@@ -252,8 +263,9 @@ func addColumnSumsReference(_ dbias: UnsafeMutablePointer<Float>, _ dout: Unsafe
 /// (overwritten, or added to when `accumulate`) and, when `dinput` is given, the input gradient
 /// (B, H, W, IC) (overwritten).
 /// `cols` and `dcols` each hold `g.scratchCount(chunk:)` floats. On the direct path the weight
-/// gradient is computed directly (`cols` is its scratch) and the input gradient, if wanted, by GEMM
-/// and col2im as on the im2col path.
+/// gradient is computed directly (`cols` is its scratch). The input gradient, if wanted, is
+/// `conv2dImplicitInputGradient`'s (`dcols` its scratch) where that applies and the weights are
+/// finite, else dcols = dZ W by GEMM and `col2imAdd`: the same bits (Convolution+Implicit.swift).
 func conv2dBackward(doutput: UnsafePointer<Float>, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
                     dweights: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>,
                     dinput: UnsafeMutablePointer<Float>?, batch B: Int, geometry g: ConvGeometry,
@@ -264,11 +276,20 @@ func conv2dBackward(doutput: UnsafePointer<Float>, input: UnsafePointer<Float>, 
     } else {
         biasGradient(dbias, doutput, rows: B * g.positions, columns: g.outChannels)
     }
-    if let dinput { dinput.update(repeating: 0, count: B * g.inputSize) }
+    // The input gradient pixel by pixel (Convolution+Implicit.swift) where it gives the bits of
+    // dcols and `col2imAdd`: stride 1 and finite weights.
+    let implicitInput = dinput != nil && g.implicitInputGradientApplies && allFinite(weights, count: g.weightCount)
+    if let dinput {
+        if implicitInput {
+            conv2dImplicitInputGradient(dinput: dinput, doutput: doutput, weights: weights, batch: B, geometry: g, scratch: dcols)
+        } else {
+            dinput.update(repeating: 0, count: B * g.inputSize)
+        }
+    }
     if g.usesDirect {
         conv2dDirectWeightGradient(dweights: dweights, doutput: doutput, input: input, batch: B, geometry: g,
                                    accumulate: accumulate, scratch: cols)
-        if dinput == nil { return }
+        if dinput == nil || implicitInput { return }
     }
     let chunk = chunkExamples ?? g.chunkExamples(batch: B)
     var first = 0
@@ -283,7 +304,7 @@ func conv2dBackward(doutput: UnsafePointer<Float>, input: UnsafePointer<Float>, 
                   a: dz, lda: g.outChannels, b: cols, ldb: g.patchSize, beta: first == 0 && !accumulate ? 0 : 1,
                   c: dweights, ldc: g.patchSize)
         }
-        if let dinput {
+        if let dinput, !implicitInput {
             // dcols (rows x patch) = dZ W, then scattered back to the input positions
             sgemm(transA: false, transB: false, m: rows, n: g.patchSize, k: g.outChannels, alpha: 1,
                   a: dz, lda: g.outChannels, b: weights, ldb: g.patchSize, beta: 0, c: dcols, ldc: g.patchSize)
@@ -297,7 +318,7 @@ func conv2dBackward(doutput: UnsafePointer<Float>, input: UnsafePointer<Float>, 
 
 /// Copies example `e` of the NHWC batch into a zero-bordered (H + 2 pad, W + 2 pad, C) image.
 @inline(__always)
-private func padImage(_ xpad: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ g: ConvGeometry, example e: Int) {
+func padImage(_ xpad: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ g: ConvGeometry, example e: Int) {
     let (C, H, W, P) = (g.inChannels, g.inHeight, g.inWidth, g.pad)
     let rowFloats = (W + 2 * P) * C, border = P * C
     // The top and bottom P rows, and each image row's P columns either side, are zero.

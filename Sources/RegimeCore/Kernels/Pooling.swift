@@ -74,21 +74,34 @@ private func maxPoolForwardRows(_ out: UnsafeMutablePointer<Float>, _ input: Uns
 
 /// dinput (B, H, W, C) (overwritten) from dout (B, H/2, W/2, C), given the forward pass's input and
 /// output: each window's gradient goes to the first of its four inputs equal to the output.
+///
+/// `reluMask`: the input is a ReLU's output (x = relu(z)) and dinput is to be masked by that ReLU
+/// next (`reluBackward`: dz = z > 0 ? dx : 0, and z > 0 exactly when x > 0). The mask is applied
+/// here instead, saving the pass over dinput: the input that takes a window's gradient equals the
+/// output y, so its masked gradient is `y > 0 ? g : 0`, and the others are 0 either way (+0, as
+/// `reluBackward` writes). The same bits as the two passes (`CNNKernelBitTests`).
 func maxPool2x2Backward(_ dinput: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, input: UnsafePointer<Float>,
-                        output: UnsafePointer<Float>, batch B: Int, height H: Int, width W: Int, channels C: Int) {
+                        output: UnsafePointer<Float>, batch B: Int, height H: Int, width W: Int, channels C: Int,
+                        reluMask: Bool = false) {
     // Every pooled input is written below; only an odd last row or column needs zeroing.
     if H % 2 == 1 || W % 2 == 1 { dinput.update(repeating: 0, count: B * H * W * C) }
-    if C == 16 {
-        maxPoolBackwardRows(dinput, dout, input: input, output: output, batch: B, height: H, width: W, channels: 16)
-    } else {
-        maxPoolBackwardRows(dinput, dout, input: input, output: output, batch: B, height: H, width: W, channels: C)
+    switch (C == 16, reluMask) {
+    case (true, false):
+        maxPoolBackwardRows(dinput, dout, input: input, output: output, batch: B, height: H, width: W, channels: 16, relu: false)
+    case (true, true):
+        maxPoolBackwardRows(dinput, dout, input: input, output: output, batch: B, height: H, width: W, channels: 16, relu: true)
+    case (false, false):
+        maxPoolBackwardRows(dinput, dout, input: input, output: output, batch: B, height: H, width: W, channels: C, relu: false)
+    case (false, true):
+        maxPoolBackwardRows(dinput, dout, input: input, output: output, batch: B, height: H, width: W, channels: C, relu: true)
     }
 }
 
-/// The loops of `maxPool2x2Backward` (after the zeroing), inlined per `C`.
+/// The loops of `maxPool2x2Backward` (after the zeroing), inlined per `C` and `relu` (= `reluMask`).
 @inline(__always)
 private func maxPoolBackwardRows(_ dinput: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, input: UnsafePointer<Float>,
-                                 output: UnsafePointer<Float>, batch B: Int, height H: Int, width W: Int, channels C: Int) {
+                                 output: UnsafePointer<Float>, batch B: Int, height H: Int, width W: Int, channels C: Int,
+                                 relu: Bool) {
     let (OH, OW) = (H / 2, W / 2)
     let rowIn = W &* C, vectorEnd = C / 16 * 16
     let zero = SIMD16<Float>()
@@ -101,7 +114,9 @@ private func maxPoolBackwardRows(_ dinput: UnsafeMutablePointer<Float>, _ dout: 
             for _ in 0..<OW {
                 var c = 0
                 while c < vectorEnd {
-                    let yv = load16(y + c), gv = load16(g + c)
+                    let yv = load16(y + c)
+                    var gv = load16(g + c)
+                    if relu { gv.replace(with: zero, where: .!(yv .> zero)) }
                     // The first of the four inputs equal to the output takes the gradient.
                     let t00 = load16(x0 + c) .== yv
                     let t01 = .!t00 .& (load16(x0 + (C &+ c)) .== yv)
@@ -117,9 +132,10 @@ private func maxPoolBackwardRows(_ dinput: UnsafeMutablePointer<Float>, _ dout: 
                 }
                 while c < C {
                     var free = true
+                    let gc: Float = relu && !(y[c] > 0) ? 0 : g[c]
                     @inline(__always) func route(_ x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
                         let take = free && x.pointee == y[c]
-                        dx.pointee = take ? g[c] : 0
+                        dx.pointee = take ? gc : 0
                         if take { free = false }
                     }
                     route(x0 + c, dx0 + c); route(x0 + (C &+ c), dx0 + (C &+ c))

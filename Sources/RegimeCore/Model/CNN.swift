@@ -277,21 +277,24 @@ public final class CNN: Network {
     /// output (rows of these examples; masked by the ReLU in place, so never `dlogits` when the op
     /// has a ReLU; by the gate when the pass is gated), `dinput` receives the input gradient (nil
     /// for the first op); weight gradients are overwritten, or added to when `accumulate`.
+    /// `fusedMask` (ungated, a convolution followed by a pool): the pool's backward pass has applied
+    /// this convolution's ReLU mask to `dout` as it wrote it (`maxPool2x2Backward(reluMask:)`), and
+    /// a pool applies its input's mask.
     private func backwardOp(_ i: Int, parameters: UnsafePointer<Float>, input h: UnsafePointer<Float>, dout: UnsafePointer<Float>,
                             dinput: UnsafeMutablePointer<Float>?, gradients: UnsafeMutablePointer<Float>, first: Int, count: Int,
-                            accumulate: Bool, gate: UnsafePointer<Float>?) {
+                            accumulate: Bool, gate: UnsafePointer<Float>?, fusedMask: Bool = false) {
         let x = h + first * inputSizes[i]
         let mask = (gate ?? UnsafePointer(outputs[i].pointer)) + first * outputSizes[i]
         switch ops[i] {
         case .conv(let g, let w, let b):
             let dz = UnsafeMutablePointer(mutating: dout)
-            reluBackward(dz, dz, preActivation: mask, count: count * g.outputSize)
+            if !fusedMask { reluBackward(dz, dz, preActivation: mask, count: count * g.outputSize) }
             conv2dBackward(doutput: dz, input: x, weights: parameters + w, dweights: gradients + w, dbias: gradients + b,
                            dinput: dinput, batch: count, geometry: g, cols: cols.pointer, dcols: dcols.pointer, accumulate: accumulate)
         case .pool(let height, let width, let channels):
             guard let dinput else { return }
             maxPool2x2Backward(dinput, dout, input: x, output: outputs[i].pointer + first * outputSizes[i], batch: count,
-                               height: height, width: width, channels: channels)
+                               height: height, width: width, channels: channels, reluMask: fusedMask)
         case .dense(let inputs, let outputs, let w, let b, let relu):
             precondition(first == 0 && !accumulate)
             if relu {
@@ -326,13 +329,20 @@ public final class CNN: Network {
         // Between spatial ops the gradients of a block stay in the two block buffers (op i's output
         // gradient in blockGradients[i % 2]): only the backward pass of the block reads them, and the
         // first convolution's alone would be 50 KB per example written to memory and read back.
+        // Ungated, a convolution's ReLU mask is applied by the pool after it (`backwardOp`, `fusedMask`).
+        let fused = (0..<spatial).map { i -> Bool in
+            guard gates == nil else { return false }
+            if case .conv = ops[i], i + 1 < spatial, case .pool = ops[i + 1] { return true }
+            if case .pool = ops[i], i > 0, case .conv = ops[i - 1] { return true }
+            return false
+        }
         for first in stride(from: 0, to: B, by: block) {
             let count = min(block, B - first)
             for i in stride(from: spatial - 1, through: 0, by: -1) {
                 let dz = i == spatial - 1 ? dout(i) + first * outputSizes[i] : UnsafePointer(blockGradients[i % 2].pointer)
                 let dx = i > 0 ? blockGradients[(i - 1) % 2].pointer : nil
                 backwardOp(i, parameters: parameters, input: opInput(i, x0), dout: dz, dinput: dx, gradients: gradients,
-                           first: first, count: count, accumulate: first > 0, gate: gate(gates, op: i))
+                           first: first, count: count, accumulate: first > 0, gate: gate(gates, op: i), fusedMask: fused[i])
             }
         }
     }
