@@ -173,19 +173,6 @@ func allFinite(_ x: UnsafePointer<Float>, count: Int) -> Bool {
     return largest != 0x7f80_0000
 }
 
-/// out[r, n] = max(out[r, n] + bias[n], 0): bias and ReLU in one pass. Since relu(z) > 0 exactly
-/// when z > 0, the result still carries the activation pattern and the ReLU backward mask.
-@inline(__always)
-func addBiasRelu(_ out: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, rows: Int, columns N: Int) {
-    for r in 0..<rows {
-        let row = out + r * N
-        for n in 0..<N {
-            let z = row[n] + bias[n]
-            row[n] = z > 0 ? z : 0
-        }
-    }
-}
-
 /// Forward convolution of a batch: `output` (B, OH, OW, OC) = conv(`input` (B, H, W, IC)) + bias,
 /// followed by ReLU when `relu` (fused per chunk, while it is in cache).
 /// `cols` holds at least `g.scratchCount(chunk:)` floats, chunk = `g.chunkExamples(batch: B)`.

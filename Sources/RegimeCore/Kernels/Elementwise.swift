@@ -23,9 +23,15 @@ func addBias(_ out: UnsafeMutablePointer<Float>, ld: Int, _ bias: UnsafePointer<
     }
 }
 
-/// `addBiasRelu` (out = max(out + bias, 0), Convolution.swift) on a block of rows and columns of
-/// a matrix with row stride `ld`, 16 columns at a time as `addBias(_:ld:...)`: a tile of a GEMM's
-/// output as the GEMM finishes it (`GEMMTileHook`).
+/// out[r, n] = max(out[r, n] + bias[n], 0): bias and ReLU in one pass. Since relu(z) > 0 exactly
+/// when z > 0, the result still carries the activation pattern and the ReLU backward mask.
+@inline(__always)
+func addBiasRelu(_ out: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, rows: Int, columns N: Int) {
+    addBiasRelu(out, ld: N, bias, rows: 0..<rows, columns: 0..<N)
+}
+
+/// `addBiasRelu` on a block of rows and columns of a matrix with row stride `ld`, 16 columns at a
+/// time as `addBias(_:ld:...)`: a tile of a GEMM's output as the GEMM finishes it (`GEMMTileHook`).
 @inline(__always)
 func addBiasRelu(_ out: UnsafeMutablePointer<Float>, ld: Int, _ bias: UnsafePointer<Float>, rows: Range<Int>, columns: Range<Int>) {
     for r in rows {

@@ -197,18 +197,22 @@ public final class CNN: Network {
         case .pool(let height, let width, let channels):
             maxPool2x2Forward(out, x, batch: count, height: height, width: width, channels: channels, reluInput: fusedRelu)
         case .dense(let inputs, let outputs, let w, let b, let relu):
+            // The bias, and the ReLU when nothing reads the pre-activations, on each tile of the
+            // product as the GEMM finishes it (`GEMMTileHook`).
+            let bias = parameters + b, tap = relu && gate == nil ? preActivationTap : nil
+            let fusedRelu = relu && gate == nil && tap == nil
+            func epilogue(_ rows: Range<Int>, _ columns: Range<Int>) {
+                if fusedRelu { addBiasRelu(out, ld: outputs, bias, rows: rows, columns: columns) } else {
+                    addBias(out, ld: outputs, bias, rows: rows, columns: columns)
+                }
+            }
             sgemm(transA: false, transB: true, m: count, n: outputs, k: inputs, alpha: 1,
-                  a: x, lda: inputs, b: parameters + w, ldb: inputs, beta: 0, c: out, ldc: outputs)
-            if relu && gate == nil, let tap = preActivationTap {
-                addBias(out, parameters + b, rows: count, columns: outputs)
+                  a: x, lda: inputs, b: parameters + w, ldb: inputs, beta: 0, c: out, ldc: outputs, finished: epilogue)
+            if let tap {
                 tap(patternOps.firstIndex(of: i)!, first, count, out)
                 reluForward(out, out, count: count * outputs)
-            } else if relu && gate == nil {
-                addBiasRelu(out, parameters + b, rows: count, columns: outputs)
-            } else {
-                addBias(out, parameters + b, rows: count, columns: outputs)
-                if let gate { gateForward(out, out, gate: gate, count: count * outputs) }
             }
+            if let gate { gateForward(out, out, gate: gate, count: count * outputs) }
         }
     }
 
