@@ -11,15 +11,25 @@ func addBias(_ out: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, r
 }
 
 /// `addBias` on a block of rows and columns of a matrix with row stride `ld` (a tile of a GEMM's
-/// output as the GEMM finishes it: `GEMMTileHook`), 16 columns at a time (explicit 512-bit
-/// vectors: LLVM vectorises the plain loop 256 bits wide on this target).
+/// output as the GEMM finishes it: `GEMMTileHook`), followed by the ReLU when `relu`
+/// (`addBiasRelu`), 16 columns at a time (explicit 512-bit vectors: LLVM vectorises the plain loop
+/// 256 bits wide on this target).
 @inline(__always)
-func addBias(_ out: UnsafeMutablePointer<Float>, ld: Int, _ bias: UnsafePointer<Float>, rows: Range<Int>, columns: Range<Int>) {
-    for b in rows {
-        let row = out + b * ld
+func addBias(_ out: UnsafeMutablePointer<Float>, ld: Int, _ bias: UnsafePointer<Float>, rows: Range<Int>, columns: Range<Int>,
+             relu: Bool = false) {
+    for r in rows {
+        let row = out + r * ld
         var n = columns.lowerBound
-        while n + 16 <= columns.upperBound { store16(load16(row + n) + load16(bias + n), row + n); n += 16 }
-        while n < columns.upperBound { row[n] += bias[n]; n += 1 }
+        while n + 16 <= columns.upperBound {
+            let z = load16(row + n) + load16(bias + n)
+            store16(relu ? z.replacing(with: 0, where: .!(z .> 0)) : z, row + n)  // z > 0 ? z : 0, NaN to 0 as well
+            n += 16
+        }
+        while n < columns.upperBound {
+            let z = row[n] + bias[n]
+            row[n] = relu ? (z > 0 ? z : 0) : z
+            n += 1
+        }
     }
 }
 
@@ -27,27 +37,7 @@ func addBias(_ out: UnsafeMutablePointer<Float>, ld: Int, _ bias: UnsafePointer<
 /// when z > 0, the result still carries the activation pattern and the ReLU backward mask.
 @inline(__always)
 func addBiasRelu(_ out: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, rows: Int, columns N: Int) {
-    addBiasRelu(out, ld: N, bias, rows: 0..<rows, columns: 0..<N)
-}
-
-/// `addBiasRelu` on a block of rows and columns of a matrix with row stride `ld`, 16 columns at a
-/// time as `addBias(_:ld:...)`: a tile of a GEMM's output as the GEMM finishes it (`GEMMTileHook`).
-@inline(__always)
-func addBiasRelu(_ out: UnsafeMutablePointer<Float>, ld: Int, _ bias: UnsafePointer<Float>, rows: Range<Int>, columns: Range<Int>) {
-    for r in rows {
-        let row = out + r * ld
-        var n = columns.lowerBound
-        while n + 16 <= columns.upperBound {
-            let z = load16(row + n) + load16(bias + n)
-            store16(z.replacing(with: 0, where: .!(z .> 0)), row + n)  // z > 0 ? z : 0, NaN to 0 as well
-            n += 16
-        }
-        while n < columns.upperBound {
-            let z = row[n] + bias[n]
-            row[n] = z > 0 ? z : 0
-            n += 1
-        }
-    }
+    addBias(out, ld: N, bias, rows: 0..<rows, columns: 0..<N, relu: true)
 }
 
 /// out[i] = a[i] + b[i], or (a[i] + b[i]) + c[i] given `then` c, for i < count, 16 lanes at a time

@@ -34,9 +34,7 @@ private func gemmApplyEpilogue(_ epilogue: GEMMEpilogue, c: UnsafeMutablePointer
                                columns: Range<Int>) {
     switch epilogue {
     case let .bias(bias, relu):
-        if relu { addBiasRelu(c, ld: ldc, bias, rows: rows, columns: columns) } else {
-            addBias(c, ld: ldc, bias, rows: rows, columns: columns)
-        }
+        addBias(c, ld: ldc, bias, rows: rows, columns: columns, relu: relu)
     case let .reluMaskBiasGradient(mask, ldm, dbias):
         var j = columns.lowerBound
         while j + 16 <= columns.upperBound {

@@ -202,9 +202,7 @@ public final class CNN: Network {
             let bias = parameters + b, tap = relu && gate == nil ? preActivationTap : nil
             let fusedRelu = relu && gate == nil && tap == nil
             func epilogue(_ rows: Range<Int>, _ columns: Range<Int>) {
-                if fusedRelu { addBiasRelu(out, ld: outputs, bias, rows: rows, columns: columns) } else {
-                    addBias(out, ld: outputs, bias, rows: rows, columns: columns)
-                }
+                addBias(out, ld: outputs, bias, rows: rows, columns: columns, relu: fusedRelu)
             }
             sgemm(transA: false, transB: true, m: count, n: outputs, k: inputs, alpha: 1,
                   a: x, lda: inputs, b: parameters + w, ldb: inputs, beta: 0, c: out, ldc: outputs, finished: epilogue)
