@@ -18,14 +18,9 @@ public final class Trainer {
     public let gradients: FloatBuffer
     /// The parameters at the previous recorded iteration (the initial ones before the first): the
     /// weight update of a row spans the same steps as its pattern change (docs/numerics.md). Not
-    /// up to date while `previousIsCurrent`.
+    /// written at step t when step t + 1 reads θ_p from before its own update
+    /// (`measuresAgainstPreviousStep`).
     let previousParameters: FloatBuffer
-    /// θ_p is θ (the current iteration is the last recorded one) and was not written into
-    /// `previousParameters`, as the next step's pass reads it as the parameters before its update
-    /// (`step`). Set only when the next step is recorded and reads θ_p there, so nothing else
-    /// reads `previousParameters` meanwhile: a checkpoint taken now does not store θ_p (its
-    /// iteration is the last recorded one) and a restore sets this false.
-    var previousIsCurrent = false
     public let initialPatterns: PatternSet
     public let previousPatterns: PatternSet
     private let currentPatterns: PatternSet
@@ -171,21 +166,17 @@ public final class Trainer {
         // On a recorded iteration the optimizer's pass also takes the sums of the weight update and
         // of flip sensitivity between θ_t and θ_p, and θ_p becomes θ_t in it, unless the null
         // model reads θ_p afterwards (its rows). θ_p is written into `previousParameters` only
-        // when a later pass reads it there: when step t + 1 is recorded too, and not a null-model
-        // row, its pass reads θ_t as the parameters before its update (`previousIsCurrent`).
+        // when a later pass reads it there: not when step t + 1's pass reads θ_t as the
+        // parameters before its update (`measuresAgainstPreviousStep`).
         var squares: ParameterSquares?
-        let replacesPrevious = recorded && !instruments.nullModel.iterations.contains(t)
+        let replacesPrevious = replacesPrevious(t)
         if recorded {
-            let nextReadsBeforeUpdate = replacesPrevious && t < spec.iterations && isRecorded(t + 1)
-                && !instruments.nullModel.iterations.contains(t + 1)
+            let old: ParameterSquares.Old = measuresAgainstPreviousStep(t) ? .overwritten : .block(previousParameters.pointer)
+            let writesPrevious = replacesPrevious && !measuresAgainstPreviousStep(t + 1)
             squares = optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr,
-                                       measuringAgainst: previousIsCurrent ? .overwritten : .block(previousParameters.pointer),
-                                       ends: squareEnds,
-                                       replacing: replacesPrevious && !nextReadsBeforeUpdate ? previousParameters.pointer : nil,
-                                       updated: updated)
-            previousIsCurrent = nextReadsBeforeUpdate
+                                       measuringAgainst: old, ends: squareEnds,
+                                       replacing: writesPrevious ? previousParameters.pointer : nil, updated: updated)
         } else {
-            precondition(!previousIsCurrent, "Trainer: θ_p was not kept for an unrecorded step")
             optimizer.update(parameters: parameters.pointer, gradients: gradients.pointer, lr: lr, updated: updated)
         }
         networkReadCurrentParameters = true
@@ -202,6 +193,18 @@ public final class Trainer {
 
     /// Whether step t records the instruments.
     private func isRecorded(_ t: Int) -> Bool { t % spec.recordEvery == 0 || t == spec.iterations }
+
+    /// Whether step t's recorded row makes θ_p θ_t (every recorded row but the null model's, which
+    /// reads θ_p afterwards).
+    private func replacesPrevious(_ t: Int) -> Bool { isRecorded(t) && !instruments.nullModel.iterations.contains(t) }
+
+    /// Whether step t's measuring pass takes θ_p as the parameters before its own update
+    /// (`ParameterSquares.Old.overwritten`): steps t - 1 and t both record and replace θ_p, so θ_p
+    /// is θ_{t-1}, which step t - 1 then need not write into `previousParameters`. A function of t
+    /// alone: after a restore at t - 1, `previousParameters` holds θ_{t-1} as well.
+    private func measuresAgainstPreviousStep(_ t: Int) -> Bool {
+        t >= 2 && t <= spec.iterations && replacesPrevious(t - 1) && replacesPrevious(t)
+    }
 
     /// Runs the remaining iterations, calling `progress` after each.
     public func run(progress: (Int) -> Void = { _ in }) throws {

@@ -189,7 +189,6 @@ extension Trainer {
         networkReadCurrentParameters = false
         restoreProgress(iteration: m.iteration, curve: m.curve, lastLoss: m.lastLoss ?? .nan)
         previousParameters.copy(from: checkpoint.previousParameters ?? checkpoint.parameters)
-        previousIsCurrent = false
         let lagIterations = m.instruments?.lagIterations ?? instruments.lags.map { _ in nil }
         guard lagIterations.count == instruments.lags.count,
               lagIterations.compactMap({ $0 }).count == checkpoint.lagSnapshots.count else {
