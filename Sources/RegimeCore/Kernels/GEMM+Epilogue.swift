@@ -1,5 +1,5 @@
-// A GEMM whose element-wise follow-up runs on each 12 x 32 tile of C right after the kernel has
-// stored it, while the tile is in L1, instead of in a separate pass over the whole of C.
+// A GEMM whose element-wise follow-up runs on each tile of C as soon as the tile is final, while
+// it is in L1, instead of in a separate pass over the whole of C.
 //
 // Why: the ViT's feed-forward products are wide (n = 4D) and tall (m = the rows of a group or of
 // the batch), and what follows them is element-wise: the forward pass adds the bias (and applies

@@ -140,8 +140,11 @@ public final class MLP: Network {
             }
             if let out {
                 // The last layer of a patterns-only pass (l == layers) has no ReLU: its output feeds nothing.
-                if let gates { gateForward(out, z, gate: gates[l - 1], count: B * outWidth) }
-                if gates == nil { preActivationTap?(l - 1, 0, B, z) }
+                if let gates {
+                    gateForward(out, z, gate: gates[l - 1], count: B * outWidth)
+                } else {
+                    preActivationTap?(l - 1, 0, B, z)
+                }
                 h = UnsafePointer(out)
             }
         }
