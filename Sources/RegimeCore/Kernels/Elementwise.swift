@@ -87,10 +87,12 @@ func addBiasReluKeepingZ(_ z: UnsafeMutablePointer<Float>, _ h: UnsafeMutablePoi
     }
 }
 
-/// dbias[n] = sum_b dout[b, n] (overwrites). Summed in row order for determinism.
+/// dbias[n] = sum_b dout[b, n] (overwrites). Summed in row order for determinism. With
+/// `continuing`, the rows are added to dbias as it is (rows of a batch in consecutive calls).
 @inline(__always)
-func biasGradient(_ dbias: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, rows B: Int, columns N: Int) {
-    dbias.update(repeating: 0, count: N)
+func biasGradient(_ dbias: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, rows B: Int, columns N: Int,
+                  continuing: Bool = false) {
+    if !continuing { dbias.update(repeating: 0, count: N) }
     for b in 0..<B {
         let row = dout + b * N
         for n in 0..<N { dbias[n] += row[n] }

@@ -23,8 +23,9 @@ enum GEMMEpilogue {
     case bias(UnsafePointer<Float>, relu: Bool)
     /// C[i, j] = mask[i * ldm + j] > 0 ? C[i, j] : 0, then dbias[j] = sum over i (in increasing
     /// order, from +0) of C[i, j]: `reluBackward` with the pre-activation (or gate) `mask`, followed
-    /// by `biasGradient`. dbias (n floats) is overwritten.
-    case reluMaskBiasGradient(mask: UnsafePointer<Float>, ldm: Int, dbias: UnsafeMutablePointer<Float>)
+    /// by `biasGradient`. dbias (n floats) is overwritten, or with `continuing` added to (the
+    /// rows of a batch in consecutive products: `biasGradient(continuing:)`).
+    case reluMaskBiasGradient(mask: UnsafePointer<Float>, ldm: Int, dbias: UnsafeMutablePointer<Float>, continuing: Bool = false)
 }
 
 /// Applies `epilogue` to rows `rows` and columns `columns` of C (row stride ldc; the columns
@@ -35,7 +36,7 @@ private func gemmApplyEpilogue(_ epilogue: GEMMEpilogue, c: UnsafeMutablePointer
     switch epilogue {
     case let .bias(bias, relu):
         addBias(c, ld: ldc, bias, rows: rows, columns: columns, relu: relu)
-    case let .reluMaskBiasGradient(mask, ldm, dbias):
+    case let .reluMaskBiasGradient(mask, ldm, dbias, _):
         var j = columns.lowerBound
         while j + 16 <= columns.upperBound {
             var sum = load16(dbias + j)
@@ -70,7 +71,7 @@ func sgemmWithEpilogue(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int
     precondition(packedB == nil || (packedB!.k == k && packedB!.n == n), "sgemmWithEpilogue: packed B is not k x n")
     precondition(m >= 0 && n > 0 && k > 0 && lda >= k && ldc >= n && (b == nil || ldb >= n),
                  "sgemmWithEpilogue: bad dimensions")
-    if case let .reluMaskBiasGradient(_, _, dbias) = epilogue { dbias.update(repeating: 0, count: n) }
+    if case let .reluMaskBiasGradient(_, _, dbias, continuing) = epilogue, !continuing { dbias.update(repeating: 0, count: n) }
     func tile(_ rows: Range<Int>, _ columns: Range<Int>) {
         gemmApplyEpilogue(epilogue, c: c, ldc: ldc, rows: rows, columns: columns)
     }

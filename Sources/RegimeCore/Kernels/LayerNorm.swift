@@ -180,14 +180,17 @@ func residualLayerNormForward(_ y: UnsafeMutablePointer<Float>, mean: UnsafeMuta
 }
 
 /// Backward of `layerNormForward`. `dx` is overwritten, or added to when `accumulate` (for a
-/// residual stream); `dgamma` and `dbeta` are overwritten with the sums over rows (in row order).
-/// `scratch` holds N floats.
+/// residual stream); `dgamma` and `dbeta` are overwritten with the sums over rows (in row order),
+/// or, when `continuing`, the rows' terms are added to them in row order (a batch's rows in
+/// consecutive calls give the whole batch's sums, bit for bit). `scratch` holds N floats.
 func layerNormBackward(dx: UnsafeMutablePointer<Float>, accumulate: Bool, dgamma: UnsafeMutablePointer<Float>,
-                       dbeta: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, x: UnsafePointer<Float>,
-                       mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
-                       rows: Int, width N: Int, scratch: UnsafeMutablePointer<Float>) {
-    dgamma.update(repeating: 0, count: N)
-    dbeta.update(repeating: 0, count: N)
+                       dbeta: UnsafeMutablePointer<Float>, continuing: Bool = false, dy: UnsafePointer<Float>,
+                       x: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+                       gamma: UnsafePointer<Float>, rows: Int, width N: Int, scratch: UnsafeMutablePointer<Float>) {
+    if !continuing {
+        dgamma.update(repeating: 0, count: N)
+        dbeta.update(repeating: 0, count: N)
+    }
     let inverseN = 1 / Float(N)
     let xhat = scratch
     for r in 0..<rows {

@@ -80,6 +80,18 @@ public final class VisionTransformer: Network {
     private let packedBlocks: [PackedBlockWeights]
     /// Whether the packed weights hold the parameters of the last plain pass.
     private var packedWeightsValid = false
+    /// A block's weights as the grouped backward pass multiplies by them (W, not W^T: dH = dX W2,
+    /// dLN2 = dH W1, dAttn = dX' Wo, dLN1 = dQKV Wqkv), packed once per backward pass for its groups.
+    struct BackwardPackedWeights {
+        let f2: GEMMPackedB, f1: GEMMPackedB, o: GEMMPackedB, qkv: GEMMPackedB
+    }
+    private let backwardPackedBlocks: [BackwardPackedWeights]
+    /// A group's rows of an activation (X in dW = dY^T X, D columns), packed for the weight
+    /// gradient's product: by the group's row count (the last group may be shorter).
+    private var packedGroupRows: [Int: GEMMPackedB] = [:]
+    /// Each block's dW2^T (F x D): the grouped backward sums H^T dX over the groups here and
+    /// transposes it into the gradient at the end (see `backwardGroup`).
+    private var ffnOutputGradientTransposed = FloatBuffer(count: 0)
     public var preActivationTap: PreActivationTap?
     /// `Network.reusePackedWeights`: set by the trainer before a plain pass that reads the
     /// parameters of the last plain pass or update; the pass then multiplies by the weights that
@@ -124,6 +136,10 @@ public final class VisionTransformer: Network {
         attention = AttentionShape(tokens: T, dim: D, heads: spec.heads)
         scratch = FloatBuffer(count: max(attention.scratchCount, D))
         packedPatch = GEMMPackedB(k: patchSize, n: D)
+        backwardPackedBlocks = blocks.map { _ in
+            BackwardPackedWeights(f2: GEMMPackedB(k: D, n: F), f1: GEMMPackedB(k: F, n: D), o: GEMMPackedB(k: D, n: D),
+                                  qkv: GEMMPackedB(k: 3 * D, n: D))
+        }
         packedBlocks = blocks.map { _ in
             PackedBlockWeights(qkv: GEMMPackedB(k: D, n: 3 * D), o: GEMMPackedB(k: D, n: D), f1: GEMMPackedB(k: D, n: F),
                                f2: GEMMPackedB(k: F, n: D))
@@ -180,6 +196,7 @@ public final class VisionTransformer: Network {
         logits = buffer(B * spec.classes)
         dx = buffer(R * D); dtmp = buffer(R * D); dwide = buffer(R * max(F, 3 * D))
         dpooled = buffer(B * D)
+        ffnOutputGradientTransposed = buffer(blocks.count * F * D)
     }
 
     /// patches (B*Np, C*P*P): patch (i, j) of example b is row b*Np + i*(W/P) + j, entries (c, dy, dx).
@@ -417,45 +434,28 @@ public final class VisionTransformer: Network {
                 }
             }
         }
+        // The blocks, in groups of rows (`backwardGroupRows`), each group through every block
+        // before the next group starts.
         let lastX = blocks.isEmpty ? UnsafePointer(x0.pointer) : UnsafePointer(blockBuffers[blocks.count - 1].x2.pointer)
-        layerNormBackward(dx: dx.pointer, accumulate: false, dgamma: g + lnfGamma, dbeta: g + lnfBeta, dy: dF, x: lastX,
-                          mean: lnfMean.pointer, rstd: lnfRstd.pointer, gamma: p + lnfGamma, rows: R, width: D,
-                          scratch: scratch.pointer)
-        for l in stride(from: blocks.count - 1, through: 0, by: -1) {
-            let o = blocks[l], w = blockBuffers[l]
-            let xIn = l > 0 ? UnsafePointer(blockBuffers[l - 1].x2.pointer) : UnsafePointer(x0.pointer)
-            // Feed-forward: X'' = X' + relu(Z) W2^T + b2, Z = LN2(X') W1^T + b1.
-            sgemm(transA: true, transB: false, m: D, n: F, k: R, alpha: 1, a: dx.pointer, lda: D, b: w.hidden.pointer, ldb: F,
-                  beta: 0, c: g + o.f2W, ldc: F)
-            biasGradient(g + o.f2B, dx.pointer, rows: R, columns: D)
-            // dH = (dX W2) masked by the pattern (or gate), and db1 = its column sums, tile by tile.
-            let dh = dwide.pointer
-            sgemmWithEpilogue(m: R, n: F, k: D, a: dx.pointer, lda: D, b: p + o.f2W, ldb: F, c: dh, ldc: F,
-                              epilogue: .reluMaskBiasGradient(mask: gates?[l] ?? UnsafePointer(w.hidden.pointer), ldm: F,
-                                                              dbias: g + o.f1B))
-            sgemm(transA: true, transB: false, m: F, n: D, k: R, alpha: 1, a: dh, lda: F, b: w.ln2.pointer, ldb: D,
-                  beta: 0, c: g + o.f1W, ldc: D)
-            sgemm(transA: false, transB: false, m: R, n: D, k: F, alpha: 1, a: dh, lda: F, b: p + o.f1W, ldb: D,
-                  beta: 0, c: dtmp.pointer, ldc: D)
-            layerNormBackward(dx: dx.pointer, accumulate: true, dgamma: g + o.ln2Gamma, dbeta: g + o.ln2Beta, dy: dtmp.pointer,
-                              x: w.x1.pointer, mean: w.ln2Mean.pointer, rstd: w.ln2Rstd.pointer, gamma: p + o.ln2Gamma,
-                              rows: R, width: D, scratch: scratch.pointer)
-            // Attention: X' = X + Attn(LN1(X) Wqkv^T) Wo^T + bo.
-            sgemm(transA: true, transB: false, m: D, n: D, k: R, alpha: 1, a: dx.pointer, lda: D, b: w.attn.pointer, ldb: D,
-                  beta: 0, c: g + o.oW, ldc: D)
-            biasGradient(g + o.oB, dx.pointer, rows: R, columns: D)
-            sgemm(transA: false, transB: false, m: R, n: D, k: D, alpha: 1, a: dx.pointer, lda: D, b: p + o.oW, ldb: D,
-                  beta: 0, c: dtmp.pointer, ldc: D)
-            let dqkv = dwide.pointer
-            attentionBackward(dqkv: dqkv, dout: dtmp.pointer, qkv: w.qkv.pointer, probs: w.probs.pointer, batch: B,
-                              shape: attention, scratch: scratch.pointer)
-            sgemm(transA: true, transB: false, m: 3 * D, n: D, k: R, alpha: 1, a: dqkv, lda: 3 * D, b: w.ln1.pointer, ldb: D,
-                  beta: 0, c: g + o.qkvW, ldc: D)
-            sgemm(transA: false, transB: false, m: R, n: D, k: 3 * D, alpha: 1, a: dqkv, lda: 3 * D, b: p + o.qkvW, ldb: D,
-                  beta: 0, c: dtmp.pointer, ldc: D)
-            layerNormBackward(dx: dx.pointer, accumulate: true, dgamma: g + o.ln1Gamma, dbeta: g + o.ln1Beta, dy: dtmp.pointer,
-                              x: xIn, mean: w.ln1Mean.pointer, rstd: w.ln1Rstd.pointer, gamma: p + o.ln1Gamma,
-                              rows: R, width: D, scratch: scratch.pointer)
+        let group = backwardGroupRows(rows: R)
+        if backwardGroupsEnabled {
+            for (o, packed) in zip(blocks, backwardPackedBlocks) {
+                packed.f2.pack(transB: false, b: p + o.f2W, ldb: F)
+                packed.f1.pack(transB: false, b: p + o.f1W, ldb: D)
+                packed.o.pack(transB: false, b: p + o.oW, ldb: D)
+                packed.qkv.pack(transB: false, b: p + o.qkvW, ldb: D)
+            }
+        }
+        for r0 in stride(from: 0, to: R, by: group) {
+            backwardGroup(parameters: p, gradients: g, rows: r0..<min(R, r0 + group), lastX: lastX, gates: gates)
+        }
+        if backwardGroupsEnabled {
+            for (l, o) in blocks.enumerated() {  // dW2 = (dW2^T)^T
+                let t = ffnOutputGradientTransposed.pointer + l * F * D
+                for j in 0..<F {
+                    for i in 0..<D { g[o.f2W + i * F + j] = t[j * D + i] }
+                }
+            }
         }
         // Embedding: dpos[t] = sum_b dX0[b, t]; dcls = sum_b dX0[b, 0]; dbe, dWe from the patch rows.
         let dpos = g + pos
@@ -481,6 +481,115 @@ public final class VisionTransformer: Network {
         biasGradient(g + patchB, dE, rows: B * Np, columns: D)
         sgemm(transA: true, transB: false, m: D, n: patchSize, k: B * Np, alpha: 1, a: dE, lda: D, b: patches.pointer,
               ldb: patchSize, beta: 0, c: g + patchW, ldc: patchSize)
+    }
+
+    /// Tests switch the grouped backward off (one group of the whole batch: the whole-batch pass).
+    var backwardGroupsEnabled = true
+
+    /// Rows of a group of the backward pass for a batch of R rows: the depth block that `sgemm`
+    /// gives a product of depth R (`gemmDepthBlock`: R in ceil(R / `gemmKC`) nearly equal parts,
+    /// 512 rows = 32 examples of the tracked ViT's 2048) when it holds whole examples, else R.
+    ///
+    /// Why that size: the weight gradients dW = dY^T X are products of depth R, which `sgemm`
+    /// sums in those depth blocks, each block's FMA chain from +0 added to C (C = acc, then
+    /// C = acc + C). Products of depth one group each, the first with beta = 0 and the others with
+    /// beta = 1, do exactly that, so the gradients are the same bits; every other operation of
+    /// the backward pass is row by row (LayerNorm, biases, masks, the products by the weights) or
+    /// example by example (attention), and the row sums (bias, gamma and beta gradients) continue
+    /// in row order across groups. A group's activations and gradients (about 1.5 MiB of the
+    /// feed-forward's for D = 64) then stay in L2 from the product that writes them to the ones
+    /// that read them; the whole batch's (dH alone is 2 MiB) went to L3 between the passes.
+    func backwardGroupRows(rows R: Int) -> Int {
+        let block = gemmDepthBlock(k: R, kcBlock: gemmKC)
+        return backwardGroupsEnabled && block % T == 0 ? block : R
+    }
+
+    /// The blocks' backward pass for `rows` (whole examples, a depth block of the weight gradients:
+    /// `backwardGroupRows`): the final LayerNorm's from dF (in `dtmp`), then each block from the
+    /// last, writing dX0 into `dx`. The first group (rows from 0) overwrites the gradients, the
+    /// others add to them (beta = 1, `continuing`). dH and dQKV use the first rows of `dwide`.
+    ///
+    /// With `backwardGroupsEnabled` the products read packed operands: the weights packed once per
+    /// pass (`backwardPackedBlocks`), and for each weight gradient dW = dY^T X the group's rows of
+    /// X packed (`packedGroupRows`, D columns), so that the kernel streams contiguous slivers
+    /// instead of rows 256 B or 1 KiB apart (perf: the unpacked dW products stalled on those
+    /// loads). dW2 = dX^T H (D x F) is taken as its transpose H^T dX (F x D) for the same reason
+    /// (X = dX has D columns; H's rows are 1 KiB, 128 pages for a group): element (j, i) is the
+    /// same FMA chain over the same rows, H[r, j] * dX[r, i] being dX[r, i] * H[r, j] exactly,
+    /// and the same depth blocks, so the same bits, transposed into the gradient after the last
+    /// group. Packed operands give `sgemm`'s bits (GEMM+Packed.swift). Without it (tests), the
+    /// plain products of the whole-batch pass.
+    private func backwardGroup(parameters p: UnsafePointer<Float>, gradients g: UnsafeMutablePointer<Float>, rows: Range<Int>,
+                               lastX: UnsafePointer<Float>, gates: GateMasks?) {
+        let (r0, G) = (rows.lowerBound, rows.count)
+        let continuing = r0 > 0
+        let beta: Float = continuing ? 1 : 0
+        let packs = backwardGroupsEnabled
+        let dx = self.dx.pointer + r0 * D, dtmp = self.dtmp.pointer + r0 * D
+        /// dW (m x D) (+)= dY^T X, X the group's rows (ld D) of an activation.
+        func weightGradient(_ dw: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, ldy: Int, m: Int, x: UnsafePointer<Float>) {
+            if packs {
+                let packed = packedGroupRows[G] ?? GEMMPackedB(k: G, n: D)
+                packedGroupRows[G] = packed
+                packed.pack(transB: false, b: x, ldb: D)
+                sgemm(transA: true, m: m, a: dy, lda: ldy, packedB: packed, alpha: 1, beta: beta, c: dw, ldc: D)
+            } else {
+                sgemm(transA: true, transB: false, m: m, n: D, k: G, alpha: 1, a: dy, lda: ldy, b: x, ldb: D, beta: beta,
+                      c: dw, ldc: D)
+            }
+        }
+        /// C (G x D) = A W (A: G x k, ld lda; W: k x D), W packed in `packed`.
+        func timesWeights(_ c: UnsafeMutablePointer<Float>, a: UnsafePointer<Float>, lda: Int, k: Int,
+                          w: UnsafePointer<Float>, packed: GEMMPackedB) {
+            if packs {
+                sgemm(m: G, a: a, lda: lda, packedB: packed, alpha: 1, beta: 0, c: c, ldc: D)
+            } else {
+                sgemm(transA: false, transB: false, m: G, n: D, k: k, alpha: 1, a: a, lda: lda, b: w, ldb: D, beta: 0, c: c, ldc: D)
+            }
+        }
+        layerNormBackward(dx: dx, accumulate: false, dgamma: g + lnfGamma, dbeta: g + lnfBeta, continuing: continuing,
+                          dy: dtmp, x: lastX + r0 * D, mean: lnfMean.pointer + r0, rstd: lnfRstd.pointer + r0,
+                          gamma: p + lnfGamma, rows: G, width: D, scratch: scratch.pointer)
+        for l in stride(from: blocks.count - 1, through: 0, by: -1) {
+            let o = blocks[l], w = blockBuffers[l], bw = backwardPackedBlocks[l]
+            let xIn = (l > 0 ? UnsafePointer(blockBuffers[l - 1].x2.pointer) : UnsafePointer(x0.pointer)) + r0 * D
+            // Feed-forward: X'' = X' + relu(Z) W2^T + b2, Z = LN2(X') W1^T + b1.
+            let hidden = w.hidden.pointer + r0 * F
+            if packs {  // dW2^T (+)= H^T dX
+                weightGradient(ffnOutputGradientTransposed.pointer + l * F * D, dy: hidden, ldy: F, m: F, x: dx)
+            } else {
+                sgemm(transA: true, transB: false, m: D, n: F, k: G, alpha: 1, a: dx, lda: D, b: hidden, ldb: F,
+                      beta: beta, c: g + o.f2W, ldc: F)
+            }
+            biasGradient(g + o.f2B, dx, rows: G, columns: D, continuing: continuing)
+            // dH = (dX W2) masked by the pattern (or gate), and db1 = its column sums, tile by tile.
+            let dh = dwide.pointer
+            let epilogue = GEMMEpilogue.reluMaskBiasGradient(mask: (gates?[l] ?? UnsafePointer(w.hidden.pointer)) + r0 * F,
+                                                             ldm: F, dbias: g + o.f1B, continuing: continuing)
+            if packs {
+                sgemmWithEpilogue(m: G, n: F, k: D, a: dx, lda: D, packedB: bw.f2, c: dh, ldc: F, epilogue: epilogue)
+            } else {
+                sgemmWithEpilogue(m: G, n: F, k: D, a: dx, lda: D, b: p + o.f2W, ldb: F, c: dh, ldc: F, epilogue: epilogue)
+            }
+            weightGradient(g + o.f1W, dy: dh, ldy: F, m: F, x: w.ln2.pointer + r0 * D)
+            timesWeights(dtmp, a: dh, lda: F, k: F, w: p + o.f1W, packed: bw.f1)
+            layerNormBackward(dx: dx, accumulate: true, dgamma: g + o.ln2Gamma, dbeta: g + o.ln2Beta, continuing: continuing,
+                              dy: dtmp, x: w.x1.pointer + r0 * D, mean: w.ln2Mean.pointer + r0, rstd: w.ln2Rstd.pointer + r0,
+                              gamma: p + o.ln2Gamma, rows: G, width: D, scratch: scratch.pointer)
+            // Attention: X' = X + Attn(LN1(X) Wqkv^T) Wo^T + bo.
+            weightGradient(g + o.oW, dy: dx, ldy: D, m: D, x: w.attn.pointer + r0 * D)
+            biasGradient(g + o.oB, dx, rows: G, columns: D, continuing: continuing)
+            timesWeights(dtmp, a: dx, lda: D, k: D, w: p + o.oW, packed: bw.o)
+            let dqkv = dwide.pointer
+            attentionBackward(dqkv: dqkv, dout: dtmp, qkv: w.qkv.pointer + r0 * 3 * D,
+                              probs: w.probs.pointer + r0 / T * attention.probsPerExample, batch: G / T, shape: attention,
+                              scratch: scratch.pointer)
+            weightGradient(g + o.qkvW, dy: dqkv, ldy: 3 * D, m: 3 * D, x: w.ln1.pointer + r0 * D)
+            timesWeights(dtmp, a: dqkv, lda: 3 * D, k: 3 * D, w: p + o.qkvW, packed: bw.qkv)
+            layerNormBackward(dx: dx, accumulate: true, dgamma: g + o.ln1Gamma, dbeta: g + o.ln1Beta, continuing: continuing,
+                              dy: dtmp, x: xIn, mean: w.ln1Mean.pointer + r0, rstd: w.ln1Rstd.pointer + r0,
+                              gamma: p + o.ln1Gamma, rows: G, width: D, scratch: scratch.pointer)
+        }
     }
 
     /// relu(z) > 0 exactly when z > 0, so the stored ReLU outputs carry the pattern.
