@@ -12,10 +12,11 @@ final class ViTBackwardGroupTests: XCTestCase {
 
     func testGroupedBackwardGivesTheBitsOfTheWholeBatch() throws {
         // (arch, batch, groups): T = 16, R = 640 in two depth blocks of 320 = 20 examples; T = 16,
-        // R = 656 in blocks of 328 (not whole examples: one group); T = 5 with a class token,
-        // R = 600 in two blocks of 300 = 60 examples.
-        let cases = [("vit:1x8x8-p2-d16-h2-l2-4", 40, 2), ("vit:1x8x8-p2-d16-h2-l2-4", 41, 1),
-                     ("vit:2x6x6-p3-d32-h2-l1-cls-4", 120, 2)]
+        // R = 320 in one block (one group, packed operands); T = 16, R = 656 in blocks of 328 (not
+        // whole examples: one group of plain products); T = 5 with a class token, R = 600 in two
+        // blocks of 300 = 60 examples.
+        let cases = [("vit:1x8x8-p2-d16-h2-l2-4", 40, 2), ("vit:1x8x8-p2-d16-h2-l2-4", 20, 1),
+                     ("vit:1x8x8-p2-d16-h2-l2-4", 41, 1), ("vit:2x6x6-p3-d32-h2-l1-cls-4", 120, 2)]
         for (arch, B, groups) in cases {
             guard case .vit(let spec) = try Architecture(parsing: arch) else { return XCTFail("\(arch) is not a ViT") }
             let vit = VisionTransformer(spec: spec)

@@ -80,7 +80,8 @@ func saturatingSum(_ terms: [Int]) -> Int {
 ///   attention output, X', LN2 and X'' (8 R*T x D in all), four R*T mean/rstd vectors, the
 ///   softmax probabilities (R x H x T x T rounded up to 16 columns) and the ReLU layer R*T x F;
 ///   the final LayerNorm (R*T x D and two R*T vectors), pooled, logits, dX, dtmp (R*T x D each),
-///   dwide (R*T x max(F, 3D)), dpooled; plus the attention scratch allocated once, independent of R.
+///   dwide (R*T x max(F, 3D)), dpooled; plus, independent of R, the attention scratch and the grouped
+///   backward's packed operands (each block's W2, W1, Wo, Wqkv and dW2^T, one group's activation rows).
 public struct ArchitectureSizes: Sendable {
     public let parameterCount: Int
     /// Parameter groups (layers whose weight update is measured): curve columns.
@@ -208,7 +209,13 @@ public struct ArchitectureSizes: Sendable {
                 D)                                                      // dpooled
             _ = try checkedSum(try checkedProduct(2, D / H, paddedTokens), try checkedProduct(T, paddedTokens))
             let attention = AttentionShape(tokens: T, dim: D, heads: H)
-            fixedWorkspaceFloats = max(attention.scratchCount, D) + 1  // + the 1-float placeholder of E without a class token
+            // The grouped backward pass's operands: per block W2, W1, Wo, Wqkv packed and dW2^T,
+            // and a group's rows of an activation packed (at most `gemmKC` rows).
+            let backwardPacked = try checkedSum(GEMMPackedB.floats(k: D, n: F), GEMMPackedB.floats(k: F, n: D),
+                                                GEMMPackedB.floats(k: D, n: D), GEMMPackedB.floats(k: try checkedProduct(3, D), n: D),
+                                                try checkedProduct(F, D))
+            fixedWorkspaceFloats = try checkedSum(max(attention.scratchCount, D) + 1,  // + the 1-float placeholder of E without a class token
+                                                  try checkedProduct(L, backwardPacked), GEMMPackedB.floats(k: gemmKC, n: D))
             packsProbeInput = false
         }
         patternUnits = units

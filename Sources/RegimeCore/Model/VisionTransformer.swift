@@ -438,7 +438,10 @@ public final class VisionTransformer: Network {
         // before the next group starts.
         let lastX = blocks.isEmpty ? UnsafePointer(x0.pointer) : UnsafePointer(blockBuffers[blocks.count - 1].x2.pointer)
         let group = backwardGroupRows(rows: R)
-        if backwardGroupsEnabled {
+        // Packed operands for groups of at most one depth block (a batch whose block does not hold
+        // whole examples runs as one group of plain products: the whole-batch pass).
+        let packs = backwardGroupsEnabled && group <= gemmKC
+        if packs {
             for (o, packed) in zip(blocks, backwardPackedBlocks) {
                 packed.f2.pack(transB: false, b: p + o.f2W, ldb: F)
                 packed.f1.pack(transB: false, b: p + o.f1W, ldb: D)
@@ -447,9 +450,9 @@ public final class VisionTransformer: Network {
             }
         }
         for r0 in stride(from: 0, to: R, by: group) {
-            backwardGroup(parameters: p, gradients: g, rows: r0..<min(R, r0 + group), lastX: lastX, gates: gates)
+            backwardGroup(parameters: p, gradients: g, rows: r0..<min(R, r0 + group), lastX: lastX, gates: gates, packs: packs)
         }
-        if backwardGroupsEnabled {
+        if packs {
             for (l, o) in blocks.enumerated() {  // dW2 = (dW2^T)^T
                 let t = ffnOutputGradientTransposed.pointer + l * F * D
                 for j in 0..<F {
@@ -509,7 +512,7 @@ public final class VisionTransformer: Network {
     /// last, writing dX0 into `dx`. The first group (rows from 0) overwrites the gradients, the
     /// others add to them (beta = 1, `continuing`). dH and dQKV use the first rows of `dwide`.
     ///
-    /// With `backwardGroupsEnabled` the products read packed operands: the weights packed once per
+    /// With `packs` the products read packed operands: the weights packed once per
     /// pass (`backwardPackedBlocks`), and for each weight gradient dW = dY^T X the group's rows of
     /// X packed (`packedGroupRows`, D columns), so that the kernel streams contiguous slivers
     /// instead of rows 256 B or 1 KiB apart (perf: the unpacked dW products stalled on those
@@ -517,14 +520,13 @@ public final class VisionTransformer: Network {
     /// (X = dX has D columns; H's rows are 1 KiB, 128 pages for a group): element (j, i) is the
     /// same FMA chain over the same rows, H[r, j] * dX[r, i] being dX[r, i] * H[r, j] exactly,
     /// and the same depth blocks, so the same bits, transposed into the gradient after the last
-    /// group. Packed operands give `sgemm`'s bits (GEMM+Packed.swift). Without it (tests), the
-    /// plain products of the whole-batch pass.
+    /// group. Packed operands give `sgemm`'s bits (GEMM+Packed.swift). Without it, the plain
+    /// products of the whole-batch pass.
     private func backwardGroup(parameters p: UnsafePointer<Float>, gradients g: UnsafeMutablePointer<Float>, rows: Range<Int>,
-                               lastX: UnsafePointer<Float>, gates: GateMasks?) {
+                               lastX: UnsafePointer<Float>, gates: GateMasks?, packs: Bool) {
         let (r0, G) = (rows.lowerBound, rows.count)
         let continuing = r0 > 0
         let beta: Float = continuing ? 1 : 0
-        let packs = backwardGroupsEnabled
         let dx = self.dx.pointer + r0 * D, dtmp = self.dtmp.pointer + r0 * D
         /// dW (m x D) (+)= dY^T X, X the group's rows (ld D) of an activation.
         func weightGradient(_ dw: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, ldy: Int, m: Int, x: UnsafePointer<Float>) {
