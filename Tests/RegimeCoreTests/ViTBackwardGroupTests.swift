@@ -18,17 +18,11 @@ final class ViTBackwardGroupTests: XCTestCase {
         let cases = [("vit:1x8x8-p2-d16-h2-l2-4", 40, 2), ("vit:1x8x8-p2-d16-h2-l2-4", 20, 1),
                      ("vit:1x8x8-p2-d16-h2-l2-4", 41, 1), ("vit:2x6x6-p3-d32-h2-l1-cls-4", 120, 2)]
         for (arch, B, groups) in cases {
-            guard case .vit(let spec) = try Architecture(parsing: arch) else { return XCTFail("\(arch) is not a ViT") }
-            let vit = VisionTransformer(spec: spec)
+            var rng = Xoshiro256(seed: 17, stream: 3)
+            let (vit, spec, parameters, input) = try ViTForwardGroupTests.network(arch, batch: B, keep: keep, rng: &rng)
             let T = spec.tokenCount
             XCTAssertEqual((B * T + vit.backwardGroupRows(rows: B * T) - 1) / vit.backwardGroupRows(rows: B * T), groups,
                            "\(arch), batch \(B): groups")
-            var rng = Xoshiro256(seed: 17, stream: 3)
-            let parameters = keep.buffer(count: vit.parameterCount)
-            vit.initialize(parameters: parameters.pointer, rng: &rng)
-            for i in 0..<vit.parameterCount { parameters[i] += Float(rng.nextNormal() * 0.05) }
-            let n = spec.input.channels * spec.input.height * spec.input.width
-            let input = keep.buffer(Bits.values(B * n, &rng))
             let dlogits = keep.buffer(Bits.values(B * spec.classes, &rng))
             // Gates: 0 or 1 per hidden unit, about half open.
             let gates: GateMasks = vit.patternLayers.map { layer in

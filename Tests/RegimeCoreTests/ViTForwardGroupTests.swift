@@ -17,15 +17,9 @@ final class ViTForwardGroupTests: XCTestCase {
     func testGroupsGiveTheBitsOfOneExampleAtATime() throws {
         // T = 16 (groups of 12, Dh = 8), and T = 5 with a class token (groups of 38, Dh = 16).
         for (arch, B) in [("vit:1x8x8-p2-d16-h2-l2-4", 29), ("vit:2x6x6-p3-d32-h2-l1-cls-4", 45)] {
-            guard case .vit(let spec) = try Architecture(parsing: arch) else { return XCTFail("\(arch) is not a ViT") }
-            let vit = VisionTransformer(spec: spec)
             var rng = Xoshiro256(seed: 71, stream: 1)
-            let parameters = keep.buffer(count: vit.parameterCount)
-            vit.initialize(parameters: parameters.pointer, rng: &rng)
-            // Biases and LayerNorm parameters away from their initial 0 and 1, so that every term matters.
-            for i in 0..<vit.parameterCount { parameters[i] += Float(rng.nextNormal() * 0.05) }
+            let (vit, spec, parameters, input) = try Self.network(arch, batch: B, keep: keep, rng: &rng)
             let n = spec.input.channels * spec.input.height * spec.input.width
-            let input = keep.buffer(Bits.values(B * n, &rng))
             let K = spec.classes
             let layers = vit.patternLayers.map(\.unitsPerExample)
 
@@ -66,6 +60,19 @@ final class ViTForwardGroupTests: XCTestCase {
             }
             vit.preActivationTap = nil
         }
+    }
+
+    /// A ViT of `arch` with initialised parameters moved off their initial values (biases and
+    /// LayerNorm parameters away from 0 and 1, so that every term matters) and `batch` inputs.
+    static func network(_ arch: String, batch B: Int, keep: PinnedBuffers, rng: inout Xoshiro256) throws
+        -> (VisionTransformer, ViTSpec, parameters: FloatBuffer, input: FloatBuffer) {
+        guard case .vit(let spec) = try Architecture(parsing: arch) else { throw CocoaError(.featureUnsupported) }
+        let vit = VisionTransformer(spec: spec)
+        let parameters = keep.buffer(count: vit.parameterCount)
+        vit.initialize(parameters: parameters.pointer, rng: &rng)
+        for i in 0..<vit.parameterCount { parameters[i] += Float(rng.nextNormal() * 0.05) }
+        let n = spec.input.channels * spec.input.height * spec.input.width
+        return (vit, spec, parameters, keep.buffer(Bits.values(B * n, &rng)))
     }
 
     /// A tracked ViT trial (probe in two chunks, the null model's perturbed passes, validation,
