@@ -119,6 +119,50 @@ final class CNNKernelBitTests: XCTestCase {
         }
     }
 
+    // MARK: Implicit weight gradient
+
+    /// The implicit weight gradient against im2col + `sgemm` (`conv2dIm2colWeightGradient`), bit
+    /// for bit, overwriting and accumulating: the tracked CNN's second layer in its training
+    /// chunking (5-example blocks in 2-example chunks) and in chunks deeper than the GEMM's KC (two
+    /// depth blocks, the second added to the first), strides 1 and 2, pads 0 to 2, 32 input
+    /// channels, output channels 8 to 40, rows that end inside a depth block; and `conv2dBackward`,
+    /// whose weight gradient takes the implicit path, against the same reference.
+    func testImplicitWeightGradientEqualsIm2colBitForBit() {
+        var rng = Xoshiro256(seed: 38, stream: 1)
+        let cases: [(ConvGeometry, batch: Int, chunk: Int)] = [
+            (ConvGeometry(inChannels: 16, inHeight: 14, inWidth: 14, outChannels: 32, kernel: 3, stride: 1, pad: 1), 5, 2),
+            (ConvGeometry(inChannels: 16, inHeight: 14, inWidth: 14, outChannels: 32, kernel: 3, stride: 1, pad: 1), 3, 3),
+            (ConvGeometry(inChannels: 16, inHeight: 7, inWidth: 9, outChannels: 8, kernel: 3, stride: 2, pad: 1), 4, 3),
+            (ConvGeometry(inChannels: 32, inHeight: 6, inWidth: 5, outChannels: 40, kernel: 3, stride: 1, pad: 2), 3, 2),
+            (ConvGeometry(inChannels: 16, inHeight: 13, inWidth: 11, outChannels: 16, kernel: 3, stride: 1, pad: 0), 2, 1),
+            (ConvGeometry(inChannels: 48, inHeight: 3, inWidth: 3, outChannels: 24, kernel: 3, stride: 1, pad: 0), 3, 3),
+            (ConvGeometry(inChannels: 16, inHeight: 23, inWidth: 23, outChannels: 8, kernel: 3, stride: 1, pad: 1), 2, 2),
+        ]
+        for (g, B, chunk) in cases {
+            XCTAssertTrue(g.implicitWeightGradientApplies && !g.usesDirect, "\(g)")
+            let x = keep.pointer(Self.values(B * g.inputSize, &rng)), dz = keep.pointer(Self.values(B * g.outputSize, &rng))
+            let start = Self.values(g.weightCount, &rng)
+            let scratch = keep.buffer(count: g.scratchCount(chunk: chunk))
+            for accumulate in [false, true] {
+                let fast = keep.buffer(start), reference = keep.buffer(start)
+                if !accumulate { fast.buffer.update(repeating: .nan) }
+                conv2dImplicitWeightGradient(dweights: fast.pointer, doutput: dz, input: x, batch: B, geometry: g,
+                                             accumulate: accumulate, scratch: scratch.pointer, chunkExamples: chunk)
+                conv2dIm2colWeightGradient(dweights: reference.pointer, doutput: dz, input: x, batch: B, geometry: g,
+                                           accumulate: accumulate, cols: scratch.pointer, chunkExamples: chunk)
+                XCTAssertNil(Self.firstDifference(fast.array, reference.array),
+                             "\(g) B \(B) chunk \(chunk) accumulate \(accumulate)")
+                let dw = keep.buffer(start), db = keep.buffer(count: g.outChannels), scratch2 = keep.buffer(count: scratch.count)
+                conv2dBackward(doutput: dz, input: x, weights: keep.pointer(start), dweights: dw.pointer, dbias: db.pointer,
+                               dinput: nil, batch: B, geometry: g, cols: scratch.pointer, dcols: scratch2.pointer,
+                               accumulate: accumulate, chunkExamples: chunk)
+                XCTAssertNil(Self.firstDifference(dw.array, reference.array), "conv2dBackward \(g) B \(B) accumulate \(accumulate)")
+            }
+        }
+        XCTAssertFalse(ConvGeometry(inChannels: 17, inHeight: 8, inWidth: 8, outChannels: 32, kernel: 3, stride: 1, pad: 1)
+            .implicitWeightGradientApplies)
+    }
+
     // MARK: Direct forward convolution
 
     func testDirectForwardEqualsReferenceBitForBit() {

@@ -56,7 +56,8 @@ public struct ConvGeometry: Hashable, Sendable {
 
     /// Floats of `cols` / `dcols` scratch for chunks of `chunk` examples (any path).
     func scratchCount(chunk: Int) -> Int {
-        max(chunk * positions * patchSize, directScratchCount, implicitScratchCount, implicitGradientScratchCount)
+        max(chunk * positions * patchSize, chunk * paddedImageCount, directScratchCount, implicitScratchCount,
+            implicitGradientScratchCount)
     }
 
     /// Examples per im2col chunk: whole examples, about `convChunkFloats` floats of im2col matrix.
@@ -249,8 +250,9 @@ func addColumnSumsReference(_ dbias: UnsafeMutablePointer<Float>, _ dout: Unsafe
 /// Backward convolution: from `doutput` (B, OH, OW, OC) to the weight and bias gradients
 /// (overwritten, or added to when `accumulate`) and, when `dinput` is given, the input gradient
 /// (B, H, W, IC) (overwritten).
-/// `cols` and `dcols` each hold `g.scratchCount(chunk:)` floats. On the direct path the weight
-/// gradient is computed directly (`cols` is its scratch). The input gradient, if wanted, is
+/// `cols` and `dcols` each hold `g.scratchCount(chunk:)` floats. The weight gradient is computed
+/// directly on the direct path, else by the implicit GEMM (Convolution+WeightGradient.swift) where
+/// that applies, else by im2col + `sgemm` (the same bits); `cols` is its scratch. The input gradient, if wanted, is
 /// `conv2dImplicitInputGradient`'s (`dcols` its scratch) where that applies and the weights are
 /// finite, else dcols = dZ W by GEMM and `col2imAdd`: the same bits (Convolution+Implicit.swift).
 func conv2dBackward(doutput: UnsafePointer<Float>, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
@@ -273,30 +275,45 @@ func conv2dBackward(doutput: UnsafePointer<Float>, input: UnsafePointer<Float>, 
             dinput.update(repeating: 0, count: B * g.inputSize)
         }
     }
+    let chunk = chunkExamples ?? g.chunkExamples(batch: B)
     if g.usesDirect {
         conv2dDirectWeightGradient(dweights: dweights, doutput: doutput, input: input, batch: B, geometry: g,
                                    accumulate: accumulate, scratch: cols)
-        if dinput == nil || implicitInput { return }
+    } else if g.implicitWeightGradientApplies {
+        conv2dImplicitWeightGradient(dweights: dweights, doutput: doutput, input: input, batch: B, geometry: g,
+                                     accumulate: accumulate, scratch: cols, chunkExamples: chunk)
+    } else {
+        conv2dIm2colWeightGradient(dweights: dweights, doutput: doutput, input: input, batch: B, geometry: g,
+                                   accumulate: accumulate, cols: cols, chunkExamples: chunk)
     }
+    guard let dinput, !implicitInput else { return }
+    var first = 0
+    while first < B {
+        let count = min(chunk, B - first)
+        // dcols (rows x patch) = dZ W, then scattered back to the input positions
+        sgemm(transA: false, transB: false, m: count * g.positions, n: g.patchSize, k: g.outChannels, alpha: 1,
+              a: doutput + first * g.outputSize, lda: g.outChannels, b: weights, ldb: g.patchSize, beta: 0, c: dcols,
+              ldc: g.patchSize)
+        col2imAdd(dinput, dcols, g, first: first, count: count)
+        first += count
+    }
+}
+
+/// The im2col path of the weight gradient: per chunk of `chunkExamples` (default
+/// `g.chunkExamples(batch: B)`) examples, im2col, then dW (OC x patch) (+)= dZ^T cols by `sgemm`,
+/// chunks summed in order (overwritten first unless `accumulate`). The reference the implicit path
+/// (`conv2dImplicitWeightGradient`) is tested against bit for bit.
+func conv2dIm2colWeightGradient(dweights: UnsafeMutablePointer<Float>, doutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                                batch B: Int, geometry g: ConvGeometry, accumulate: Bool, cols: UnsafeMutablePointer<Float>,
+                                chunkExamples: Int? = nil) {
     let chunk = chunkExamples ?? g.chunkExamples(batch: B)
     var first = 0
     while first < B {
         let count = min(chunk, B - first)
-        let rows = count * g.positions
-        let dz = doutput + first * g.outputSize
-        if !g.usesDirect {
-            im2col(cols, input, g, first: first, count: count)
-            // dW (OC x patch) (+)= dZ^T cols, chunks summed in order
-            sgemm(transA: true, transB: false, m: g.outChannels, n: g.patchSize, k: rows, alpha: 1,
-                  a: dz, lda: g.outChannels, b: cols, ldb: g.patchSize, beta: first == 0 && !accumulate ? 0 : 1,
-                  c: dweights, ldc: g.patchSize)
-        }
-        if let dinput, !implicitInput {
-            // dcols (rows x patch) = dZ W, then scattered back to the input positions
-            sgemm(transA: false, transB: false, m: rows, n: g.patchSize, k: g.outChannels, alpha: 1,
-                  a: dz, lda: g.outChannels, b: weights, ldb: g.patchSize, beta: 0, c: dcols, ldc: g.patchSize)
-            col2imAdd(dinput, dcols, g, first: first, count: count)
-        }
+        im2col(cols, input, g, first: first, count: count)
+        sgemm(transA: true, transB: false, m: g.outChannels, n: g.patchSize, k: count * g.positions, alpha: 1,
+              a: doutput + first * g.outputSize, lda: g.outChannels, b: cols, ldb: g.patchSize,
+              beta: first == 0 && !accumulate ? 0 : 1, c: dweights, ldc: g.patchSize)
         first += count
     }
 }
