@@ -272,6 +272,51 @@ final class CNNKernelBitTests: XCTestCase {
         }
     }
 
+    /// The first convolution's backward pass through its ReLU and pool in one loop against the
+    /// pool's backward pass with the ReLU mask into a dZ buffer, then `conv2dBackward` (bias and
+    /// weight gradients), bit for bit, overwriting and accumulating; the pool's input has ties and
+    /// zeros (a ReLU's output) and a NaN.
+    func testDirectBackwardThroughPoolEqualsUnfusedBitForBit() {
+        var rng = Xoshiro256(seed: 39, stream: 1)
+        let geometries = [
+            ConvGeometry(inChannels: 1, inHeight: 28, inWidth: 28, outChannels: 16, kernel: 3, stride: 1, pad: 1),
+            ConvGeometry(inChannels: 1, inHeight: 6, inWidth: 8, outChannels: 16, kernel: 3, stride: 1, pad: 0),
+            ConvGeometry(inChannels: 1, inHeight: 7, inWidth: 7, outChannels: 16, kernel: 3, stride: 2, pad: 1),
+            ConvGeometry(inChannels: 9, inHeight: 4, inWidth: 2, outChannels: 16, kernel: 1, stride: 1, pad: 0),
+        ]
+        for g in geometries {
+            XCTAssertTrue(g.directBackwardThroughPoolApplies, "\(g)")
+            let B = 1 + Int(rng.next() % 3)
+            let (OH, OW) = (g.outHeight, g.outWidth), pooledCount = B * g.outputSize / 4
+            let x = keep.pointer(Self.values(B * g.inputSize, &rng))
+            var z = Self.values(B * g.outputSize, &rng).map { rng.next() % 3 == 0 ? 0 : $0 }
+            z[Int(rng.next() % UInt64(z.count))] = .nan
+            let activations = keep.pointer(z)
+            reluForward(activations, activations, count: z.count)
+            let pooled = keep.buffer(count: pooledCount)
+            maxPool2x2ForwardReference(pooled.pointer, activations, batch: B, height: OH, width: OW, channels: 16)
+            let dpooled = keep.pointer(Self.values(pooledCount, &rng))
+            let startW = Self.values(g.weightCount, &rng), startB = Self.values(16, &rng)
+            let scratch = keep.buffer(count: g.scratchCount(chunk: B)), rows = keep.buffer(count: 2 * OW * 16)
+            for accumulate in [false, true] {
+                let dw = keep.buffer(startW), db = keep.buffer(startB)
+                conv2dDirectBackwardThroughPool(dweights: dw.pointer, dbias: db.pointer, dpooled: dpooled, pooled: pooled.pointer,
+                                                activations: activations, input: x, batch: B, geometry: g, accumulate: accumulate,
+                                                scratch: scratch.pointer, rows: rows.pointer)
+                let dz = keep.buffer(count: B * g.outputSize), dwReference = keep.buffer(startW), dbReference = keep.buffer(startB)
+                maxPool2x2Backward(dz.pointer, dpooled, input: activations, output: pooled.pointer, batch: B, height: OH, width: OW,
+                                   channels: 16, reluMask: true)
+                conv2dBackward(doutput: dz.pointer, input: x, weights: keep.pointer(startW), dweights: dwReference.pointer,
+                               dbias: dbReference.pointer, dinput: nil, batch: B, geometry: g, cols: scratch.pointer,
+                               dcols: keep.buffer(count: scratch.count).pointer, accumulate: accumulate)
+                XCTAssertNil(Self.firstDifference(dw.array, dwReference.array), "weights \(g) B \(B) accumulate \(accumulate)")
+                XCTAssertNil(Self.firstDifference(db.array, dbReference.array), "bias \(g) B \(B) accumulate \(accumulate)")
+            }
+        }
+        XCTAssertFalse(ConvGeometry(inChannels: 1, inHeight: 9, inWidth: 9, outChannels: 16, kernel: 3, stride: 2, pad: 1)
+            .directBackwardThroughPoolApplies)
+    }
+
     func testColumnSumsEqualReferenceBitForBit() {
         var rng = Xoshiro256(seed: 35, stream: 1)
         for (rows, columns) in [(0, 16), (1, 1), (7, 16), (50, 17), (33, 32), (20, 40), (3, 5)] {

@@ -49,7 +49,8 @@ func conv2dImplicitWeightGradient(dweights: UnsafeMutablePointer<Float>, doutput
     var first = 0
     while first < B {
         let count = min(chunk, B - first)
-        for e in 0..<count { padImage(scratch + e * image, input, g, example: first + e) }
+        // Image slot e was padded for the previous chunk (all chunks but the last are full).
+        for e in 0..<count { padImage(scratch + e * image, input, g, example: first + e, bordersZero: first > 0) }
         let dz = doutput + first * g.outputSize
         let k = count * P, kc = gemmDepthBlock(k: k, kcBlock: gemmKC)
         var r0 = 0

@@ -321,19 +321,26 @@ func conv2dIm2colWeightGradient(dweights: UnsafeMutablePointer<Float>, doutput: 
 // MARK: Direct convolution (small patches)
 
 /// Copies example `e` of the NHWC batch into a zero-bordered (H + 2 pad, W + 2 pad, C) image.
+/// `bordersZero`: the border is known to be zero already (an earlier call on the same buffer and
+/// geometry, nothing else written there since: the fast kernels' loops over examples), so only the
+/// H interior rows are copied; the border stores were half of this function's time (16 floats
+/// either side of each row, one at a time).
 @inline(__always)
-func padImage(_ xpad: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ g: ConvGeometry, example e: Int) {
+func padImage(_ xpad: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ g: ConvGeometry, example e: Int,
+              bordersZero: Bool = false) {
     let (C, H, W, P) = (g.inChannels, g.inHeight, g.inWidth, g.pad)
     let rowFloats = (W + 2 * P) * C, border = P * C
-    // The top and bottom P rows, and each image row's P columns either side, are zero.
-    xpad.update(repeating: 0, count: P * rowFloats)
-    (xpad + (H + P) * rowFloats).update(repeating: 0, count: P * rowFloats)
-    let x = input + e * g.inputSize
-    for h in 0..<H {
-        let row = xpad + (h + P) * rowFloats
-        for i in 0..<border { row[i] = 0; row[rowFloats - 1 - i] = 0 }
-        copyFloats(row + border, x + h * W * C, W * C)
+    if !bordersZero {
+        // The top and bottom P rows, and each image row's P columns either side, are zero.
+        xpad.update(repeating: 0, count: P * rowFloats)
+        (xpad + (H + P) * rowFloats).update(repeating: 0, count: P * rowFloats)
+        for h in 0..<H {
+            let row = xpad + (h + P) * rowFloats
+            for i in 0..<border { row[i] = 0; row[rowFloats - 1 - i] = 0 }
+        }
     }
+    let x = input + e * g.inputSize
+    for h in 0..<H { copyFloats(xpad + (h + P) * rowFloats + border, x + h * W * C, W * C) }
 }
 
 /// The direct path's weights as WT[tap, oc] = W[oc, tap] (patch x paddedOC, zero for oc >= OC) and
@@ -446,7 +453,7 @@ private func directForward3x3Gray(_ output: UnsafeMutablePointer<Float>, _ input
         return a
     }
     for e in 0..<B {
-        padImage(xpad, input, g, example: e)
+        padImage(xpad, input, g, example: e, bordersZero: e > 0)
         var o = output + e * g.outputSize
         for oh in 0..<OH {
             let r0 = UnsafePointer(xpad + oh * Wp), r1 = r0 + Wp, r2 = r1 + Wp
@@ -502,7 +509,7 @@ private func directForwardBody(_ output: UnsafeMutablePointer<Float>, _ input: U
     }
     let (s1, s2, s3, s4, s5, s6, s7) = (step, 2 &* step, 3 &* step, 4 &* step, 5 &* step, 6 &* step, 7 &* step)
     for e in 0..<B {
-        padImage(xpad, input, g, example: e)
+        padImage(xpad, input, g, example: e, bordersZero: e > 0)
         let out = output + e * g.outputSize
         for oh in 0..<OH {
             let rowStart = xpad + oh * S * Wp * C
@@ -642,8 +649,22 @@ func conv2dDirectWeightGradient(dweights: UnsafeMutablePointer<Float>, doutput: 
 
 /// DWT (9 x 16, `dwt`) of `conv2dDirectWeightGradient` with the accumulators in registers; the padded
 /// image goes where the reference puts it in the scratch.
+@inline(never)
 private func directWeightGradient9Taps(dwt: UnsafeMutablePointer<Float>, doutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
                                        batch B: Int, geometry g: ConvGeometry) {
+    let rowFloats = g.outWidth * g.outChannels
+    directWeightGradient9TapsRows(dwt: dwt, input: input, batch: B, geometry: g, biasSum: nil) { e, oh in
+        doutput + e * g.outputSize + oh * rowFloats
+    }
+}
+
+/// The loops of `directWeightGradient9Taps`, with dZ's row oh of example e (OW x OC floats) at
+/// `row(e, oh)`, asked for in order (e, then oh). With `biasSum` (OC = 16), also the bias
+/// gradient's column sums: biasSum (16 floats) += each dZ row's vector, positions in the same order.
+@inline(__always)
+private func directWeightGradient9TapsRows(dwt: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
+                                           geometry g: ConvGeometry, biasSum: UnsafeMutablePointer<Float>?,
+                                           row: (_ e: Int, _ oh: Int) -> UnsafePointer<Float>) {
     let (C, K, S, OC) = (g.inChannels, g.kernel, g.stride, g.outChannels)
     let (OH, OW, Wp) = (g.outHeight, g.outWidth, g.inWidth + 2 * g.pad)
     let xpad = dwt + 9 * 16 + 16
@@ -653,11 +674,12 @@ private func directWeightGradient9Taps(dwt: UnsafeMutablePointer<Float>, doutput
     let o = (0..<9).map { ($0 / span) * Wp * C + $0 % span }
     let (o0, o1, o2, o3, o4, o5, o6, o7, o8) = (o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8])
     var a0 = SIMD16<Float>(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0
+    var bsum = biasSum.map { load16($0) } ?? SIMD16<Float>()
     tile.update(repeating: 0, count: 16)
     for e in 0..<B {
-        padImage(xpad, input, g, example: e)
-        var d = doutput + e * g.outputSize
+        padImage(xpad, input, g, example: e, bordersZero: e > 0)
         for oh in 0..<OH {
+            var d = row(e, oh)
             var x = xpad + oh * S * Wp * C
             for _ in 0..<OW {
                 let dv: SIMD16<Float>
@@ -667,6 +689,7 @@ private func directWeightGradient9Taps(dwt: UnsafeMutablePointer<Float>, doutput
                     for i in 0..<OC { tile[i] = d[i] }
                     dv = load16(tile)
                 }
+                if biasSum != nil { bsum += dv }
                 a0.addProduct(SIMD16(repeating: x[o0]), dv)
                 a1.addProduct(SIMD16(repeating: x[o1]), dv)
                 a2.addProduct(SIMD16(repeating: x[o2]), dv)
@@ -682,6 +705,49 @@ private func directWeightGradient9Taps(dwt: UnsafeMutablePointer<Float>, doutput
         }
     }
     for (t, a) in [a0, a1, a2, a3, a4, a5, a6, a7, a8].enumerated() { store16(a, dwt + t * 16) }
+    if let biasSum { store16(bsum, biasSum) }
+}
+
+extension ConvGeometry {
+    /// Whether `conv2dDirectBackwardThroughPool` applies: the nine-accumulator weight gradient with
+    /// 16 output channels (one vector per position) and an output of whole 2 x 2 pooling windows.
+    public var directBackwardThroughPoolApplies: Bool {
+        usesDirect && patchSize == 9 && outChannels == 16 && outHeight % 2 == 0 && outWidth % 2 == 0
+    }
+}
+
+/// The backward pass of a first convolution (no input gradient) followed by ReLU and a 2 x 2
+/// max-pool, from the pool's output gradient `dpooled` (B, OH/2, OW/2, 16): the weight and bias
+/// gradients (overwritten, or added to when `accumulate`) that
+///     maxPool2x2Backward(dZ, dpooled, input: activations, output: pooled, ..., reluMask: true)
+///     conv2dBackward(doutput: dZ, input: input, ..., dinput: nil, accumulate: accumulate)
+/// give, bit for bit, without writing dZ (16 floats per position, 50 KB per 28 x 28 example) to a
+/// buffer and reading it back twice: the pool's backward pass writes each pair of dZ rows into
+/// `rows` (2 x OW x 16 floats, in L1), and one loop over the positions in order adds each dZ vector
+/// to the nine weight accumulators (`directWeightGradient9Taps`'s FMAs) and to the bias sum, whose
+/// additions are those of `biasGradient` (from +0) or `addColumnSums` (from dbias) in the same
+/// row order. `activations` are the convolution's ReLU outputs (the pool's input), `pooled` the
+/// pool's output. Requires `g.directBackwardThroughPoolApplies`; `scratch`: `g.directScratchCount`.
+func conv2dDirectBackwardThroughPool(dweights: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>,
+                                     dpooled: UnsafePointer<Float>, pooled: UnsafePointer<Float>,
+                                     activations: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
+                                     geometry g: ConvGeometry, accumulate: Bool, scratch: UnsafeMutablePointer<Float>,
+                                     rows: UnsafeMutablePointer<Float>) {
+    precondition(g.directBackwardThroughPoolApplies, "conv2dDirectBackwardThroughPool: geometry outside the fused path")
+    let (OH, OW) = (g.outHeight, g.outWidth)
+    let pooledRow = OW / 2 * 16, activationRow = OW * 16
+    // The bias sum lives in the scratch's padded-bias slot (after DWT) while the loop runs.
+    let biasSum = scratch + 9 * 16
+    if accumulate { biasSum.update(from: dbias, count: 16) } else { biasSum.update(repeating: 0, count: 16) }
+    directWeightGradient9TapsRows(dwt: scratch, input: input, batch: B, geometry: g, biasSum: biasSum) { e, oh in
+        guard oh % 2 == 0 else { return UnsafePointer(rows + activationRow) }
+        let window = (e * (OH / 2) + oh / 2) * pooledRow
+        maxPool2x2Backward(rows, dpooled + window, input: activations + (e * OH + oh) * activationRow, output: pooled + window,
+                           batch: 1, height: 2, width: OW, channels: 16, reluMask: true)
+        return UnsafePointer(rows)
+    }
+    dbias.update(from: biasSum, count: 16)
+    mergeDirectWeightGradient(dweights, dwt: scratch, g, accumulate: accumulate)
 }
 
 /// dweights[oc, tap] = DWT[tap, oc], or += when `accumulate`.
