@@ -12,6 +12,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Square GEMM sizes, comma-separated.") var sizes: String = "128,256,512,1024"
     @Option(help: "Seconds per GEMM measurement.") var gemmSeconds: Double = 0.5
     @Option(help: "Seconds per training-loop measurement.") var loopSeconds: Double = 3
+    @Option(help: "Rounds in which the training loops take turns (each loop runs loop-seconds / rounds per round), so that a slower period of the machine falls on all of them alike.")
+    var loopRounds: Int = 6
     @Option(help: "Architectures whose training loop to time, comma-separated.")
     var archs: String = "mlp:784-256-256-10,cnn:1x28x28-c16k3-p-c32k3-p-fc128-10,vit:1x28x28-p7-d64-h4-l2-10"
     @Option(help: "Batch size of the training loop.") var batch: Int = 128
@@ -58,6 +60,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         let sizeList = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !sizeList.isEmpty, sizeList.allSatisfy({ $0 > 0 }) else { throw ValidationError("--sizes: expected positive integers, e.g. 128,256") }
+        guard loopRounds >= 1 else { throw ValidationError("--loop-rounds: expected a positive integer, got \(loopRounds)") }
         log("fp32 FMA peak (16 chains of SIMD16<Float>)...")
         let peak = benchmarkFMAPeak(seconds: gemmSeconds)
         log("GEMM (single thread, \(sizeList.map(String.init).joined(separator: ", ")))...")
@@ -76,11 +79,9 @@ struct Bench: ParsableCommand {
         }
         // The loops are compared with the fast GEMM's best rate over the sizes a training step uses.
         let reference = gemm.filter { $0.size >= 256 }.map(\.fastGFLOPS).max() ?? gemm.map(\.fastGFLOPS).max() ?? 0
-        var loops: [ArchitectureBenchmark] = []
-        for arch in archs.split(separator: ",").map({ String($0).trimmingCharacters(in: .whitespaces) }) where !arch.isEmpty {
-            log("training loop \(arch)...")
-            loops.append(try benchmarkArchitecture(arch: arch, batch: batch, probe: probe, seconds: loopSeconds))
-        }
+        let archList = archs.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        log("training loops \(archList.joined(separator: ", ")) (untracked, patterns only, tracked; \(loopRounds) rounds of turns)...")
+        let loops = try benchmarkArchitectures(archs: archList, batch: batch, probe: probe, seconds: loopSeconds, rounds: loopRounds)
         log("gated training loop \(gatedArch)...")
         let gated = gatedArch.isEmpty ? nil : try benchmarkGatedTraining(arch: gatedArch, batch: batch, seconds: loopSeconds)
         log("geometric instruments \(instrumentsArch)...")
@@ -130,8 +131,8 @@ struct Bench: ParsableCommand {
         for label in numpyLabels { out.append("  \(label): \(r.numpyBLAS[label] ?? "?")") }
         out += r.numpyNotes.map { "  note: \($0)" }
         out.append("")
-        out.append(String(format: "Training loops (batch %d, probe %d; CPU-time medians): reference GEMM rate %.1f GFLOP/s (",
-                          batch, probe, r.gemmReference) + ofPeak(r.gemmReference) + " of peak); /peak and /GEMM: GFLOP/s as fractions of them")
+        out.append(String(format: "Training loops (batch %d, probe %d; CPU-time medians of steps taken in %d rounds of turns): reference GEMM rate %.1f GFLOP/s (",
+                          batch, probe, r.loops.first?.rounds ?? 1, r.gemmReference) + ofPeak(r.gemmReference) + " of peak); /peak and /GEMM: GFLOP/s as fractions of them")
         func ofGEMM(_ gflops: Double) -> String { r.gemmReference > 0 ? String(format: "%.0f%%", 100 * gflops / r.gemmReference) : "-" }
         let widths = [44, 9, 9, 7, 7, 14, 14, 7, 7, 14, 14, 7, 7]
         func line(_ cells: [String]) -> String {

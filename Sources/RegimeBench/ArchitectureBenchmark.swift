@@ -6,6 +6,9 @@ public struct ArchitectureBenchmark: Sendable, Equatable, Codable {
     public var arch: String
     public var batch: Int
     public var probe: Int
+    /// Rounds of turns the loops were timed in (`benchmarkStepsInTurns`); nil in JSON written
+    /// when each loop was timed in one block.
+    public var rounds: Int?
     /// Training steps per second without instruments (no iteration recorded): 1 / the median step
     /// time, measured in the thread's CPU time so that other processes sharing the core do not count.
     public var iterationsPerSecond: Double
@@ -61,51 +64,87 @@ func benchmarkData(_ architecture: Architecture, arch: String, batch: Int, probe
 /// Times `trainer.step()`: 2 untimed warm-up steps, then at least 5 timed steps and at least
 /// `seconds`; returns 1 / the median step time in thread CPU time and in wall-clock time.
 func benchmarkSteps(_ trainer: Trainer, seconds: Double) throws -> (perSecond: Double, wallPerSecond: Double) {
-    for _ in 0..<2 { try trainer.step() }
-    let start = Clocks.monotonic()
-    var cpu: [Double] = [], wall: [Double] = []
-    while cpu.count < 5 || Clocks.monotonic() - start < seconds {
-        let (c0, w0) = (Clocks.threadCPU(), Clocks.monotonic())
-        try trainer.step()
-        cpu.append(Clocks.threadCPU() - c0)
-        wall.append(Clocks.monotonic() - w0)
-    }
-    cpu.sort(); wall.sort()
-    return (1 / cpu[cpu.count / 2], 1 / wall[wall.count / 2])
+    try benchmarkStepsInTurns([trainer], seconds: seconds, rounds: 1)[0]
 }
 
-/// Times the real `Trainer` loop on random data of the architecture's shape (`benchmarkData`):
-/// `seconds` untracked (instruments never recorded), then `seconds` tracked (`record_every: 1`, so
-/// every step also measures the weight update and the probe set's patterns) without and then
-/// with the geometric instruments, each by `benchmarkSteps`. Optimizer: SGD, momentum 0.9, lr 1e-3.
-public func benchmarkArchitecture(arch: String, batch: Int, probe: Int, seconds: Double) throws -> ArchitectureBenchmark {
-    let architecture = try Architecture(parsing: arch)
-    let (data, name) = try benchmarkData(architecture, arch: arch, batch: batch, probe: probe)
-    let forever = 1 << 40
-
-    func run(tracked: Bool, geometry: Bool = true) throws -> (perSecond: Double, wallPerSecond: Double, network: Network) {
-        let spec = TrialSpec(arch: arch, dataset: DatasetSpec(name: name, probeSubset: probe),
-                             optimizer: OptimizerSpec(kind: .sgd, lr: 1e-3, momentum: 0.9), batchSize: batch,
-                             iterations: forever, seed: 1, recordEvery: tracked ? 1 : forever, evalEvery: forever)
-        let trainer = try Trainer(spec: spec, data: data)
-        trainer.measuresGeometry = geometry
-        let rates = try benchmarkSteps(trainer, seconds: seconds)
-        return (rates.perSecond, rates.wallPerSecond, trainer.network)
+/// Times several trainers in turns: 2 untimed warm-up steps each, then `rounds` rounds in which
+/// every trainer takes one untimed step (the others ran in between: its caches are cold) and then
+/// timed steps for at least `seconds / rounds` (and at least 5 / `rounds`). Returns per trainer
+/// 1 / the median of all its timed steps, in thread CPU time and in wall-clock time.
+///
+/// Why turns: the machine this runs on has periods of minutes in which everything runs at about
+/// two thirds of its rate (a shared host; the guest's CPU clock does not see it). A loop measured
+/// in one block falls wholly inside or outside such a period, and a ratio of two loops measured one
+/// after the other was off by up to 1.5x; in turns a period falls on every loop alike, and the
+/// median of the pooled steps is that of the machine's usual rate as long as the slow periods
+/// cover under half of the run.
+func benchmarkStepsInTurns(_ trainers: [Trainer], seconds: Double,
+                           rounds: Int) throws -> [(perSecond: Double, wallPerSecond: Double)] {
+    precondition(rounds >= 1, "benchmarkStepsInTurns: rounds >= 1")
+    for trainer in trainers { for _ in 0..<2 { try trainer.step() } }
+    let slice = seconds / Double(rounds), minimumSteps = (5 + rounds - 1) / rounds
+    var cpu = [[Double]](repeating: [], count: trainers.count), wall = cpu
+    for _ in 0..<rounds {
+        for (index, trainer) in trainers.enumerated() {
+            if rounds > 1 { try trainer.step() }
+            let start = Clocks.monotonic()
+            var steps = 0
+            while steps < minimumSteps || Clocks.monotonic() - start < slice {
+                let (c0, w0) = (Clocks.threadCPU(), Clocks.monotonic())
+                try trainer.step()
+                cpu[index].append(Clocks.threadCPU() - c0)
+                wall[index].append(Clocks.monotonic() - w0)
+                steps += 1
+            }
+        }
     }
-    let untracked = try run(tracked: false)
-    let patternsOnly = try run(tracked: true, geometry: false)
-    let tracked = try run(tracked: true)
-    let counts = untracked.network as? FlopCounting
-    let forward = counts?.flopsPerExampleForward ?? 0, backward = counts?.flopsPerExampleBackward ?? 0
-    let perIteration = Double(batch) * (forward + backward)
-    let perTrackedIteration = perIteration + Double(probe) * forward
-    return ArchitectureBenchmark(arch: architecture.description, batch: batch, probe: probe,
-                                 iterationsPerSecond: untracked.perSecond, gflops: untracked.perSecond * perIteration / 1e9,
-                                 trackedIterationsPerSecond: tracked.perSecond,
-                                 trackedGflops: tracked.perSecond * perTrackedIteration / 1e9,
-                                 patternsOnlyIterationsPerSecond: patternsOnly.perSecond,
-                                 patternsOnlyGflops: patternsOnly.perSecond * perTrackedIteration / 1e9,
-                                 wallIterationsPerSecond: untracked.wallPerSecond,
-                                 trackedWallIterationsPerSecond: tracked.wallPerSecond,
-                                 flopsPerIteration: perIteration, trackedFlopsPerIteration: perTrackedIteration)
+    // The upper middle step for an even count, as the single-block measurement always took.
+    func middle(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
+    return zip(cpu, wall).map { c, w in (1 / middle(c), 1 / middle(w)) }
+}
+
+/// Times the real `Trainer` loop of each architecture on random data of its shape
+/// (`benchmarkData`) in three modes: untracked (instruments never recorded), tracked without the
+/// geometric instruments (`record_every: 1`: every step also measures the weight update and the
+/// probe set's patterns) and tracked with them. All the loops run in turns (`benchmarkStepsInTurns`,
+/// `seconds` each over `rounds` rounds), so that every ratio between them, and every loop's
+/// fraction of the GEMM rate, compares measurements spread over the same minutes. Optimizer: SGD,
+/// momentum 0.9, lr 1e-3.
+public func benchmarkArchitectures(archs: [String], batch: Int, probe: Int, seconds: Double,
+                                   rounds: Int) throws -> [ArchitectureBenchmark] {
+    guard rounds >= 1 else { throw SpecError("bench: rounds of turns: expected a positive integer, got \(rounds)") }
+    let forever = 1 << 40
+    struct Loops { var architecture: Architecture; var untracked, patternsOnly, tracked: Trainer }
+    let loops = try archs.map { arch -> Loops in
+        let architecture = try Architecture(parsing: arch)
+        let (data, name) = try benchmarkData(architecture, arch: arch, batch: batch, probe: probe)
+        func trainer(tracked: Bool, geometry: Bool = true) throws -> Trainer {
+            let spec = TrialSpec(arch: arch, dataset: DatasetSpec(name: name, probeSubset: probe),
+                                 optimizer: OptimizerSpec(kind: .sgd, lr: 1e-3, momentum: 0.9), batchSize: batch,
+                                 iterations: forever, seed: 1, recordEvery: tracked ? 1 : forever, evalEvery: forever)
+            let trainer = try Trainer(spec: spec, data: data)
+            trainer.measuresGeometry = geometry
+            return trainer
+        }
+        return Loops(architecture: architecture, untracked: try trainer(tracked: false),
+                     patternsOnly: try trainer(tracked: true, geometry: false), tracked: try trainer(tracked: true))
+    }
+    let rates = try benchmarkStepsInTurns(loops.flatMap { [$0.untracked, $0.patternsOnly, $0.tracked] },
+                                          seconds: seconds, rounds: rounds)
+    return loops.enumerated().map { index, loop in
+        let (untracked, patternsOnly, tracked) = (rates[3 * index], rates[3 * index + 1], rates[3 * index + 2])
+        let counts = loop.untracked.network as? FlopCounting
+        let forward = counts?.flopsPerExampleForward ?? 0, backward = counts?.flopsPerExampleBackward ?? 0
+        let perIteration = Double(batch) * (forward + backward)
+        let perTrackedIteration = perIteration + Double(probe) * forward
+        return ArchitectureBenchmark(arch: loop.architecture.description, batch: batch, probe: probe, rounds: rounds,
+                                     iterationsPerSecond: untracked.perSecond, gflops: untracked.perSecond * perIteration / 1e9,
+                                     trackedIterationsPerSecond: tracked.perSecond,
+                                     trackedGflops: tracked.perSecond * perTrackedIteration / 1e9,
+                                     patternsOnlyIterationsPerSecond: patternsOnly.perSecond,
+                                     patternsOnlyGflops: patternsOnly.perSecond * perTrackedIteration / 1e9,
+                                     wallIterationsPerSecond: untracked.wallPerSecond,
+                                     trackedWallIterationsPerSecond: tracked.wallPerSecond,
+                                     flopsPerIteration: perIteration, trackedFlopsPerIteration: perTrackedIteration)
+    }
 }

@@ -33,6 +33,40 @@ final class ProbePassKernelTests: XCTestCase {
         }
     }
 
+    /// The stream's lanes and sum of squares are the bits of `squareLanes` and `sumOfSquares`, and
+    /// its counts below each band exact, over values drawn from every finite Float bit pattern
+    /// (subnormals to 3.4e38, both signs), where the partial sums and the squares differ by
+    /// hundreds of binary orders of magnitude and d = a - lower spans both signs.
+    func testStreamedSquaresMatchOverEveryFloatMagnitude() {
+        var rng = Xoshiro256(seed: 23, stream: 1)
+        var band: [Float] = []
+        for count in [16, 17, 160, 4096 + 5] {
+            var z: [Float] = []
+            while z.count < count {
+                let x = Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()))
+                if x.isFinite { z.append(x) }
+            }
+            let reference = z.withUnsafeBufferPointer { MarginMeter.squareLanes($0.baseAddress!, count: count) }
+            let referenceTotal = z.withUnsafeBufferPointer { MarginMeter.sumOfSquares($0.baseAddress!, count: count) }
+            // Three bands starting at magnitudes of the data (one at 0), 2^0 to 2^26 patterns wide.
+            let magnitudes = z.map { $0.bitPattern & 0x7FFF_FFFF }
+            let lower = SIMD4<UInt32>(0, magnitudes[3], magnitudes[count / 2], 0)
+            let widths = SIMD4<UInt32>(1 << 26, 1, UInt32(1 + rng.nextInt(below: 1 << 26)), 0)
+            var stream = MarginStream(lower: lower, widths: widths)
+            band = [Float](repeating: 0, count: count)
+            z.withUnsafeBufferPointer {
+                stream.add($0.baseAddress!, at: 0, count: count, total: count, band: &band, capacity: band.count)
+            }
+            XCTAssertEqual((0..<8).map { stream.lanes[$0].bitPattern }, (0..<8).map { reference[$0].bitPattern },
+                           "\(count) values: streamed lanes \(stream.lanes) vs pass \(reference)")
+            XCTAssertEqual(stream.sumOfSquares(total: count)?.bitPattern, referenceTotal.bitPattern, "\(count) values")
+            let below = (0..<3).map { d in magnitudes.filter { $0 < lower[d] }.count }
+            XCTAssertEqual((0..<3).map { stream.below[$0] }, below, "\(count) values: counts below \(lower)")
+            let inBand = z.filter { x in (0..<3).contains { (x.bitPattern & 0x7FFF_FFFF) &- lower[$0] < widths[$0] } }
+            XCTAssertEqual(Array(band.prefix(stream.kept)).map(\.bitPattern), inBand.map(\.bitPattern), "\(count) values: kept")
+        }
+    }
+
     /// Delivered in order in chunks of any size, the margin stream's lanes are those of one pass
     /// over the whole array and its sum of squares the bits of `sumOfSquares` (so the margins are
     /// the same bits); out of order, it says it cannot give them.

@@ -28,6 +28,12 @@ func loadWidened4(_ p: UnsafePointer<Float>) -> SIMD4<Double> {
     SIMD4<Double>(Double(p[0]), Double(p[1]), Double(p[2]), Double(p[3]))
 }
 
+/// Eight floats from `p` (unaligned) as Doubles, exactly, in one `SIMD8<Double>`.
+@inline(__always)
+func loadWidened8(_ p: UnsafePointer<Float>) -> SIMD8<Double> {
+    SIMD8<Double>(lowHalf: loadWidened4(p), highHalf: loadWidened4(p + 4))
+}
+
 /// Sixteen bytes from `p` (unaligned) as Floats, exactly: one `vpmovzxbd` and one `vcvtdq2ps`.
 /// Written lane by lane because the generic `SIMD16<Float>(SIMD16<UInt8>)` conversion was not
 /// specialised inside a closure: `PixelRule.convert` called it once per 16 bytes (2% of a

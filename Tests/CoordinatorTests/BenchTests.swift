@@ -1,0 +1,41 @@
+import Foundation
+import XCTest
+
+/// `regime bench` end to end at tiny settings: what it prints is well-formed and its loops were
+/// timed in the rounds of turns asked for. (Its rates are not checked: speed lives in the bench's
+/// own same-run ratios, never in a timed test.)
+final class BenchTests: XCTestCase {
+    override class func tearDown() { TestSupport.removeTemporaryDirectories() }
+
+    /// The smallest bench that still times every loop mode of two architectures in turns.
+    let tiny = ["bench", "--sizes", "64", "--gemm-seconds", "0.01", "--loop-seconds", "0.2",
+                "--archs", "mlp:784-32-10,cnn:1x28x28-c4k3-p-fc8-10", "--batch", "16", "--probe", "32",
+                "--gated-arch", "", "--instruments-arch", "", "--certified-arch", "",
+                "--memory-iterations", "0", "--numpy-script", "none"]
+
+    func testLoopsAreTimedInTurnsAndReportedPerArchitecture() throws {
+        let run = try TestSupport.run(TestSupport.regimeBinary.path, tiny + ["--loop-rounds", "3", "--json"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let report = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+        let loops = try XCTUnwrap(report?["loops"] as? [[String: Any]], "no loops in: \(run.stdout.prefix(400))")
+        XCTAssertEqual(loops.map { $0["arch"] as? String }, ["mlp:784-32-10", "cnn:1x28x28-c4k3-p-fc8-10"])
+        for loop in loops {
+            XCTAssertEqual(loop["rounds"] as? Int, 3, "\(loop)")
+            for key in ["iterationsPerSecond", "trackedIterationsPerSecond", "patternsOnlyIterationsPerSecond",
+                        "wallIterationsPerSecond", "trackedWallIterationsPerSecond"] {
+                let rate = try XCTUnwrap(loop[key] as? Double, "\(key) missing in \(loop)")
+                XCTAssert(rate.isFinite && rate > 0, "\(key) = \(rate)")
+            }
+        }
+        let table = try TestSupport.run(TestSupport.regimeBinary.path, tiny + ["--loop-rounds", "2"])
+        XCTAssertEqual(table.status, 0, table.stderr)
+        XCTAssert(table.stdout.contains("CPU-time medians of steps taken in 2 rounds of turns"), table.stdout)
+    }
+
+    func testZeroRoundsIsRefusedInOneLine() throws {
+        let run = try TestSupport.run(TestSupport.regimeBinary.path, tiny + ["--loop-rounds", "0"])
+        XCTAssertNotEqual(run.status, 0)
+        XCTAssert(run.stderr.contains("--loop-rounds: expected a positive integer, got 0"), run.stderr)
+        XCTAssertEqual(run.stdout, "")
+    }
+}
