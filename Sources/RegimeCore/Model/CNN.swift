@@ -54,20 +54,8 @@ public final class CNN: Network {
     /// Two buffers of one block of examples for the gradients between spatial ops (see `backward`).
     private var blockGradients: [FloatBuffer] = []
     public var preActivationTap: PreActivationTap?
-    /// `Network.reusePackedWeights`: the pass multiplies by the fully-connected layers' W^T that the
-    /// last plain pass packed (`packedDense`) instead of packing them again. Every plain pass clears
-    /// it. The trainer sets it after the optimizer's update (which packs: `parametersUpdated`) and
-    /// after passes of the same parameters, so W^T of fc1 (800 KB in the tracked CNN) is packed once
-    /// per step, not at the training forward and again at the probe pass (the packing was 2% of a
-    /// tracked step under `perf`).
+    /// `Network.reusePackedWeights`: unused, this network keeps nothing derived from the weights between passes.
     public var reusePackedWeights = false
-    /// Per op: a dense op's W^T packed as its forward GEMM reads it (nil for other ops), and
-    /// whether it holds the weights of the current pass.
-    private var packedDense: [GEMMPackedB?] = []
-    private var packedCurrent: [Bool] = []
-    /// Tests switch reuse off to compare with packing at every pass, and count the packings.
-    var reuseEnabled = true
-    private(set) var weightPackings = 0
 
     public init(spec: CNNSpec) {
         self.spec = spec
@@ -167,21 +155,6 @@ public final class CNN: Network {
                                                    FloatBuffer(count: blockExamples * spatialWidest)]
     }
 
-    /// The update's last call (`end` = all parameters) packs the fully-connected layers' new W^T, so
-    /// that the passes of the new parameters (the trainer tells them `reusePackedWeights`) pack
-    /// nothing; the earlier calls mark the packed weights stale.
-    public func parametersUpdated(_ parameters: UnsafePointer<Float>, through end: Int) {
-        guard reuseEnabled, !packedDense.isEmpty else { return }
-        packedCurrent = ops.map { _ in false }
-        guard end == parameterCount else { return }
-        for (i, op) in ops.enumerated() {
-            guard case .dense(let inputs, _, let w, _, _) = op else { continue }
-            packedDense[i]!.pack(transB: true, b: parameters + w, ldb: inputs)
-            packedCurrent[i] = true
-            weightPackings += 1
-        }
-    }
-
     /// The network's input in channel-last order (the caller's buffer when there is one channel).
     private func channelLastInput(_ input: UnsafePointer<Float>) -> UnsafePointer<Float> {
         inputHWC.map { UnsafePointer($0.pointer) } ?? input
@@ -231,14 +204,8 @@ public final class CNN: Network {
             func epilogue(_ rows: Range<Int>, _ columns: Range<Int>) {
                 addBias(out, ld: outputs, bias, rows: rows, columns: columns, relu: fusedRelu)
             }
-            // Z = X W^T with W^T packed once per parameters (`reusePackedWeights`): `sgemm`'s bits.
-            let packed = packedDense[i]!
-            if !packedCurrent[i] {
-                packed.pack(transB: true, b: parameters + w, ldb: inputs)
-                packedCurrent[i] = true
-                weightPackings += 1
-            }
-            sgemm(m: count, a: x, lda: inputs, packedB: packed, alpha: 1, beta: 0, c: out, ldc: outputs, finished: epilogue)
+            sgemm(transA: false, transB: true, m: count, n: outputs, k: inputs, alpha: 1,
+                  a: x, lda: inputs, b: parameters + w, ldb: inputs, beta: 0, c: out, ldc: outputs, finished: epilogue)
             if let tap {
                 tap(patternOps.firstIndex(of: i)!, first, count, out)
                 reluForward(out, out, count: count * outputs)
@@ -277,12 +244,6 @@ public final class CNN: Network {
     private func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
                          gates: GateMasks?, ops opCount: Int, keepSpatialOutputs: Bool = true) {
         reserve(examples: B)
-        if packedDense.isEmpty {
-            packedDense = ops.map { if case .dense(let k, let n, _, _, _) = $0 { GEMMPackedB(k: k, n: n) } else { nil } }
-            packedCurrent = ops.map { _ in false }
-        }
-        if !(reusePackedWeights && reuseEnabled) { packedCurrent = ops.map { _ in false } }
-        reusePackedWeights = false
         if let inputHWC { channelsLast(inputHWC.pointer, input, batch: B, shape: spec.input) }
         let x0 = channelLastInput(input)
         let spatial = min(spatialOpCount, opCount), block = spatialBlock(batch: B)
