@@ -119,6 +119,50 @@ final class CNNKernelBitTests: XCTestCase {
         }
     }
 
+    // MARK: Implicit weight gradient
+
+    /// The implicit weight gradient against im2col + `sgemm` (`conv2dIm2colWeightGradient`), bit
+    /// for bit, overwriting and accumulating: the tracked CNN's second layer in its training
+    /// chunking (5-example blocks in 2-example chunks) and in chunks deeper than the GEMM's KC (two
+    /// depth blocks, the second added to the first), strides 1 and 2, pads 0 to 2, 32 input
+    /// channels, output channels 8 to 40, rows that end inside a depth block; and `conv2dBackward`,
+    /// whose weight gradient takes the implicit path, against the same reference.
+    func testImplicitWeightGradientEqualsIm2colBitForBit() {
+        var rng = Xoshiro256(seed: 38, stream: 1)
+        let cases: [(ConvGeometry, batch: Int, chunk: Int)] = [
+            (ConvGeometry(inChannels: 16, inHeight: 14, inWidth: 14, outChannels: 32, kernel: 3, stride: 1, pad: 1), 5, 2),
+            (ConvGeometry(inChannels: 16, inHeight: 14, inWidth: 14, outChannels: 32, kernel: 3, stride: 1, pad: 1), 3, 3),
+            (ConvGeometry(inChannels: 16, inHeight: 7, inWidth: 9, outChannels: 8, kernel: 3, stride: 2, pad: 1), 4, 3),
+            (ConvGeometry(inChannels: 32, inHeight: 6, inWidth: 5, outChannels: 40, kernel: 3, stride: 1, pad: 2), 3, 2),
+            (ConvGeometry(inChannels: 16, inHeight: 13, inWidth: 11, outChannels: 16, kernel: 3, stride: 1, pad: 0), 2, 1),
+            (ConvGeometry(inChannels: 48, inHeight: 3, inWidth: 3, outChannels: 24, kernel: 3, stride: 1, pad: 0), 3, 3),
+            (ConvGeometry(inChannels: 16, inHeight: 23, inWidth: 23, outChannels: 8, kernel: 3, stride: 1, pad: 1), 2, 2),
+        ]
+        for (g, B, chunk) in cases {
+            XCTAssertTrue(g.implicitWeightGradientApplies && !g.usesDirect, "\(g)")
+            let x = keep.pointer(Self.values(B * g.inputSize, &rng)), dz = keep.pointer(Self.values(B * g.outputSize, &rng))
+            let start = Self.values(g.weightCount, &rng)
+            let scratch = keep.buffer(count: g.scratchCount(chunk: chunk))
+            for accumulate in [false, true] {
+                let fast = keep.buffer(start), reference = keep.buffer(start)
+                if !accumulate { fast.buffer.update(repeating: .nan) }
+                conv2dImplicitWeightGradient(dweights: fast.pointer, doutput: dz, input: x, batch: B, geometry: g,
+                                             accumulate: accumulate, scratch: scratch.pointer, chunkExamples: chunk)
+                conv2dIm2colWeightGradient(dweights: reference.pointer, doutput: dz, input: x, batch: B, geometry: g,
+                                           accumulate: accumulate, cols: scratch.pointer, chunkExamples: chunk)
+                XCTAssertNil(Self.firstDifference(fast.array, reference.array),
+                             "\(g) B \(B) chunk \(chunk) accumulate \(accumulate)")
+                let dw = keep.buffer(start), db = keep.buffer(count: g.outChannels), scratch2 = keep.buffer(count: scratch.count)
+                conv2dBackward(doutput: dz, input: x, weights: keep.pointer(start), dweights: dw.pointer, dbias: db.pointer,
+                               dinput: nil, batch: B, geometry: g, cols: scratch.pointer, dcols: scratch2.pointer,
+                               accumulate: accumulate, chunkExamples: chunk)
+                XCTAssertNil(Self.firstDifference(dw.array, reference.array), "conv2dBackward \(g) B \(B) accumulate \(accumulate)")
+            }
+        }
+        XCTAssertFalse(ConvGeometry(inChannels: 17, inHeight: 8, inWidth: 8, outChannels: 32, kernel: 3, stride: 1, pad: 1)
+            .implicitWeightGradientApplies)
+    }
+
     // MARK: Direct forward convolution
 
     func testDirectForwardEqualsReferenceBitForBit() {
@@ -226,6 +270,51 @@ final class CNNKernelBitTests: XCTestCase {
                 XCTAssertNil(Self.firstDifference(fast.array, reference.array), "\(g) B \(B) accumulate \(accumulate)")
             }
         }
+    }
+
+    /// The first convolution's backward pass through its ReLU and pool in one loop against the
+    /// pool's backward pass with the ReLU mask into a dZ buffer, then `conv2dBackward` (bias and
+    /// weight gradients), bit for bit, overwriting and accumulating; the pool's input has ties and
+    /// zeros (a ReLU's output) and a NaN.
+    func testDirectBackwardThroughPoolEqualsUnfusedBitForBit() {
+        var rng = Xoshiro256(seed: 39, stream: 1)
+        let geometries = [
+            ConvGeometry(inChannels: 1, inHeight: 28, inWidth: 28, outChannels: 16, kernel: 3, stride: 1, pad: 1),
+            ConvGeometry(inChannels: 1, inHeight: 6, inWidth: 8, outChannels: 16, kernel: 3, stride: 1, pad: 0),
+            ConvGeometry(inChannels: 1, inHeight: 7, inWidth: 7, outChannels: 16, kernel: 3, stride: 2, pad: 1),
+            ConvGeometry(inChannels: 9, inHeight: 4, inWidth: 2, outChannels: 16, kernel: 1, stride: 1, pad: 0),
+        ]
+        for g in geometries {
+            XCTAssertTrue(g.directBackwardThroughPoolApplies, "\(g)")
+            let B = 1 + Int(rng.next() % 3)
+            let (OH, OW) = (g.outHeight, g.outWidth), pooledCount = B * g.outputSize / 4
+            let x = keep.pointer(Self.values(B * g.inputSize, &rng))
+            var z = Self.values(B * g.outputSize, &rng).map { rng.next() % 3 == 0 ? 0 : $0 }
+            z[Int(rng.next() % UInt64(z.count))] = .nan
+            let activations = keep.pointer(z)
+            reluForward(activations, activations, count: z.count)
+            let pooled = keep.buffer(count: pooledCount)
+            maxPool2x2ForwardReference(pooled.pointer, activations, batch: B, height: OH, width: OW, channels: 16)
+            let dpooled = keep.pointer(Self.values(pooledCount, &rng))
+            let startW = Self.values(g.weightCount, &rng), startB = Self.values(16, &rng)
+            let scratch = keep.buffer(count: g.scratchCount(chunk: B)), rows = keep.buffer(count: 2 * OW * 16)
+            for accumulate in [false, true] {
+                let dw = keep.buffer(startW), db = keep.buffer(startB)
+                conv2dDirectBackwardThroughPool(dweights: dw.pointer, dbias: db.pointer, dpooled: dpooled, pooled: pooled.pointer,
+                                                activations: activations, input: x, batch: B, geometry: g, accumulate: accumulate,
+                                                scratch: scratch.pointer, rows: rows.pointer)
+                let dz = keep.buffer(count: B * g.outputSize), dwReference = keep.buffer(startW), dbReference = keep.buffer(startB)
+                maxPool2x2Backward(dz.pointer, dpooled, input: activations, output: pooled.pointer, batch: B, height: OH, width: OW,
+                                   channels: 16, reluMask: true)
+                conv2dBackward(doutput: dz.pointer, input: x, weights: keep.pointer(startW), dweights: dwReference.pointer,
+                               dbias: dbReference.pointer, dinput: nil, batch: B, geometry: g, cols: scratch.pointer,
+                               dcols: keep.buffer(count: scratch.count).pointer, accumulate: accumulate)
+                XCTAssertNil(Self.firstDifference(dw.array, dwReference.array), "weights \(g) B \(B) accumulate \(accumulate)")
+                XCTAssertNil(Self.firstDifference(db.array, dbReference.array), "bias \(g) B \(B) accumulate \(accumulate)")
+            }
+        }
+        XCTAssertFalse(ConvGeometry(inChannels: 1, inHeight: 9, inWidth: 9, outChannels: 16, kernel: 3, stride: 2, pad: 1)
+            .directBackwardThroughPoolApplies)
     }
 
     func testColumnSumsEqualReferenceBitForBit() {

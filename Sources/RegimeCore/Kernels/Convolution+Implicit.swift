@@ -66,7 +66,7 @@ func conv2dImplicitForward(output: UnsafeMutablePointer<Float>, input: UnsafePoi
     (image + g.implicitImageCount - MR * C).update(repeating: 0, count: MR * C)
     let rowStride = Wp * C
     for e in 0..<B {
-        padImage(image, input, g, example: e)
+        padImage(image, input, g, example: e, bordersZero: e > 0)
         let out = output + e * g.outputSize
         for oh in 0..<OH {
             var ow0 = 0

@@ -56,7 +56,8 @@ public struct ConvGeometry: Hashable, Sendable {
 
     /// Floats of `cols` / `dcols` scratch for chunks of `chunk` examples (any path).
     func scratchCount(chunk: Int) -> Int {
-        max(chunk * positions * patchSize, directScratchCount, implicitScratchCount, implicitGradientScratchCount)
+        max(chunk * positions * patchSize, chunk * paddedImageCount, directScratchCount, implicitScratchCount,
+            implicitGradientScratchCount)
     }
 
     /// Examples per im2col chunk: whole examples, about `convChunkFloats` floats of im2col matrix.
@@ -249,8 +250,9 @@ func addColumnSumsReference(_ dbias: UnsafeMutablePointer<Float>, _ dout: Unsafe
 /// Backward convolution: from `doutput` (B, OH, OW, OC) to the weight and bias gradients
 /// (overwritten, or added to when `accumulate`) and, when `dinput` is given, the input gradient
 /// (B, H, W, IC) (overwritten).
-/// `cols` and `dcols` each hold `g.scratchCount(chunk:)` floats. On the direct path the weight
-/// gradient is computed directly (`cols` is its scratch). The input gradient, if wanted, is
+/// `cols` and `dcols` each hold `g.scratchCount(chunk:)` floats. The weight gradient is computed
+/// directly on the direct path, else by the implicit GEMM (Convolution+WeightGradient.swift) where
+/// that applies, else by im2col + `sgemm` (the same bits); `cols` is its scratch. The input gradient, if wanted, is
 /// `conv2dImplicitInputGradient`'s (`dcols` its scratch) where that applies and the weights are
 /// finite, else dcols = dZ W by GEMM and `col2imAdd`: the same bits (Convolution+Implicit.swift).
 func conv2dBackward(doutput: UnsafePointer<Float>, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
@@ -273,30 +275,45 @@ func conv2dBackward(doutput: UnsafePointer<Float>, input: UnsafePointer<Float>, 
             dinput.update(repeating: 0, count: B * g.inputSize)
         }
     }
+    let chunk = chunkExamples ?? g.chunkExamples(batch: B)
     if g.usesDirect {
         conv2dDirectWeightGradient(dweights: dweights, doutput: doutput, input: input, batch: B, geometry: g,
                                    accumulate: accumulate, scratch: cols)
-        if dinput == nil || implicitInput { return }
+    } else if g.implicitWeightGradientApplies {
+        conv2dImplicitWeightGradient(dweights: dweights, doutput: doutput, input: input, batch: B, geometry: g,
+                                     accumulate: accumulate, scratch: cols, chunkExamples: chunk)
+    } else {
+        conv2dIm2colWeightGradient(dweights: dweights, doutput: doutput, input: input, batch: B, geometry: g,
+                                   accumulate: accumulate, cols: cols, chunkExamples: chunk)
     }
+    guard let dinput, !implicitInput else { return }
+    var first = 0
+    while first < B {
+        let count = min(chunk, B - first)
+        // dcols (rows x patch) = dZ W, then scattered back to the input positions
+        sgemm(transA: false, transB: false, m: count * g.positions, n: g.patchSize, k: g.outChannels, alpha: 1,
+              a: doutput + first * g.outputSize, lda: g.outChannels, b: weights, ldb: g.patchSize, beta: 0, c: dcols,
+              ldc: g.patchSize)
+        col2imAdd(dinput, dcols, g, first: first, count: count)
+        first += count
+    }
+}
+
+/// The im2col path of the weight gradient: per chunk of `chunkExamples` (default
+/// `g.chunkExamples(batch: B)`) examples, im2col, then dW (OC x patch) (+)= dZ^T cols by `sgemm`,
+/// chunks summed in order (overwritten first unless `accumulate`). The reference the implicit path
+/// (`conv2dImplicitWeightGradient`) is tested against bit for bit.
+func conv2dIm2colWeightGradient(dweights: UnsafeMutablePointer<Float>, doutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                                batch B: Int, geometry g: ConvGeometry, accumulate: Bool, cols: UnsafeMutablePointer<Float>,
+                                chunkExamples: Int? = nil) {
     let chunk = chunkExamples ?? g.chunkExamples(batch: B)
     var first = 0
     while first < B {
         let count = min(chunk, B - first)
-        let rows = count * g.positions
-        let dz = doutput + first * g.outputSize
-        if !g.usesDirect {
-            im2col(cols, input, g, first: first, count: count)
-            // dW (OC x patch) (+)= dZ^T cols, chunks summed in order
-            sgemm(transA: true, transB: false, m: g.outChannels, n: g.patchSize, k: rows, alpha: 1,
-                  a: dz, lda: g.outChannels, b: cols, ldb: g.patchSize, beta: first == 0 && !accumulate ? 0 : 1,
-                  c: dweights, ldc: g.patchSize)
-        }
-        if let dinput, !implicitInput {
-            // dcols (rows x patch) = dZ W, then scattered back to the input positions
-            sgemm(transA: false, transB: false, m: rows, n: g.patchSize, k: g.outChannels, alpha: 1,
-                  a: dz, lda: g.outChannels, b: weights, ldb: g.patchSize, beta: 0, c: dcols, ldc: g.patchSize)
-            col2imAdd(dinput, dcols, g, first: first, count: count)
-        }
+        im2col(cols, input, g, first: first, count: count)
+        sgemm(transA: true, transB: false, m: g.outChannels, n: g.patchSize, k: count * g.positions, alpha: 1,
+              a: doutput + first * g.outputSize, lda: g.outChannels, b: cols, ldb: g.patchSize,
+              beta: first == 0 && !accumulate ? 0 : 1, c: dweights, ldc: g.patchSize)
         first += count
     }
 }
@@ -304,19 +321,26 @@ func conv2dBackward(doutput: UnsafePointer<Float>, input: UnsafePointer<Float>, 
 // MARK: Direct convolution (small patches)
 
 /// Copies example `e` of the NHWC batch into a zero-bordered (H + 2 pad, W + 2 pad, C) image.
+/// `bordersZero`: the border is known to be zero already (an earlier call on the same buffer and
+/// geometry, nothing else written there since: the fast kernels' loops over examples), so only the
+/// H interior rows are copied; the border stores were half of this function's time (16 floats
+/// either side of each row, one at a time).
 @inline(__always)
-func padImage(_ xpad: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ g: ConvGeometry, example e: Int) {
+func padImage(_ xpad: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ g: ConvGeometry, example e: Int,
+              bordersZero: Bool = false) {
     let (C, H, W, P) = (g.inChannels, g.inHeight, g.inWidth, g.pad)
     let rowFloats = (W + 2 * P) * C, border = P * C
-    // The top and bottom P rows, and each image row's P columns either side, are zero.
-    xpad.update(repeating: 0, count: P * rowFloats)
-    (xpad + (H + P) * rowFloats).update(repeating: 0, count: P * rowFloats)
-    let x = input + e * g.inputSize
-    for h in 0..<H {
-        let row = xpad + (h + P) * rowFloats
-        for i in 0..<border { row[i] = 0; row[rowFloats - 1 - i] = 0 }
-        copyFloats(row + border, x + h * W * C, W * C)
+    if !bordersZero {
+        // The top and bottom P rows, and each image row's P columns either side, are zero.
+        xpad.update(repeating: 0, count: P * rowFloats)
+        (xpad + (H + P) * rowFloats).update(repeating: 0, count: P * rowFloats)
+        for h in 0..<H {
+            let row = xpad + (h + P) * rowFloats
+            for i in 0..<border { row[i] = 0; row[rowFloats - 1 - i] = 0 }
+        }
     }
+    let x = input + e * g.inputSize
+    for h in 0..<H { copyFloats(xpad + (h + P) * rowFloats + border, x + h * W * C, W * C) }
 }
 
 /// The direct path's weights as WT[tap, oc] = W[oc, tap] (patch x paddedOC, zero for oc >= OC) and
@@ -429,7 +453,7 @@ private func directForward3x3Gray(_ output: UnsafeMutablePointer<Float>, _ input
         return a
     }
     for e in 0..<B {
-        padImage(xpad, input, g, example: e)
+        padImage(xpad, input, g, example: e, bordersZero: e > 0)
         var o = output + e * g.outputSize
         for oh in 0..<OH {
             let r0 = UnsafePointer(xpad + oh * Wp), r1 = r0 + Wp, r2 = r1 + Wp
@@ -485,7 +509,7 @@ private func directForwardBody(_ output: UnsafeMutablePointer<Float>, _ input: U
     }
     let (s1, s2, s3, s4, s5, s6, s7) = (step, 2 &* step, 3 &* step, 4 &* step, 5 &* step, 6 &* step, 7 &* step)
     for e in 0..<B {
-        padImage(xpad, input, g, example: e)
+        padImage(xpad, input, g, example: e, bordersZero: e > 0)
         let out = output + e * g.outputSize
         for oh in 0..<OH {
             let rowStart = xpad + oh * S * Wp * C
@@ -625,8 +649,22 @@ func conv2dDirectWeightGradient(dweights: UnsafeMutablePointer<Float>, doutput: 
 
 /// DWT (9 x 16, `dwt`) of `conv2dDirectWeightGradient` with the accumulators in registers; the padded
 /// image goes where the reference puts it in the scratch.
+@inline(never)
 private func directWeightGradient9Taps(dwt: UnsafeMutablePointer<Float>, doutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
                                        batch B: Int, geometry g: ConvGeometry) {
+    let rowFloats = g.outWidth * g.outChannels
+    directWeightGradient9TapsRows(dwt: dwt, input: input, batch: B, geometry: g, biasSum: nil) { e, oh in
+        doutput + e * g.outputSize + oh * rowFloats
+    }
+}
+
+/// The loops of `directWeightGradient9Taps`, with dZ's row oh of example e (OW x OC floats) at
+/// `row(e, oh)`, asked for in order (e, then oh). With `biasSum` (OC = 16), also the bias
+/// gradient's column sums: biasSum (16 floats) += each dZ row's vector, positions in the same order.
+@inline(__always)
+private func directWeightGradient9TapsRows(dwt: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
+                                           geometry g: ConvGeometry, biasSum: UnsafeMutablePointer<Float>?,
+                                           row: (_ e: Int, _ oh: Int) -> UnsafePointer<Float>) {
     let (C, K, S, OC) = (g.inChannels, g.kernel, g.stride, g.outChannels)
     let (OH, OW, Wp) = (g.outHeight, g.outWidth, g.inWidth + 2 * g.pad)
     let xpad = dwt + 9 * 16 + 16
@@ -636,11 +674,12 @@ private func directWeightGradient9Taps(dwt: UnsafeMutablePointer<Float>, doutput
     let o = (0..<9).map { ($0 / span) * Wp * C + $0 % span }
     let (o0, o1, o2, o3, o4, o5, o6, o7, o8) = (o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8])
     var a0 = SIMD16<Float>(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0
+    var bsum = biasSum.map { load16($0) } ?? SIMD16<Float>()
     tile.update(repeating: 0, count: 16)
     for e in 0..<B {
-        padImage(xpad, input, g, example: e)
-        var d = doutput + e * g.outputSize
+        padImage(xpad, input, g, example: e, bordersZero: e > 0)
         for oh in 0..<OH {
+            var d = row(e, oh)
             var x = xpad + oh * S * Wp * C
             for _ in 0..<OW {
                 let dv: SIMD16<Float>
@@ -650,6 +689,7 @@ private func directWeightGradient9Taps(dwt: UnsafeMutablePointer<Float>, doutput
                     for i in 0..<OC { tile[i] = d[i] }
                     dv = load16(tile)
                 }
+                if biasSum != nil { bsum += dv }
                 a0.addProduct(SIMD16(repeating: x[o0]), dv)
                 a1.addProduct(SIMD16(repeating: x[o1]), dv)
                 a2.addProduct(SIMD16(repeating: x[o2]), dv)
@@ -665,6 +705,49 @@ private func directWeightGradient9Taps(dwt: UnsafeMutablePointer<Float>, doutput
         }
     }
     for (t, a) in [a0, a1, a2, a3, a4, a5, a6, a7, a8].enumerated() { store16(a, dwt + t * 16) }
+    if let biasSum { store16(bsum, biasSum) }
+}
+
+extension ConvGeometry {
+    /// Whether `conv2dDirectBackwardThroughPool` applies: the nine-accumulator weight gradient with
+    /// 16 output channels (one vector per position) and an output of whole 2 x 2 pooling windows.
+    public var directBackwardThroughPoolApplies: Bool {
+        usesDirect && patchSize == 9 && outChannels == 16 && outHeight % 2 == 0 && outWidth % 2 == 0
+    }
+}
+
+/// The backward pass of a first convolution (no input gradient) followed by ReLU and a 2 x 2
+/// max-pool, from the pool's output gradient `dpooled` (B, OH/2, OW/2, 16): the weight and bias
+/// gradients (overwritten, or added to when `accumulate`) that
+///     maxPool2x2Backward(dZ, dpooled, input: activations, output: pooled, ..., reluMask: true)
+///     conv2dBackward(doutput: dZ, input: input, ..., dinput: nil, accumulate: accumulate)
+/// give, bit for bit, without writing dZ (16 floats per position, 50 KB per 28 x 28 example) to a
+/// buffer and reading it back twice: the pool's backward pass writes each pair of dZ rows into
+/// `rows` (2 x OW x 16 floats, in L1), and one loop over the positions in order adds each dZ vector
+/// to the nine weight accumulators (`directWeightGradient9Taps`'s FMAs) and to the bias sum, whose
+/// additions are those of `biasGradient` (from +0) or `addColumnSums` (from dbias) in the same
+/// row order. `activations` are the convolution's ReLU outputs (the pool's input), `pooled` the
+/// pool's output. Requires `g.directBackwardThroughPoolApplies`; `scratch`: `g.directScratchCount`.
+func conv2dDirectBackwardThroughPool(dweights: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>,
+                                     dpooled: UnsafePointer<Float>, pooled: UnsafePointer<Float>,
+                                     activations: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
+                                     geometry g: ConvGeometry, accumulate: Bool, scratch: UnsafeMutablePointer<Float>,
+                                     rows: UnsafeMutablePointer<Float>) {
+    precondition(g.directBackwardThroughPoolApplies, "conv2dDirectBackwardThroughPool: geometry outside the fused path")
+    let (OH, OW) = (g.outHeight, g.outWidth)
+    let pooledRow = OW / 2 * 16, activationRow = OW * 16
+    // The bias sum lives in the scratch's padded-bias slot (after DWT) while the loop runs.
+    let biasSum = scratch + 9 * 16
+    if accumulate { biasSum.update(from: dbias, count: 16) } else { biasSum.update(repeating: 0, count: 16) }
+    directWeightGradient9TapsRows(dwt: scratch, input: input, batch: B, geometry: g, biasSum: biasSum) { e, oh in
+        guard oh % 2 == 0 else { return UnsafePointer(rows + activationRow) }
+        let window = (e * (OH / 2) + oh / 2) * pooledRow
+        maxPool2x2Backward(rows, dpooled + window, input: activations + (e * OH + oh) * activationRow, output: pooled + window,
+                           batch: 1, height: 2, width: OW, channels: 16, reluMask: true)
+        return UnsafePointer(rows)
+    }
+    dbias.update(from: biasSum, count: 16)
+    mergeDirectWeightGradient(dweights, dwt: scratch, g, accumulate: accumulate)
 }
 
 /// dweights[oc, tap] = DWT[tap, oc], or += when `accumulate`.

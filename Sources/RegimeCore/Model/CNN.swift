@@ -338,13 +338,30 @@ public final class CNN: Network {
             if case .pool = ops[i], i > 0, case .conv = ops[i - 1] { return true }
             return false
         }
+        // Ungated, a first convolution that `directBackwardThroughPoolApplies` to and the pool after
+        // it go backward in one pass (`conv2dDirectBackwardThroughPool`): its output gradient is never
+        // written to a block buffer.
+        var throughPool: (ConvGeometry, weights: Int, bias: Int)?
+        if gates == nil, spatial >= 2, case .conv(let g, let w, let b) = ops[0], g.directBackwardThroughPoolApplies,
+           case .pool = ops[1] {
+            throughPool = (g, w, b)
+        }
         for first in stride(from: 0, to: B, by: block) {
             let count = min(block, B - first)
-            for i in stride(from: spatial - 1, through: 0, by: -1) {
-                let dz = i == spatial - 1 ? dout(i) + first * outputSizes[i] : UnsafePointer(blockGradients[i % 2].pointer)
+            func dz(_ i: Int) -> UnsafePointer<Float> {
+                i == spatial - 1 ? dout(i) + first * outputSizes[i] : UnsafePointer(blockGradients[i % 2].pointer)
+            }
+            for i in stride(from: spatial - 1, through: throughPool == nil ? 0 : 2, by: -1) {
                 let dx = i > 0 ? blockGradients[(i - 1) % 2].pointer : nil
-                backwardOp(i, parameters: parameters, input: opInput(i, x0), dout: dz, dinput: dx, gradients: gradients,
+                backwardOp(i, parameters: parameters, input: opInput(i, x0), dout: dz(i), dinput: dx, gradients: gradients,
                            first: first, count: count, accumulate: first > 0, gate: gate(gates, op: i), fusedMask: fused[i])
+            }
+            if let (g, w, b) = throughPool {
+                conv2dDirectBackwardThroughPool(dweights: gradients + w, dbias: gradients + b, dpooled: dz(1),
+                                                pooled: outputs[1].pointer + first * outputSizes[1],
+                                                activations: outputs[0].pointer + first * outputSizes[0],
+                                                input: x0 + first * inputSizes[0], batch: count, geometry: g, accumulate: first > 0,
+                                                scratch: cols.pointer, rows: blockGradients[0].pointer)
             }
         }
     }
