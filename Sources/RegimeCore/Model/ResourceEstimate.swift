@@ -81,7 +81,8 @@ func saturatingSum(_ terms: [Int]) -> Int {
 ///   softmax probabilities (R x H x T x T rounded up to 16 columns) and the ReLU layer R*T x F;
 ///   the final LayerNorm (R*T x D and two R*T vectors), pooled, logits, dX, dtmp (R*T x D each),
 ///   dwide (R*T x max(F, 3D)), dpooled; plus, independent of R, the attention scratch and the grouped
-///   backward's packed operands (each block's W2, W1, Wo, Wqkv and dW2^T, one group's activation rows).
+///   backward's packed operands (each block's W2, W1, Wo, Wqkv and dW2^T; a group's activation rows,
+///   twice: a shorter last group packs its own).
 public struct ArchitectureSizes: Sendable {
     public let parameterCount: Int
     /// Parameter groups (layers whose weight update is measured): curve columns.
@@ -210,12 +211,13 @@ public struct ArchitectureSizes: Sendable {
             _ = try checkedSum(try checkedProduct(2, D / H, paddedTokens), try checkedProduct(T, paddedTokens))
             let attention = AttentionShape(tokens: T, dim: D, heads: H)
             // The grouped backward pass's operands: per block W2, W1, Wo, Wqkv packed and dW2^T,
-            // and a group's rows of an activation packed (at most `gemmKC` rows).
+            // and a group's rows of an activation packed (at most `gemmKC` rows; a shorter last
+            // group has a pack of its own, so two).
             let backwardPacked = try checkedSum(GEMMPackedB.floats(k: D, n: F), GEMMPackedB.floats(k: F, n: D),
                                                 GEMMPackedB.floats(k: D, n: D), GEMMPackedB.floats(k: try checkedProduct(3, D), n: D),
                                                 try checkedProduct(F, D))
             fixedWorkspaceFloats = try checkedSum(max(attention.scratchCount, D) + 1,  // + the 1-float placeholder of E without a class token
-                                                  try checkedProduct(L, backwardPacked), GEMMPackedB.floats(k: gemmKC, n: D))
+                                                  try checkedProduct(L, backwardPacked), try checkedProduct(2, GEMMPackedB.floats(k: gemmKC, n: D)))
             packsProbeInput = false
         }
         patternUnits = units
