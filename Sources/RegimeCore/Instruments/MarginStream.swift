@@ -44,10 +44,9 @@ struct MarginStream {
         next = start + count
         let squaredEnd = n - n % 8, end = start + count
         // Locals, kept in registers (stored properties went through memory).
-        var low = lanes.lowHalf, high = lanes.highHalf  // lanes 0-3 and 4-7 (`loadWidened4`)
-        var below = self.below, kept = self.kept
+        var squares = lanes, below = self.below, kept = self.kept
         defer {
-            lanes = SIMD8(lowHalf: low, highHalf: high)
+            lanes = squares
             self.below = below
             self.kept = kept
         }
@@ -56,8 +55,7 @@ struct MarginStream {
             let x = z[i - start]
             if i < squaredEnd {
                 let wide = Double(x)
-                let lane = i % 8
-                if lane < 4 { low[lane] = low[lane].addingProduct(wide, wide) } else { high[lane - 4] = high[lane - 4].addingProduct(wide, wide) }
+                squares[i % 8] = squares[i % 8].addingProduct(wide, wide)
             } else {
                 tail[i - squaredEnd] = x
             }
@@ -87,20 +85,19 @@ struct MarginStream {
         let bodyEnd = i + max(0, min(end, squaredEnd) - i) / 16 * 16
         let magnitude = SIMD16<UInt32>(repeating: 0x7FFF_FFFF), zero = SIMD16<UInt32>()
         precondition(lower[3] == 0 && widths[3] == 0, "margin stream: three bands at most")
+        precondition(all(lower .< 0x8000_0000), "margin stream: bands are magnitudes")
         let l0 = SIMD16<UInt32>(repeating: lower[0]), l1 = SIMD16<UInt32>(repeating: lower[1])
         let l2 = SIMD16<UInt32>(repeating: lower[2])
         let w0 = SIMD16<UInt32>(repeating: widths[0]), w1 = SIMD16<UInt32>(repeating: widths[1])
         let w2 = SIMD16<UInt32>(repeating: widths[2])
-        precondition(all(lower .< 0x8000_0000), "margin stream: bands are magnitudes")
-        var lanes8 = SIMD8<Double>(lowHalf: low, highHalf: high)
         while i < bodyEnd {
             let blockEnd = min(bodyEnd, i + 16 << 20)
             var c0 = zero, c1 = zero, c2 = zero
             while i < blockEnd {
                 let p = z + (i - start)
                 let a0 = loadWidened8(p), a1 = loadWidened8(p + 8)
-                lanes8.addProduct(a0, a0)
-                lanes8.addProduct(a1, a1)
+                squares.addProduct(a0, a0)
+                squares.addProduct(a1, a1)
                 let a = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<UInt32>.self) & magnitude
                 let d0 = a &- l0, d1 = a &- l1, d2 = a &- l2
                 c0 &+= d0 &>> 31
@@ -117,7 +114,6 @@ struct MarginStream {
             }
             below &+= SIMD4(Int(c0.wrappedSum()), Int(c1.wrappedSum()), Int(c2.wrappedSum()), 0)
         }
-        (low, high) = (lanes8.lowHalf, lanes8.highHalf)
         while i < end { one(i); i += 1 }
     }
 
