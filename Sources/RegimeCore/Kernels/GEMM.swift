@@ -154,6 +154,13 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
     // A row-major B (op(B) = B) is not packed either: a full 32-column sliver is read in place
     // (row p at b + p * ldb), and only a panel's last sliver, when narrower, is packed.
     let bInPlace = packedB == nil && !transB
+    // A transposed (op(A) = A^T) with at most two 32-column slivers of C (n <= 64) is not packed
+    // either: step p of a 12-row tile is 12 adjacent floats of A's row p, read in place
+    // (`gemmKernel12x32Columns`); only edge tiles pack their sliver. Why: such a product (the
+    // ViT's weight gradients dW = dY^T X, n = D = 64) reads each packed float only once per
+    // column sliver, so the packing's stores (the whole of dY rewritten, each line from L2)
+    // cost as much as the kernel saves; with more columns the packed sliver is reused more.
+    let aColumnsInPlace = packedA == nil && transA && n <= 2 * nr
 
     let (bPack, bCapacity) = packedB == nil ? GEMMScratch.take(kcMax * ncMax) : (c, 0)
     let (aPack, aCapacity) = packedA == nil ? GEMMScratch.take(mcMax * kcMax) : (c, 0)
@@ -193,7 +200,7 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
                     let aBlock: UnsafePointer<Float>
                     if let packedA {
                         aBlock = packedA + gemmPackedAOffset(pc: pc, ic: ic, kc: kc, m: m)
-                    } else if !transA {
+                    } else if !transA || aColumnsInPlace {
                         aBlock = UnsafePointer(aPack)  // a sliver is packed only for its edge tiles
                     } else {
                         gemmPackA(transA: transA, a: a, lda: lda, row0: ic, col0: pc, mc: mc, kc: kc, dst: aPack)
@@ -206,7 +213,8 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
                         // A stored row-major (!transA) and not packed: full tiles read it in place
                         // (`gemmKernel12x32Rows`); an edge tile packs its sliver first, as `gemmPackA`.
                         let aRows = packedA == nil && !transA ? a + (ic + ir) * lda + pc : nil
-                        var sliverPacked = aRows == nil
+                        let aColumns = aColumnsInPlace ? a + pc * lda + ic + ir : nil
+                        var sliverPacked = aRows == nil && aColumns == nil
                         var jr = 0
                         while jr < nc {
                             let nrNow = min(nr, nc - jr)
@@ -217,6 +225,9 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
                             if mrNow == mr && nrNow == nr, let aRows {
                                 gemmKernel12x32Rows(kc: kc, a: aRows, lda: lda, b: bSliver, ldb: bStride, c: cTile, ldc: ldc,
                                                     alpha: alpha, beta: betaNow, betaIsZero: betaIsZero)
+                            } else if mrNow == mr && nrNow == nr, let aColumns {
+                                gemmKernel12x32Columns(kc: kc, a: aColumns, lda: lda, b: bSliver, ldb: bStride, c: cTile,
+                                                       ldc: ldc, alpha: alpha, beta: betaNow, betaIsZero: betaIsZero)
                             } else if mrNow == mr && nrNow == nr {
                                 gemmKernel12x32(kc: kc, a: aSliver, b: bSliver, ldb: bStride, c: cTile, ldc: ldc,
                                                 alpha: alpha, beta: betaNow, betaIsZero: betaIsZero)
@@ -237,6 +248,11 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
                             } else {
                                 if !sliverPacked, let aRows {
                                     gemmPackTransposed(src: aRows, ld: lda, rows: mrNow, kc: kc, dst: aPack + ir * kc, dstStride: mr)
+                                    sliverPacked = true
+                                }
+                                if !sliverPacked, aColumns != nil {
+                                    gemmPackA(transA: true, a: a, lda: lda, row0: ic + ir, col0: pc, mc: mrNow, kc: kc,
+                                              dst: aPack + ir * kc)
                                     sliverPacked = true
                                 }
                                 gemmEdgeTile(kc: kc, a: aSliver, b: bSliver, ldb: bStride, mr: mrNow, nr: nrNow, c: cTile,
@@ -668,11 +684,30 @@ internal func gemmKernel12x32Rows(kc: Int, a: UnsafePointer<Float>, lda: Int, b:
                   betaIsZero: betaIsZero)
 }
 
-/// The body of both 12 x 32 kernels: A's element (i, p) at a[i * rowStride + p * stepStride], B's
+/// `gemmKernel12x32` reading A^T in place: op(A)'s rows i in 0..<12 are columns of a row-major A
+/// (row stride `lda`), element (i, p) at a[p * lda + i], so step p broadcasts 12 adjacent floats
+/// of A's row p. The same FMAs in the same order on the same values as the packed kernel, so the
+/// same bits; it saves `gemmPackA`'s dealing of A's rows into slivers (see `gemmBlocked`). Each
+/// step reads one or two new lines of A (rows lda apart, from L2), so the kernel asks for the
+/// step `gemmColumnsPrefetchSteps` ahead (both ends of its 12 floats): without that, perf put the
+/// kernel's samples on the FMAs waiting for the first, fifth and ninth broadcast of a step.
+@inline(never)
+internal func gemmKernel12x32Columns(kc: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int = gemmNR,
+                                     c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool) {
+    gemmTile12x32(kc: kc, a: a, rowStride: 1, stepStride: lda, b: b, ldb: ldb, c: c, ldc: ldc, alpha: alpha, beta: beta,
+                  betaIsZero: betaIsZero, prefetchSteps: gemmColumnsPrefetchSteps)
+}
+
+/// How many steps ahead `gemmKernel12x32Columns` prefetches A: a step is at least 12 cycles (24
+/// FMAs on two ports), an L2 hit ~16, and the rows come from L2 or L3.
+internal let gemmColumnsPrefetchSteps = 8
+
+/// The body of the 12 x 32 kernels: A's element (i, p) at a[i * rowStride + p * stepStride], B's
 /// row p (32 floats) at b + p * ldb.
 @inline(__always)
 internal func gemmTile12x32(kc: Int, a: UnsafePointer<Float>, rowStride rs: Int, stepStride cs: Int, b: UnsafePointer<Float>,
-                            ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool) {
+                            ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool,
+                            prefetchSteps: Int = 0) {
     let bStep = ldb * MemoryLayout<Float>.stride
     var c0_0 = SIMD16<Float>(), c0_1 = SIMD16<Float>()
     var c1_0 = SIMD16<Float>(), c1_1 = SIMD16<Float>()
@@ -689,6 +724,9 @@ internal func gemmTile12x32(kc: Int, a: UnsafePointer<Float>, rowStride rs: Int,
     var ap = a
     var bp = UnsafeRawPointer(b)
     for _ in 0..<kc {
+        if prefetchSteps > 0 {  // step p + prefetchSteps's 12 floats (a hint: past A's end it does nothing)
+            prefetchBytes(ap + prefetchSteps &* cs, count: (11 &* rs &+ 1) &* MemoryLayout<Float>.stride)
+        }
         let b0 = bp.loadUnaligned(fromByteOffset: 0, as: SIMD16<Float>.self)
         let b1 = bp.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
         let a0 = ap[0 * rs]
