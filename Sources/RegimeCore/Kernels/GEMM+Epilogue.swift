@@ -75,10 +75,12 @@ func sgemmWithEpilogue(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int
     func tile(_ rows: Range<Int>, _ columns: Range<Int>) {
         gemmApplyEpilogue(epilogue, c: c, ldc: ldc, rows: rows, columns: columns)
     }
-    if let packedB {
-        sgemm(m: m, a: a, lda: lda, packedB: packedB, alpha: 1, beta: 0, c: c, ldc: ldc, finished: tile)
-    } else {
-        sgemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: lda, b: b!, ldb: ldb, beta: 0, c: c,
-              ldc: ldc, finished: tile)
-    }
+    if m == 0 { return }
+    // The bias epilogue goes into the kernel where it can (`gemmBlocked`'s bias: the full tiles of
+    // a one-depth-block product add the bias and ReLU in registers; the hook gets the others).
+    var bias: UnsafePointer<Float>?, relu = false
+    if case let .bias(b, r) = epilogue { (bias, relu) = (b, r) }
+    let packed = packedB.map { UnsafePointer($0.pointer) }
+    gemmBlocked(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: lda, b: packed ?? b!, ldb: packed == nil ? ldb : 1,
+                beta: 0, c: c, ldc: ldc, kcBlock: gemmKC, ncBlock: gemmNC, packedB: packed, bias: bias, relu: relu, finished: tile)
 }

@@ -138,12 +138,16 @@ public func sgemmReference(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a
 /// (`a` and `transA` are then unused), with `packedB` (a `GEMMPackedB` of this k and n) likewise
 /// op(B) (`b`, `ldb`, `transB` unused); both are packed with the default KC and NC: the same
 /// blocks, the same bits (GEMM+Packed.swift). `finished` is called on each tile of C once it is
-/// final (`GEMMTileHook`).
+/// final (`GEMMTileHook`). With `bias`, a product of one depth block with beta = 0 adds bias[j]
+/// (then, with `relu`, the ReLU) to the full 12 x 32 tiles read in place as the kernel stores them
+/// (`gemmKernel12x32RowsBias`), and `finished` is not called for those tiles: what
+/// `sgemmWithEpilogue`'s bias epilogue would do to them, without reading them back.
 internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                           a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                           beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
                           kcBlock: Int, ncBlock: Int, mcBlock: Int = gemmMC, packedA: UnsafePointer<Float>? = nil,
-                          packedB: UnsafePointer<Float>? = nil, finished: GEMMTileHook = { _, _ in }) {
+                          packedB: UnsafePointer<Float>? = nil, bias: UnsafePointer<Float>? = nil, relu: Bool = false,
+                          finished: GEMMTileHook = { _, _ in }) {
     let mr = gemmMR, nr = gemmNR
     // Balanced blocks: k in ceil(k / KC) nearly equal parts, n in ceil(n / NC) equal parts
     // rounded up to NR, so that no block is a thin remainder.
@@ -222,7 +226,12 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
                             let inPlace = bInPlace && jr < fullSlivers
                             let bSliver = inPlace ? b + pc * ldb + jc + jr : bPanel + (bInPlace ? jr - fullSlivers : jr) * kc
                             let bStride = inPlace ? ldb : nr
-                            if mrNow == mr && nrNow == nr, let aRows {
+                            var biasAdded = false
+                            if mrNow == mr && nrNow == nr, let aRows, let bias, kc == k, betaIsZero {
+                                gemmKernel12x32RowsBias(kc: kc, a: aRows, lda: lda, b: bSliver, ldb: bStride, c: cTile, ldc: ldc,
+                                                        alpha: alpha, bias: bias + jc + jr, relu: relu)
+                                biasAdded = true
+                            } else if mrNow == mr && nrNow == nr, let aRows {
                                 gemmKernel12x32Rows(kc: kc, a: aRows, lda: lda, b: bSliver, ldb: bStride, c: cTile, ldc: ldc,
                                                     alpha: alpha, beta: betaNow, betaIsZero: betaIsZero)
                             } else if mrNow == mr && nrNow == nr, let aColumns {
@@ -258,7 +267,9 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
                                 gemmEdgeTile(kc: kc, a: aSliver, b: bSliver, ldb: bStride, mr: mrNow, nr: nrNow, c: cTile,
                                              ldc: ldc, alpha: alpha, beta: betaNow, betaIsZero: betaIsZero, tile: tile)
                             }
-                            if pc + kc == k { finished((ic + ir)..<(ic + ir + mrNow), (jc + jr)..<(jc + jr + nrNow)) }
+                            if pc + kc == k && !biasAdded {
+                                finished((ic + ir)..<(ic + ir + mrNow), (jc + jr)..<(jc + jr + nrNow))
+                            }
                             jr += nr
                         }
                         ir += mr
@@ -373,6 +384,19 @@ internal func gemmScaleC(m: Int, n: Int, beta: Float, c: UnsafeMutablePointer<Fl
 internal func gemmStore(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
 }
+
+/// p[0..<16] = v, or with `bias` z = v + bias and, with `relu`, z > 0 ? z : 0 (NaN to 0 as well):
+/// `addBias(relu:)`'s operations on a stored v.
+@inline(__always)
+internal func gemmStore(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, plus bias: SIMD16<Float>?, relu: Bool) {
+    guard let bias else { return gemmStore(v, p) }
+    let z = v + bias
+    gemmStore(relu ? z.replacing(with: 0, where: .!(z .> 0)) : z, p)
+}
+
+/// bias[0..<16].
+@inline(__always)
+internal func gemmLoad(_ p: UnsafePointer<Float>) -> SIMD16<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) }
 
 /// p[0..<16] = v + vb * p[0..<16] with one FMA per lane (`v` is already alpha * acc).
 @inline(__always)
@@ -684,6 +708,17 @@ internal func gemmKernel12x32Rows(kc: Int, a: UnsafePointer<Float>, lda: Int, b:
                   betaIsZero: betaIsZero)
 }
 
+/// `gemmKernel12x32Rows` with beta = 0 that stores alpha * acc + bias[j] (and with `relu` its
+/// ReLU) instead of alpha * acc: the operations `addBias(relu:)` applies to the stored tile, on
+/// the values still in registers, so the same bits without storing, reloading and storing again.
+@inline(never)
+internal func gemmKernel12x32RowsBias(kc: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int = gemmNR,
+                                      c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, bias: UnsafePointer<Float>,
+                                      relu: Bool) {
+    gemmTile12x32(kc: kc, a: a, rowStride: lda, stepStride: 1, b: b, ldb: ldb, c: c, ldc: ldc, alpha: alpha, beta: 0,
+                  betaIsZero: true, bias: bias, relu: relu)
+}
+
 /// `gemmKernel12x32` reading A^T in place: op(A)'s rows i in 0..<12 are columns of a row-major A
 /// (row stride `lda`), element (i, p) at a[p * lda + i], so step p broadcasts 12 adjacent floats
 /// of A's row p. The same FMAs in the same order on the same values as the packed kernel, so the
@@ -707,7 +742,7 @@ internal let gemmColumnsPrefetchSteps = 8
 @inline(__always)
 internal func gemmTile12x32(kc: Int, a: UnsafePointer<Float>, rowStride rs: Int, stepStride cs: Int, b: UnsafePointer<Float>,
                             ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, betaIsZero: Bool,
-                            prefetchSteps: Int = 0) {
+                            prefetchSteps: Int = 0, bias: UnsafePointer<Float>? = nil, relu: Bool = false) {
     let bStep = ldb * MemoryLayout<Float>.stride
     var c0_0 = SIMD16<Float>(), c0_1 = SIMD16<Float>()
     var c1_0 = SIMD16<Float>(), c1_1 = SIMD16<Float>()
@@ -770,18 +805,19 @@ internal func gemmTile12x32(kc: Int, a: UnsafePointer<Float>, rowStride rs: Int,
     }
     let va = SIMD16<Float>(repeating: alpha)
     if betaIsZero {
-        gemmStore(va * c0_0, c + 0 * ldc); gemmStore(va * c0_1, c + 0 * ldc + 16)
-        gemmStore(va * c1_0, c + 1 * ldc); gemmStore(va * c1_1, c + 1 * ldc + 16)
-        gemmStore(va * c2_0, c + 2 * ldc); gemmStore(va * c2_1, c + 2 * ldc + 16)
-        gemmStore(va * c3_0, c + 3 * ldc); gemmStore(va * c3_1, c + 3 * ldc + 16)
-        gemmStore(va * c4_0, c + 4 * ldc); gemmStore(va * c4_1, c + 4 * ldc + 16)
-        gemmStore(va * c5_0, c + 5 * ldc); gemmStore(va * c5_1, c + 5 * ldc + 16)
-        gemmStore(va * c6_0, c + 6 * ldc); gemmStore(va * c6_1, c + 6 * ldc + 16)
-        gemmStore(va * c7_0, c + 7 * ldc); gemmStore(va * c7_1, c + 7 * ldc + 16)
-        gemmStore(va * c8_0, c + 8 * ldc); gemmStore(va * c8_1, c + 8 * ldc + 16)
-        gemmStore(va * c9_0, c + 9 * ldc); gemmStore(va * c9_1, c + 9 * ldc + 16)
-        gemmStore(va * c10_0, c + 10 * ldc); gemmStore(va * c10_1, c + 10 * ldc + 16)
-        gemmStore(va * c11_0, c + 11 * ldc); gemmStore(va * c11_1, c + 11 * ldc + 16)
+        let bias0 = bias.map { gemmLoad($0) }, bias1 = bias.map { gemmLoad($0 + 16) }
+        gemmStore(va * c0_0, c + 0 * ldc, plus: bias0, relu: relu); gemmStore(va * c0_1, c + 0 * ldc + 16, plus: bias1, relu: relu)
+        gemmStore(va * c1_0, c + 1 * ldc, plus: bias0, relu: relu); gemmStore(va * c1_1, c + 1 * ldc + 16, plus: bias1, relu: relu)
+        gemmStore(va * c2_0, c + 2 * ldc, plus: bias0, relu: relu); gemmStore(va * c2_1, c + 2 * ldc + 16, plus: bias1, relu: relu)
+        gemmStore(va * c3_0, c + 3 * ldc, plus: bias0, relu: relu); gemmStore(va * c3_1, c + 3 * ldc + 16, plus: bias1, relu: relu)
+        gemmStore(va * c4_0, c + 4 * ldc, plus: bias0, relu: relu); gemmStore(va * c4_1, c + 4 * ldc + 16, plus: bias1, relu: relu)
+        gemmStore(va * c5_0, c + 5 * ldc, plus: bias0, relu: relu); gemmStore(va * c5_1, c + 5 * ldc + 16, plus: bias1, relu: relu)
+        gemmStore(va * c6_0, c + 6 * ldc, plus: bias0, relu: relu); gemmStore(va * c6_1, c + 6 * ldc + 16, plus: bias1, relu: relu)
+        gemmStore(va * c7_0, c + 7 * ldc, plus: bias0, relu: relu); gemmStore(va * c7_1, c + 7 * ldc + 16, plus: bias1, relu: relu)
+        gemmStore(va * c8_0, c + 8 * ldc, plus: bias0, relu: relu); gemmStore(va * c8_1, c + 8 * ldc + 16, plus: bias1, relu: relu)
+        gemmStore(va * c9_0, c + 9 * ldc, plus: bias0, relu: relu); gemmStore(va * c9_1, c + 9 * ldc + 16, plus: bias1, relu: relu)
+        gemmStore(va * c10_0, c + 10 * ldc, plus: bias0, relu: relu); gemmStore(va * c10_1, c + 10 * ldc + 16, plus: bias1, relu: relu)
+        gemmStore(va * c11_0, c + 11 * ldc, plus: bias0, relu: relu); gemmStore(va * c11_1, c + 11 * ldc + 16, plus: bias1, relu: relu)
     } else {
         let vb = SIMD16<Float>(repeating: beta)
         gemmUpdate(va * c0_0, vb, c + 0 * ldc); gemmUpdate(va * c0_1, vb, c + 0 * ldc + 16)
