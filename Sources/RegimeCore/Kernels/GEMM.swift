@@ -715,8 +715,13 @@ internal func gemmKernel12x32Rows(kc: Int, a: UnsafePointer<Float>, lda: Int, b:
 internal func gemmKernel12x32RowsBias(kc: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int = gemmNR,
                                       c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, bias: UnsafePointer<Float>,
                                       relu: Bool) {
-    gemmTile12x32(kc: kc, a: a, rowStride: lda, stepStride: 1, b: b, ldb: ldb, c: c, ldc: ldc, alpha: alpha, beta: 0,
-                  betaIsZero: true, bias: bias, relu: relu)
+    if relu {  // (two copies of the tile, so that neither tests `relu` at its 24 stores)
+        gemmTile12x32(kc: kc, a: a, rowStride: lda, stepStride: 1, b: b, ldb: ldb, c: c, ldc: ldc, alpha: alpha, beta: 0,
+                      betaIsZero: true, bias: bias, relu: true)
+    } else {
+        gemmTile12x32(kc: kc, a: a, rowStride: lda, stepStride: 1, b: b, ldb: ldb, c: c, ldc: ldc, alpha: alpha, beta: 0,
+                      betaIsZero: true, bias: bias, relu: false)
+    }
 }
 
 /// `gemmKernel12x32` reading A^T in place: op(A)'s rows i in 0..<12 are columns of a row-major A
