@@ -23,3 +23,35 @@ static inline uint16_t regime_lane_bits16(regime_int32x16 lanes) {
     __builtin_memcpy(&bits, &mask, sizeof bits);
     return bits;
 }
+
+// Thirty-two 16-bit lanes (Swift imports this type as SIMD32<UInt16>).
+typedef uint16_t regime_uint16x32 __attribute__((ext_vector_type(32)));
+
+// Swift's generic SIMD code has no 16-bit lane operations that compile to single instructions
+// (its `&` and `&>>` on SIMD32<UInt16> became per-lane loops through the stack), so the margin
+// stream's 16-bit steps are these three.
+
+// The high 16 bits of each 32-bit lane of a (lanes 0-15 of the result) then of b (lanes 16-31),
+// sign bit cleared: one two-source word permute (AVX-512BW: vpermt2w) and one and, where a shift
+// and a narrowing per source take four instructions.
+static inline regime_uint16x32 regime_magnitude_halves32(regime_int32x16 a, regime_int32x16 b) {
+    regime_uint16x32 wa = (regime_uint16x32)a, wb = (regime_uint16x32)b;
+    return 0x7FFF & __builtin_shufflevector(wa, wb, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31, 33, 35, 37, 39, 41, 43, 45, 47, 49, 51, 53, 55, 57, 59, 61, 63);
+}
+
+// counts + (d >> 15) lane by lane: adds 1 where the top bit of d is set.
+static inline regime_uint16x32 regime_add_top_bits16(regime_uint16x32 counts, regime_uint16x32 d) {
+    return counts + (d >> 15);
+}
+
+typedef _Bool regime_bool32 __attribute__((ext_vector_type(32)));
+
+// Bit i set exactly when d0 < w0 or d1 < w1 or d2 < w2 in lane i (unsigned): three compares into
+// mask registers, their or, one kmovd.
+static inline uint32_t regime_lanes_below_any32(regime_uint16x32 d0, regime_uint16x32 w0, regime_uint16x32 d1,
+                                                regime_uint16x32 w1, regime_uint16x32 d2, regime_uint16x32 w2) {
+    regime_bool32 mask = __builtin_convertvector((d0 < w0) | (d1 < w1) | (d2 < w2), regime_bool32);
+    uint32_t bits;
+    __builtin_memcpy(&bits, &mask, sizeof bits);
+    return bits;
+}

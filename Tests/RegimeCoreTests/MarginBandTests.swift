@@ -141,6 +141,30 @@ final class MarginBandTests: XCTestCase {
     /// A pass whose layer is not delivered in order cannot be measured (the meter keeps no values
     /// to sum again); every network delivers in order (ProbeInstrumentTests.testTapGivesPreActivationsOfTheSamePass).
     /// Here the stream's refusal, which `measure` turns into a stop.
+    /// A guessed band holds the band [δ s / H, δ s H) the guess asks for, widened to edges that are
+    /// multiples of 2^16 (so the stream takes its 16-bit body) by less than 2^16 on each side; the
+    /// rerun's zero-width bands sit exactly at the limits.
+    func testGuessedBandsAreWidenedToHalfEdgesAndExactBandsAreNot() {
+        for s in [1e-30, 3e-7, 0.01, 0.7, 1, 2.5, 1e3, 3e30] {
+            for h in [1.02, 1.1, 1.6, 2.0] {
+                let (lower, widths) = MarginMeter.bandBits(rms: s, headroom: h)
+                XCTAssertTrue(MarginStream(lower: lower, widths: widths).halfAligned, "s \(s), H \(h): \(lower), \(widths)")
+                for (d, delta) in MarginMeter.deltas.enumerated() {
+                    let asked = MarginMeter.limitBits(MarginMeter.floatLimit(delta * s / h))
+                    let askedEnd = MarginMeter.limitBits(MarginMeter.floatLimit(delta * s * h))
+                    XCTAssertTrue(lower[d] <= asked && asked - lower[d] < 1 << 16, "s \(s), H \(h), δ \(delta): lower \(lower[d]) for \(asked)")
+                    let end = lower[d] + widths[d]
+                    XCTAssertTrue(end >= askedEnd && end - askedEnd < 1 << 16, "s \(s), H \(h), δ \(delta): end \(end) for \(askedEnd)")
+                }
+            }
+            let (lower, widths) = MarginMeter.bandBits(rms: s, headroom: nil)
+            XCTAssertEqual(widths, .zero, "s \(s)")
+            for (d, delta) in MarginMeter.deltas.enumerated() {
+                XCTAssertEqual(lower[d], MarginMeter.limitBits(MarginMeter.floatLimit(delta * s)), "s \(s), δ \(delta)")
+            }
+        }
+    }
+
     func testOutOfOrderPassIsRefused() {
         var stream = MarginStream(lower: .zero, widths: .zero)
         let z: [Float] = (0..<40).map { Float($0) }

@@ -36,11 +36,13 @@ final class ProbePassKernelTests: XCTestCase {
     /// The stream's lanes and sum of squares are the bits of `squareLanes` and `sumOfSquares`, and
     /// its counts below each band exact, over values drawn from every finite Float bit pattern
     /// (subnormals to 3.4e38, both signs), where the partial sums and the squares differ by
-    /// hundreds of binary orders of magnitude and d = a - lower spans both signs.
+    /// hundreds of binary orders of magnitude and d = a - lower spans both signs; with bands as
+    /// they come (the 32-bit body) and with edges rounded to multiples of 2^16 (the 16-bit body,
+    /// whose blocks of 32 leave heads and tails to the 32-bit body and the scalar steps).
     func testStreamedSquaresMatchOverEveryFloatMagnitude() {
         var rng = Xoshiro256(seed: 23, stream: 1)
         var band: [Float] = []
-        for count in [16, 17, 160, 4096 + 5] {
+        for (count, aligned) in [16, 17, 160, 4096 + 5, 31, 32, 33, 100, 4096 + 37].flatMap({ [($0, false), ($0, true)] }) {
             var z: [Float] = []
             while z.count < count {
                 let x = Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()))
@@ -50,9 +52,15 @@ final class ProbePassKernelTests: XCTestCase {
             let referenceTotal = z.withUnsafeBufferPointer { MarginMeter.sumOfSquares($0.baseAddress!, count: count) }
             // Three bands starting at magnitudes of the data (one at 0), 2^0 to 2^26 patterns wide.
             let magnitudes = z.map { $0.bitPattern & 0x7FFF_FFFF }
-            let lower = SIMD4<UInt32>(0, magnitudes[3], magnitudes[count / 2], 0)
-            let widths = SIMD4<UInt32>(1 << 26, 1, UInt32(1 + rng.nextInt(below: 1 << 26)), 0)
+            var lower = SIMD4<UInt32>(0, magnitudes[3], magnitudes[count / 2], 0)
+            var widths = SIMD4<UInt32>(1 << 26, 1, UInt32(1 + rng.nextInt(below: 1 << 26)), 0)
+            if aligned {  // edges rounded to multiples of 2^16: the 16-bit body (`addHalves`)
+                let upper = (lower &+ widths &+ 0xFFFF) & ~0xFFFF
+                lower &= ~0xFFFF
+                widths = upper &- lower
+            }
             var stream = MarginStream(lower: lower, widths: widths)
+            XCTAssertEqual(stream.halfAligned, aligned, "\(count) values, bands \(lower), \(widths)")
             band = [Float](repeating: 0, count: count)
             z.withUnsafeBufferPointer {
                 stream.add($0.baseAddress!, at: 0, count: count, total: count, band: &band, capacity: band.count)

@@ -1,3 +1,5 @@
+import CIntrinsics
+
 /// One pattern layer's probe pass as the margin meter sees it (docs/numerics.md, "Stability
 /// margins"): one pass over each delivered block of pre-activations, while it is in cache, that
 /// takes both what the margins need without keeping the values.
@@ -30,9 +32,13 @@ struct MarginStream {
     /// Values inside a band so far; the first `capacity` of them are in the band buffer.
     private(set) var kept = 0
 
+    /// Whether every band's edges are multiples of 2^16 (`addHalves`).
+    let halfAligned: Bool
+
     init(lower: SIMD4<UInt32>, widths: SIMD4<UInt32>) {
         self.lower = lower
         self.widths = widths
+        halfAligned = all((lower | (lower &+ widths)) & 0xFFFF .== 0)
     }
 
     /// Adds z[0..<count], the layer's values at positions start ..< start + count of a pass of n,
@@ -82,10 +88,12 @@ struct MarginStream {
         // the FMA chain: this form (zmm widening and FMAs, the counts from d_δ's sign instead of
         // a second compare) has 22 of them per 16 values where four ymm FMAs and compares had 31, and
         // took the stream from 6.0-6.4% of a tracked CNN step to 5.1-5.3% (perf, same bits).
-        let bodyEnd = i + max(0, min(end, squaredEnd) - i) / 16 * 16
-        let magnitude = SIMD16<UInt32>(repeating: 0x7FFF_FFFF), zero = SIMD16<UInt32>()
         precondition(lower[3] == 0 && widths[3] == 0, "margin stream: three bands at most")
         precondition(all(lower .< 0x8000_0000), "margin stream: bands are magnitudes")
+        if halfAligned { addHalves(z, from: &i, start: start, end: min(end, squaredEnd), squares: &squares, below: &below,
+                                   kept: &kept, band: band, capacity: capacity) }
+        let bodyEnd = i + max(0, min(end, squaredEnd) - i) / 16 * 16
+        let magnitude = SIMD16<UInt32>(repeating: 0x7FFF_FFFF), zero = SIMD16<UInt32>()
         let l0 = SIMD16<UInt32>(repeating: lower[0]), l1 = SIMD16<UInt32>(repeating: lower[1])
         let l2 = SIMD16<UInt32>(repeating: lower[2])
         let w0 = SIMD16<UInt32>(repeating: widths[0]), w1 = SIMD16<UInt32>(repeating: widths[1])
@@ -115,6 +123,53 @@ struct MarginStream {
             below &+= SIMD4(Int(c0.wrappedSum()), Int(c1.wrappedSum()), Int(c2.wrappedSum()), 0)
         }
         while i < end { one(i); i += 1 }
+    }
+
+    /// The body of `add` in blocks of 32 values, for bands whose edges are multiples of 2^16
+    /// (`halfAligned`), from position i (a multiple of 8) while a whole block fits before `end`:
+    /// the square lanes as the 16-value body adds them (values 8k ..< 8k + 8 of a block into lanes
+    /// 0-7, k = 0..<4, in order), and the counts and the kept values from the high 16 bits of each
+    /// magnitude, 32 to a vector (`loadMagnitudeHalves32`). Exact: with lower_δ = L 2^16 and
+    /// lower_δ + width_δ = U 2^16, a < lower_δ exactly when a >> 16 < L, and a is inside the band
+    /// exactly when L <= a >> 16 < U; a >> 16 and L are below 2^15, so d = (a >> 16) - L (wrapping,
+    /// 16 bits) has its top bit set exactly when a >> 16 < L, and d < U - L (unsigned) exactly
+    /// inside. The same counts and kept values as the 32-bit body, with the count and band
+    /// instructions shared by 32 values instead of 16: a block of 32 takes 19 vector instructions
+    /// beside the squares' 12, where two blocks of 16 took 32 beside the same 12. The 16-bit
+    /// counters add at most 1 per block and are flushed every 2^15 blocks.
+    @inline(__always)
+    private func addHalves(_ z: UnsafePointer<Float>, from i: inout Int, start: Int, end: Int, squares: inout SIMD8<Double>,
+                           below: inout SIMD4<Int>, kept: inout Int, band: UnsafeMutablePointer<Float>, capacity: Int) {
+        let bodyEnd = i + max(0, end - i) / 32 * 32
+        func half(_ bits: UInt32) -> SIMD32<UInt16> { SIMD32(repeating: UInt16(truncatingIfNeeded: bits >> 16)) }
+        let l0 = half(lower[0]), l1 = half(lower[1]), l2 = half(lower[2])
+        let w0 = half(widths[0]), w1 = half(widths[1]), w2 = half(widths[2])
+        func total(_ c: SIMD32<UInt16>) -> Int { (0..<32).reduce(0) { $0 + Int(c[$1]) } }
+        while i < bodyEnd {
+            let blockEnd = min(bodyEnd, i + 32 << 15)
+            var c0 = SIMD32<UInt16>(), c1 = SIMD32<UInt16>(), c2 = SIMD32<UInt16>()
+            while i < blockEnd {
+                let p = z + (i - start)
+                let a0 = loadWidened8(p), a1 = loadWidened8(p + 8), a2 = loadWidened8(p + 16), a3 = loadWidened8(p + 24)
+                squares.addProduct(a0, a0)
+                squares.addProduct(a1, a1)
+                squares.addProduct(a2, a2)
+                squares.addProduct(a3, a3)
+                let a = loadMagnitudeHalves32(p)
+                let d0 = a &- l0, d1 = a &- l1, d2 = a &- l2
+                c0 = regime_add_top_bits16(c0, d0)
+                c1 = regime_add_top_bits16(c1, d1)
+                c2 = regime_add_top_bits16(c2, d2)
+                var mask = regime_lanes_below_any32(d0, w0, d1, w1, d2, w2)
+                while mask != 0 {
+                    if kept < capacity { band[kept] = p[mask.trailingZeroBitCount] }
+                    kept += 1
+                    mask &= mask - 1
+                }
+                i += 32
+            }
+            below &+= SIMD4(total(c0), total(c1), total(c2), 0)
+        }
     }
 
     /// sum z^2 of the pass (the bits of `MarginMeter.sumOfSquares`), if it delivered all n values in order.

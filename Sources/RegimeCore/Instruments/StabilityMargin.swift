@@ -137,14 +137,22 @@ public final class MarginMeter {
         }
     }
 
-    /// The bands for a layer of RMS s: per δ, [limitBits(δ s / H), limitBits(δ s H)) as lower and
-    /// width; with no headroom, the zero-width band at limitBits(δ s) (counting below the limit).
+    /// The bands for a layer of RMS s: per δ, [limitBits(δ s / H), limitBits(δ s H)) widened to
+    /// edges that are multiples of 2^16 (bit patterns; 7 bits of mantissa, under 0.8% of the edge
+    /// each side, where H is at least 1.02), so that the stream counts from 16-bit halves
+    /// (`MarginStream.addHalves`), as lower and width; with no headroom, the zero-width band at
+    /// limitBits(δ s) (counting below the limit), as it is.
     static func bandBits(rms s: Double, headroom: Double?) -> (lower: SIMD4<UInt32>, widths: SIMD4<UInt32>) {
         var lower = SIMD4<UInt32>(), widths = SIMD4<UInt32>()
         for (d, delta) in deltas.enumerated() {
             let h = headroom ?? 1
             lower[d] = limitBits(floatLimit(delta * s / h))
             widths[d] = limitBits(floatLimit(delta * s * h)) - lower[d]
+            if headroom != nil {  // (limit bits are at most +infinity's, 0x7F80_0000: no overflow)
+                let upper = (lower[d] + widths[d] + 0xFFFF) & ~0xFFFF
+                lower[d] &= ~0xFFFF
+                widths[d] = upper - lower[d]
+            }
         }
         return (lower, widths)
     }

@@ -69,3 +69,13 @@ func prefetchBytes(_ start: UnsafeRawPointer, count: Int, forWriting: Bool = fal
 func laneBits(_ mask: SIMDMask<SIMD16<Int32>>) -> UInt16 {
     regime_lane_bits16(SIMD16<Int32>().replacing(with: -1, where: mask))
 }
+
+/// The high 16 bits of the magnitudes of the 32 floats at `p` (unaligned), in order: a magnitude's
+/// bit pattern rounded down to a multiple of 2^16, i.e. to 7 bits of mantissa. Two loads, one word
+/// permute and one and (`regime_magnitude_halves32`).
+@inline(__always)
+func loadMagnitudeHalves32(_ p: UnsafePointer<Float>) -> SIMD32<UInt16> {
+    let raw = UnsafeRawPointer(p)
+    return regime_magnitude_halves32(raw.loadUnaligned(as: SIMD16<Int32>.self),
+                                     raw.loadUnaligned(fromByteOffset: 64, as: SIMD16<Int32>.self))
+}
