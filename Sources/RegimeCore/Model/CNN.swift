@@ -56,6 +56,21 @@ public final class CNN: Network {
     public var preActivationTap: PreActivationTap?
     /// `Network.reusePackedWeights`: unused, this network keeps nothing derived from the weights between passes.
     public var reusePackedWeights = false
+    /// Opt-in (the `Trainer` sets it on its own network, which reads no `patternSource` after a
+    /// plain `forward`): an ungated `forward` of a network whose first two ops are a convolution
+    /// that `directBackwardThroughPoolApplies` to and a pool keeps that convolution's output only
+    /// for one block of examples at a time (`blockOutputs[0]`, in cache), not for the batch, and
+    /// `backward` computes it again, block by block, with the same kernel where
+    /// `conv2dDirectBackwardThroughPool` reads it. The batch's is 50 KB per 28 x 28 example (6.4 MB
+    /// for 128): writing it and reading it twice more (the pool, the backward pass) cost more than
+    /// the second convolution of a block does. The convolution of an example does not depend on
+    /// the others in its batch, so the values are the same bits; `patternSource(layer: 0)` is then
+    /// not available (a precondition) until a forward pass that keeps it. Gated passes, other
+    /// geometries and `forwardPatterns` keep today's behaviour.
+    public var recomputesFirstConvolution = false
+    /// Whether the last forward pass left the first convolution's batch output unwritten
+    /// (`recomputesFirstConvolution`).
+    private(set) var firstConvolutionInBlocks = false
 
     public init(spec: CNNSpec) {
         self.spec = spec
@@ -221,8 +236,17 @@ public final class CNN: Network {
 
     public func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
                         gates: GateMasks?) -> UnsafePointer<Float> {
-        forward(parameters: parameters, input: input, batch: B, gates: gates, ops: ops.count)
+        forward(parameters: parameters, input: input, batch: B, gates: gates, ops: ops.count,
+                firstInBlocks: recomputesFirstConvolution && gates == nil && firstConvolutionThroughPool != nil)
         return UnsafePointer(outputs[ops.count - 1].pointer)
+    }
+
+    /// The first convolution when it and the pool after it go backward in one pass
+    /// (`conv2dDirectBackwardThroughPool`, ungated passes only): it applies to the geometry and op 1 is a pool.
+    private var firstConvolutionThroughPool: (ConvGeometry, weights: Int, bias: Int)? {
+        guard spatialOpCount >= 2, case .conv(let g, let w, let b) = ops[0], g.directBackwardThroughPoolApplies,
+              case .pool = ops[1] else { return nil }
+        return (g, w, b)
     }
 
     /// Every op but the classifier (the last op; the pattern layers come before it).
@@ -240,15 +264,16 @@ public final class CNN: Network {
     }
 
     /// Ops 0..<`opCount` of the forward pass; spatial outputs in block buffers unless `keepSpatialOutputs`
-    /// (see `forwardPatterns`).
+    /// (see `forwardPatterns`), the first op's also when `firstInBlocks` (`recomputesFirstConvolution`).
     private func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
-                         gates: GateMasks?, ops opCount: Int, keepSpatialOutputs: Bool = true) {
+                         gates: GateMasks?, ops opCount: Int, keepSpatialOutputs: Bool = true, firstInBlocks: Bool = false) {
         reserve(examples: B)
         if let inputHWC { channelsLast(inputHWC.pointer, input, batch: B, shape: spec.input) }
         let x0 = channelLastInput(input)
         let spatial = min(spatialOpCount, opCount), block = spatialBlock(batch: B)
         // Op i's output rows for the block starting at `first`: the batch buffer's, or the block buffer.
-        let inBlock = (0..<spatial).map { !keepSpatialOutputs && $0 < spatialOpCount - 1 }
+        let inBlock = (0..<spatial).map { (!keepSpatialOutputs && $0 < spatialOpCount - 1) || ($0 == 0 && firstInBlocks) }
+        firstConvolutionInBlocks = firstInBlocks
         if inBlock.contains(true) && blockOutputs.isEmpty {
             let examples = spatialBlock(batch: capacity)
             blockOutputs = (0..<(spatialOpCount - 1)).map { FloatBuffer(count: examples * outputSizes[$0]) }
@@ -341,11 +366,8 @@ public final class CNN: Network {
         // Ungated, a first convolution that `directBackwardThroughPoolApplies` to and the pool after
         // it go backward in one pass (`conv2dDirectBackwardThroughPool`): its output gradient is never
         // written to a block buffer.
-        var throughPool: (ConvGeometry, weights: Int, bias: Int)?
-        if gates == nil, spatial >= 2, case .conv(let g, let w, let b) = ops[0], g.directBackwardThroughPoolApplies,
-           case .pool = ops[1] {
-            throughPool = (g, w, b)
-        }
+        let throughPool = gates == nil ? firstConvolutionThroughPool : nil
+        precondition(!firstConvolutionInBlocks || throughPool != nil, "backward: gates differ from the last forward pass's")
         for first in stride(from: 0, to: B, by: block) {
             let count = min(block, B - first)
             func dz(_ i: Int) -> UnsafePointer<Float> {
@@ -357,14 +379,25 @@ public final class CNN: Network {
                            first: first, count: count, accumulate: first > 0, gate: gate(gates, op: i), fusedMask: fused[i])
             }
             if let (g, w, b) = throughPool {
+                // The block's convolution output again, as the forward pass computed it (`recomputesFirstConvolution`).
+                var activations = UnsafePointer(outputs[0].pointer + first * outputSizes[0])
+                if firstConvolutionInBlocks {
+                    conv2dForward(output: blockOutputs[0].pointer, input: x0 + first * inputSizes[0], weights: parameters + w,
+                                  bias: parameters + b, batch: count, geometry: g, relu: true, cols: cols.pointer)
+                    activations = UnsafePointer(blockOutputs[0].pointer)
+                }
                 conv2dDirectBackwardThroughPool(dweights: gradients + w, dbias: gradients + b, dpooled: dz(1),
                                                 pooled: outputs[1].pointer + first * outputSizes[1],
-                                                activations: outputs[0].pointer + first * outputSizes[0],
+                                                activations: activations,
                                                 input: x0 + first * inputSizes[0], batch: count, geometry: g, accumulate: first > 0,
                                                 scratch: cols.pointer, rows: blockGradients[0].pointer)
             }
         }
     }
 
-    public func patternSource(layer: Int) -> UnsafePointer<Float> { UnsafePointer(outputs[patternOps[layer]].pointer) }
+    public func patternSource(layer: Int) -> UnsafePointer<Float> {
+        precondition(!(firstConvolutionInBlocks && patternOps[layer] == 0),
+                     "patternSource(layer: 0) after a forward pass that kept it in blocks (recomputesFirstConvolution)")
+        return UnsafePointer(outputs[patternOps[layer]].pointer)
+    }
 }

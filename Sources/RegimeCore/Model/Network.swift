@@ -70,7 +70,10 @@ public protocol Network: AnyObject {
 
     /// After a plain (ungated) `forward`: pattern layer `layer`'s values for the batch, rows of
     /// `unitsPerExample`, each > 0 exactly where the unit's pre-activation is > 0 (the
-    /// pre-activations, or the ReLU outputs stored in their place).
+    /// pre-activations, or the ReLU outputs stored in their place). Exception, opt-in: a CNN with
+    /// `recomputesFirstConvolution` set (the `Trainer`'s own network) keeps its first convolution's
+    /// output only block by block in an ungated `forward` and recomputes it in `backward`; its
+    /// `patternSource(layer: 0)` is then unavailable (a precondition) until a pass that keeps it.
     func patternSource(layer: Int) -> UnsafePointer<Float>
 
     /// When set, plain (ungated) forward passes hand each pattern layer's pre-activations to it

@@ -71,6 +71,8 @@ public final class Trainer {
         self.spec = spec
         self.data = data
         network = try Architecture(parsing: spec.arch).makeNetwork()
+        // Nothing reads this network's `patternSource` after a training forward pass.
+        (network as? CNN)?.recomputesFirstConvolution = true
         optimizer = Optimizer(spec: spec.optimizer, parameterCount: network.parameterCount)
         parameters = FloatBuffer(count: network.parameterCount)
         gradients = FloatBuffer(count: network.parameterCount)
