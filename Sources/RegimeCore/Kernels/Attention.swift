@@ -264,50 +264,23 @@ private func transposeHead(_ dst: UnsafeMutablePointer<Float>, padded: Int, _ ro
 /// `softmaxPadded`'s order (partial sums over s = l, l + 16, ... for each lane l, then those 16
 /// partials added in lane order starting from -0, as `SIMD16.sum()` does), then e * (1 / sum).
 /// The 16 queries of a column chunk are the 16 lanes, so there is no horizontal reduction.
-///
-/// The maximum runs in four interleaved chains (rows s = 0, 4, 8, ...; 1, 5, ...; ...) combined
-/// at the end: the same maximum (none of the chains takes a NaN, as the single chain did not),
-/// a quarter of the dependent compares. With n <= 16 every lane's partial is one e (or +0, which
-/// changes no sum here: +0 + e is e, e >= +0, and the sum is at least the largest term's 1), so
-/// the sum is taken as the exps are computed: total = (((-0 + e_0) + e_1) + ...) in row order, the
-/// same additions without the pass that read S^T back.
 @inline(__always)
 func softmaxColumns(_ st: UnsafeMutablePointer<Float>, rows n: Int, padded: Int, valid: Int) {
     let lane = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
     var c = 0
     while c < padded {
-        let column = st + c
         var m = SIMD16<Float>(repeating: -Float.infinity)
-        var m1 = m, m2 = m, m3 = m
-        var s = 0
-        while s + 4 <= n {
-            let v0 = load16(column + s * padded), v1 = load16(column + (s + 1) * padded)
-            let v2 = load16(column + (s + 2) * padded), v3 = load16(column + (s + 3) * padded)
-            m.replace(with: v0, where: v0 .> m); m1.replace(with: v1, where: v1 .> m1)
-            m2.replace(with: v2, where: v2 .> m2); m3.replace(with: v3, where: v3 .> m3)
-            s += 4
-        }
-        while s < n {
-            let v = load16(column + s * padded)
+        for s in 0..<n {
+            let v = load16(st + s * padded + c)
             m.replace(with: v, where: v .> m)
-            s += 1
         }
-        m.replace(with: m1, where: m1 .> m); m.replace(with: m2, where: m2 .> m); m.replace(with: m3, where: m3 .> m)
+        for s in 0..<n { store16(fastExp(load16(st + s * padded + c) - m), st + s * padded + c) }
         var total = SIMD16<Float>(repeating: -0.0)
-        if n <= 16 {
-            for s in 0..<n {
-                let e = fastExp(load16(column + s * padded) - m)
-                store16(e, column + s * padded)
-                total += e
-            }
-        } else {
-            for s in 0..<n { store16(fastExp(load16(column + s * padded) - m), column + s * padded) }
-            for l in 0..<16 {  // (partials of lanes l >= n are +0, added as the row-wise sum adds them)
-                var partial = SIMD16<Float>()
-                var s = l
-                while s < n { partial += load16(column + s * padded); s += 16 }
-                total += partial
-            }
+        for l in 0..<16 {  // (partials of lanes l >= n are +0, added as the row-wise sum adds them)
+            var partial = SIMD16<Float>()
+            var s = l
+            while s < n { partial += load16(st + s * padded + c); s += 16 }
+            total += partial
         }
         var inverse = 1 / total
         if c + 16 > valid { inverse.replace(with: 0, where: lane .>= SIMD16<Int32>(repeating: Int32(valid - c))) }
