@@ -21,8 +21,7 @@ func addBias(_ out: UnsafeMutablePointer<Float>, ld: Int, _ bias: UnsafePointer<
         let row = out + r * ld
         var n = columns.lowerBound
         while n + 16 <= columns.upperBound {
-            let z = load16(row + n) + load16(bias + n)
-            store16(relu ? z.replacing(with: 0, where: .!(z .> 0)) : z, row + n)  // z > 0 ? z : 0, NaN to 0 as well
+            store16(addingBias16(load16(row + n), load16(bias + n), relu: relu), row + n)
             n += 16
         }
         while n < columns.upperBound {
@@ -31,6 +30,15 @@ func addBias(_ out: UnsafeMutablePointer<Float>, ld: Int, _ bias: UnsafePointer<
             n += 1
         }
     }
+}
+
+/// z = v + bias, then with `relu` z > 0 ? z : 0 (NaN to 0 as well), 16 lanes: `addBias`'s step,
+/// also taken by the GEMM kernel that adds the bias to a tile still in registers
+/// (`gemmKernel12x32RowsBias`), so that both give the same bits by construction.
+@inline(__always)
+func addingBias16(_ v: SIMD16<Float>, _ bias: SIMD16<Float>, relu: Bool) -> SIMD16<Float> {
+    let z = v + bias
+    return relu ? z.replacing(with: 0, where: .!(z .> 0)) : z
 }
 
 /// out[r, n] = max(out[r, n] + bias[n], 0): bias and ReLU in one pass. Since relu(z) > 0 exactly

@@ -385,13 +385,10 @@ internal func gemmStore(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
 }
 
-/// p[0..<16] = v, or with `bias` z = v + bias and, with `relu`, z > 0 ? z : 0 (NaN to 0 as well):
-/// `addBias(relu:)`'s operations on a stored v.
+/// p[0..<16] = v, or with `bias` `addBias(relu:)`'s step on v (`addingBias16`).
 @inline(__always)
 internal func gemmStore(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, plus bias: SIMD16<Float>?, relu: Bool) {
-    guard let bias else { return gemmStore(v, p) }
-    let z = v + bias
-    gemmStore(relu ? z.replacing(with: 0, where: .!(z .> 0)) : z, p)
+    gemmStore(bias.map { addingBias16(v, $0, relu: relu) } ?? v, p)
 }
 
 /// bias[0..<16].
