@@ -33,12 +33,11 @@ struct MarginStream {
     private(set) var kept = 0
 
     /// Whether every band's edges are multiples of 2^16 (`addHalves`).
-    let halfAligned: Bool
+    var halfAligned: Bool { all((lower | (lower &+ widths)) & 0xFFFF .== 0) }
 
     init(lower: SIMD4<UInt32>, widths: SIMD4<UInt32>) {
         self.lower = lower
         self.widths = widths
-        halfAligned = all((lower | (lower &+ widths)) & 0xFFFF .== 0)
     }
 
     /// Adds z[0..<count], the layer's values at positions start ..< start + count of a pass of n,
