@@ -199,11 +199,6 @@ public final class VisionTransformer: Network {
         ffnOutputGradientTransposed = buffer(blocks.count * F * D)
     }
 
-    /// patches (B*Np, C*P*P) from the batch's images (`vitPatchify`).
-    private func patchify(_ input: UnsafePointer<Float>, batch B: Int) {
-        vitPatchify(patches.pointer, input, batch: B, shape: spec.input, patch: spec.patch)
-    }
-
     public func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
                         gates: GateMasks?) -> UnsafePointer<Float> {
         forward(parameters: parameters, input: input, batch: B, gates: gates, patternsOnly: false)
@@ -237,11 +232,10 @@ public final class VisionTransformer: Network {
         let p = parameters
         if !(reusePackedWeights && reuseEnabled && packedWeightsValid) { packWeights(p) }
         reusePackedWeights = false
-        patchify(input, batch: B)
         let group = max(1, Self.forwardGroupRows / T)
         for first in stride(from: 0, to: B, by: group) {
-            forwardGroup(parameters: p, first: first, count: min(group, B - first), at: inCache ? 0 : first, gates: gates,
-                         patternsOnly: patternsOnly)
+            forwardGroup(parameters: p, input: input, first: first, count: min(group, B - first), at: inCache ? 0 : first,
+                         gates: gates, patternsOnly: patternsOnly)
         }
         if patternsOnly { return }
         for b in 0..<B {
@@ -293,12 +287,20 @@ public final class VisionTransformer: Network {
     /// Each row goes through the same operations as in whole-batch passes: a GEMM element's sum does
     /// not depend on the rows around it (`sgemm(packedB:)` gives `sgemm`'s bits), and LayerNorm,
     /// attention, bias, tap and ReLU work row by row or example by example. So the same bits.
-    private func forwardGroup(parameters p: UnsafePointer<Float>, first: Int, count: Int, at slot: Int, gates: GateMasks?,
-                              patternsOnly: Bool) {
+    private func forwardGroup(parameters p: UnsafePointer<Float>, input: UnsafePointer<Float>, first: Int, count: Int,
+                              at slot: Int, gates: GateMasks?, patternsOnly: Bool) {
         let (r0, rows) = (slot * T, count * T)
+        // The group's patches (count*Np, C*P*P), copied from its images just before the product
+        // reads them, into its rows of `patches` (slot...), where they are still in L1 (37 KiB for
+        // the tracked ViT's 12 examples): the batch's copied before the first group (1.6 MiB for a
+        // probe chunk) were written to memory and read back, 1.5% of a tracked ViT step. The
+        // backward pass reads the batch's patches: a training pass has slot = first.
+        let groupPatches = patches.pointer + slot * Np * patchSize
+        vitPatchify(groupPatches, input + first * spec.input.channels * spec.input.height * spec.input.width,
+                    batch: count, shape: spec.input, patch: spec.patch)
         // Embedding: E = patches We^T (into X0 directly without a class token), then + be + pos.
         let e = spec.classToken ? embedded.pointer : x0.pointer
-        sgemm(m: count * Np, a: patches.pointer + first * Np * patchSize, lda: patchSize, packedB: packedPatch, alpha: 1,
+        sgemm(m: count * Np, a: groupPatches, lda: patchSize, packedB: packedPatch, alpha: 1,
               beta: 0, c: e + slot * Np * D, ldc: D)
         // X0 = (E + be) + pos example by example, each example's LN1 of the first block while it is in L1.
         let firstPatchToken = spec.classToken ? 1 : 0
