@@ -91,11 +91,12 @@ public final class MLP: Network {
     }
 
     /// The input packed as the first layer's GEMM reads it (Z_1 = X W_1^T: X is op(A)).
-    public func packFixedInput(_ input: UnsafePointer<Float>, batch B: Int) -> GEMMPackedA? {
+    public func prepareFixedInput(_ input: UnsafePointer<Float>, batch B: Int) -> PreparedInput? {
         GEMMPackedA(transA: false, m: B, k: widths[0], a: input, lda: widths[0])
     }
 
-    public func forwardPatterns(parameters: UnsafePointer<Float>, packedInput: GEMMPackedA) {
+    public func forwardPatterns(parameters: UnsafePointer<Float>, prepared: PreparedInput) {
+        guard let packedInput = prepared as? GEMMPackedA else { preconditionFailure("MLP: an input another network prepared") }
         forward(parameters: parameters, input: nil, batch: packedInput.m, gates: nil, layers: layerCount - 1,
                 packedInput: packedInput)
     }
@@ -217,4 +218,9 @@ public final class MLP: Network {
     }
 
     public func patternSource(layer: Int) -> UnsafePointer<Float> { UnsafePointer(preActivations[layer].pointer) }
+}
+
+/// The MLP's prepared probe input: X packed as its first GEMM's A.
+extension GEMMPackedA: PreparedInput {
+    public var examples: Int { m }
 }

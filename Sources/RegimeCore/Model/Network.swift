@@ -23,6 +23,13 @@ public typealias GateMasks = [UnsafePointer<Float>]
 /// applied, every example of every pattern layer exactly once per pass.
 public typealias PreActivationTap = (_ layer: Int, _ first: Int, _ rows: Int, _ z: UnsafePointer<Float>) -> Void
 
+/// A fixed input of probe passes in the form a network's first product reads it, prepared once
+/// (`Network.prepareFixedInput`): the probe set is the same at every recorded iteration.
+public protocol PreparedInput: AnyObject {
+    /// The examples it holds.
+    var examples: Int { get }
+}
+
 /// A trainable network: llm.c-style forward/backward over flat buffers.
 ///
 /// All parameters live in one contiguous block and all gradients in another with the same layout;
@@ -59,14 +66,16 @@ public protocol Network: AnyObject {
     /// The probe pass of the instruments needs only the patterns. Not followed by `backward`.
     func forwardPatterns(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch: Int)
 
-    /// A fixed input of probe passes (`batch` rows), prepared once for the network's first
-    /// product: the MLP packs it in its first GEMM's layout (`GEMMPackedA`); nil (the default) for
-    /// networks that read `input` as it is.
-    func packFixedInput(_ input: UnsafePointer<Float>, batch: Int) -> GEMMPackedA?
+    /// A fixed input of probe passes (`batch` rows), prepared once in the form the network's first
+    /// product reads: the MLP packs it in its first GEMM's layout (`GEMMPackedA`), the ViT cuts the
+    /// images into patch rows (`ViTPatches`); nil (the default) for networks that read `input` as
+    /// it is (the CNN).
+    func prepareFixedInput(_ input: UnsafePointer<Float>, batch: Int) -> PreparedInput?
 
-    /// `forwardPatterns` of the input whose `packFixedInput` form is `packedInput` (`packedInput.m`
-    /// examples): the same bits. Only for an operand the network's own `packFixedInput` returned.
-    func forwardPatterns(parameters: UnsafePointer<Float>, packedInput: GEMMPackedA)
+    /// `forwardPatterns` of the input whose `prepareFixedInput` form is `prepared`
+    /// (`prepared.examples` examples): the same bits. Only for a form the network's own
+    /// `prepareFixedInput` returned.
+    func forwardPatterns(parameters: UnsafePointer<Float>, prepared: PreparedInput)
 
     /// After a plain (ungated) `forward`: pattern layer `layer`'s values for the batch, rows of
     /// `unitsPerExample`, each > 0 exactly where the unit's pre-activation is > 0 (the
@@ -101,10 +110,10 @@ public protocol Network: AnyObject {
 extension Network {
     public func parametersUpdated(_ parameters: UnsafePointer<Float>, through end: Int) {}
 
-    public func packFixedInput(_ input: UnsafePointer<Float>, batch: Int) -> GEMMPackedA? { nil }
+    public func prepareFixedInput(_ input: UnsafePointer<Float>, batch: Int) -> PreparedInput? { nil }
 
-    public func forwardPatterns(parameters: UnsafePointer<Float>, packedInput: GEMMPackedA) {
-        preconditionFailure("\(Self.self) packs no input (packFixedInput returns nil)")
+    public func forwardPatterns(parameters: UnsafePointer<Float>, prepared: PreparedInput) {
+        preconditionFailure("\(Self.self) prepares no input (prepareFixedInput returns nil)")
     }
 
     /// The plain ReLU forward pass.

@@ -97,7 +97,8 @@ public struct ArchitectureSizes: Sendable {
     public let fixedWorkspaceFloats: Int
     /// The convolutions, whose im2col scratch depends on the capacity through the chunk size.
     let convolutions: [ConvGeometry]
-    /// Whether the trainer keeps the probe input packed for the first GEMM (`Network.packFixedInput`: the MLP).
+    /// Whether the trainer keeps the probe input packed for the first GEMM (`Network.prepareFixedInput`: the MLP).
+    /// Without, the probe is kept as Floats, or (the ViT) as patch rows, which are at most as many.
     public let packsProbeInput: Bool
     /// CNN: floats per example of a spatial block (the input and every conv/pool output), and per
     /// example of the block buffers: two gradients of the widest spatial output but the last, and

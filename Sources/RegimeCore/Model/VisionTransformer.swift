@@ -217,6 +217,21 @@ public final class VisionTransformer: Network {
                 inCache: preActivationTap != nil)
     }
 
+    /// The probe's patch rows, cut once: the embedding product reads them as they are.
+    public func prepareFixedInput(_ input: UnsafePointer<Float>, batch B: Int) -> PreparedInput? {
+        let prepared = ViTPatches(examples: B, floatsPerExample: Np * patchSize)
+        vitPatchify(prepared.rows.pointer, input, batch: B, shape: spec.input, patch: spec.patch)
+        return prepared
+    }
+
+    public func forwardPatterns(parameters: UnsafePointer<Float>, prepared: PreparedInput) {
+        guard let patches = prepared as? ViTPatches, patches.floatsPerExample == Np * patchSize else {
+            preconditionFailure("VisionTransformer: an input another network prepared")
+        }
+        forward(parameters: parameters, input: nil, patches: UnsafePointer(patches.rows.pointer), batch: patches.examples,
+                gates: nil, patternsOnly: true, inCache: preActivationTap != nil)
+    }
+
     /// Rows (examples x tokens) of a group of the forward pass: 192, 12 examples of the tracked ViT
     /// (16 tokens), 16 of the GEMM's 12-row slivers. A group's activations (13 D floats a row: X,
     /// LN1, QKV, attention, X', LN2, the 4D hidden units, X'') are 640 KiB for D = 64, so they stay
@@ -225,17 +240,17 @@ public final class VisionTransformer: Network {
     static let forwardGroupRows = 192
 
     /// The forward pass in groups of examples; with `inCache`, each group in the first group's rows
-    /// (`forwardPatterns`).
-    private func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
-                         gates: GateMasks?, patternsOnly: Bool, inCache: Bool = false) {
+    /// (`forwardPatterns`). The images are `input`, or given as patch rows (`patches`, prepared).
+    private func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>?, patches prepared: UnsafePointer<Float>? = nil,
+                         batch B: Int, gates: GateMasks?, patternsOnly: Bool, inCache: Bool = false) {
         reserve(examples: B)
         let p = parameters
         if !(reusePackedWeights && reuseEnabled && packedWeightsValid) { packWeights(p) }
         reusePackedWeights = false
         let group = max(1, Self.forwardGroupRows / T)
         for first in stride(from: 0, to: B, by: group) {
-            forwardGroup(parameters: p, input: input, first: first, count: min(group, B - first), at: inCache ? 0 : first,
-                         gates: gates, patternsOnly: patternsOnly)
+            forwardGroup(parameters: p, input: input, patches: prepared, first: first, count: min(group, B - first),
+                         at: inCache ? 0 : first, gates: gates, patternsOnly: patternsOnly)
         }
         if patternsOnly { return }
         for b in 0..<B {
@@ -287,17 +302,21 @@ public final class VisionTransformer: Network {
     /// Each row goes through the same operations as in whole-batch passes: a GEMM element's sum does
     /// not depend on the rows around it (`sgemm(packedB:)` gives `sgemm`'s bits), and LayerNorm,
     /// attention, bias, tap and ReLU work row by row or example by example. So the same bits.
-    private func forwardGroup(parameters p: UnsafePointer<Float>, input: UnsafePointer<Float>, first: Int, count: Int,
-                              at slot: Int, gates: GateMasks?, patternsOnly: Bool) {
+    private func forwardGroup(parameters p: UnsafePointer<Float>, input: UnsafePointer<Float>?, patches prepared: UnsafePointer<Float>?,
+                              first: Int, count: Int, at slot: Int, gates: GateMasks?, patternsOnly: Bool) {
         let (r0, rows) = (slot * T, count * T)
-        // The group's patches (count*Np, C*P*P), copied from its images just before the product
-        // reads them, into its rows of `patches` (slot...), where they are still in L1 (37 KiB for
-        // the tracked ViT's 12 examples): the batch's copied before the first group (1.6 MiB for a
-        // probe chunk) were written to memory and read back, 1.5% of a tracked ViT step. The
-        // backward pass reads the batch's patches: a training pass has slot = first.
-        let groupPatches = patches.pointer + slot * Np * patchSize
-        vitPatchify(groupPatches, input + first * spec.input.channels * spec.input.height * spec.input.width,
-                    batch: count, shape: spec.input, patch: spec.patch)
+        // The group's patches (count*Np, C*P*P): prepared, or copied from its images just before
+        // the product reads them, into its rows of `patches` (slot...), where they are still in L1
+        // (37 KiB for the tracked ViT's 12 examples). The backward pass reads the batch's patches:
+        // a training pass has slot = first.
+        let groupPatches: UnsafePointer<Float>
+        if let prepared {
+            groupPatches = prepared + first * Np * patchSize
+        } else {
+            vitPatchify(patches.pointer + slot * Np * patchSize, input! + first * spec.input.count, batch: count,
+                        shape: spec.input, patch: spec.patch)
+            groupPatches = UnsafePointer(patches.pointer + slot * Np * patchSize)
+        }
         // Embedding: E = patches We^T (into X0 directly without a class token), then + be + pos.
         let e = spec.classToken ? embedded.pointer : x0.pointer
         sgemm(m: count * Np, a: groupPatches, lda: patchSize, packedB: packedPatch, alpha: 1,
@@ -621,3 +640,19 @@ func vitPatchify(_ patches: UnsafeMutablePointer<Float>, _ input: UnsafePointer<
     }
 }
 
+
+/// The ViT's prepared probe input (`VisionTransformer.prepareFixedInput`): `examples` images cut
+/// into patch rows (`vitPatchify`), `floatsPerExample` = Np * C * P * P each. Cut once, a probe
+/// pass's embedding product reads them in place: cutting each chunk's images at every pass was
+/// 1.5% of a tracked ViT step (a copy of 7-float rows from images read from memory).
+public final class ViTPatches: PreparedInput {
+    public let examples: Int
+    let floatsPerExample: Int
+    let rows: FloatBuffer
+
+    init(examples: Int, floatsPerExample: Int) {
+        self.examples = examples
+        self.floatsPerExample = floatsPerExample
+        rows = FloatBuffer(count: examples * floatsPerExample)
+    }
+}

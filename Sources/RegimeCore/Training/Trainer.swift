@@ -49,12 +49,12 @@ public final class Trainer {
     private let chunkInput: FloatBuffer
     /// The whole probe set converted to Floats once (the probe is fixed and read at every recorded
     /// iteration; the same conversion as per chunk, so the same Floats), for networks that read it
-    /// as it is; nil when the network keeps it packed instead (`packedProbeInput`).
+    /// as it is; nil when the network keeps it prepared instead (`preparedProbeInput`).
     private(set) var probeInput: FloatBuffer?
     /// The probe's chunks in the form the network's first product reads them, prepared once
-    /// (`Network.packFixedInput`: the MLP's packed GEMM operand, 1.6 MiB for 512 x 784); empty for
-    /// CNN and ViT.
-    let packedProbeInput: [GEMMPackedA]
+    /// (`Network.prepareFixedInput`: the MLP's packed GEMM operand, 1.6 MiB for 512 x 784; the
+    /// ViT's patch rows, at most the size of the Floats); empty for the CNN.
+    let preparedProbeInput: [PreparedInput]
     /// Whether the network's last plain pass read `parameters` as they are now, so that the next
     /// may reuse the weights it packed (`Network.reusePackedWeights`): true after the training
     /// forward, a probe pass or a validation pass of the trainer's own parameters and after the
@@ -93,12 +93,12 @@ public final class Trainer {
         instruments = ProbeInstruments(spec: spec, network: network, probeCount: data.probe.count)
         curve.probe = ProbeColumns(patternLayerCount: network.patternLayers.count, parameterGroupCount: network.parameterGroups.count)
         let probeFloats = Self.convertProbe(data)
-        let packed = stride(from: 0, to: data.probe.count, by: Self.evaluationChunk).map { [network] first in
-            network.packFixedInput(probeFloats.pointer + first * data.probe.featureCount,
-                                   batch: min(Self.evaluationChunk, data.probe.count - first))
+        let prepared = stride(from: 0, to: data.probe.count, by: Self.evaluationChunk).map { [network] first in
+            network.prepareFixedInput(probeFloats.pointer + first * data.probe.featureCount,
+                                      batch: min(Self.evaluationChunk, data.probe.count - first))
         }
-        packedProbeInput = packed.allSatisfy { $0 != nil } ? packed.compactMap { $0 } : []
-        probeInput = packedProbeInput.isEmpty ? probeFloats : nil
+        preparedProbeInput = prepared.allSatisfy { $0 != nil } ? prepared.compactMap { $0 } : []
+        probeInput = preparedProbeInput.isEmpty ? probeFloats : nil
 
         var rng = Xoshiro256(seed: spec.seed, stream: .initialization)
         network.initialize(parameters: parameters.pointer, rng: &rng)
@@ -333,7 +333,7 @@ public final class Trainer {
             if let probeInput {
                 network.forwardPatterns(parameters: parameters, input: probeInput.pointer + first * width, batch: rows)
             } else {
-                network.forwardPatterns(parameters: parameters, packedInput: packedProbeInput[first / Self.evaluationChunk])
+                network.forwardPatterns(parameters: parameters, prepared: preparedProbeInput[first / Self.evaluationChunk])
             }
             networkReadCurrentParameters = parameters == UnsafePointer(self.parameters.pointer)
         }
