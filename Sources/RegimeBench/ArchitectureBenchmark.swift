@@ -64,13 +64,14 @@ func benchmarkData(_ architecture: Architecture, arch: String, batch: Int, probe
 /// Times `trainer.step()`: 2 untimed warm-up steps, then at least 5 timed steps and at least
 /// `seconds`; returns 1 / the median step time in thread CPU time and in wall-clock time.
 func benchmarkSteps(_ trainer: Trainer, seconds: Double) throws -> (perSecond: Double, wallPerSecond: Double) {
-    try benchmarkStepsInTurns([trainer], seconds: seconds, rounds: 1)[0]
+    try benchmarkStepsInTurns([trainer.step], seconds: seconds, rounds: 1)[0]
 }
 
-/// Times several trainers in turns: 2 untimed warm-up steps each, then `rounds` rounds in which
-/// every trainer takes one untimed step (the others ran in between: its caches are cold) and then
-/// timed steps for at least `seconds / rounds` (and at least 5 / `rounds`). Returns per trainer
-/// 1 / the median of all its timed steps, in thread CPU time and in wall-clock time.
+/// Times several loops in turns (a loop: one step of it per call, a trainer's `step` or a GEMM):
+/// 2 untimed warm-up steps each, then `rounds` rounds in which every loop takes one untimed step
+/// (the others ran in between: its caches are cold) and then timed steps for at least
+/// `seconds / rounds` (and at least 5 / `rounds`). Returns per loop 1 / the median of all its
+/// timed steps, in thread CPU time and in wall-clock time.
 ///
 /// Why turns: the machine this runs on has periods of minutes in which everything runs at about
 /// two thirds of its rate (a shared host; the guest's CPU clock does not see it). A loop measured
@@ -78,20 +79,20 @@ func benchmarkSteps(_ trainer: Trainer, seconds: Double) throws -> (perSecond: D
 /// after the other was off by up to 1.5x; in turns a period falls on every loop alike, and the
 /// median of the pooled steps is that of the machine's usual rate as long as the slow periods
 /// cover under half of the run.
-func benchmarkStepsInTurns(_ trainers: [Trainer], seconds: Double,
+func benchmarkStepsInTurns(_ loops: [() throws -> Void], seconds: Double,
                            rounds: Int) throws -> [(perSecond: Double, wallPerSecond: Double)] {
     precondition(rounds >= 1, "benchmarkStepsInTurns: rounds >= 1")
-    for trainer in trainers { for _ in 0..<2 { try trainer.step() } }
+    for step in loops { for _ in 0..<2 { try step() } }
     let slice = seconds / Double(rounds), minimumSteps = (5 + rounds - 1) / rounds
-    var cpu = [[Double]](repeating: [], count: trainers.count), wall = cpu
+    var cpu = [[Double]](repeating: [], count: loops.count), wall = cpu
     for _ in 0..<rounds {
-        for (index, trainer) in trainers.enumerated() {
-            if rounds > 1 { try trainer.step() }
+        for (index, step) in loops.enumerated() {
+            if rounds > 1 { try step() }
             let start = Clocks.monotonic()
             var steps = 0
             while steps < minimumSteps || Clocks.monotonic() - start < slice {
                 let (c0, w0) = (Clocks.threadCPU(), Clocks.monotonic())
-                try trainer.step()
+                try step()
                 cpu[index].append(Clocks.threadCPU() - c0)
                 wall[index].append(Clocks.monotonic() - w0)
                 steps += 1
@@ -108,10 +109,12 @@ func benchmarkStepsInTurns(_ trainers: [Trainer], seconds: Double,
 /// geometric instruments (`record_every: 1`: every step also measures the weight update and the
 /// probe set's patterns) and tracked with them. All the loops run in turns (`benchmarkStepsInTurns`,
 /// `seconds` each over `rounds` rounds), so that every ratio between them, and every loop's
-/// fraction of the GEMM rate, compares measurements spread over the same minutes. Optimizer: SGD,
-/// momentum 0.9, lr 1e-3.
-public func benchmarkArchitectures(archs: [String], batch: Int, probe: Int, seconds: Double,
-                                   rounds: Int) throws -> [ArchitectureBenchmark] {
+/// fraction of the GEMM rate, compares measurements spread over the same minutes: given
+/// `reference` (a size and variant of the GEMM table), that GEMM takes its turns with the loops
+/// (`GEMMInTurns`, for as many seconds as each loop). Optimizer: SGD, momentum 0.9, lr 1e-3.
+public func benchmarkArchitectures(archs: [String], batch: Int, probe: Int, seconds: Double, rounds: Int,
+                                   reference: (size: Int, variant: String)? = nil)
+    throws -> (loops: [ArchitectureBenchmark], reference: GEMMInTurns?) {
     guard rounds >= 1 else { throw SpecError("bench: rounds of turns: expected a positive integer, got \(rounds)") }
     let forever = 1 << 40
     struct Loops { var architecture: Architecture; var untracked, patternsOnly, tracked: Trainer }
@@ -129,9 +132,14 @@ public func benchmarkArchitectures(archs: [String], batch: Int, probe: Int, seco
         return Loops(architecture: architecture, untracked: try trainer(tracked: false),
                      patternsOnly: try trainer(tracked: true, geometry: false), tracked: try trainer(tracked: true))
     }
-    let rates = try benchmarkStepsInTurns(loops.flatMap { [$0.untracked, $0.patternsOnly, $0.tracked] },
+    let operands = reference.map { GEMMBenchmarkOperands(size: $0.size) }
+    let gemmStep: [() throws -> Void] = reference.map { r in [{ operands!.multiply(r.variant) }] } ?? []
+    let rates = try benchmarkStepsInTurns(loops.flatMap { [$0.untracked.step, $0.patternsOnly.step, $0.tracked.step] } + gemmStep,
                                           seconds: seconds, rounds: rounds)
-    return loops.enumerated().map { index, loop in
+    let gemm = reference.map { r in
+        GEMMInTurns(size: r.size, variant: r.variant, gflops: rates.last!.perSecond * gemmFlops(m: r.size, n: r.size, k: r.size) / 1e9)
+    }
+    return (loops.enumerated().map { index, loop in
         let (untracked, patternsOnly, tracked) = (rates[3 * index], rates[3 * index + 1], rates[3 * index + 2])
         let counts = loop.untracked.network as? FlopCounting
         let forward = counts?.flopsPerExampleForward ?? 0, backward = counts?.flopsPerExampleBackward ?? 0
@@ -146,5 +154,5 @@ public func benchmarkArchitectures(archs: [String], batch: Int, probe: Int, seco
                                      wallIterationsPerSecond: untracked.wallPerSecond,
                                      trackedWallIterationsPerSecond: tracked.wallPerSecond,
                                      flopsPerIteration: perIteration, trackedFlopsPerIteration: perTrackedIteration)
-    }
+    }, gemm)
 }

@@ -34,38 +34,14 @@ public let benchmarkGEMMNaiveMaxSize = 512
 public func benchmarkGEMM(sizes: [Int], minSeconds: Double) -> [GEMMBenchmarkRow] {
     var rows: [GEMMBenchmarkRow] = []
     for size in sizes where size > 0 {
-        let count = size * size
-        var a = [Float](repeating: 0, count: count)
-        var b = [Float](repeating: 0, count: count)
-        var c = [Float](repeating: 0, count: count)
-        var rng = SplitMix64(state: 0x9E37_79B9_7F4A_7C15 &* UInt64(size))
-        for i in 0..<count { a[i] = rng.nextSymmetricFloat() }
-        for i in 0..<count { b[i] = rng.nextSymmetricFloat() }
+        let operands = GEMMBenchmarkOperands(size: size)
         let flops = gemmFlops(m: size, n: size, k: size)
-        for (variant, transA, transB) in [("NN", false, false), ("TN", true, false), ("NT", false, true)] {
-            let fast = gemmBenchBestSeconds(minSeconds: minSeconds, minRuns: 3, warmup: true) {
-                a.withUnsafeBufferPointer { pa in
-                    b.withUnsafeBufferPointer { pb in
-                        c.withUnsafeMutableBufferPointer { pc in
-                            sgemm(transA: transA, transB: transB, m: size, n: size, k: size, alpha: 1,
-                                  a: pa.baseAddress!, lda: size, b: pb.baseAddress!, ldb: size,
-                                  beta: 0, c: pc.baseAddress!, ldc: size)
-                        }
-                    }
-                }
-            }
+        for variant in GEMMBenchmarkOperands.variants {
+            let fast = gemmBenchBestSeconds(minSeconds: minSeconds, minRuns: 3, warmup: true) { operands.multiply(variant) }
             var naive: Double? = nil
             if size <= benchmarkGEMMNaiveMaxSize {
                 let t = gemmBenchBestSeconds(minSeconds: minSeconds, minRuns: 1, warmup: false) {
-                    a.withUnsafeBufferPointer { pa in
-                        b.withUnsafeBufferPointer { pb in
-                            c.withUnsafeMutableBufferPointer { pc in
-                                sgemmReference(transA: transA, transB: transB, m: size, n: size, k: size,
-                                               alpha: 1, a: pa.baseAddress!, lda: size, b: pb.baseAddress!,
-                                               ldb: size, beta: 0, c: pc.baseAddress!, ldc: size)
-                            }
-                        }
-                    }
+                    operands.multiply(variant, naive: true)
                 }
                 naive = flops / t / 1e9
             }
@@ -74,6 +50,54 @@ public func benchmarkGEMM(sizes: [Int], minSeconds: Double) -> [GEMMBenchmarkRow
         }
     }
     return rows
+}
+
+/// The square operands of one benchmark size (A and B filled with deterministic pseudo-random
+/// values in [-1, 1)), and the products the benchmark times on them.
+final class GEMMBenchmarkOperands {
+    /// The variants timed, as `GEMMBenchmarkRow.variant` names them.
+    static let variants = ["NN", "TN", "NT"]
+    let size: Int
+    private let a: FloatBuffer, b: FloatBuffer, c: FloatBuffer
+
+    init(size: Int) {
+        self.size = size
+        let count = size * size
+        (a, b, c) = (FloatBuffer(count: count), FloatBuffer(count: count), FloatBuffer(count: count))
+        var rng = SplitMix64(state: 0x9E37_79B9_7F4A_7C15 &* UInt64(size))
+        for i in 0..<count { a.pointer[i] = rng.nextSymmetricFloat() }
+        for i in 0..<count { b.pointer[i] = rng.nextSymmetricFloat() }
+    }
+
+    /// C = op(A) op(B) for `variant` ("NN", "TN" or "NT"), by `sgemm` or, `naive`, `sgemmReference`.
+    func multiply(_ variant: String, naive: Bool = false) {
+        precondition(Self.variants.contains(variant), "GEMMBenchmarkOperands: unknown variant \(variant)")
+        let (transA, transB) = (variant.hasPrefix("T"), variant.hasSuffix("T"))
+        let n = size
+        if naive {
+            sgemmReference(transA: transA, transB: transB, m: n, n: n, k: n, alpha: 1, a: a.pointer, lda: n, b: b.pointer,
+                           ldb: n, beta: 0, c: c.pointer, ldc: n)
+        } else {
+            sgemm(transA: transA, transB: transB, m: n, n: n, k: n, alpha: 1, a: a.pointer, lda: n, b: b.pointer, ldb: n,
+                  beta: 0, c: c.pointer, ldc: n)
+        }
+    }
+}
+
+/// The reference GEMM timed in the same rounds of turns as the training loops
+/// (`benchmarkArchitectures`): the size and variant of the fastest row of the GEMM table, its
+/// rate from the median call (thread CPU time), as the loops' rates come from their median steps.
+///
+/// Why: the GEMM table is timed once, before the loops, as the best call; on this machine kind
+/// the core's clock changes over minutes (one run's table had the FMA peak at 214 GFLOP/s and the
+/// GEMM at 197 while the loops ran at their usual rates, against 179 and 167 in the runs around
+/// it), so a loop's fraction of that rate moved by 15% with no change in the loop. Timed in the
+/// same rounds, a change of clock falls on the GEMM and the loops alike.
+public struct GEMMInTurns: Sendable, Equatable, Codable {
+    public var size: Int
+    public var variant: String
+    /// 2 n^3 / the median call's thread CPU seconds, / 1e9.
+    public var gflops: Double
 }
 
 /// Best wall time in seconds of `body` over calls lasting at least `minSeconds` in total.

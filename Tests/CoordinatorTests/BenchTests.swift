@@ -27,9 +27,16 @@ final class BenchTests: XCTestCase {
                 XCTAssert(rate.isFinite && rate > 0, "\(key) = \(rate)")
             }
         }
+        // The reference GEMM took its turns with the loops: the table's fastest row (the only size, 64).
+        let inTurns = try XCTUnwrap(report?["gemmReferenceInTurns"] as? [String: Any], "no in-turns GEMM in: \(run.stdout.prefix(400))")
+        XCTAssertEqual(inTurns["size"] as? Int, 64, "\(inTurns)")
+        XCTAssert(["NN", "TN", "NT"].contains(inTurns["variant"] as? String ?? ""), "\(inTurns)")
+        let rate = try XCTUnwrap(inTurns["gflops"] as? Double)
+        XCTAssert(rate.isFinite && rate > 0, "in-turns GEMM rate \(rate)")
         let table = try TestSupport.run(TestSupport.regimeBinary.path, tiny + ["--loop-rounds", "2"])
         XCTAssertEqual(table.status, 0, table.stderr)
         XCTAssert(table.stdout.contains("CPU-time medians of steps taken in 2 rounds of turns"), table.stdout)
+        XCTAssert(table.stdout.contains("median call in the same rounds"), table.stdout)
     }
 
     func testZeroRoundsIsRefusedInOneLine() throws {
