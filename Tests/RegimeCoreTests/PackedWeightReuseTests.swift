@@ -83,4 +83,40 @@ final class PackedWeightReuseTests: XCTestCase {
         try repacked.run()
         Self.assertSameTrial(resumed, repacked, "resumed at 17")
     }
+
+    /// The CNN's fully-connected weights (`CNN.packedDense`), packed by the update and reused by the
+    /// passes of the same parameters: whole trials give the bits of the same trials packing at
+    /// every pass (probe chunks, the null model, validation, frozen gates), with fewer packings.
+    func testCNNReuseGivesTheBitsOfPackingEveryPass() throws {
+        let arch = "cnn:1x28x28-c4k3-p-fc24-fc16-10"
+        let data = CNNViTTrainingTests.syntheticData(try Architecture(parsing: arch), train: 64, probe: 300, validation: 40, seed: 7)
+        func spec(_ optimizer: OptimizerSpec, recordEvery: Int, gates: GateSpec? = nil) -> TrialSpec {
+            var spec = TrialSpec(arch: arch, dataset: DatasetSpec(name: "fashion-mnist", probeSubset: 300),
+                                 optimizer: optimizer, batchSize: 8, iterations: 14, seed: 3, recordEvery: recordEvery,
+                                 evalEvery: 3 * recordEvery)
+            spec.gates = gates
+            spec.nullModel = NullModelSpec(points: 40, draws: 2)
+            return spec
+        }
+        let cases: [(String, TrialSpec)] = [
+            ("SGD, every iteration recorded", spec(OptimizerSpec(kind: .sgd, lr: 0.05, momentum: 0.9), recordEvery: 1)),
+            ("Adam, every 2nd recorded", spec(OptimizerSpec(kind: .adam, lr: 1e-3), recordEvery: 2)),
+            ("gates frozen at 6", spec(OptimizerSpec(kind: .sgd, lr: 0.05), recordEvery: 1, gates: GateSpec(freezeAt: .step(6)))),
+        ]
+        for (label, spec) in cases {
+            func trainer(reuse: Bool) throws -> (Trainer, CNN) {
+                let trainer = try Trainer(spec: spec, data: data)
+                let cnn = try XCTUnwrap(trainer.network as? CNN)
+                cnn.reuseEnabled = reuse
+                return (trainer, cnn)
+            }
+            let (reused, reusing) = try trainer(reuse: true)
+            let (repacked, repacking) = try trainer(reuse: false)
+            try reused.run()
+            try repacked.run()
+            Self.assertSameTrial(reused, repacked, "CNN, \(label)")
+            XCTAssertLessThan(reusing.weightPackings, repacking.weightPackings * 3 / 4,
+                              "CNN, \(label): \(reusing.weightPackings) packings with reuse, \(repacking.weightPackings) without")
+        }
+    }
 }

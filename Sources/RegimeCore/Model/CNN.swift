@@ -54,8 +54,24 @@ public final class CNN: Network {
     /// Two buffers of one block of examples for the gradients between spatial ops (see `backward`).
     private var blockGradients: [FloatBuffer] = []
     public var preActivationTap: PreActivationTap?
-    /// `Network.reusePackedWeights`: unused, this network keeps nothing derived from the weights between passes.
+    /// `Network.reusePackedWeights`: set by the trainer before a plain pass that reads the
+    /// parameters of the last plain pass or update; the pass then multiplies by the
+    /// fully-connected weights that pass or update packed (`packedDense`). Every plain pass clears it.
     public var reusePackedWeights = false
+    /// Each fully-connected op's W^T, packed as its forward GEMM reads it, by op index. Packing
+    /// W^T is a transposing copy (`gemmPackTransposedSliver`, 2.2% of a tracked
+    /// `cnn:1x28x28-c16k3-p-c32k3-p-fc128-10` step, for the 1568 x 128 fc1 in each of the training
+    /// forward and two probe chunks); packed once per update (`parametersUpdated`), every pass of
+    /// the same weights reads it. The same bits (`sgemm(packedB:)` is `sgemm`'s).
+    private lazy var packedDense: [Int: GEMMPackedB] = Dictionary(uniqueKeysWithValues: ops.indices.compactMap { i in
+        guard case .dense(let inputs, let outputs, _, _, _) = ops[i] else { return nil }
+        return (i, GEMMPackedB(k: inputs, n: outputs))
+    })
+    /// Whether `packedDense` holds the parameters of the last plain pass or update.
+    private var packedDenseValid = false
+    /// Tests switch reuse off to compare with packing at every pass, and count the packings.
+    var reuseEnabled = true
+    private(set) var weightPackings = 0
     /// Opt-in (the `Trainer` sets it on its own network, which reads no `patternSource` after a
     /// plain `forward`): an ungated `forward` of a network whose first two ops are a convolution
     /// that `directBackwardThroughPoolApplies` to and a pool keeps that convolution's output only
@@ -211,7 +227,7 @@ public final class CNN: Network {
             }
         case .pool(let height, let width, let channels):
             maxPool2x2Forward(out, x, batch: count, height: height, width: width, channels: channels, reluInput: fusedRelu)
-        case .dense(let inputs, let outputs, let w, let b, let relu):
+        case .dense(let inputs, let outputs, _, let b, let relu):
             // The bias, and the ReLU when nothing reads the pre-activations, on each tile of the
             // product as the GEMM finishes it (`GEMMTileHook`).
             let bias = parameters + b, tap = relu && gate == nil ? preActivationTap : nil
@@ -219,14 +235,31 @@ public final class CNN: Network {
             func epilogue(_ rows: Range<Int>, _ columns: Range<Int>) {
                 addBias(out, ld: outputs, bias, rows: rows, columns: columns, relu: fusedRelu)
             }
-            sgemm(transA: false, transB: true, m: count, n: outputs, k: inputs, alpha: 1,
-                  a: x, lda: inputs, b: parameters + w, ldb: inputs, beta: 0, c: out, ldc: outputs, finished: epilogue)
+            sgemm(m: count, a: x, lda: inputs, packedB: packedDense[i]!, alpha: 1, beta: 0, c: out, ldc: outputs,
+                  finished: epilogue)
             if let tap {
                 tap(patternOps.firstIndex(of: i)!, first, count, out)
                 reluForward(out, out, count: count * outputs)
             }
             if let gate { gateForward(out, out, gate: gate, count: count * outputs) }
         }
+    }
+
+    /// Every fully-connected op's W^T into `packedDense`.
+    private func packDense(_ p: UnsafePointer<Float>) {
+        for (i, packed) in packedDense {
+            guard case .dense(let inputs, _, let w, _, _) = ops[i] else { continue }
+            packed.pack(transB: true, b: p + w, ldb: inputs)
+        }
+        packedDenseValid = true
+        weightPackings += 1
+    }
+
+    /// An update rewrites the parameters: the packed weights are stale until its last call, which
+    /// packs the new ones, so that the next pass, told to reuse them (`reusePackedWeights`), packs nothing.
+    public func parametersUpdated(_ parameters: UnsafePointer<Float>, through end: Int) {
+        packedDenseValid = false
+        if end == parameterCount && reuseEnabled { packDense(parameters) }
     }
 
     /// The input of op i (channel-last network input for i = 0).
@@ -268,6 +301,8 @@ public final class CNN: Network {
     private func forward(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, batch B: Int,
                          gates: GateMasks?, ops opCount: Int, keepSpatialOutputs: Bool = true, firstInBlocks: Bool = false) {
         reserve(examples: B)
+        if !(reusePackedWeights && reuseEnabled && packedDenseValid) { packDense(parameters) }
+        reusePackedWeights = false
         if let inputHWC { channelsLast(inputHWC.pointer, input, batch: B, shape: spec.input) }
         let x0 = channelLastInput(input)
         let spatial = min(spatialOpCount, opCount), block = spatialBlock(batch: B)

@@ -91,15 +91,16 @@ public protocol Network: AnyObject {
 
     /// Set before a plain pass (`forward` with gates nil or not, `forwardPatterns`) whose parameters
     /// are the values, at the same address, of the last plain pass: the network may reuse what it
-    /// derived from them (the MLP's and the ViT's packed weights; the CNN derives nothing). Cleared by the pass.
+    /// derived from them (the packed weights: the MLP's, the ViT's, the CNN's fully-connected ones).
+    /// Cleared by the pass.
     var reusePackedWeights: Bool { get set }
 
     /// Called while an update rewrites a parameter block in place, in order: elements 0 ..< `end`
     /// of `parameters` hold their new values, and `end` grows from call to call until it is
     /// `parameterCount`, the last call of the update. The network may derive from the new values,
     /// while they are in cache, what its next plain pass of them reads (the MLP packs W_l^T sliver
-    /// by sliver, the ViT all its weights at the last call); that pass may then be told to reuse it
-    /// (`reusePackedWeights`). The default does nothing (the CNN derives nothing from its weights).
+    /// by sliver, the ViT all its weights and the CNN its fully-connected ones at the last call);
+    /// that pass may then be told to reuse it (`reusePackedWeights`). The default does nothing.
     func parametersUpdated(_ parameters: UnsafePointer<Float>, through end: Int)
 
     /// Per pattern layer, how many leading parameters of the block its pre-activations depend on

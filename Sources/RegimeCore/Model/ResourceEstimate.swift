@@ -131,9 +131,11 @@ public struct ArchitectureSizes: Sendable {
             var shape = spec.input
             var parameters = 0, outputs = 0, widest = spec.input.count, groups = 0
             var spatialOutputs: [Int] = [], spatial = true  // the conv/pool outputs before the first dense layer
+            var denseLayers: [(inputs: Int, outputs: Int)] = []
             func dense(_ inputs: Int, _ outputCount: Int) throws {
                 parameters = try checkedSum(parameters, try checkedProduct(inputs, outputCount), outputCount)
                 groups += 1
+                denseLayers.append((inputs, outputCount))
             }
             for layer in spec.layers {
                 let out = try CNNSpec.outputShape(of: layer, after: shape)
@@ -172,7 +174,10 @@ public struct ArchitectureSizes: Sendable {
             parameterGroupCount = groups
             workspaceFloatsPerExample = try checkedSum(spec.input.channels > 1 ? spec.input.count : 0, outputs,
                                                        try checkedProduct(2, widest))
-            fixedWorkspaceFloats = 0
+            // The fully-connected layers' W^T packed for the GEMM (`CNN.packedDense`, held between passes).
+            fixedWorkspaceFloats = try denseLayers.reduce(0) {
+                try checkedSum($0, try checkedProduct($1.inputs, GEMMPackedB.paddedColumns(n: $1.outputs)))
+            }
             packsProbeInput = false
             spatialFloatsPerExample = try checkedSum(spec.input.count, spatialOutputs.reduce(0) { try checkedSum($0, $1) })
             let beforeLast = spatialOutputs.dropLast()
