@@ -88,8 +88,17 @@ final class PackedWeightReuseTests: XCTestCase {
     /// passes of the same parameters: whole trials give the bits of the same trials packing at
     /// every pass (probe chunks, the null model, validation, frozen gates), with fewer packings.
     func testCNNReuseGivesTheBitsOfPackingEveryPass() throws {
-        let arch = "cnn:1x28x28-c4k3-p-fc24-fc16-10"
-        let data = CNNViTTrainingTests.syntheticData(try Architecture(parsing: arch), train: 64, probe: 300, validation: 40, seed: 7)
+        try Self.assertReuseGivesTheBitsOfPackingEveryPass(arch: "cnn:1x28x28-c4k3-p-fc24-fc16-10", seed: 7, as: CNN.self)
+    }
+
+    /// Whole trials of `arch` on synthetic 28 x 28 images (a probe of 300: two chunks; the null
+    /// model at every recorded row; validation; SGD every iteration recorded, Adam every 2nd, gates
+    /// frozen at 6) with the network's packed-weight reuse on give the curves and parameters of
+    /// the same trials with it off, and pack less.
+    static func assertReuseGivesTheBitsOfPackingEveryPass<N: PackedWeightReusing>(arch: String, seed: UInt64, as: N.Type,
+                                                                                   file: StaticString = #filePath,
+                                                                                   line: UInt = #line) throws {
+        let data = CNNViTTrainingTests.syntheticData(try Architecture(parsing: arch), train: 64, probe: 300, validation: 40, seed: seed)
         func spec(_ optimizer: OptimizerSpec, recordEvery: Int, gates: GateSpec? = nil) -> TrialSpec {
             var spec = TrialSpec(arch: arch, dataset: DatasetSpec(name: "fashion-mnist", probeSubset: 300),
                                  optimizer: optimizer, batchSize: 8, iterations: 14, seed: 3, recordEvery: recordEvery,
@@ -104,19 +113,29 @@ final class PackedWeightReuseTests: XCTestCase {
             ("gates frozen at 6", spec(OptimizerSpec(kind: .sgd, lr: 0.05), recordEvery: 1, gates: GateSpec(freezeAt: .step(6)))),
         ]
         for (label, spec) in cases {
-            func trainer(reuse: Bool) throws -> (Trainer, CNN) {
+            func trainer(reuse: Bool) throws -> (Trainer, N) {
                 let trainer = try Trainer(spec: spec, data: data)
-                let cnn = try XCTUnwrap(trainer.network as? CNN)
-                cnn.reuseEnabled = reuse
-                return (trainer, cnn)
+                let network = try XCTUnwrap(trainer.network as? N, file: file, line: line)
+                network.reuseEnabled = reuse
+                return (trainer, network)
             }
             let (reused, reusing) = try trainer(reuse: true)
             let (repacked, repacking) = try trainer(reuse: false)
             try reused.run()
             try repacked.run()
-            Self.assertSameTrial(reused, repacked, "CNN, \(label)")
+            assertSameTrial(reused, repacked, "\(arch), \(label)", file: file, line: line)
             XCTAssertLessThan(reusing.weightPackings, repacking.weightPackings * 3 / 4,
-                              "CNN, \(label): \(reusing.weightPackings) packings with reuse, \(repacking.weightPackings) without")
+                              "\(arch), \(label): \(reusing.weightPackings) packings with reuse, \(repacking.weightPackings) without",
+                              file: file, line: line)
         }
     }
 }
+
+/// The networks that keep packed weights between passes, as the reuse tests switch and count them.
+protocol PackedWeightReusing: Network {
+    var reuseEnabled: Bool { get set }
+    var weightPackings: Int { get }
+}
+
+extension CNN: PackedWeightReusing {}
+extension VisionTransformer: PackedWeightReusing {}

@@ -79,35 +79,7 @@ final class ViTForwardGroupTests: XCTestCase {
     /// SGD and Adam, frozen gates) with packed-weight reuse gives the curve and parameters of the
     /// same trial packing at every pass, and packs less.
     func testReuseGivesTheBitsOfPackingEveryPass() throws {
-        let arch = "vit:1x28x28-p7-d16-h2-l2-10"
-        let data = CNNViTTrainingTests.syntheticData(try Architecture(parsing: arch), train: 64, probe: 300, validation: 40, seed: 5)
-        func spec(_ optimizer: OptimizerSpec, recordEvery: Int, gates: GateSpec? = nil) -> TrialSpec {
-            var spec = TrialSpec(arch: arch, dataset: DatasetSpec(name: "fashion-mnist", probeSubset: 300),
-                                 optimizer: optimizer, batchSize: 8, iterations: 14, seed: 3, recordEvery: recordEvery,
-                                 evalEvery: 3 * recordEvery)
-            spec.gates = gates
-            spec.nullModel = NullModelSpec(points: 40, draws: 2)
-            return spec
-        }
-        let cases: [(String, TrialSpec)] = [
-            ("SGD, every iteration recorded", spec(OptimizerSpec(kind: .sgd, lr: 0.05, momentum: 0.9), recordEvery: 1)),
-            ("Adam, every 2nd recorded", spec(OptimizerSpec(kind: .adam, lr: 1e-3), recordEvery: 2)),
-            ("gates frozen at 6", spec(OptimizerSpec(kind: .sgd, lr: 0.05), recordEvery: 1, gates: GateSpec(freezeAt: .step(6)))),
-        ]
-        for (label, spec) in cases {
-            func trainer(reuse: Bool) throws -> (Trainer, VisionTransformer) {
-                let trainer = try Trainer(spec: spec, data: data)
-                let vit = try XCTUnwrap(trainer.network as? VisionTransformer)
-                vit.reuseEnabled = reuse
-                return (trainer, vit)
-            }
-            let (reused, reusing) = try trainer(reuse: true)
-            let (repacked, repacking) = try trainer(reuse: false)
-            try reused.run()
-            try repacked.run()
-            PackedWeightReuseTests.assertSameTrial(reused, repacked, "ViT, \(label)")
-            XCTAssertLessThan(reusing.weightPackings, repacking.weightPackings * 3 / 4,
-                              "ViT, \(label): \(reusing.weightPackings) packings with reuse, \(repacking.weightPackings) without")
-        }
+        try PackedWeightReuseTests.assertReuseGivesTheBitsOfPackingEveryPass(arch: "vit:1x28x28-p7-d16-h2-l2-10", seed: 5,
+                                                                             as: VisionTransformer.self)
     }
 }
