@@ -59,10 +59,11 @@ public final class CNN: Network {
     /// fully-connected weights that pass or update packed (`packedDense`). Every plain pass clears it.
     public var reusePackedWeights = false
     /// Each fully-connected op's W^T, packed as its forward GEMM reads it, by op index. Packing
-    /// W^T is a transposing copy (`gemmPackTransposedSliver`, 2.2% of a tracked
-    /// `cnn:1x28x28-c16k3-p-c32k3-p-fc128-10` step, for the 1568 x 128 fc1 in each of the training
-    /// forward and two probe chunks); packed once per update (`parametersUpdated`), every pass of
-    /// the same weights reads it. The same bits (`sgemm(packedB:)` is `sgemm`'s).
+    /// W^T is a transposing copy (`gemmPackTransposedSliver`: 2.2% of `regime train` of the
+    /// tracked `cnn:1x28x28-c16k3-p-c32k3-p-fc128-10`, for the 1568 x 128 fc1 in the training
+    /// forward and in each of two probe chunks); packed once per update (`parametersUpdated`),
+    /// every pass of the same weights reads it. Eight alternating bench pairs: tracked it/s x1.008
+    /// (median; 0.98-1.02). The same bits (`sgemm(packedB:)` is `sgemm`'s).
     private lazy var packedDense: [Int: GEMMPackedB] = Dictionary(uniqueKeysWithValues: ops.indices.compactMap { i in
         guard case .dense(let inputs, let outputs, _, _, _) = ops[i] else { return nil }
         return (i, GEMMPackedB(k: inputs, n: outputs))
