@@ -51,9 +51,10 @@ struct Bench: ParsableCommand {
         var loops: [ArchitectureBenchmark]
         /// The GEMM table's best rate over sizes >= 256 (best call, timed before the loops).
         var gemmReference: Double
-        /// The fastest row's GEMM timed in turns with the loops (median call): the rate the
-        /// loops' /GEMM fractions are of. nil in JSON written before it was measured.
-        var gemmReferenceInTurns: GEMMInTurns?
+        /// The three GEMM variants of the fastest row's size, timed in turns with the loops (median
+        /// calls): the fastest is the rate the loops' /GEMM fractions are of. nil in JSON written
+        /// before they were measured.
+        var gemmInTurns: [GEMMInTurns]?
         var gated: GatedTrainingBenchmark?
         var instruments: InstrumentBenchmark?
         var certified: CertifiedPatternsBenchmark?
@@ -87,9 +88,9 @@ struct Bench: ParsableCommand {
         let reference = fastest?.fastGFLOPS ?? 0
         let archList = archs.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         log("training loops \(archList.joined(separator: ", ")) (untracked, patterns only, tracked; \(loopRounds) rounds of turns"
-            + (fastest.map { ", with the \($0.size) \($0.variant) GEMM" } ?? "") + ")...")
+            + (fastest.map { ", with the GEMMs of size \($0.size)" } ?? "") + ")...")
         let (loops, inTurns) = try benchmarkArchitectures(archs: archList, batch: batch, probe: probe, seconds: loopSeconds,
-                                                          rounds: loopRounds, reference: fastest.map { ($0.size, $0.variant) })
+                                                          rounds: loopRounds, referenceSize: fastest?.size)
         log("gated training loop \(gatedArch)...")
         let gated = gatedArch.isEmpty ? nil : try benchmarkGatedTraining(arch: gatedArch, batch: batch, seconds: loopSeconds)
         log("geometric instruments \(instrumentsArch)...")
@@ -104,7 +105,7 @@ struct Bench: ParsableCommand {
         let dataPath = benchmarkDataPaths(&notes)
         let memory = memoryIterations > 0 ? benchmarkMemory() : nil
         let report = Report(cpu: cpuName(), fmaPeak: peak, gemm: gemm, numpy: numpy, numpyNotes: notes, numpyBLAS: blas, loops: loops, gemmReference: reference,
-                            gemmReferenceInTurns: inTurns,
+                            gemmInTurns: inTurns.isEmpty ? nil : inTurns,
                             gated: gated, instruments: instruments, certified: certified, dataPath: dataPath, memory: memory)
         if json {
             let encoder = JSONCoding.encoder(pretty: true)
@@ -140,11 +141,13 @@ struct Bench: ParsableCommand {
         for label in numpyLabels { out.append("  \(label): \(r.numpyBLAS[label] ?? "?")") }
         out += r.numpyNotes.map { "  note: \($0)" }
         out.append("")
-        // The loops' fractions are of the GEMM timed with them (its median call); without it, of the table's best.
-        let gemmRate = r.gemmReferenceInTurns?.gflops ?? r.gemmReference
-        let referenceText = r.gemmReferenceInTurns.map {
-            String(format: "reference GEMM rate %.1f GFLOP/s (%d %@, median call in the same rounds; its best call before them: %.1f; ",
-                   $0.gflops, $0.size, $0.variant, r.gemmReference)
+        // The loops' fractions are of the fastest GEMM timed with them (its median call); without, of the table's best.
+        let fastestInTurns = r.gemmInTurns?.max { $0.gflops < $1.gflops }
+        let gemmRate = fastestInTurns?.gflops ?? r.gemmReference
+        let referenceText = fastestInTurns.map { f in
+            String(format: "reference GEMM rate %.1f GFLOP/s (%d %@, the fastest median call in the same rounds: ", f.gflops, f.size, f.variant)
+                + r.gemmInTurns!.map { String(format: "%@ %.1f", $0.variant, $0.gflops) }.joined(separator: ", ")
+                + String(format: "; the table's best call before them: %.1f; ", r.gemmReference)
         } ?? String(format: "reference GEMM rate %.1f GFLOP/s (best call before them; ", r.gemmReference)
         out.append(String(format: "Training loops (batch %d, probe %d; CPU-time medians of steps taken in %d rounds of turns): ",
                           batch, probe, r.loops.first?.rounds ?? 1) + referenceText + ofPeak(gemmRate)

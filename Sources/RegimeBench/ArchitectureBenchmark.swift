@@ -110,11 +110,12 @@ func benchmarkStepsInTurns(_ loops: [() throws -> Void], seconds: Double,
 /// probe set's patterns) and tracked with them. All the loops run in turns (`benchmarkStepsInTurns`,
 /// `seconds` each over `rounds` rounds), so that every ratio between them, and every loop's
 /// fraction of the GEMM rate, compares measurements spread over the same minutes: given
-/// `reference` (a size and variant of the GEMM table), that GEMM takes its turns with the loops
-/// (`GEMMInTurns`, for as many seconds as each loop). Optimizer: SGD, momentum 0.9, lr 1e-3.
+/// `referenceSize` (a size of the GEMM table), the three GEMM variants of that size take their
+/// turns with the loops (`GEMMInTurns`, each for as many seconds as each loop). Optimizer: SGD,
+/// momentum 0.9, lr 1e-3.
 public func benchmarkArchitectures(archs: [String], batch: Int, probe: Int, seconds: Double, rounds: Int,
-                                   reference: (size: Int, variant: String)? = nil)
-    throws -> (loops: [ArchitectureBenchmark], reference: GEMMInTurns?) {
+                                   referenceSize: Int? = nil)
+    throws -> (loops: [ArchitectureBenchmark], reference: [GEMMInTurns]) {
     guard rounds >= 1 else { throw SpecError("bench: rounds of turns: expected a positive integer, got \(rounds)") }
     let forever = 1 << 40
     struct Loops { var architecture: Architecture; var untracked, patternsOnly, tracked: Trainer }
@@ -132,12 +133,14 @@ public func benchmarkArchitectures(archs: [String], batch: Int, probe: Int, seco
         return Loops(architecture: architecture, untracked: try trainer(tracked: false),
                      patternsOnly: try trainer(tracked: true, geometry: false), tracked: try trainer(tracked: true))
     }
-    let operands = reference.map { GEMMBenchmarkOperands(size: $0.size) }
-    let gemmStep: [() throws -> Void] = reference.map { r in [{ operands!.multiply(r.variant) }] } ?? []
-    let rates = try benchmarkStepsInTurns(loops.flatMap { [$0.untracked.step, $0.patternsOnly.step, $0.tracked.step] } + gemmStep,
+    let operands = referenceSize.map { GEMMBenchmarkOperands(size: $0) }
+    let variants = operands == nil ? [] : GEMMBenchmarkOperands.variants
+    let gemmSteps: [() throws -> Void] = variants.map { variant in { operands!.multiply(variant) } }
+    let rates = try benchmarkStepsInTurns(loops.flatMap { [$0.untracked.step, $0.patternsOnly.step, $0.tracked.step] } + gemmSteps,
                                           seconds: seconds, rounds: rounds)
-    let gemm = reference.map { r in
-        GEMMInTurns(size: r.size, variant: r.variant, gflops: rates.last!.perSecond * gemmFlops(m: r.size, n: r.size, k: r.size) / 1e9)
+    let gemm = variants.enumerated().map { index, variant in
+        let n = operands!.size
+        return GEMMInTurns(size: n, variant: variant, gflops: rates[3 * loops.count + index].perSecond * gemmFlops(m: n, n: n, k: n) / 1e9)
     }
     return (loops.enumerated().map { index, loop in
         let (untracked, patternsOnly, tracked) = (rates[3 * index], rates[3 * index + 1], rates[3 * index + 2])

@@ -84,15 +84,19 @@ final class GEMMBenchmarkOperands {
     }
 }
 
-/// The reference GEMM timed in the same rounds of turns as the training loops
-/// (`benchmarkArchitectures`): the size and variant of the fastest row of the GEMM table, its
-/// rate from the median call (thread CPU time), as the loops' rates come from their median steps.
+/// A GEMM timed in the same rounds of turns as the training loops (`benchmarkArchitectures`): the
+/// three variants of the size of the GEMM table's fastest row, each rate from the median call
+/// (thread CPU time), as the loops' rates come from their median steps; the reference rate is
+/// the fastest variant's.
 ///
 /// Why: the GEMM table is timed once, before the loops, as the best call; on this machine kind
 /// the core's clock changes over minutes (one run's table had the FMA peak at 214 GFLOP/s and the
 /// GEMM at 197 while the loops ran at their usual rates, against 179 and 167 in the runs around
 /// it), so a loop's fraction of that rate moved by 15% with no change in the loop. Timed in the
-/// same rounds, a change of clock falls on the GEMM and the loops alike.
+/// same rounds, a change of clock falls on the GEMM and the loops alike. All three variants:
+/// which one has the best single call is a lottery (one run's was TN, whose median call in
+/// turns was 160 GFLOP/s against NN's usual 174), and the loops are compared with the GEMM at its
+/// fastest.
 public struct GEMMInTurns: Sendable, Equatable, Codable {
     public var size: Int
     public var variant: String
