@@ -131,6 +131,13 @@ public func sgemmReference(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a
 
 // MARK: - Blocked driver
 
+/// Whether rows `ld` floats apart fall on the same L1 sets (a stride that is a multiple of 4 KiB:
+/// the set of a line is its address bits 6-11, the same for every row). A kernel reading such an
+/// operand in place, a line of each of kc rows per sliver, keeps evicting them: `n = 1024` NN
+/// products ran at 91 GFLOP/s against 180 for n = 512 (`regime bench`). Such operands are packed.
+@inline(__always)
+internal func gemmStrideAliases(_ ld: Int) -> Bool { ld % 1024 == 0 }
+
 /// The blocked algorithm of `sgemm` for m, n, k > 0 and alpha != 0, with the block sizes
 /// KC = `kcBlock`, NC = `ncBlock`, MC = `mcBlock` (all > 0) as parameters (tests use small ones).
 ///
@@ -156,8 +163,9 @@ internal func gemmBlocked(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, al
 
     let mcMax = gemmRoundUp(min(m, mcBlock), mr)
     // A row-major B (op(B) = B) is not packed either: a full 32-column sliver is read in place
-    // (row p at b + p * ldb), and only a panel's last sliver, when narrower, is packed.
-    let bInPlace = packedB == nil && !transB
+    // (row p at b + p * ldb), and only a panel's last sliver, when narrower, is packed; unless
+    // its rows are a multiple of 4 KiB apart (`gemmStrideAliases`).
+    let bInPlace = packedB == nil && !transB && !gemmStrideAliases(ldb)
     // A transposed (op(A) = A^T) with at most two 32-column slivers of C (n <= 64) is not packed
     // either: step p of a 12-row tile is 12 adjacent floats of A's row p, read in place
     // (`gemmKernel12x32Columns`); only edge tiles pack their sliver. Why: such a product (the
