@@ -387,21 +387,11 @@ internal func gemmScaleC(m: Int, n: Int, beta: Float, c: UnsafeMutablePointer<Fl
     }
 }
 
-/// Stores `v` at `p` (unaligned).
-@inline(__always)
-internal func gemmStore(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
-}
-
 /// p[0..<16] = v, or with `bias` `addBias(relu:)`'s step on v (`addingBias16`).
 @inline(__always)
 internal func gemmStore(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, plus bias: SIMD16<Float>?, relu: Bool) {
-    gemmStore(bias.map { addingBias16(v, $0, relu: relu) } ?? v, p)
+    store16(bias.map { addingBias16(v, $0, relu: relu) } ?? v, p)
 }
-
-/// bias[0..<16].
-@inline(__always)
-internal func gemmLoad(_ p: UnsafePointer<Float>) -> SIMD16<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) }
 
 /// p[0..<16] = v + vb * p[0..<16] with one FMA per lane (`v` is already alpha * acc).
 @inline(__always)
@@ -815,7 +805,7 @@ internal func gemmTile12x32(kc: Int, a: UnsafePointer<Float>, rowStride rs: Int,
     }
     let va = SIMD16<Float>(repeating: alpha)
     if betaIsZero {
-        let bias0 = bias.map { gemmLoad($0) }, bias1 = bias.map { gemmLoad($0 + 16) }
+        let bias0 = bias.map { load16($0) }, bias1 = bias.map { load16($0 + 16) }
         gemmStore(va * c0_0, c + 0 * ldc, plus: bias0, relu: relu); gemmStore(va * c0_1, c + 0 * ldc + 16, plus: bias1, relu: relu)
         gemmStore(va * c1_0, c + 1 * ldc, plus: bias0, relu: relu); gemmStore(va * c1_1, c + 1 * ldc + 16, plus: bias1, relu: relu)
         gemmStore(va * c2_0, c + 2 * ldc, plus: bias0, relu: relu); gemmStore(va * c2_1, c + 2 * ldc + 16, plus: bias1, relu: relu)
@@ -898,10 +888,10 @@ internal func gemmTile4x32(kc: Int, a: UnsafePointer<Float>, rowStride rs: Int, 
     }
     let va = SIMD16<Float>(repeating: alpha)
     if betaIsZero {
-        gemmStore(va * c0_0, c + 0 * ldc); gemmStore(va * c0_1, c + 0 * ldc + 16)
-        gemmStore(va * c1_0, c + 1 * ldc); gemmStore(va * c1_1, c + 1 * ldc + 16)
-        gemmStore(va * c2_0, c + 2 * ldc); gemmStore(va * c2_1, c + 2 * ldc + 16)
-        gemmStore(va * c3_0, c + 3 * ldc); gemmStore(va * c3_1, c + 3 * ldc + 16)
+        store16(va * c0_0, c + 0 * ldc); store16(va * c0_1, c + 0 * ldc + 16)
+        store16(va * c1_0, c + 1 * ldc); store16(va * c1_1, c + 1 * ldc + 16)
+        store16(va * c2_0, c + 2 * ldc); store16(va * c2_1, c + 2 * ldc + 16)
+        store16(va * c3_0, c + 3 * ldc); store16(va * c3_1, c + 3 * ldc + 16)
     } else {
         let vb = SIMD16<Float>(repeating: beta)
         gemmUpdate(va * c0_0, vb, c + 0 * ldc); gemmUpdate(va * c0_1, vb, c + 0 * ldc + 16)
@@ -982,18 +972,18 @@ internal func gemmTile12x16(kc: Int, a: UnsafePointer<Float>, rowStride rs: Int,
     }
     let va = SIMD16<Float>(repeating: alpha)
     if betaIsZero {
-        gemmStore(va * c0_0, c + 0 * ldc)
-        gemmStore(va * c1_0, c + 1 * ldc)
-        gemmStore(va * c2_0, c + 2 * ldc)
-        gemmStore(va * c3_0, c + 3 * ldc)
-        gemmStore(va * c4_0, c + 4 * ldc)
-        gemmStore(va * c5_0, c + 5 * ldc)
-        gemmStore(va * c6_0, c + 6 * ldc)
-        gemmStore(va * c7_0, c + 7 * ldc)
-        gemmStore(va * c8_0, c + 8 * ldc)
-        gemmStore(va * c9_0, c + 9 * ldc)
-        gemmStore(va * c10_0, c + 10 * ldc)
-        gemmStore(va * c11_0, c + 11 * ldc)
+        store16(va * c0_0, c + 0 * ldc)
+        store16(va * c1_0, c + 1 * ldc)
+        store16(va * c2_0, c + 2 * ldc)
+        store16(va * c3_0, c + 3 * ldc)
+        store16(va * c4_0, c + 4 * ldc)
+        store16(va * c5_0, c + 5 * ldc)
+        store16(va * c6_0, c + 6 * ldc)
+        store16(va * c7_0, c + 7 * ldc)
+        store16(va * c8_0, c + 8 * ldc)
+        store16(va * c9_0, c + 9 * ldc)
+        store16(va * c10_0, c + 10 * ldc)
+        store16(va * c11_0, c + 11 * ldc)
     } else {
         let vb = SIMD16<Float>(repeating: beta)
         gemmUpdate(va * c0_0, vb, c + 0 * ldc)
@@ -1039,10 +1029,10 @@ internal func gemmKernel4x16(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<
     }
     let va = SIMD16<Float>(repeating: alpha)
     if betaIsZero {
-        gemmStore(va * c0_0, c + 0 * ldc)
-        gemmStore(va * c1_0, c + 1 * ldc)
-        gemmStore(va * c2_0, c + 2 * ldc)
-        gemmStore(va * c3_0, c + 3 * ldc)
+        store16(va * c0_0, c + 0 * ldc)
+        store16(va * c1_0, c + 1 * ldc)
+        store16(va * c2_0, c + 2 * ldc)
+        store16(va * c3_0, c + 3 * ldc)
     } else {
         let vb = SIMD16<Float>(repeating: beta)
         gemmUpdate(va * c0_0, vb, c + 0 * ldc)
