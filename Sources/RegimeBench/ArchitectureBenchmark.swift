@@ -18,8 +18,9 @@ public struct ArchitectureBenchmark: Sendable, Equatable, Codable {
     /// (weight update, probe-set patterns, and the geometric instruments: margins, flip
     /// sensitivity, lags; docs/numerics.md).
     public var trackedIterationsPerSecond: Double
-    /// GFLOP/s of the tracked loop, counting the probe forward pass as well (the instruments'
-    /// own arithmetic is not counted: it is overhead against the GEMM rate).
+    /// GFLOP/s of the tracked loop, counting the probe forward pass as well, as far as it goes
+    /// (`FlopCounting.flopsPerExampleProbe`; the instruments' own arithmetic is not counted: it is
+    /// overhead against the GEMM rate).
     public var trackedGflops: Double
     /// The tracked loop without the geometric instruments (`Trainer.measuresGeometry` off): weight
     /// update and probe patterns only, the tracked loop of regime before those instruments, so
@@ -147,7 +148,7 @@ public func benchmarkArchitectures(archs: [String], batch: Int, probe: Int, seco
         let counts = loop.untracked.network as? FlopCounting
         let forward = counts?.flopsPerExampleForward ?? 0, backward = counts?.flopsPerExampleBackward ?? 0
         let perIteration = Double(batch) * (forward + backward)
-        let perTrackedIteration = perIteration + Double(probe) * forward
+        let perTrackedIteration = perIteration + Double(probe) * (counts?.flopsPerExampleProbe ?? 0)
         return ArchitectureBenchmark(arch: loop.architecture.description, batch: batch, probe: probe, rounds: rounds,
                                      iterationsPerSecond: untracked.perSecond, gflops: untracked.perSecond * perIteration / 1e9,
                                      trackedIterationsPerSecond: tracked.perSecond,

@@ -44,7 +44,7 @@ final class SweepRunner {
         guard let architecture = try? Architecture(parsing: spec.arch) else { return 1 }
         let (forward, backward) = (architecture.flopsPerExampleForward, architecture.flopsPerExampleBackward)
         return Double(spec.iterations) * (Double(spec.batchSize) * (forward + backward)
-            + Double(spec.dataset.probeSubset) * forward / Double(spec.recordEvery))
+            + Double(spec.dataset.probeSubset) * architecture.flopsPerExampleProbe / Double(spec.recordEvery))
     }
 
     /// Rank 0's part; `output` is the prepared output directory, `skip` the trials already done.

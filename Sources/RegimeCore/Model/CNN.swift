@@ -28,6 +28,8 @@ public final class CNN: Network {
     /// The same for the backward pass: weight gradients of every layer, input gradients of every
     /// layer but the first.
     public let flopsPerExampleBackward: Double
+    /// Every op but the classifier (`forwardPatterns`).
+    public let flopsPerExampleProbe: Double
 
     enum Op {
         case conv(ConvGeometry, weights: Int, bias: Int)
@@ -137,6 +139,7 @@ public final class CNN: Network {
                 shape = ImageShape(channels: units, height: 1, width: 1)
             }
         }
+        flopsPerExampleProbe = forward
         addDense(shape.count, spec.classes, relu: false)
         self.ops = ops
         inputSizes = inSizes

@@ -38,6 +38,9 @@ public final class VisionTransformer: Network {
     public let flopsPerExampleForward: Double
     /// The same for the backward pass (the patch embedding needs no input gradient).
     public let flopsPerExampleBackward: Double
+    /// The probe pass, which ends at the last block's hidden units (`forwardPatterns`): the forward
+    /// pass without that block's second feed-forward product and the head.
+    public let flopsPerExampleProbe: Double
 
     struct BlockOffsets {
         var ln1Gamma, ln1Beta, qkvW, oW, oB, ln2Gamma, ln2Beta, f1W, f1B, f2W, f2B: Int
@@ -152,6 +155,7 @@ public final class VisionTransformer: Network {
         let headFlops = 2 * d * Double(K)
         flopsPerExampleForward = embedFlops + Double(spec.depth) * blockFlops + headFlops
         flopsPerExampleBackward = embedFlops + Double(spec.depth) * 2 * blockFlops + 2 * headFlops
+        flopsPerExampleProbe = flopsPerExampleForward - 2 * t * Double(F) * d - headFlops
     }
 
     public func initialize(parameters: UnsafeMutablePointer<Float>, rng: inout Xoshiro256) {
