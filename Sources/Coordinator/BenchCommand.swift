@@ -169,6 +169,19 @@ struct Bench: ParsableCommand {
                              String(format: "%.1f", loop.patternsOnlyIterationsPerSecond ?? 0), String(format: "%.1f", patterns),
                              ofPeak(patterns), ofGEMM(patterns)]))
         }
+        let parts = r.loops.compactMap { loop in loop.trackedStepParts.map { (loop.arch, $0) } }
+        if !parts.isEmpty {
+            out.append("  where a tracked step goes (differences of the medians above): training step | probe pass, weight update, patterns"
+                       + " (its GFLOP/s, /GEMM) | margins, flip sensitivity, lags")
+            for (arch, p) in parts {
+                out.append("  " + arch.padding(toLength: 42, withPad: " ", startingAt: 0)
+                           + String(format: "%.2f ms (%.0f%%) | %.2f ms (%.0f%%; %.1f GFLOP/s, %@) | %.2f ms (%.0f%%)",
+                                    p.trainingMilliseconds, 100 * p.trainingMilliseconds / p.trackedMilliseconds,
+                                    p.probeMilliseconds, 100 * p.probeMilliseconds / p.trackedMilliseconds, p.probeGflops,
+                                    ofGEMM(p.probeGflops), p.geometryMilliseconds,
+                                    100 * p.geometryMilliseconds / p.trackedMilliseconds))
+            }
+        }
         if let g = r.gated {
             out.append("Gated training \(g.arch) " + String(format: "(batch %d, untracked, same run): ordinary %.1f it/s, gates cached %.1f it/s (%.2fx), "
                               + "gates recomputed %.1f it/s (%.2fx); cache %d B per training example",

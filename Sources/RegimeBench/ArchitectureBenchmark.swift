@@ -160,3 +160,29 @@ public func benchmarkArchitectures(archs: [String], batch: Int, probe: Int, seco
                                      flopsPerIteration: perIteration, trackedFlopsPerIteration: perTrackedIteration)
     }, gemm)
 }
+
+extension ArchitectureBenchmark {
+    /// A tracked step split into its parts, from the differences of the three loops' median step
+    /// times (measured in the same rounds, so each difference is the cost of what one loop adds to
+    /// the other; nil without the patterns-only loop): the training step (the untracked loop), the
+    /// probe pass with the weight update and the patterns (patterns only − untracked), and the
+    /// geometric instruments (tracked − patterns only).
+    public struct TrackedStepParts: Sendable, Equatable {
+        public var trainingMilliseconds: Double
+        public var probeMilliseconds: Double
+        /// The probe pass's FLOPs (`FlopCounting.flopsPerExampleProbe` x probe) over its time.
+        public var probeGflops: Double
+        public var geometryMilliseconds: Double
+        public var trackedMilliseconds: Double
+    }
+
+    public var trackedStepParts: TrackedStepParts? {
+        guard let patternsOnly = patternsOnlyIterationsPerSecond, patternsOnly > 0, iterationsPerSecond > 0,
+              trackedIterationsPerSecond > 0 else { return nil }
+        let training = 1000 / iterationsPerSecond, patterns = 1000 / patternsOnly, tracked = 1000 / trackedIterationsPerSecond
+        let probe = patterns - training
+        return TrackedStepParts(trainingMilliseconds: training, probeMilliseconds: probe,
+                                probeGflops: probe > 0 ? (trackedFlopsPerIteration - flopsPerIteration) / (probe * 1e6) : 0,
+                                geometryMilliseconds: tracked - patterns, trackedMilliseconds: tracked)
+    }
+}

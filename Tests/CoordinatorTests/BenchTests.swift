@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+@testable import RegimeBench
 
 /// `regime bench` end to end at tiny settings: what it prints is well-formed and its loops were
 /// timed in the rounds of turns asked for. (Its rates are not checked: speed lives in the bench's
@@ -39,6 +40,29 @@ final class BenchTests: XCTestCase {
         XCTAssertEqual(table.status, 0, table.stderr)
         XCTAssert(table.stdout.contains("CPU-time medians of steps taken in 2 rounds of turns"), table.stdout)
         XCTAssert(table.stdout.contains("the fastest median call in the same rounds: NN "), table.stdout)
+        XCTAssert(table.stdout.contains("where a tracked step goes"), table.stdout)
+        for arch in ["mlp:784-32-10", "cnn:1x28x28-c4k3-p-fc8-10"] {
+            XCTAssert(table.stdout.split(separator: "\n").contains { $0.hasPrefix("  \(arch) ") && $0.contains(" ms (") },
+                      "no tracked-step parts for \(arch) in: \(table.stdout)")
+        }
+    }
+
+    /// The parts of a tracked step from loops whose step times are known by construction: 10 ms
+    /// untracked, 20 ms patterns only, 25 ms tracked; 2 GFLOP of probe pass in its 10 ms.
+    func testTrackedStepPartsAreTheDifferencesOfTheLoops() throws {
+        let loop = ArchitectureBenchmark(arch: "mlp:784-32-10", batch: 16, probe: 32, rounds: 1, iterationsPerSecond: 100, gflops: 100,
+                                         trackedIterationsPerSecond: 40, trackedGflops: 120, patternsOnlyIterationsPerSecond: 50,
+                                         patternsOnlyGflops: 150, wallIterationsPerSecond: 100, trackedWallIterationsPerSecond: 40,
+                                         flopsPerIteration: 1e9, trackedFlopsPerIteration: 3e9)
+        let parts = try XCTUnwrap(loop.trackedStepParts)
+        XCTAssertEqual(parts.trainingMilliseconds, 10, accuracy: 1e-12)
+        XCTAssertEqual(parts.probeMilliseconds, 10, accuracy: 1e-12)
+        XCTAssertEqual(parts.probeGflops, 200, accuracy: 1e-9)
+        XCTAssertEqual(parts.geometryMilliseconds, 5, accuracy: 1e-12)
+        XCTAssertEqual(parts.trackedMilliseconds, 25, accuracy: 1e-12)
+        var older = loop
+        older.patternsOnlyIterationsPerSecond = nil  // JSON written before the patterns-only loop
+        XCTAssertNil(older.trackedStepParts)
     }
 
     func testZeroRoundsIsRefusedInOneLine() throws {
