@@ -51,9 +51,10 @@ struct Bench: ParsableCommand {
         var loops: [ArchitectureBenchmark]
         /// The GEMM table's best rate over sizes >= 256 (best call, timed before the loops).
         var gemmReference: Double
-        /// The three GEMM variants of the fastest row's size, timed in turns with the loops (median
-        /// calls): the fastest is the rate the loops' /GEMM fractions are of. nil in JSON written
-        /// before they were measured.
+        /// The three GEMM variants of each table size >= 256 (or of the fastest row's size when there
+        /// is none; before session 12 only of the fastest row's size), timed in turns with the loops
+        /// (median calls): the fastest is the rate the loops' /GEMM fractions are of. nil in JSON
+        /// written before they were measured.
         var gemmInTurns: [GEMMInTurns]?
         var gated: GatedTrainingBenchmark?
         var instruments: InstrumentBenchmark?
@@ -82,15 +83,20 @@ struct Bench: ParsableCommand {
             case .failure(let error): notes.append("\(label): \(error)")
             }
         }
-        // The loops are compared with the fast GEMM over the sizes a training step uses: its best
-        // row, timed again in turns with the loops.
+        // The loops are compared with the fast GEMM at the sizes a training step's products reach,
+        // every table size >= 256, timed again in turns with the loops: the fastest median call.
+        // (Only the size of the table's best call, as before session 12, let one noisy call choose
+        // n = 512, whose median in turns was 156-173 GFLOP/s where n = 256's was 172-174: the
+        // fractions moved by 9% between runs with the loops unchanged.)
         let fastest = gemm.filter { $0.size >= 256 }.max { $0.fastGFLOPS < $1.fastGFLOPS } ?? gemm.max { $0.fastGFLOPS < $1.fastGFLOPS }
         let reference = fastest?.fastGFLOPS ?? 0
+        let large = Set(gemm.map(\.size).filter { $0 >= 256 }).sorted()
+        let referenceSizes = large.isEmpty ? fastest.map { [$0.size] } ?? [] : large
         let archList = archs.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         log("training loops \(archList.joined(separator: ", ")) (untracked, patterns only, tracked; \(loopRounds) rounds of turns"
-            + (fastest.map { ", with the GEMMs of size \($0.size)" } ?? "") + ")...")
+            + (referenceSizes.isEmpty ? "" : ", with the GEMMs of size " + referenceSizes.map(String.init).joined(separator: ", ")) + ")...")
         let (loops, inTurns) = try benchmarkArchitectures(archs: archList, batch: batch, probe: probe, seconds: loopSeconds,
-                                                          rounds: loopRounds, referenceSize: fastest?.size)
+                                                          rounds: loopRounds, referenceSizes: referenceSizes)
         log("gated training loop \(gatedArch)...")
         let gated = gatedArch.isEmpty ? nil : try benchmarkGatedTraining(arch: gatedArch, batch: batch, seconds: loopSeconds)
         log("geometric instruments \(instrumentsArch)...")
@@ -146,7 +152,7 @@ struct Bench: ParsableCommand {
         let gemmRate = fastestInTurns?.gflops ?? r.gemmReference
         let referenceText = fastestInTurns.map { f in
             String(format: "reference GEMM rate %.1f GFLOP/s (%d %@, the fastest median call in the same rounds: ", f.gflops, f.size, f.variant)
-                + r.gemmInTurns!.map { String(format: "%@ %.1f", $0.variant, $0.gflops) }.joined(separator: ", ")
+                + r.gemmInTurns!.map { String(format: "%d %@ %.1f", $0.size, $0.variant, $0.gflops) }.joined(separator: ", ")
                 + String(format: "; the table's best call before them: %.1f; ", r.gemmReference)
         } ?? String(format: "reference GEMM rate %.1f GFLOP/s (best call before them; ", r.gemmReference)
         out.append(String(format: "Training loops (batch %d, probe %d; CPU-time medians of steps taken in %d rounds of turns): ",

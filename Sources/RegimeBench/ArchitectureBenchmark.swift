@@ -110,12 +110,11 @@ func benchmarkStepsInTurns(_ loops: [() throws -> Void], seconds: Double,
 /// geometric instruments (`record_every: 1`: every step also measures the weight update and the
 /// probe set's patterns) and tracked with them. All the loops run in turns (`benchmarkStepsInTurns`,
 /// `seconds` each over `rounds` rounds), so that every ratio between them, and every loop's
-/// fraction of the GEMM rate, compares measurements spread over the same minutes: given
-/// `referenceSize` (a size of the GEMM table), the three GEMM variants of that size take their
-/// turns with the loops (`GEMMInTurns`, each for as many seconds as each loop). Optimizer: SGD,
-/// momentum 0.9, lr 1e-3.
+/// fraction of the GEMM rate, compares measurements spread over the same minutes: the three GEMM
+/// variants of each of `referenceSizes` (sizes of the GEMM table) take their turns with the loops
+/// (`GEMMInTurns`, each for as many seconds as each loop). Optimizer: SGD, momentum 0.9, lr 1e-3.
 public func benchmarkArchitectures(archs: [String], batch: Int, probe: Int, seconds: Double, rounds: Int,
-                                   referenceSize: Int? = nil)
+                                   referenceSizes: [Int] = [])
     throws -> (loops: [ArchitectureBenchmark], reference: [GEMMInTurns]) {
     guard rounds >= 1 else { throw SpecError("bench: rounds of turns: expected a positive integer, got \(rounds)") }
     let forever = 1 << 40
@@ -134,14 +133,15 @@ public func benchmarkArchitectures(archs: [String], batch: Int, probe: Int, seco
         return Loops(architecture: architecture, untracked: try trainer(tracked: false),
                      patternsOnly: try trainer(tracked: true, geometry: false), tracked: try trainer(tracked: true))
     }
-    let operands = referenceSize.map { GEMMBenchmarkOperands(size: $0) }
-    let variants = operands == nil ? [] : GEMMBenchmarkOperands.variants
-    let gemmSteps: [() throws -> Void] = variants.map { variant in { operands!.multiply(variant) } }
+    let gemms = referenceSizes.map(GEMMBenchmarkOperands.init(size:)).flatMap { operands in
+        GEMMBenchmarkOperands.variants.map { (operands, $0) }
+    }
+    let gemmSteps: [() throws -> Void] = gemms.map { operands, variant in { operands.multiply(variant) } }
     let rates = try benchmarkStepsInTurns(loops.flatMap { [$0.untracked.step, $0.patternsOnly.step, $0.tracked.step] } + gemmSteps,
                                           seconds: seconds, rounds: rounds)
-    let gemm = variants.enumerated().map { index, variant in
-        let n = operands!.size
-        return GEMMInTurns(size: n, variant: variant, gflops: rates[3 * loops.count + index].perSecond * gemmFlops(m: n, n: n, k: n) / 1e9)
+    let gemm = gemms.enumerated().map { index, gemm in
+        let n = gemm.0.size
+        return GEMMInTurns(size: n, variant: gemm.1, gflops: rates[3 * loops.count + index].perSecond * gemmFlops(m: n, n: n, k: n) / 1e9)
     }
     return (loops.enumerated().map { index, loop in
         let (untracked, patternsOnly, tracked) = (rates[3 * index], rates[3 * index + 1], rates[3 * index + 2])

@@ -28,7 +28,8 @@ final class BenchTests: XCTestCase {
                 XCTAssert(rate.isFinite && rate > 0, "\(key) = \(rate)")
             }
         }
-        // The three GEMM variants of the table's fastest size (the only one, 64) took their turns with the loops.
+        // No table size is >= 256: the three GEMM variants of the table's fastest size (the only one, 64) took
+        // their turns with the loops.
         let inTurns = try XCTUnwrap(report?["gemmInTurns"] as? [[String: Any]], "no in-turns GEMMs in: \(run.stdout.prefix(400))")
         XCTAssertEqual(inTurns.map { $0["variant"] as? String }, ["NN", "TN", "NT"], "\(inTurns)")
         for gemm in inTurns {
@@ -39,7 +40,7 @@ final class BenchTests: XCTestCase {
         let table = try TestSupport.run(TestSupport.regimeBinary.path, tiny + ["--loop-rounds", "2"])
         XCTAssertEqual(table.status, 0, table.stderr)
         XCTAssert(table.stdout.contains("CPU-time medians of steps taken in 2 rounds of turns"), table.stdout)
-        XCTAssert(table.stdout.contains("the fastest median call in the same rounds: NN "), table.stdout)
+        XCTAssert(table.stdout.contains("the fastest median call in the same rounds: 64 NN "), table.stdout)
         XCTAssert(table.stdout.contains("where a tracked step goes"), table.stdout)
         for arch in ["mlp:784-32-10", "cnn:1x28x28-c4k3-p-fc8-10"] {
             XCTAssert(table.stdout.split(separator: "\n").contains { $0.hasPrefix("  \(arch) ") && $0.contains(" ms (") },
@@ -63,6 +64,19 @@ final class BenchTests: XCTestCase {
         var older = loop
         older.patternsOnlyIterationsPerSecond = nil  // JSON written before the patterns-only loop
         XCTAssertNil(older.trackedStepParts)
+    }
+
+    /// With table sizes of 256 and more, the variants of every one of them take their turns (the
+    /// reference is the fastest median over all), and the smaller sizes none.
+    func testEveryLargeTableSizeIsTimedInTurns() throws {
+        var arguments = tiny
+        arguments[arguments.firstIndex(of: "64")!] = "64,256,288"
+        let run = try TestSupport.run(TestSupport.regimeBinary.path, arguments + ["--loop-rounds", "2", "--json"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let report = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+        let inTurns = try XCTUnwrap(report?["gemmInTurns"] as? [[String: Any]], "no in-turns GEMMs in: \(run.stdout.prefix(400))")
+        XCTAssertEqual(inTurns.map { "\($0["size"] as? Int ?? -1) \($0["variant"] as? String ?? "?")" },
+                       ["256 NN", "256 TN", "256 NT", "288 NN", "288 TN", "288 NT"], "\(inTurns)")
     }
 
     func testZeroRoundsIsRefusedInOneLine() throws {
