@@ -139,9 +139,9 @@ public func benchmarkArchitectures(archs: [String], batch: Int, probe: Int, seco
     let gemmSteps: [() throws -> Void] = gemms.map { operands, variant in { operands.multiply(variant) } }
     let rates = try benchmarkStepsInTurns(loops.flatMap { [$0.untracked.step, $0.patternsOnly.step, $0.tracked.step] } + gemmSteps,
                                           seconds: seconds, rounds: rounds)
-    let gemm = gemms.enumerated().map { index, gemm in
-        let n = gemm.0.size
-        return GEMMInTurns(size: n, variant: gemm.1, gflops: rates[3 * loops.count + index].perSecond * gemmFlops(m: n, n: n, k: n) / 1e9)
+    let gemm = gemms.enumerated().map { index, timed in
+        let (n, variant) = (timed.0.size, timed.1)
+        return GEMMInTurns(size: n, variant: variant, gflops: rates[3 * loops.count + index].perSecond * gemmFlops(m: n, n: n, k: n) / 1e9)
     }
     return (loops.enumerated().map { index, loop in
         let (untracked, patternsOnly, tracked) = (rates[3 * index], rates[3 * index + 1], rates[3 * index + 2])

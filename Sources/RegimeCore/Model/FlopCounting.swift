@@ -8,8 +8,9 @@ public protocol FlopCounting {
     /// The probe pass's (`Network.forwardPatterns`): the forward pass up to the last pattern
     /// layer's pre-activations, which leaves out the classifier (and the ViT's last feed-forward
     /// output). `regime bench` counted the whole forward pass for the probe before session 12,
-    /// which overstated the tracked ViT's rate by about 10% (its last block's second feed-forward
-    /// product is a sixth of the forward pass), the MLP's by 0.6% and the CNN's by 0.1%.
+    /// which overstated the tracked ViT's rate by 9.8% (its last block's second feed-forward
+    /// product is a sixth of the forward pass), the MLP's by 0.6% and the CNN's by 0.06%
+    /// (docs/architectures.md, "FLOP counts").
     var flopsPerExampleProbe: Double { get }
 }
 
