@@ -188,6 +188,23 @@ struct Bench: ParsableCommand {
                                     100 * p.geometryMilliseconds / p.trackedMilliseconds))
             }
         }
+        let kernelLoops = r.loops.filter { $0.kernels != nil }
+        if !kernelLoops.isEmpty {
+            out.append("  inside the kernels (GEMMs and convolutions, KernelClock; median step): untracked | patterns only | tracked,"
+                       + " each as kernel ms of step ms (share; the kernels' own GFLOP/s, /GEMM); the tracked loop's /GEMM if the rest took no time")
+            for loop in kernelLoops {
+                let k = loop.kernels!
+                func part(_ t: ArchitectureBenchmark.KernelTime, _ perSecond: Double?) -> String {
+                    let step = (perSecond ?? 0) > 0 ? 1000 / perSecond! : 0
+                    return String(format: "%.2f of %.2f ms (%.0f%%; %.1f, %@)", t.milliseconds, step,
+                                  step > 0 ? 100 * t.milliseconds / step : 0, t.gflops, ofGEMM(t.gflops))
+                }
+                out.append("  " + loop.arch.padding(toLength: 42, withPad: " ", startingAt: 0)
+                           + [part(k.untracked, loop.iterationsPerSecond), part(k.patternsOnly, loop.patternsOnlyIterationsPerSecond),
+                              part(k.tracked, loop.trackedIterationsPerSecond)].joined(separator: " | ")
+                           + " | bound " + ofGEMM(loop.trackedKernelBoundGflops ?? 0))
+            }
+        }
         if let g = r.gated {
             out.append("Gated training \(g.arch) " + String(format: "(batch %d, untracked, same run): ordinary %.1f it/s, gates cached %.1f it/s (%.2fx), "
                               + "gates recomputed %.1f it/s (%.2fx); cache %d B per training example",

@@ -33,7 +33,39 @@ public struct ArchitectureBenchmark: Sendable, Equatable, Codable {
     /// FLOPs of one untracked and one tracked iteration.
     public var flopsPerIteration: Double
     public var trackedFlopsPerIteration: Double
+    /// What the kernels of each loop's steps did (`KernelClock`, measured on every step of the same
+    /// rounds); nil in JSON written before session 13.
+    public var kernels: LoopKernels?
+
+    /// The kernels' share of the three loops' steps.
+    public struct LoopKernels: Sendable, Equatable, Codable {
+        public var untracked: KernelTime
+        public var patternsOnly: KernelTime
+        public var tracked: KernelTime
+    }
+
+    /// The median over a loop's steps of the time its kernels took (wall clock), and of their FLOPs.
+    public struct KernelTime: Sendable, Equatable, Codable {
+        public var milliseconds: Double
+        public var flops: Double
+        /// The kernels' own rate: their FLOPs over their time.
+        public var gflops: Double { milliseconds > 0 ? flops / (milliseconds * 1e6) : 0 }
+
+        public init(milliseconds: Double, flops: Double) {
+            self.milliseconds = milliseconds
+            self.flops = flops
+        }
+
+        /// From one reading per step.
+        init(_ readings: [KernelClock.Reading]) {
+            self.init(milliseconds: 1000 * upperMedian(readings.map(\.seconds)), flops: upperMedian(readings.map(\.flops)))
+        }
+    }
 }
+
+/// The median of `x`, the upper middle value for an even count (the bench's step times have always
+/// been taken so); 0 for none.
+func upperMedian(_ x: [Double]) -> Double { x.isEmpty ? 0 : x.sorted()[x.count / 2] }
 
 /// Random data of the architecture's shape for timing the training loop, and the name of the
 /// known data set whose geometry fits it (no file is read: the examples are N(0, 1) noise with
@@ -100,9 +132,7 @@ func benchmarkStepsInTurns(_ loops: [() throws -> Void], seconds: Double,
             }
         }
     }
-    // The upper middle step for an even count, as the single-block measurement always took.
-    func middle(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
-    return zip(cpu, wall).map { c, w in (1 / middle(c), 1 / middle(w)) }
+    return zip(cpu, wall).map { c, w in (1 / upperMedian(c), 1 / upperMedian(w)) }
 }
 
 /// Times the real `Trainer` loop of each architecture on random data of its shape
@@ -112,7 +142,9 @@ func benchmarkStepsInTurns(_ loops: [() throws -> Void], seconds: Double,
 /// `seconds` each over `rounds` rounds), so that every ratio between them, and every loop's
 /// fraction of the GEMM rate, compares measurements spread over the same minutes: the three GEMM
 /// variants of each of `referenceSizes` (sizes of the GEMM table) take their turns with the loops
-/// (`GEMMInTurns`, each for as many seconds as each loop). Optimizer: SGD, momentum 0.9, lr 1e-3.
+/// (`GEMMInTurns`, each for as many seconds as each loop). Every step of a loop is also timed
+/// inside its kernels (`KernelClock`; `ArchitectureBenchmark.kernels`). Optimizer: SGD, momentum
+/// 0.9, lr 1e-3.
 public func benchmarkArchitectures(archs: [String], batch: Int, probe: Int, seconds: Double, rounds: Int,
                                    referenceSizes: [Int] = [])
     throws -> (loops: [ArchitectureBenchmark], reference: [GEMMInTurns]) {
@@ -137,8 +169,12 @@ public func benchmarkArchitectures(archs: [String], batch: Int, probe: Int, seco
         GEMMBenchmarkOperands.variants.map { (operands, $0) }
     }
     let gemmSteps: [() throws -> Void] = gemms.map { operands, variant in { operands.multiply(variant) } }
-    let rates = try benchmarkStepsInTurns(loops.flatMap { [$0.untracked.step, $0.patternsOnly.step, $0.tracked.step] } + gemmSteps,
-                                          seconds: seconds, rounds: rounds)
+    let trainers = loops.flatMap { [$0.untracked, $0.patternsOnly, $0.tracked] }
+    var kernels = [[KernelClock.Reading]](repeating: [], count: trainers.count)
+    let trainerSteps: [() throws -> Void] = trainers.enumerated().map { index, trainer in
+        { kernels[index].append(try KernelClock.measure(trainer.step)) }
+    }
+    let rates = try benchmarkStepsInTurns(trainerSteps + gemmSteps, seconds: seconds, rounds: rounds)
     let gemm = gemms.enumerated().map { index, timed in
         let (n, variant) = (timed.0.size, timed.1)
         return GEMMInTurns(size: n, variant: variant, gflops: rates[3 * loops.count + index].perSecond * gemmFlops(m: n, n: n, k: n) / 1e9)
@@ -157,7 +193,9 @@ public func benchmarkArchitectures(archs: [String], batch: Int, probe: Int, seco
                                      patternsOnlyGflops: patternsOnly.perSecond * perTrackedIteration / 1e9,
                                      wallIterationsPerSecond: untracked.wallPerSecond,
                                      trackedWallIterationsPerSecond: tracked.wallPerSecond,
-                                     flopsPerIteration: perIteration, trackedFlopsPerIteration: perTrackedIteration)
+                                     flopsPerIteration: perIteration, trackedFlopsPerIteration: perTrackedIteration,
+                                     kernels: .init(untracked: .init(kernels[3 * index]), patternsOnly: .init(kernels[3 * index + 1]),
+                                                    tracked: .init(kernels[3 * index + 2])))
     }, gemm)
 }
 
@@ -174,6 +212,14 @@ extension ArchitectureBenchmark {
         public var probeGflops: Double
         public var geometryMilliseconds: Double
         public var trackedMilliseconds: Double
+    }
+
+    /// The tracked loop's GFLOP/s if nothing outside its kernels took time: its counted FLOPs over
+    /// its kernels' median time (the bound that faster work outside the kernels can reach; the ViT's
+    /// attention products, counted but outside, would then be free too).
+    public var trackedKernelBoundGflops: Double? {
+        guard let k = kernels?.tracked, k.milliseconds > 0 else { return nil }
+        return trackedFlopsPerIteration / (k.milliseconds * 1e6)
     }
 
     public var trackedStepParts: TrackedStepParts? {

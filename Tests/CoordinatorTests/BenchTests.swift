@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import RegimeBench
+import RegimeCore
 
 /// `regime bench` end to end at tiny settings: what it prints is well-formed and its loops were
 /// timed in the rounds of turns asked for. (Its rates are not checked: speed lives in the bench's
@@ -27,6 +28,14 @@ final class BenchTests: XCTestCase {
                 let rate = try XCTUnwrap(loop[key] as? Double, "\(key) missing in \(loop)")
                 XCTAssert(rate.isFinite && rate > 0, "\(key) = \(rate)")
             }
+            // Every loop's steps were also timed inside their kernels.
+            let kernels = try XCTUnwrap(loop["kernels"] as? [String: [String: Double]], "no kernel times in \(loop)")
+            XCTAssertEqual(Set(kernels.keys), ["untracked", "patternsOnly", "tracked"])
+            for (mode, time) in kernels {
+                XCTAssert((time["milliseconds"] ?? 0) > 0 && (time["flops"] ?? 0) > 0, "\(mode): \(time)")
+            }
+            // The tracked loop's kernels also ran the probe pass.
+            XCTAssertGreaterThan(kernels["tracked"]?["flops"] ?? 0, kernels["untracked"]?["flops"] ?? 0)
         }
         // No table size is >= 256: the three GEMM variants of the table's fastest size (the only one, 64) took
         // their turns with the loops.
@@ -45,6 +54,8 @@ final class BenchTests: XCTestCase {
         for arch in ["mlp:784-32-10", "cnn:1x28x28-c4k3-p-fc8-10"] {
             XCTAssert(table.stdout.split(separator: "\n").contains { $0.hasPrefix("  \(arch) ") && $0.contains(" ms (") },
                       "no tracked-step parts for \(arch) in: \(table.stdout)")
+            XCTAssert(table.stdout.split(separator: "\n").contains { $0.hasPrefix("  \(arch) ") && $0.contains(" | bound ") },
+                      "no kernel times for \(arch) in: \(table.stdout)")
         }
     }
 
@@ -64,6 +75,29 @@ final class BenchTests: XCTestCase {
         var older = loop
         older.patternsOnlyIterationsPerSecond = nil  // JSON written before the patterns-only loop
         XCTAssertNil(older.trackedStepParts)
+    }
+
+    /// The kernels' rate and the tracked loop's bound from kernel times known by construction:
+    /// 1.5 GFLOP in 10 ms is 150 GFLOP/s; a tracked step of 3 GFLOP (counted) whose kernels take
+    /// 20 ms would run at 150 GFLOP/s with nothing else in it.
+    func testKernelRateAndBound() throws {
+        var loop = ArchitectureBenchmark(arch: "mlp:784-32-10", batch: 16, probe: 32, rounds: 1, iterationsPerSecond: 100, gflops: 100,
+                                         trackedIterationsPerSecond: 40, trackedGflops: 120, patternsOnlyIterationsPerSecond: 50,
+                                         patternsOnlyGflops: 150, wallIterationsPerSecond: 100, trackedWallIterationsPerSecond: 40,
+                                         flopsPerIteration: 1e9, trackedFlopsPerIteration: 3e9)
+        XCTAssertNil(loop.trackedKernelBoundGflops, "JSON written before the kernels were timed")
+        let time = ArchitectureBenchmark.KernelTime(milliseconds: 10, flops: 1.5e9)
+        XCTAssertEqual(time.gflops, 150, accuracy: 1e-9)
+        loop.kernels = .init(untracked: time, patternsOnly: time, tracked: .init(milliseconds: 20, flops: 2.9e9))
+        XCTAssertEqual(try XCTUnwrap(loop.trackedKernelBoundGflops), 150, accuracy: 1e-9)
+        // The median of the readings: the upper middle one for an even count.
+        var readings = [KernelClock.Reading](repeating: .init(), count: 4)
+        for (i, (s, f)) in [(0.004, 4e6), (0.001, 1e6), (0.003, 3e6), (0.002, 2e6)].enumerated() {
+            (readings[i].seconds, readings[i].flops) = (s, f)
+        }
+        let median = ArchitectureBenchmark.KernelTime(readings)
+        XCTAssertEqual(median.milliseconds, 3, accuracy: 1e-12)
+        XCTAssertEqual(median.flops, 3e6)
     }
 
     /// With table sizes of 256 and more, the variants of every one of them take their turns (the

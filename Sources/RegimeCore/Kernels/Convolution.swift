@@ -183,6 +183,8 @@ func allFinite(_ x: UnsafePointer<Float>, count: Int) -> Bool {
 func conv2dForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
                    bias: UnsafePointer<Float>, batch B: Int, geometry g: ConvGeometry, relu: Bool,
                    cols: UnsafeMutablePointer<Float>) {
+    let clock = KernelClock.start()
+    defer { KernelClock.stop(clock, flops: Double(B) * g.flopsPerExample) }
     if g.usesDirect {
         conv2dDirectForward(output: output, input: input, weights: weights, bias: bias, batch: B, geometry: g, relu: relu,
                             scratch: cols)
@@ -260,6 +262,8 @@ func conv2dBackward(doutput: UnsafePointer<Float>, input: UnsafePointer<Float>, 
                     dinput: UnsafeMutablePointer<Float>?, batch B: Int, geometry g: ConvGeometry,
                     cols: UnsafeMutablePointer<Float>, dcols: UnsafeMutablePointer<Float>, accumulate: Bool = false,
                     chunkExamples: Int? = nil) {
+    let clock = KernelClock.start()
+    defer { KernelClock.stop(clock, flops: Double(B) * g.flopsPerExample * (dinput == nil ? 1 : 2)) }
     if accumulate {
         addColumnSums(dbias, doutput, rows: B * g.positions, columns: g.outChannels)
     } else {
@@ -734,6 +738,8 @@ func conv2dDirectBackwardThroughPool(dweights: UnsafeMutablePointer<Float>, dbia
                                      geometry g: ConvGeometry, accumulate: Bool, scratch: UnsafeMutablePointer<Float>,
                                      rows: UnsafeMutablePointer<Float>) {
     precondition(g.directBackwardThroughPoolApplies, "conv2dDirectBackwardThroughPool: geometry outside the fused path")
+    let clock = KernelClock.start()
+    defer { KernelClock.stop(clock, flops: Double(B) * g.flopsPerExample) }
     let (OH, OW) = (g.outHeight, g.outWidth)
     let pooledRow = OW / 2 * 16, activationRow = OW * 16
     // The bias sum lives in the scratch's padded-bias slot (after DWT) while the loop runs.
