@@ -204,6 +204,17 @@ struct Bench: ParsableCommand {
                               part(k.tracked, loop.trackedIterationsPerSecond)].joined(separator: " | ")
                            + " | bound " + ofGEMM(loop.trackedKernelBoundGflops ?? 0))
             }
+            out.append("  the tracked step's kernel shapes that lose the most time against the reference GEMM rate"
+                       + " (m x n x k; ms per step, calls, GFLOP/s, /GEMM, ms lost)")
+            for loop in kernelLoops {
+                let worst = (loop.kernels!.trackedShapes ?? []).sorted {
+                    $0.millisecondsLost(at: gemmRate) > $1.millisecondsLost(at: gemmRate)
+                }.prefix(4)
+                out.append("  " + loop.arch.padding(toLength: 42, withPad: " ", startingAt: 0) + worst.map {
+                    String(format: "%@: %.2f ms, %.0f, %.1f, %@, %.2f", $0.shape, $0.milliseconds, $0.callsPerStep, $0.gflops,
+                           ofGEMM($0.gflops), $0.millisecondsLost(at: gemmRate))
+                }.joined(separator: " | "))
+            }
         }
         if let g = r.gated {
             out.append("Gated training \(g.arch) " + String(format: "(batch %d, untracked, same run): ordinary %.1f it/s, gates cached %.1f it/s (%.2fx), "

@@ -42,6 +42,44 @@ public struct ArchitectureBenchmark: Sendable, Equatable, Codable {
         public var untracked: KernelTime
         public var patternsOnly: KernelTime
         public var tracked: KernelTime
+        /// The tracked loop's kernel calls grouped by shape, per step: over the steps that made the
+        /// median number of calls (not the rarer ones that run the probe pass again, such as a
+        /// margin band's miss or the null model's iterations). nil in JSON written before they were listed.
+        public var trackedShapes: [KernelShapeTime]?
+    }
+
+    /// One kernel shape's calls in a step.
+    public struct KernelShapeTime: Sendable, Equatable, Codable {
+        /// `KernelClock.Shape.description`.
+        public var shape: String
+        public var callsPerStep: Double
+        public var milliseconds: Double
+        public var flops: Double
+        public var gflops: Double { milliseconds > 0 ? flops / (milliseconds * 1e6) : 0 }
+        /// Milliseconds more than the same FLOPs take at `gflops` GFLOP/s.
+        public func millisecondsLost(at reference: Double) -> Double { milliseconds - (reference > 0 ? flops / (reference * 1e6) : 0) }
+
+        public init(shape: String, callsPerStep: Double, milliseconds: Double, flops: Double) {
+            (self.shape, self.callsPerStep, self.milliseconds, self.flops) = (shape, callsPerStep, milliseconds, flops)
+        }
+
+        /// The calls of the steps (one list per step) that made the median number of calls,
+        /// grouped by shape, per step; in decreasing time.
+        static func grouped(_ steps: [[KernelClock.Call]]) -> [KernelShapeTime] {
+            let median = Int(upperMedian(steps.map { Double($0.count) }))
+            let typical = steps.filter { $0.count == median }
+            guard !typical.isEmpty else { return [] }
+            var groups: [KernelClock.Shape: (calls: Int, seconds: Double, flops: Double)] = [:]
+            for call in typical.joined() {
+                let g = groups[call.shape] ?? (0, 0, 0)
+                groups[call.shape] = (g.calls + 1, g.seconds + call.seconds, g.flops + call.flops)
+            }
+            let n = Double(typical.count)
+            return groups.map { shape, g in
+                KernelShapeTime(shape: shape.description, callsPerStep: Double(g.calls) / n, milliseconds: 1000 * g.seconds / n,
+                                flops: g.flops / n)
+            }.sorted { ($0.milliseconds, $0.shape) > ($1.milliseconds, $1.shape) }
+        }
     }
 
     /// The median over a loop's steps of the time its kernels took (wall clock), and of their FLOPs.
@@ -171,8 +209,14 @@ public func benchmarkArchitectures(archs: [String], batch: Int, probe: Int, seco
     let gemmSteps: [() throws -> Void] = gemms.map { operands, variant in { operands.multiply(variant) } }
     let trainers = loops.flatMap { [$0.untracked, $0.patternsOnly, $0.tracked] }
     var kernels = [[KernelClock.Reading]](repeating: [], count: trainers.count)
+    var trackedCalls = [[[KernelClock.Call]]](repeating: [], count: loops.count)
     let trainerSteps: [() throws -> Void] = trainers.enumerated().map { index, trainer in
-        { kernels[index].append(try KernelClock.measure(trainer.step)) }
+        guard index % 3 == 2 else { return { kernels[index].append(try KernelClock.measure(trainer.step)) } }
+        return {
+            let (reading, calls) = try KernelClock.measureCalls(trainer.step)
+            kernels[index].append(reading)
+            trackedCalls[index / 3].append(calls)
+        }
     }
     let rates = try benchmarkStepsInTurns(trainerSteps + gemmSteps, seconds: seconds, rounds: rounds)
     let gemm = gemms.enumerated().map { index, timed in
@@ -195,7 +239,8 @@ public func benchmarkArchitectures(archs: [String], batch: Int, probe: Int, seco
                                      trackedWallIterationsPerSecond: tracked.wallPerSecond,
                                      flopsPerIteration: perIteration, trackedFlopsPerIteration: perTrackedIteration,
                                      kernels: .init(untracked: .init(kernels[3 * index]), patternsOnly: .init(kernels[3 * index + 1]),
-                                                    tracked: .init(kernels[3 * index + 2])))
+                                                    tracked: .init(kernels[3 * index + 2]),
+                                                    trackedShapes: ArchitectureBenchmark.KernelShapeTime.grouped(trackedCalls[index])))
     }, gemm)
 }
 

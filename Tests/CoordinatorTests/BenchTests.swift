@@ -29,13 +29,17 @@ final class BenchTests: XCTestCase {
                 XCTAssert(rate.isFinite && rate > 0, "\(key) = \(rate)")
             }
             // Every loop's steps were also timed inside their kernels.
-            let kernels = try XCTUnwrap(loop["kernels"] as? [String: [String: Double]], "no kernel times in \(loop)")
-            XCTAssertEqual(Set(kernels.keys), ["untracked", "patternsOnly", "tracked"])
-            for (mode, time) in kernels {
+            let kernels = try XCTUnwrap(loop["kernels"] as? [String: Any], "no kernel times in \(loop)")
+            XCTAssertEqual(Set(kernels.keys), ["untracked", "patternsOnly", "tracked", "trackedShapes"])
+            for mode in ["untracked", "patternsOnly", "tracked"] {
+                let time = try XCTUnwrap(kernels[mode] as? [String: Double], "\(mode) in \(kernels)")
                 XCTAssert((time["milliseconds"] ?? 0) > 0 && (time["flops"] ?? 0) > 0, "\(mode): \(time)")
             }
             // The tracked loop's kernels also ran the probe pass.
-            XCTAssertGreaterThan(kernels["tracked"]?["flops"] ?? 0, kernels["untracked"]?["flops"] ?? 0)
+            XCTAssertGreaterThan((kernels["tracked"] as? [String: Double])?["flops"] ?? 0,
+                                 (kernels["untracked"] as? [String: Double])?["flops"] ?? 0)
+            let shapes = try XCTUnwrap(kernels["trackedShapes"] as? [[String: Any]], "no kernel shapes in \(loop)")
+            XCTAssert(shapes.contains { ($0["shape"] as? String)?.hasPrefix("gemm") == true }, "\(shapes)")
         }
         // No table size is >= 256: the three GEMM variants of the table's fastest size (the only one, 64) took
         // their turns with the loops.
@@ -56,6 +60,8 @@ final class BenchTests: XCTestCase {
                       "no tracked-step parts for \(arch) in: \(table.stdout)")
             XCTAssert(table.stdout.split(separator: "\n").contains { $0.hasPrefix("  \(arch) ") && $0.contains(" | bound ") },
                       "no kernel times for \(arch) in: \(table.stdout)")
+            XCTAssert(table.stdout.split(separator: "\n").contains { $0.hasPrefix("  \(arch) ") && ($0.contains("gemm ") || $0.contains("conv ")) && $0.contains(" ms, ") },
+                      "no kernel shapes for \(arch) in: \(table.stdout)")
         }
     }
 
@@ -98,6 +104,26 @@ final class BenchTests: XCTestCase {
         let median = ArchitectureBenchmark.KernelTime(readings)
         XCTAssertEqual(median.milliseconds, 3, accuracy: 1e-12)
         XCTAssertEqual(median.flops, 3e6)
+    }
+
+    /// Kernel calls grouped by shape per step, over the steps that made the median number of calls:
+    /// three steps of two calls (one of them on another shape) and one step of five, which is left out.
+    func testKernelShapesPerTypicalStep() {
+        let big = KernelClock.Shape(kind: .gemmPacked, m: 192, n: 64, k: 256), small = KernelClock.Shape(kind: .gemm, m: 8, n: 8, k: 8)
+        func call(_ shape: KernelClock.Shape, _ ms: Double) -> KernelClock.Call {
+            KernelClock.Call(shape: shape, seconds: ms / 1000, flops: gemmFlops(m: shape.m, n: shape.n, k: shape.k))
+        }
+        let steps = [[call(big, 2), call(small, 1)], [call(big, 4), call(small, 1)], [call(big, 3), call(big, 3)],
+                     Array(repeating: call(big, 100), count: 5)]
+        let grouped = ArchitectureBenchmark.KernelShapeTime.grouped(steps)
+        XCTAssertEqual(grouped.map(\.shape), ["gemm packed 192x64x256", "gemm 8x8x8"], "in decreasing time")
+        XCTAssertEqual(grouped[0].callsPerStep, 4.0 / 3, accuracy: 1e-12)
+        XCTAssertEqual(grouped[0].milliseconds, 12.0 / 3, accuracy: 1e-9)
+        XCTAssertEqual(grouped[0].flops, 4 * gemmFlops(m: 192, n: 64, k: 256) / 3, accuracy: 1)
+        XCTAssertEqual(grouped[1].milliseconds, 2.0 / 3, accuracy: 1e-9)
+        // 4 ms per step for 4/3 x 6.29 MFLOP is 2.10 GFLOP/s; at 1 GFLOP/s the same FLOPs take 8.39 ms.
+        XCTAssertEqual(grouped[0].millisecondsLost(at: 1), grouped[0].milliseconds - grouped[0].flops / 1e6, accuracy: 1e-9)
+        XCTAssertEqual(ArchitectureBenchmark.KernelShapeTime.grouped([]), [])
     }
 
     /// With table sizes of 256 and more, the variants of every one of them take their turns (the

@@ -38,6 +38,18 @@ final class KernelClockTests: XCTestCase {
         XCTAssertEqual(reading.calls, 3)
         XCTAssertEqual(reading.flops, 3 * 2 * Double(m * n * k))
         XCTAssert(reading.seconds > 0 && reading.seconds <= elapsed, "kernel time \(reading.seconds) s of \(elapsed) s")
+
+        // The same calls listed, with their shapes; a transposed A says so.
+        let listed = KernelClock.measureCalls {
+            multiply()
+            sgemm(transA: true, m: k, a: a, lda: k, packedB: GEMMPackedB(k: m, n: 8), alpha: 1, beta: 0, c: &c, ldc: 8)
+        }
+        XCTAssertEqual(listed.calls.map(\.shape), [KernelClock.Shape(kind: .gemm, m: m, n: n, k: k),
+                                                  KernelClock.Shape(kind: .gemmPacked, m: k, n: 8, k: m, transA: true)])
+        XCTAssertEqual(listed.calls.map(\.shape.description), ["gemm 37x45x29", "gemm packed 29x8x37 A^T"])
+        XCTAssertEqual(listed.calls.map(\.flops), [2 * Double(m * n * k), 2 * Double(k * 8 * m)])
+        XCTAssertEqual(listed.calls.map(\.seconds).reduce(0, +), listed.reading.seconds, accuracy: 1e-12)
+        XCTAssertEqual(KernelClock.measureCalls {}.calls, [], "a listing starts empty")
     }
 
     /// Time between kernel calls is not kernel time: 20 ms of other work between two GEMMs.
@@ -76,6 +88,13 @@ final class KernelClockTests: XCTestCase {
         }
         XCTAssertEqual(reading.calls, 1)
         XCTAssertEqual(reading.flops, 2 * Double(B) * g.flopsPerExample)
+        let listed = KernelClock.measureCalls {
+            conv2dBackward(doutput: dout, input: input, weights: weights, dweights: &dweights, dbias: &dbias, dinput: nil,
+                           batch: B, geometry: g, cols: cols.pointer, dcols: dcols.pointer)
+        }
+        XCTAssertEqual(listed.calls.map(\.shape), [KernelClock.Shape(kind: .convBackward, m: B, n: 5, k: 36, positions: 25)])
+        XCTAssertEqual(listed.calls.map(\.shape.description), ["conv backward 4 ex x 5 ch x 36 taps x 25 pos"])
+        XCTAssertEqual(listed.calls.map(\.flops), [Double(B) * g.flopsPerExample], "no input gradient: one product")
     }
 
     /// One untracked and one patterns-only tracked step of each bench architecture (small batch and

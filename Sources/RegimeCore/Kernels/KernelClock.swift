@@ -17,6 +17,9 @@ import Foundation
 /// loading the batch. A step's time outside the kernels is what a loop loses against a kernel
 /// running alone; its kernels' own rate says how fast they run at the loop's shapes.
 ///
+/// `measureCalls` also lists each outermost call with its shape (`Shape`), which `regime bench`
+/// groups to show which shapes run slowest at the loop's sizes.
+///
 /// Off unless `measure` runs its body: a kernel call then costs one load and one branch more.
 /// While it runs, each kernel call reads the monotonic clock twice, 22 ns a read through the vDSO
 /// on this machine kind: a tracked `vit:1x28x28-p7-d64-h4-l2-10` step at batch 128 and probe 512
@@ -33,17 +36,72 @@ public enum KernelClock {
         public init() {}
     }
 
+    /// A kernel call's kind and shape: for a GEMM, C (m x n) += op(A) (m x k) op(B); for a
+    /// convolution, the examples (m), output channels (n) and patch size (k: taps x input
+    /// channels), and its output positions.
+    public struct Shape: Sendable, Hashable, Codable {
+        public enum Kind: String, Sendable, Codable {
+            /// `sgemm`, `sgemm(packedB:)` (with an operand packed beforehand), `sgemmWithEpilogue`.
+            case gemm, gemmPacked = "gemm packed", gemmEpilogue = "gemm epilogue"
+            /// `conv2dForward`, `conv2dBackward` (weight and, if asked, input gradients),
+            /// `conv2dDirectBackwardThroughPool`.
+            case convForward = "conv forward", convBackward = "conv backward"
+            case convBackwardThroughPool = "conv backward through pool"
+        }
+        public var kind: Kind
+        public var m: Int, n: Int, k: Int
+        public var positions = 0
+        /// Whether A enters transposed (op(A) = A^T), for the GEMMs.
+        public var transA = false
+
+        public init(kind: Kind, m: Int, n: Int, k: Int, positions: Int = 0, transA: Bool = false) {
+            (self.kind, self.m, self.n, self.k, self.positions, self.transA) = (kind, m, n, k, positions, transA)
+        }
+
+        /// As the bench prints it: "gemm packed 192x64x256", "gemm 256x64x512 A^T",
+        /// "conv forward 5 ex x 32 ch x 144 taps x 196 pos".
+        public var description: String {
+            switch kind {
+            case .gemm, .gemmPacked, .gemmEpilogue: return "\(kind.rawValue) \(m)x\(n)x\(k)" + (transA ? " A^T" : "")
+            case .convForward, .convBackward, .convBackwardThroughPool:
+                return "\(kind.rawValue) \(m) ex x \(n) ch x \(k) taps x \(positions) pos"
+            }
+        }
+    }
+
+    /// One outermost kernel call, as `measure(calls:)` lists it.
+    public struct Call: Sendable, Equatable {
+        public var shape: Shape
+        public var seconds: Double
+        public var flops: Double
+
+        public init(shape: Shape, seconds: Double, flops: Double) {
+            (self.shape, self.seconds, self.flops) = (shape, seconds, flops)
+        }
+    }
+
     nonisolated(unsafe) private static var running = false
     nonisolated(unsafe) private static var depth = 0
     nonisolated(unsafe) private static var reading = Reading()
+    nonisolated(unsafe) private static var listing = false
+    nonisolated(unsafe) private static var calls: [Call] = []
 
     /// Runs `body` with the clock on and returns what the kernels it called did.
     public static func measure(_ body: () throws -> Void) rethrows -> Reading {
+        try measure(listing: false, body).reading
+    }
+
+    /// `measure`, and each outermost kernel call in the order made (its shape formed only here).
+    public static func measureCalls(_ body: () throws -> Void) rethrows -> (reading: Reading, calls: [Call]) {
+        try measure(listing: true, body)
+    }
+
+    private static func measure(listing list: Bool, _ body: () throws -> Void) rethrows -> (reading: Reading, calls: [Call]) {
         precondition(!running, "KernelClock.measure: already measuring")
-        (running, depth, reading) = (true, 0, Reading())
-        defer { running = false }
+        (running, depth, reading, listing, calls) = (true, 0, Reading(), list, [])
+        defer { (running, calls) = (false, []) }
         try body()
-        return reading
+        return (reading, calls)
     }
 
     /// At the start of a kernel call: its start time while measuring, else nil.
@@ -54,15 +112,33 @@ public enum KernelClock {
         return Clocks.monotonic()
     }
 
-    /// At the end of a kernel call, with what `start` returned and the call's FLOPs (evaluated
-    /// only while measuring); the outermost call adds its time and FLOPs.
+    /// At the end of a kernel call, with what `start` returned, the call's shape and its FLOPs
+    /// (2 x multiply-adds; both evaluated only while measuring); the outermost call adds its time
+    /// and FLOPs.
     @inline(__always)
-    static func stop(_ started: Double?, flops: @autoclosure () -> Double) {
+    static func stop(_ started: Double?, _ shape: @autoclosure () -> Shape, flops: (Shape) -> Double) {
         guard let started else { return }
         depth -= 1
         guard depth == 0 else { return }
-        reading.seconds += Clocks.monotonic() - started
-        reading.flops += flops()
+        let seconds = Clocks.monotonic() - started, shape = shape(), callFlops = flops(shape)
+        reading.seconds += seconds
+        reading.flops += callFlops
         reading.calls += 1
+        if listing { calls.append(Call(shape: shape, seconds: seconds, flops: callFlops)) }
+    }
+}
+
+/// A GEMM's FLOPs from its `KernelClock.Shape`.
+func gemmFlops(_ shape: KernelClock.Shape) -> Double { gemmFlops(m: shape.m, n: shape.n, k: shape.k) }
+
+/// One product of a convolution's shape (`ConvGeometry.flopsPerExample` for each of its examples).
+func convFlops(_ shape: KernelClock.Shape) -> Double {
+    2 * Double(shape.m) * Double(shape.positions) * Double(shape.n) * Double(shape.k)
+}
+
+extension ConvGeometry {
+    /// A convolution call's shape for `KernelClock`.
+    func kernelShape(_ kind: KernelClock.Shape.Kind, batch: Int) -> KernelClock.Shape {
+        KernelClock.Shape(kind: kind, m: batch, n: outChannels, k: patchSize, positions: positions)
     }
 }
