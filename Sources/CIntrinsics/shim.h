@@ -55,3 +55,11 @@ static inline uint32_t regime_lanes_below_any32(regime_uint16x32 d0, regime_uint
     __builtin_memcpy(&bits, &mask, sizeof bits);
     return bits;
 }
+
+// Sixteen Float lanes (Swift imports this type as SIMD16<Float>).
+typedef float regime_float32x16 __attribute__((ext_vector_type(16)));
+
+// The IEEE square root of each lane (correctly rounded, as Float.squareRoot()): one vsqrtps.
+// Swift's SIMD16<Float>.squareRoot() compiled to sixteen scalar square roots, each behind libm's
+// errno branch.
+static inline regime_float32x16 regime_sqrt16(regime_float32x16 x) { return __builtin_elementwise_sqrt(x); }

@@ -79,3 +79,9 @@ func loadMagnitudeHalves32(_ p: UnsafePointer<Float>) -> SIMD32<UInt16> {
     return regime_magnitude_halves32(raw.loadUnaligned(as: SIMD16<Int32>.self),
                                      raw.loadUnaligned(fromByteOffset: 64, as: SIMD16<Int32>.self))
 }
+
+/// The IEEE square root of each lane, correctly rounded (the bits of `Float.squareRoot()` lane by
+/// lane): one `vsqrtps` (`regime_sqrt16`). `SIMD16<Float>.squareRoot()` compiled to sixteen scalar
+/// square roots, each behind libm's errno branch.
+@inline(__always)
+func squareRoot16(_ x: SIMD16<Float>) -> SIMD16<Float> { regime_sqrt16(x) }

@@ -55,8 +55,13 @@ func layerNormForward(_ y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePoint
                 // which continues the rows): in the training forward they are lines last touched
                 // by the previous backward pass, whose read-for-ownership stalled the stores.
                 prefetchBytes(y + (r + 16) * N, count: 16 * N * MemoryLayout<Float>.size, forWriting: true)
-                layerNormBlock16(y + r * N, mean: mean + r, rstd: rstd + r, x + r * N, gamma: gamma, beta: beta, width: N,
-                                 inverseN: inverseN, tile: tile.baseAddress!)
+                if N == 64 {
+                    layerNormBlock16(y + r * N, mean: mean + r, rstd: rstd + r, x + r * N, gamma: gamma, beta: beta, width: 64,
+                                     inverseN: inverseN, tile: tile.baseAddress!)
+                } else {
+                    layerNormBlock16(y + r * N, mean: mean + r, rstd: rstd + r, x + r * N, gamma: gamma, beta: beta, width: N,
+                                     inverseN: inverseN, tile: tile.baseAddress!)
+                }
                 r += 16
             }
         }
@@ -120,27 +125,29 @@ private func layerNormBlock16(_ y: UnsafeMutablePointer<Float>, mean: UnsafeMuta
     // then read it back through store forwarding (the hottest instructions of the block in perf).
     store16(m, mean)
     for r in 0..<16 {
-        let xr = x + r * N, yr = y + r * N
+        let xr = x + r * N
         let mr = SIMD16<Float>(repeating: mean[r])
         var acc = SIMD16<Float>()
         var i = 0
         while i < N {
             let c = load16(xr + i) - mr
-            store16(c, yr + i)
             acc.addProduct(c, c)
             i += 16
         }
         tile[r] = acc
     }
     let variance = laneSums16(tile) * inverseN
-    let s = 1 / (variance + layerNormEpsilon).squareRoot()
+    let s = 1 / squareRoot16(variance + layerNormEpsilon)
     store16(s, rstd)
+    // The centred values again from x (x - m is the same Float each time) rather than stored into
+    // y by the variance pass and read back: 512-bit stores issue at half the rate of loads here,
+    // and those were four of a 64-wide row's eight.
     for r in 0..<16 {
-        let yr = y + r * N
-        let sr = SIMD16<Float>(repeating: rstd[r])
+        let xr = x + r * N, yr = y + r * N
+        let mr = SIMD16<Float>(repeating: mean[r]), sr = SIMD16<Float>(repeating: rstd[r])
         var i = 0
         while i < N {
-            store16(load16(yr + i) * sr * load16(gamma + i) + load16(beta + i), yr + i)
+            store16((load16(xr + i) - mr) * sr * load16(gamma + i) + load16(beta + i), yr + i)
             i += 16
         }
     }
