@@ -17,6 +17,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Architectures whose training loop to time, comma-separated.")
     var archs: String = "mlp:784-256-256-10,cnn:1x28x28-c16k3-p-c32k3-p-fc128-10,vit:1x28x28-p7-d64-h4-l2-10"
     @Option(help: "Batch size of the training loop.") var batch: Int = 128
+    @Option(help: "Optimizer of the timed training loops: sgd (momentum 0.9), adam or adamw (weight decay 0.01), lr 1e-3.")
+    var loopOptimizer: String = "sgd"
     @Option(help: "Probe-set size of the tracked loop.") var probe: Int = 512
     @Option(help: "Architecture whose gated training loop to time against the ordinary one (empty: skip).")
     var gatedArch: String = "mlp:784-256-256-10"
@@ -49,6 +51,8 @@ struct Bench: ParsableCommand {
         /// What NumPy reported about its BLAS (library, kernel/core type, threads), per configuration.
         var numpyBLAS: [String: String]
         var loops: [ArchitectureBenchmark]
+        /// The loops' optimizer (`--loop-optimizer`); nil in JSON written before it was an option (SGD).
+        var loopOptimizer: String?
         /// The GEMM table's best rate over sizes >= 256 (best call, timed before the loops).
         var gemmReference: Double
         /// The three GEMM variants of each table size >= 256 (or of the fastest row's size when there
@@ -67,6 +71,9 @@ struct Bench: ParsableCommand {
         let sizeList = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !sizeList.isEmpty, sizeList.allSatisfy({ $0 > 0 }) else { throw ValidationError("--sizes: expected positive integers, e.g. 128,256") }
         guard loopRounds >= 1 else { throw ValidationError("--loop-rounds: expected a positive integer, got \(loopRounds)") }
+        guard let optimizer = benchmarkOptimizer(named: loopOptimizer) else {
+            throw ValidationError("--loop-optimizer: expected sgd, adam or adamw, got '\(loopOptimizer)'")
+        }
         log("fp32 FMA peak (16 chains of SIMD16<Float>)...")
         let peak = benchmarkFMAPeak(seconds: gemmSeconds)
         log("GEMM (single thread, \(sizeList.map(String.init).joined(separator: ", ")))...")
@@ -96,7 +103,7 @@ struct Bench: ParsableCommand {
         log("training loops \(archList.joined(separator: ", ")) (untracked, patterns only, tracked; \(loopRounds) rounds of turns"
             + (referenceSizes.isEmpty ? "" : ", with the GEMMs of size " + referenceSizes.map(String.init).joined(separator: ", ")) + ")...")
         let (loops, inTurns) = try benchmarkArchitectures(archs: archList, batch: batch, probe: probe, seconds: loopSeconds,
-                                                          rounds: loopRounds, referenceSizes: referenceSizes)
+                                                          rounds: loopRounds, referenceSizes: referenceSizes, optimizer: optimizer)
         log("gated training loop \(gatedArch)...")
         let gated = gatedArch.isEmpty ? nil : try benchmarkGatedTraining(arch: gatedArch, batch: batch, seconds: loopSeconds)
         log("geometric instruments \(instrumentsArch)...")
@@ -110,7 +117,8 @@ struct Bench: ParsableCommand {
         }
         let dataPath = benchmarkDataPaths(&notes)
         let memory = memoryIterations > 0 ? benchmarkMemory() : nil
-        let report = Report(cpu: cpuName(), fmaPeak: peak, gemm: gemm, numpy: numpy, numpyNotes: notes, numpyBLAS: blas, loops: loops, gemmReference: reference,
+        let report = Report(cpu: cpuName(), fmaPeak: peak, gemm: gemm, numpy: numpy, numpyNotes: notes, numpyBLAS: blas, loops: loops, loopOptimizer: loopOptimizer,
+                            gemmReference: reference,
                             gemmInTurns: inTurns.isEmpty ? nil : inTurns,
                             gated: gated, instruments: instruments, certified: certified, dataPath: dataPath, memory: memory)
         if json {
@@ -155,8 +163,8 @@ struct Bench: ParsableCommand {
                 + r.gemmInTurns!.map { String(format: "%d %@ %.1f", $0.size, $0.variant, $0.gflops) }.joined(separator: ", ")
                 + String(format: "; the table's best call before them: %.1f; ", r.gemmReference)
         } ?? String(format: "reference GEMM rate %.1f GFLOP/s (best call before them; ", r.gemmReference)
-        out.append(String(format: "Training loops (batch %d, probe %d; CPU-time medians of steps taken in %d rounds of turns): ",
-                          batch, probe, r.loops.first?.rounds ?? 1) + referenceText + ofPeak(gemmRate)
+        out.append(String(format: "Training loops (batch %d, probe %d, %@; CPU-time medians of steps taken in %d rounds of turns): ",
+                          batch, probe, loopOptimizer, r.loops.first?.rounds ?? 1) + referenceText + ofPeak(gemmRate)
                    + " of peak); /peak and /GEMM: GFLOP/s as fractions of them")
         func ofGEMM(_ gflops: Double) -> String { gemmRate > 0 ? String(format: "%.0f%%", 100 * gflops / gemmRate) : "-" }
         let widths = [44, 9, 9, 7, 7, 14, 14, 7, 7, 14, 14, 7, 7]

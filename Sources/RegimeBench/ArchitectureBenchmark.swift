@@ -105,6 +105,17 @@ public struct ArchitectureBenchmark: Sendable, Equatable, Codable {
 /// been taken so); 0 for none.
 func upperMedian(_ x: [Double]) -> Double { x.isEmpty ? 0 : x.sorted()[x.count / 2] }
 
+/// The optimizer of the bench's training loops by name: "sgd" (momentum 0.9), "adam" or "adamw"
+/// (weight decay 0.01), each at lr 1e-3; nil for another name.
+public func benchmarkOptimizer(named name: String) -> OptimizerSpec? {
+    switch name {
+    case "sgd": return OptimizerSpec(kind: .sgd, lr: 1e-3, momentum: 0.9)
+    case "adam": return OptimizerSpec(kind: .adam, lr: 1e-3)
+    case "adamw": return OptimizerSpec(kind: .adamw, lr: 1e-3, weightDecay: 0.01)
+    default: return nil
+    }
+}
+
 /// Random data of the architecture's shape for timing the training loop, and the name of the
 /// known data set whose geometry fits it (no file is read: the examples are N(0, 1) noise with
 /// uniform labels, which does not change the work done). Training split `max(4 batch, 256)`.
@@ -181,10 +192,10 @@ func benchmarkStepsInTurns(_ loops: [() throws -> Void], seconds: Double,
 /// fraction of the GEMM rate, compares measurements spread over the same minutes: the three GEMM
 /// variants of each of `referenceSizes` (sizes of the GEMM table) take their turns with the loops
 /// (`GEMMInTurns`, each for as many seconds as each loop). Every step of a loop is also timed
-/// inside its kernels (`KernelClock`; `ArchitectureBenchmark.kernels`). Optimizer: SGD, momentum
-/// 0.9, lr 1e-3.
+/// inside its kernels (`KernelClock`; `ArchitectureBenchmark.kernels`). Optimizer:
+/// `benchmarkOptimizer(named:)`, by default SGD with momentum 0.9 and lr 1e-3.
 public func benchmarkArchitectures(archs: [String], batch: Int, probe: Int, seconds: Double, rounds: Int,
-                                   referenceSizes: [Int] = [])
+                                   referenceSizes: [Int] = [], optimizer: OptimizerSpec = benchmarkOptimizer(named: "sgd")!)
     throws -> (loops: [ArchitectureBenchmark], reference: [GEMMInTurns]) {
     guard rounds >= 1 else { throw SpecError("bench: rounds of turns: expected a positive integer, got \(rounds)") }
     let forever = 1 << 40
@@ -194,7 +205,7 @@ public func benchmarkArchitectures(archs: [String], batch: Int, probe: Int, seco
         let (data, name) = try benchmarkData(architecture, arch: arch, batch: batch, probe: probe)
         func trainer(tracked: Bool, geometry: Bool = true) throws -> Trainer {
             let spec = TrialSpec(arch: arch, dataset: DatasetSpec(name: name, probeSubset: probe),
-                                 optimizer: OptimizerSpec(kind: .sgd, lr: 1e-3, momentum: 0.9), batchSize: batch,
+                                 optimizer: optimizer, batchSize: batch,
                                  iterations: forever, seed: 1, recordEvery: tracked ? 1 : forever, evalEvery: forever)
             let trainer = try Trainer(spec: spec, data: data)
             trainer.measuresGeometry = geometry

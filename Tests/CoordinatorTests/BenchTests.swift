@@ -126,6 +126,19 @@ final class BenchTests: XCTestCase {
         XCTAssertEqual(ArchitectureBenchmark.KernelShapeTime.grouped([]), [])
     }
 
+    /// The loops' optimizer is an option: Adam's loops run and say so; an unknown name is refused
+    /// with a one-line error naming the flag, before anything is timed.
+    func testLoopOptimizer() throws {
+        let adam = try TestSupport.run(TestSupport.regimeBinary.path, tiny + ["--loop-rounds", "1", "--loop-optimizer", "adam",
+                                                                          "--archs", "mlp:784-32-10"])
+        XCTAssertEqual(adam.status, 0, adam.stderr)
+        XCTAssert(adam.stdout.contains("Training loops (batch 16, probe 32, adam;"), adam.stdout)
+        let unknown = try TestSupport.run(TestSupport.regimeBinary.path, tiny + ["--loop-optimizer", "rmsprop"])
+        XCTAssertNotEqual(unknown.status, 0)
+        XCTAssert(unknown.stderr.contains("--loop-optimizer: expected sgd, adam or adamw, got 'rmsprop'"), unknown.stderr)
+        XCTAssertFalse(unknown.stderr.contains("bench: fp32 FMA peak"), "refused before timing: \(unknown.stderr)")
+    }
+
     /// With table sizes of 256 and more, the variants of every one of them take their turns (the
     /// reference is the fastest median over all), and the smaller sizes none.
     func testEveryLargeTableSizeIsTimedInTurns() throws {
