@@ -56,7 +56,7 @@ public struct ArchitectureBenchmark: Sendable, Equatable, Codable {
         public var milliseconds: Double
         public var flops: Double
         public var gflops: Double { milliseconds > 0 ? flops / (milliseconds * 1e6) : 0 }
-        /// Milliseconds more than the same FLOPs take at `gflops` GFLOP/s.
+        /// Milliseconds more than the same FLOPs take at `reference` GFLOP/s.
         public func millisecondsLost(at reference: Double) -> Double { milliseconds - (reference > 0 ? flops / (reference * 1e6) : 0) }
 
         public init(shape: String, callsPerStep: Double, milliseconds: Double, flops: Double) {
