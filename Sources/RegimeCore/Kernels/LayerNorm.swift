@@ -141,8 +141,9 @@ private func layerNormBlock16(_ y: UnsafeMutablePointer<Float>, mean: UnsafeMuta
     store16(s, rstd)
     // The centred values again from x (x - m is the same Float each time) rather than stored into
     // y by the variance pass and read back: a store and a load fewer per vector. With the vector
-    // square root and the constant width of 64, a row went from 24 to 20.5 ns (a temporary timing,
-    // 192 rows; each change alone was not timed apart except the width: 24 -> 21.5).
+    // square root and the constant width of 64, a 64-wide row took 20.8-21.6 ns against the former
+    // block's 24.1-25.9 (192 rows; 16 rows: 19.7-22.9 against 22.9-25.7), both timed in turns in one
+    // temporary test with the same bits.
     for r in 0..<16 {
         let xr = x + r * N, yr = y + r * N
         let mr = SIMD16<Float>(repeating: mean[r]), sr = SIMD16<Float>(repeating: rstd[r])
