@@ -183,12 +183,14 @@ struct Bench: ParsableCommand {
                              String(format: "%.1f", loop.patternsOnlyIterationsPerSecond ?? 0), String(format: "%.1f", patterns),
                              ofPeak(patterns), ofGEMM(patterns)]))
         }
+        // The first cell of the lines under the loop table: the architecture, indented.
+        func archCell(_ arch: String) -> String { "  " + arch.padding(toLength: 42, withPad: " ", startingAt: 0) }
         let parts = r.loops.compactMap { loop in loop.trackedStepParts.map { (loop.arch, $0) } }
         if !parts.isEmpty {
             out.append("  where a tracked step goes (differences of the medians above): training step | probe pass, weight update, patterns"
                        + " (its GFLOP/s, /GEMM) | margins, flip sensitivity, lags")
             for (arch, p) in parts {
-                out.append("  " + arch.padding(toLength: 42, withPad: " ", startingAt: 0)
+                out.append(archCell(arch)
                            + String(format: "%.2f ms (%.0f%%) | %.2f ms (%.0f%%; %.1f GFLOP/s, %@) | %.2f ms (%.0f%%)",
                                     p.trainingMilliseconds, 100 * p.trainingMilliseconds / p.trackedMilliseconds,
                                     p.probeMilliseconds, 100 * p.probeMilliseconds / p.trackedMilliseconds, p.probeGflops,
@@ -207,7 +209,7 @@ struct Bench: ParsableCommand {
                     return String(format: "%.2f of %.2f ms (%.0f%%; %.1f, %@)", t.milliseconds, step,
                                   step > 0 ? 100 * t.milliseconds / step : 0, t.gflops, ofGEMM(t.gflops))
                 }
-                out.append("  " + loop.arch.padding(toLength: 42, withPad: " ", startingAt: 0)
+                out.append(archCell(loop.arch)
                            + [part(k.untracked, loop.iterationsPerSecond), part(k.patternsOnly, loop.patternsOnlyIterationsPerSecond),
                               part(k.tracked, loop.trackedIterationsPerSecond)].joined(separator: " | ")
                            + " | bound " + ofGEMM(loop.trackedKernelBoundGflops ?? 0))
@@ -218,7 +220,7 @@ struct Bench: ParsableCommand {
                 let worst = (loop.kernels!.trackedShapes ?? []).sorted {
                     $0.millisecondsLost(at: gemmRate) > $1.millisecondsLost(at: gemmRate)
                 }.prefix(4)
-                out.append("  " + loop.arch.padding(toLength: 42, withPad: " ", startingAt: 0) + worst.map {
+                out.append(archCell(loop.arch) + worst.map {
                     String(format: "%@: %.2f ms, %.0f, %.1f, %@, %.2f", $0.shape, $0.milliseconds, $0.callsPerStep, $0.gflops,
                            ofGEMM($0.gflops), $0.millisecondsLost(at: gemmRate))
                 }.joined(separator: " | "))

@@ -43,7 +43,7 @@ public func benchmarkGatedTraining(arch: String, batch: Int, seconds: Double) th
             }
         }
     }
-    let rates = times.map { 1 / $0.sorted()[$0.count / 2] }
+    let rates = times.map { 1 / upperMedian($0) }
     let units = trainers[0].network.patternLayers.map(\.unitsPerExample)
     return GatedTrainingBenchmark(arch: architecture.description, batch: batch, iterationsPerSecond: rates[0],
                                   cachedIterationsPerSecond: rates[1], recomputedIterationsPerSecond: rates[2],

@@ -184,7 +184,7 @@ func conv2dForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Flo
                    bias: UnsafePointer<Float>, batch B: Int, geometry g: ConvGeometry, relu: Bool,
                    cols: UnsafeMutablePointer<Float>) {
     let clock = KernelClock.start()
-    defer { KernelClock.stop(clock, g.kernelShape(.convForward, batch: B), flops: convFlops) }
+    defer { KernelClock.stop(clock, g.kernelShape(.convForward, batch: B), flops: Double(B) * g.flopsPerExample) }
     if g.usesDirect {
         conv2dDirectForward(output: output, input: input, weights: weights, bias: bias, batch: B, geometry: g, relu: relu,
                             scratch: cols)
@@ -263,7 +263,8 @@ func conv2dBackward(doutput: UnsafePointer<Float>, input: UnsafePointer<Float>, 
                     cols: UnsafeMutablePointer<Float>, dcols: UnsafeMutablePointer<Float>, accumulate: Bool = false,
                     chunkExamples: Int? = nil) {
     let clock = KernelClock.start()
-    defer { KernelClock.stop(clock, g.kernelShape(.convBackward, batch: B), flops: { convFlops($0) * (dinput == nil ? 1 : 2) }) }
+    defer { KernelClock.stop(clock, g.kernelShape(.convBackward, batch: B),
+                                 flops: Double(B) * g.flopsPerExample * (dinput == nil ? 1 : 2)) }
     if accumulate {
         addColumnSums(dbias, doutput, rows: B * g.positions, columns: g.outChannels)
     } else {
@@ -739,7 +740,7 @@ func conv2dDirectBackwardThroughPool(dweights: UnsafeMutablePointer<Float>, dbia
                                      rows: UnsafeMutablePointer<Float>) {
     precondition(g.directBackwardThroughPoolApplies, "conv2dDirectBackwardThroughPool: geometry outside the fused path")
     let clock = KernelClock.start()
-    defer { KernelClock.stop(clock, g.kernelShape(.convBackwardThroughPool, batch: B), flops: convFlops) }
+    defer { KernelClock.stop(clock, g.kernelShape(.convBackwardThroughPool, batch: B), flops: Double(B) * g.flopsPerExample) }
     let (OH, OW) = (g.outHeight, g.outWidth)
     let pooledRow = OW / 2 * 16, activationRow = OW * 16
     // The bias sum lives in the scratch's padded-bias slot (after DWT) while the loop runs.

@@ -72,7 +72,7 @@ func sgemmWithEpilogue(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int
     precondition(m >= 0 && n > 0 && k > 0 && lda >= k && ldc >= n && (b == nil || ldb >= n),
                  "sgemmWithEpilogue: bad dimensions")
     let clock = KernelClock.start()
-    defer { KernelClock.stop(clock, .init(kind: .gemmEpilogue, m: m, n: n, k: k), flops: gemmFlops) }
+    defer { KernelClock.stop(clock, .init(kind: .gemmEpilogue, m: m, n: n, k: k), flops: gemmFlops(m: m, n: n, k: k)) }
     if case let .reluMaskBiasGradient(_, _, dbias, continuing) = epilogue, !continuing { dbias.update(repeating: 0, count: n) }
     func tile(_ rows: Range<Int>, _ columns: Range<Int>) {
         gemmApplyEpilogue(epilogue, c: c, ldc: ldc, rows: rows, columns: columns)

@@ -153,7 +153,8 @@ public func sgemm(transA: Bool = false, m: Int? = nil, a: UnsafePointer<Float>? 
     precondition(packedB != nil || ldb >= max(1, transB ? k : n), "sgemm: ldb too small")
     precondition(ldc >= max(1, n), "sgemm: ldc too small")
     let clock = KernelClock.start()
-    defer { KernelClock.stop(clock, .init(kind: .gemmPacked, m: m, n: n, k: k, transA: packedA == nil && transA), flops: gemmFlops) }
+    defer { KernelClock.stop(clock, .init(kind: .gemmPacked, m: m, n: n, k: k, transA: packedA == nil && transA),
+                                 flops: gemmFlops(m: m, n: n, k: k)) }
     if m == 0 || n == 0 { return }
     if alpha == 0 {
         gemmScaleC(m: m, n: n, beta: beta, c: c, ldc: ldc)

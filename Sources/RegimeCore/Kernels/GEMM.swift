@@ -98,7 +98,7 @@ public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Flo
     precondition(ldb >= max(1, transB ? k : n), "sgemm: ldb too small")
     precondition(ldc >= max(1, n), "sgemm: ldc too small")
     let clock = KernelClock.start()
-    defer { KernelClock.stop(clock, .init(kind: .gemm, m: m, n: n, k: k, transA: transA), flops: gemmFlops) }
+    defer { KernelClock.stop(clock, .init(kind: .gemm, m: m, n: n, k: k, transA: transA), flops: gemmFlops(m: m, n: n, k: k)) }
     if m == 0 || n == 0 { return }
     if k == 0 || alpha == 0 {
         gemmScaleC(m: m, n: n, beta: beta, c: c, ldc: ldc)

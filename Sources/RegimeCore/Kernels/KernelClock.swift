@@ -116,24 +116,16 @@ public enum KernelClock {
     /// (2 x multiply-adds; both evaluated only while measuring); the outermost call adds its time
     /// and FLOPs.
     @inline(__always)
-    static func stop(_ started: Double?, _ shape: @autoclosure () -> Shape, flops: (Shape) -> Double) {
+    static func stop(_ started: Double?, _ shape: @autoclosure () -> Shape, flops: @autoclosure () -> Double) {
         guard let started else { return }
         depth -= 1
         guard depth == 0 else { return }
-        let seconds = Clocks.monotonic() - started, shape = shape(), callFlops = flops(shape)
+        let seconds = Clocks.monotonic() - started, shape = shape(), callFlops = flops()
         reading.seconds += seconds
         reading.flops += callFlops
         reading.calls += 1
         if listing { calls.append(Call(shape: shape, seconds: seconds, flops: callFlops)) }
     }
-}
-
-/// A GEMM's FLOPs from its `KernelClock.Shape`.
-func gemmFlops(_ shape: KernelClock.Shape) -> Double { gemmFlops(m: shape.m, n: shape.n, k: shape.k) }
-
-/// One product of a convolution's shape (`ConvGeometry.flopsPerExample` for each of its examples).
-func convFlops(_ shape: KernelClock.Shape) -> Double {
-    2 * Double(shape.m) * Double(shape.positions) * Double(shape.n) * Double(shape.k)
 }
 
 extension ConvGeometry {
