@@ -697,8 +697,13 @@ private func directWeightGradient9TapsRows(dwt: UnsafeMutablePointer<Float>, inp
     let tile = xpad + (g.inHeight + 2 * g.pad) * Wp * C
     // Tap t = kh * (K * C) + j reads the padded image at kh * Wp * C + j from the position's corner.
     let span = K * C
-    let o = (0..<9).map { ($0 / span) * Wp * C + $0 % span }
-    let (o0, o1, o2, o3, o4, o5, o6, o7, o8) = (o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8])
+    // A patch of 9 is 3 x 3 taps on one channel (span 3: three taps in each of three padded rows,
+    // Wp floats apart) or one tap on nine channels (span 9: nine neighbouring floats). Either way
+    // taps 3r ..< 3r + 3 are the three floats at x + r * rowStep: they are read at displacements
+    // 0, 1, 2 from x and from x plus one or two steps (two index registers), not through nine
+    // offsets, which were spilled and reloaded at every position.
+    precondition(span == 3 || span == 9, "directWeightGradient9TapsRows: a patch of 9 is 3 x 3 x 1 or 1 x 1 x 9")
+    let rowStep = span == 3 ? Wp * C : 3, twoRows = 2 * rowStep
     var a0 = SIMD16<Float>(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0
     var bsum = biasSum.map { load16($0) } ?? SIMD16<Float>()
     tile.update(repeating: 0, count: 16)
@@ -716,15 +721,16 @@ private func directWeightGradient9TapsRows(dwt: UnsafeMutablePointer<Float>, inp
                     dv = load16(tile)
                 }
                 if biasSum != nil { bsum += dv }
-                a0.addProduct(SIMD16(repeating: x[o0]), dv)
-                a1.addProduct(SIMD16(repeating: x[o1]), dv)
-                a2.addProduct(SIMD16(repeating: x[o2]), dv)
-                a3.addProduct(SIMD16(repeating: x[o3]), dv)
-                a4.addProduct(SIMD16(repeating: x[o4]), dv)
-                a5.addProduct(SIMD16(repeating: x[o5]), dv)
-                a6.addProduct(SIMD16(repeating: x[o6]), dv)
-                a7.addProduct(SIMD16(repeating: x[o7]), dv)
-                a8.addProduct(SIMD16(repeating: x[o8]), dv)
+                let x1 = x + rowStep, x2 = x + twoRows
+                a0.addProduct(SIMD16(repeating: x[0]), dv)
+                a1.addProduct(SIMD16(repeating: x[1]), dv)
+                a2.addProduct(SIMD16(repeating: x[2]), dv)
+                a3.addProduct(SIMD16(repeating: x1[0]), dv)
+                a4.addProduct(SIMD16(repeating: x1[1]), dv)
+                a5.addProduct(SIMD16(repeating: x1[2]), dv)
+                a6.addProduct(SIMD16(repeating: x2[0]), dv)
+                a7.addProduct(SIMD16(repeating: x2[1]), dv)
+                a8.addProduct(SIMD16(repeating: x2[2]), dv)
                 d += OC
                 x += S * C
             }
