@@ -223,6 +223,9 @@ private func layerNormBackwardRows16(dx: UnsafeMutablePointer<Float>, accumulate
     let inverseN = 1 / Float(N)
     for r in 0..<rows {
         let xr = x + r * N, dyr = dy + r * N, dxr = dx + r * N
+        // x (the forward pass's input, kept since then) comes from beyond L2 in the training
+        // step: its row four rows ahead is prefetched (past the last row: a hint never faults).
+        prefetchBytes(xr + 4 * N, count: N * MemoryLayout<Float>.stride)
         let m = SIMD16<Float>(repeating: mean[r]), s = SIMD16<Float>(repeating: rstd[r])
         var accA = SIMD16<Float>(), accC = SIMD16<Float>()
         var i = 0
