@@ -186,8 +186,9 @@ private func combineRows8(_ out: UnsafeMutablePointer<Float>, outStride: Int, we
 /// given: 1, and the P^T and dS^T columns Tp apart of dK and dV for Tp = 16, 32, 64. The eight
 /// weights of a step are then at fixed displacements. With wj in a register, the compiler formed
 /// their addresses as a chain of eight dependent additions per step, which took longer than the
-/// step's eight FMAs. (Also for the K and V rows 3D apart, inlined into the attention's two
-/// passes: slower, 310-335 against 300 ns per example and head forward.)
+/// step's eight FMAs. Not used for the K and V rows 3D apart that the attention's passes read
+/// directly: inlined there as well, the forward pass measured 310-335 ns per example and head
+/// against about 300 without (a noisy period; not kept).
 @inline(__always)
 private func combineRows8Spaced(_ out: UnsafeMutablePointer<Float>, outStride: Int, weights w: UnsafePointer<Float>, wr: Int,
                                 wj: Int, n: Int, rows: UnsafePointer<Float>, rowStride: Int, width: Int, scale: Float) {
@@ -278,25 +279,8 @@ private func transposeHead(_ dst: UnsafeMutablePointer<Float>, padded: Int, _ ro
     }
 }
 
-/// Softmax down each column of S^T (`n` rows of `padded` floats; column t is query t's scores over
-/// the keys s = 0..<n), in place; columns t >= `valid` are set to 0.
-///
-/// Lane for lane the same arithmetic as `softmaxPadded` on row t of S: the maximum (exact in any
-/// order, and a tie between 0 and -0 gives the same exp(x - max)), e = fastExp(x - max), the sum in
-/// `softmaxPadded`'s order (partial sums over s = l, l + 16, ... for each lane l, then those 16
-/// partials added in lane order starting from -0, as `SIMD16.sum()` does), then e * (1 / sum).
-/// The 16 queries of a column chunk are the 16 lanes, so there is no horizontal reduction.
-@inline(__always)
-func softmaxColumns(_ st: UnsafeMutablePointer<Float>, rows n: Int, padded: Int, valid: Int) {
-    var c = 0
-    while c < padded {
-        softmaxChunk(st + c, rows: n, padded: padded, validLanes: valid - c)
-        c += 16
-    }
-}
-
-/// The 16 columns of S^T at `p` (rows `padded` apart) through `softmaxColumns`'s arithmetic; lanes
-/// from `validLanes` on are set to 0.
+/// One 16-column chunk of `softmaxColumnsOfBlocks`: the columns of S^T at `p` (`n` rows `padded`
+/// apart), lanes from `validLanes` on set to 0.
 @inline(__always)
 private func softmaxChunk(_ p: UnsafeMutablePointer<Float>, rows n: Int, padded: Int, validLanes: Int) {
     var m = SIMD16<Float>(repeating: -Float.infinity)
@@ -320,10 +304,12 @@ private func softmaxChunk(_ p: UnsafeMutablePointer<Float>, rows n: Int, padded:
 private let softmaxLane = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
 
 /// Four column chunks of `softmaxChunk` at once (`p[k]`, lanes from `validLanes[k]` on set to 0),
-/// step by step side by side: each chunk's chains (the maximum down the rows, the sum in lane
-/// order, the division) are sequential, and one chunk alone left most issue slots idle (a 16 x 16
-/// chunk took about 410 cycles, about 150 more than its vector instructions need). Per chunk the
-/// operations and their order are `softmaxChunk`'s: the same bits.
+/// step by step side by side. Each chunk's chains (the maximum down the rows, the sum in lane
+/// order, the division) are sequential, and one chunk at a time left issue slots idle: a 16 x 16
+/// chunk took 130-140 ns (about 410 cycles), where its vector instructions on the two 512-bit
+/// ports need about 265 (counted, not measured); four side by side, 105-113 ns per chunk (a
+/// temporary timing test, T = 16, H = 4). Per chunk the operations and their order are
+/// `softmaxChunk`'s: the same bits.
 @inline(__always)
 private func softmaxChunks4(_ p: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
                                   UnsafeMutablePointer<Float>), rows n: Int, padded: Int, validLanes: SIMD4<Int>) {
@@ -363,9 +349,16 @@ private func softmaxChunks4(_ p: (UnsafeMutablePointer<Float>, UnsafeMutablePoin
     }
 }
 
-/// `softmaxColumns` of the `count` blocks of S^T at `st + k * blockStride` (k < count), each of
-/// `n` rows `padded` apart with `valid` valid columns: their column chunks four at a time
-/// (`softmaxChunks4`), the rest one by one. The same bits as `softmaxColumns` on each block.
+/// Softmax down each column of the `count` blocks of S^T at `st + k * blockStride` (k < count; a
+/// block is `n` rows of `padded` floats, column t holding query t's scores over the keys
+/// s = 0..<n), in place; columns t >= `valid` are set to 0.
+///
+/// Lane for lane the same arithmetic as `softmaxPadded` on row t of S: the maximum (exact in any
+/// order, and a tie between 0 and -0 gives the same exp(x - max)), e = fastExp(x - max), the sum in
+/// `softmaxPadded`'s order (partial sums over s = l, l + 16, ... for each lane l, then those 16
+/// partials added in lane order starting from -0, as `SIMD16.sum()` does), then e * (1 / sum).
+/// The 16 queries of a column chunk are the 16 lanes, so there is no horizontal reduction. The
+/// blocks' chunks go four at a time (`softmaxChunks4`), the rest one by one (`softmaxChunk`).
 @inline(__always)
 func softmaxColumnsOfBlocks(_ st: UnsafeMutablePointer<Float>, count: Int, blockStride: Int, rows n: Int, padded: Int,
                             valid: Int) {
@@ -389,7 +382,7 @@ func softmaxColumnsOfBlocks(_ st: UnsafeMutablePointer<Float>, count: Int, block
 /// Works on transposes, so that the softmax runs across lanes rather than along a row: per
 /// example and head, Q_h^T (Dh x Tp) is formed, S^T = K_h Q_h^T (row s holds the scores of key s
 /// against the queries t in its lanes, each the same FMA chain over i as S = Q_h K_h^T), the
-/// softmax goes down the columns (`softmaxColumns`), and O_h = P V_h reads P from P^T. `probs`
+/// softmax goes down the columns (`softmaxColumnsOfBlocks`), and O_h = P V_h reads P from P^T. `probs`
 /// keeps P^T: row s (of T) holds P[t, s] at column t, 0 in the padding columns t >= T.
 /// The products run eight output rows at a time (`combineRows8`), the rest four at a time; their
 /// weights are read where they are (the rows of K_h, 3D apart; a column of P^T, side by side). The
