@@ -151,7 +151,8 @@ private func rowsTimesMatrix4(_ dst: UnsafeMutablePointer<Float>, dstStride: Int
 /// `rowsTimesMatrix4`, and with scale 1 (x * 1 is x exactly) of `weightedRowSum4`, so the same
 /// bits as they give. Why this form: a step's eight weights are at constant offsets from one
 /// pointer (the loop needs three address registers, where eight weight pointers were spilled to
-/// the stack; with wj > 1 the offsets j * wj are formed from wj by the addressing modes' scales),
+/// the stack; with wj a constant the offsets j * wj are fixed displacements, `combineRows8Spaced`,
+/// while with wj in a register the compiler forms the eight addresses as a chain of additions),
 /// and eight independent chains cover the FMA latency of a 16-deep sum, where four left half the
 /// issue slots idle. Weights wj apart let the attention read K, V and the transposed scores and
 /// probabilities where they are, instead of transposing them so that the weights lie side by side.
