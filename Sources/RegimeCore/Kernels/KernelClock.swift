@@ -69,7 +69,7 @@ public enum KernelClock {
         }
     }
 
-    /// One outermost kernel call, as `measure(calls:)` lists it.
+    /// One outermost kernel call, as `measureCalls` lists it.
     public struct Call: Sendable, Equatable {
         public var shape: Shape
         public var seconds: Double
