@@ -43,7 +43,8 @@ public enum PatternPass: String, Sendable, CaseIterable {
 /// not depend on which examples share its block). The norms are summed in Double from the stored
 /// Floats and enlarged by a relative 1e-9, far above Double's rounding of these sums.
 ///
-/// The reference is renewed by a full pass when the previous measurement recomputed more than
+/// Full passes are the caller's ordinary probe pass (`next()`, `Measurement`). The reference is
+/// renewed by a full pass when the previous measurement recomputed more than
 /// `refreshFraction` of the examples (its bound grows with the parameters' distance from it); after
 /// n such measurements in a row the next 2^n - 1 (at most 63) measurements are full passes before
 /// the bounds are tried again, so that a run where they certify little pays little for them.
@@ -64,6 +65,8 @@ public final class CertifiedPatterns {
     private var referenceInputNorms: [[Double]]
     private let referencePatterns: PatternSet
     private var hasReference = false
+    /// `next()` asked for a renewing full pass that `renewReference` has not completed yet.
+    private var awaitingReference = false
     private var renewNext = true
     /// Consecutive measurements that recomputed more than `refreshFraction`, and full passes left
     /// before the bounds are tried again.
@@ -94,21 +97,69 @@ public final class CertifiedPatterns {
         gathered = FloatBuffer(count: min(chunk, probeCount) * featureCount)
     }
 
-    /// The patterns of the probe set (`input`, probe x features) at `parameters`, into `patterns`.
-    /// `check`: also run the full pass and count differing bits in `mismatches`.
-    public func measure(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, into patterns: PatternSet, check: Bool) {
-        if renewNext || !hasReference || fullPassesLeft > 0 {
-            if renewNext { fullPassesLeft = (1 << min(failures, 6)) - 1 } else { fullPassesLeft = max(0, fullPassesLeft - 1) }
-            renewNext = false
-            // Only the full pass just before the bounds are tried again needs to become the reference.
-            if fullPassesLeft == 0 {
-                fullPass(parameters: parameters, input: input, into: patterns)
-            } else {
-                forwardAll(parameters: parameters, input: input, into: patterns, keepReference: false)
-            }
-            certifiedFractions.append(0)
-            return
+    /// What one measurement is (`next()`).
+    public enum Measurement: Equatable, Sendable {
+        /// The caller's ordinary probe pass. When it `renewsReference`, its pre-activations become the
+        /// new reference: the pass chains `referenceTap(chunkFirst:)` after the pattern tap, and
+        /// `renewReference` follows it.
+        case fullPass(renewsReference: Bool)
+        /// The bounds: `measure`.
+        case bounds
+    }
+
+    /// The kind of the next measurement, which this call counts (a full pass certifies 0 examples).
+    /// Full passes are the caller's, so that they run as fast as in the full mode (its prepared probe
+    /// input and fused pattern tap): a run where the bounds certify little then pays only for the
+    /// measurements that try them.
+    public func next() -> Measurement {
+        guard renewNext || !hasReference || fullPassesLeft > 0 else { return .bounds }
+        if renewNext { fullPassesLeft = (1 << min(failures, 6)) - 1 } else { fullPassesLeft = max(0, fullPassesLeft - 1) }
+        renewNext = false
+        certifiedFractions.append(0)
+        // Only the full pass just before the bounds are tried again needs to become the reference.
+        awaitingReference = fullPassesLeft == 0
+        return .fullPass(renewsReference: awaitingReference)
+    }
+
+    /// A tap that copies a renewing full pass's pre-activations of the probe chunk starting at
+    /// example `chunkFirst` into the reference (`PreActivationTap`: every example of every pattern
+    /// layer once; pattern layer l is hidden layer l + 1, widths[l + 1] units).
+    public func referenceTap(chunkFirst: Int) -> PreActivationTap {
+        { [unowned self] layer, first, rows, z in
+            let w = network.widths[layer + 1]
+            precondition(chunkFirst + first + rows <= probeCount)
+            (referenceZ[layer].pointer + (chunkFirst + first) * w).update(from: z, count: rows * w)
         }
+    }
+
+    /// Completes a renewing full pass (`next()` gave `.fullPass(renewsReference: true)`, the pass ran
+    /// with `referenceTap`): `parameters` and the pass's `patterns` become the reference, with the
+    /// norms |Href| of the probe rows (`input`, probe x features, Floats) and of each layer's ReLU.
+    public func renewReference(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, patterns: PatternSet) {
+        precondition(awaitingReference, "certified patterns: no renewing full pass to complete")
+        awaitingReference = false
+        referenceParameters.pointer.update(from: parameters, count: network.parameterCount)
+        referencePatterns.copy(from: patterns)
+        let width = network.widths[0]
+        var norms: [[Double]] = [(0..<probeCount).map { rowNorm(input + $0 * width, width) }]
+        for (l, z) in referenceZ.enumerated() {
+            let w = network.widths[l + 1]
+            norms.append((0..<probeCount).map { e in
+                var s = 0.0
+                for j in 0..<w { let v = Double(max(z.pointer[e * w + j], 0)); s += v * v }
+                return s.squareRoot() * (1 + 1e-9)
+            })
+        }
+        referenceInputNorms = norms
+        hasReference = true
+    }
+
+    /// A measurement by the bounds (`next()` gave `.bounds`): the patterns of the probe set (`input`,
+    /// probe x features, Floats) at `parameters`, into `patterns`: the reference's bits for the
+    /// certified examples, the others recomputed in gathered blocks.
+    public func measure(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, into patterns: PatternSet) {
+        precondition(hasReference && !awaitingReference && !renewNext && fullPassesLeft == 0,
+                     "certified patterns: measure() when next() asked for a full pass")
         attempts.append(certifiedFractions.count)
         let uncertain = uncertainExamples(parameters: parameters)
         for e in 0..<probeCount { patterns.copyExample(e, from: referencePatterns) }
@@ -131,47 +182,12 @@ public final class CertifiedPatterns {
         certifiedFractions.append(1 - recomputed)
         renewNext = recomputed > Self.refreshFraction
         failures = renewNext ? failures + 1 : 0
-        if check {
-            let full = PatternSet(exampleCount: probeCount, unitsPerExample: referencePatterns.unitsPerExample)
-            forwardAll(parameters: parameters, input: input, into: full, keepReference: false)
-            for layer in network.patternLayers.indices { mismatches += full.differingPairs(layer: layer, from: patterns) }
-            patterns.copy(from: full)
-        }
     }
 
-    /// The ordinary probe pass, which also becomes the new reference.
-    private func fullPass(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, into patterns: PatternSet) {
-        forwardAll(parameters: parameters, input: input, into: patterns, keepReference: true)
-        referenceParameters.pointer.update(from: parameters, count: network.parameterCount)
-        referencePatterns.copy(from: patterns)
-        let width = network.widths[0]
-        var norms: [[Double]] = [(0..<probeCount).map { rowNorm(input + $0 * width, width) }]
-        for (l, z) in referenceZ.enumerated() {
-            let w = network.widths[l + 1]
-            norms.append((0..<probeCount).map { e in
-                var s = 0.0
-                for j in 0..<w { let v = Double(max(z.pointer[e * w + j], 0)); s += v * v }
-                return s.squareRoot() * (1 + 1e-9)
-            })
-        }
-        referenceInputNorms = norms
-        hasReference = true
-    }
-
-    private func forwardAll(parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, into patterns: PatternSet,
-                            keepReference: Bool) {
-        let width = network.widths[0]
-        for first in stride(from: 0, to: probeCount, by: chunk) {
-            let rows = min(chunk, probeCount - first)
-            network.forwardPatterns(parameters: parameters, input: input + first * width, batch: rows)
-            network.recordPatterns(batch: rows, into: patterns, firstExample: first)
-            if keepReference {
-                for (l, z) in referenceZ.enumerated() {
-                    let w = network.widths[l + 1]
-                    (z.pointer + first * w).update(from: network.patternSource(layer: l), count: rows * w)
-                }
-            }
-        }
+    /// `PatternPass.checked`: counts in `mismatches` the (example, unit) pairs where the bounds'
+    /// measurement `patterns` differs from `full`, the ordinary pass at the same parameters.
+    public func countMismatches(_ patterns: PatternSet, full: PatternSet) {
+        for layer in network.patternLayers.indices { mismatches += full.differingPairs(layer: layer, from: patterns) }
     }
 
     /// The examples (ascending) with a unit that the bounds above do not certify. beta is evaluated as

@@ -311,22 +311,47 @@ public final class Trainer {
     }
     public private(set) var certifiedPatterns: CertifiedPatterns?
 
-    /// Forward passes over the probe set up to its last pattern layer with `parameters` (the
-    /// trainer's own by default), storing its activation pattern and, given a margin meter, its
-    /// pre-activations.
+    /// The probe set as Floats for the certified mode's bounds (its row norms and the rows it
+    /// recomputes), made when the bounds are first tried.
+    private lazy var certifiedProbeInput: FloatBuffer = probeInput ?? Self.convertProbe(data)
+
+    /// The probe set's patterns with `parameters` (the trainer's own by default) into `patterns`,
+    /// and, given a margin meter, its pre-activations: the probe pass (`probePass`), or, in the
+    /// certified modes, what `CertifiedPatterns.next()` says.
     func measurePatterns(parameters: UnsafePointer<Float>? = nil, into patterns: PatternSet, margins: MarginMeter? = nil) {
-        if parameters == nil, margins == nil, let certifiedPatterns, iteration > 0 {
-            networkReadCurrentParameters = false
-            if probeInput == nil { probeInput = Self.convertProbe(data) }  // the certified mode reads Floats
-            certifiedPatterns.measure(parameters: self.parameters.pointer, input: probeInput!.pointer, into: patterns,
-                                      check: patternPass == .checked)
+        guard parameters == nil, margins == nil, let certifiedPatterns, iteration > 0 else {
+            probePass(parameters: parameters, into: patterns, then: margins.map { m in { m.tap(chunkFirst: $0) } })
             return
         }
+        switch certifiedPatterns.next() {
+        case .fullPass(let renewsReference):
+            probePass(into: patterns, then: renewsReference ? { certifiedPatterns.referenceTap(chunkFirst: $0) } : nil)
+            if renewsReference {
+                certifiedPatterns.renewReference(parameters: self.parameters.pointer, input: certifiedProbeInput.pointer,
+                                                 patterns: patterns)
+            }
+        case .bounds:
+            certifiedPatterns.measure(parameters: self.parameters.pointer, input: certifiedProbeInput.pointer, into: patterns)
+            networkReadCurrentParameters = false
+            if patternPass == .checked {
+                let full = PatternSet(exampleCount: patterns.exampleCount, unitsPerExample: patterns.unitsPerExample)
+                probePass(into: full)
+                certifiedPatterns.countMismatches(patterns, full: full)
+                patterns.copy(from: full)  // the full pass's bits are the ones kept
+            }
+        }
+    }
+
+    /// Forward passes over the probe set up to its last pattern layer with `parameters` (the
+    /// trainer's own by default), storing its activation pattern as the pass produces it and handing
+    /// each chunk's pre-activations to `then(chunkFirst)`'s tap.
+    private func probePass(parameters: UnsafePointer<Float>? = nil, into patterns: PatternSet,
+                           then next: ((Int) -> PreActivationTap)? = nil) {
         let width = data.probe.featureCount
         for first in stride(from: 0, to: data.probe.count, by: Self.evaluationChunk) {
             let rows = min(Self.evaluationChunk, data.probe.count - first)
             // The patterns are stored by the tap, while the pass's pre-activations are in cache.
-            network.preActivationTap = patterns.tap(chunkFirst: first, then: margins?.tap(chunkFirst: first))
+            network.preActivationTap = patterns.tap(chunkFirst: first, then: next?(first))
             // The chunks after the first read the parameters the first one packed.
             network.reusePackedWeights = first > 0 || (parameters == nil && networkReadCurrentParameters)
             let parameters = parameters ?? UnsafePointer(self.parameters.pointer)
