@@ -63,3 +63,27 @@ typedef float regime_float32x16 __attribute__((ext_vector_type(16)));
 // Swift's SIMD16<Float>.squareRoot() compiled to sixteen scalar square roots, each behind libm's
 // errno branch.
 static inline regime_float32x16 regime_sqrt16(regime_float32x16 x) { return __builtin_elementwise_sqrt(x); }
+
+// v[0..<16], sixteen rows of 16 Floats, transposed in place (v[r][c] becomes v[c][r]). Four rounds
+// of "the even lanes of each pair of rows, then the odd lanes": a round moves element (r, c), as
+// the 8-bit index r3 r2 r1 r0 c3 c2 c1 c0, to c0 r3 r2 r1 r0 c3 c2 c1, a rotation right by one
+// bit, so four rounds swap the row and column halves. Each new row is one two-source permute
+// (AVX-512: vpermt2ps), 64 in all, with the 16 rows in registers between the 16 loads and the 16
+// stores. Written in Swift (SIMD16(lowHalf: a.evenHalf, highHalf: b.evenHalf) through a scratch
+// block), the same rounds compiled to 80 permutes and 32 lane-block shuffles, and every round went
+// through memory.
+static inline void regime_transpose16x16(float *v) {
+    regime_float32x16 a[16], b[16];
+    for (int r = 0; r < 16; r++) __builtin_memcpy(&a[r], v + 16 * r, sizeof a[r]);
+    for (int round = 0; round < 2; round++) {
+        for (int k = 0; k < 8; k++) {
+            b[k] = __builtin_shufflevector(a[2 * k], a[2 * k + 1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            b[8 + k] = __builtin_shufflevector(a[2 * k], a[2 * k + 1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        }
+        for (int k = 0; k < 8; k++) {
+            a[k] = __builtin_shufflevector(b[2 * k], b[2 * k + 1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            a[8 + k] = __builtin_shufflevector(b[2 * k], b[2 * k + 1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        }
+    }
+    for (int r = 0; r < 16; r++) __builtin_memcpy(v + 16 * r, &a[r], sizeof a[r]);
+}

@@ -95,7 +95,7 @@ final class TransformerKernelBitTests: XCTestCase {
         let values = (0..<256).map { Float($0) }
         withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 32) { tile in
             for r in 0..<16 { tile[r] = SIMD16(values[(r * 16)..<(r * 16 + 16)]) }
-            transpose16x16(tile.baseAddress!, scratch: tile.baseAddress! + 16)
+            transpose16x16(tile.baseAddress!)
             for r in 0..<16 {
                 for c in 0..<16 where tile[r][c] != Float(c * 16 + r) {
                     XCTFail("transposed[\(r)][\(c)] = \(tile[r][c]), expected \(c * 16 + r)")

@@ -259,7 +259,7 @@ private func transposeRowsByTiles(_ dst: UnsafeMutablePointer<Float>, padded: In
         while i0 < depth {
             for r in 0..<n { tile[r] = load16(rows + (t0 + r) * rowStride + i0) }
             for r in n..<16 { tile[r] = SIMD16() }
-            transpose16x16(tile, scratch: tile + 16)
+            transpose16x16(tile)
             for i in 0..<16 { store16(tile[i], dst + (i0 + i) * padded + t0) }
             i0 += 16
         }

@@ -85,3 +85,10 @@ func loadMagnitudeHalves32(_ p: UnsafePointer<Float>) -> SIMD32<UInt16> {
 /// square roots, each behind libm's errno branch.
 @inline(__always)
 func squareRoot16(_ x: SIMD16<Float>) -> SIMD16<Float> { regime_sqrt16(x) }
+
+/// v[0..<16] transposed in place (v[r][c] becomes v[c][r]): `regime_transpose16x16`, 64 two-source
+/// permutes with the rows in registers.
+@inline(__always)
+func transpose16x16(_ v: UnsafeMutablePointer<SIMD16<Float>>) {
+    regime_transpose16x16(UnsafeMutableRawPointer(v).assumingMemoryBound(to: Float.self))
+}

@@ -72,32 +72,12 @@ func layerNormForward(_ y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePoint
     }
 }
 
-/// v[0..<16] transposed in place (v[r][c] becomes v[c][r]; w[0..<16] is scratch). Four rounds of
-/// "the even lanes of each pair of rows, then the odd lanes" (two-source shuffles): a round moves
-/// element (r, c), as the 8-bit index r3 r2 r1 r0 c3 c2 c1 c0, to c0 r3 r2 r1 r0 c3 c2 c1, a
-/// rotation right by one bit, so four rounds swap the row and column halves.
-@inline(__always)
-func transpose16x16(_ v: UnsafeMutablePointer<SIMD16<Float>>, scratch w: UnsafeMutablePointer<SIMD16<Float>>) {
-    for _ in 0..<2 {
-        for k in 0..<8 {
-            let (a, b) = (v[2 * k], v[2 * k + 1])
-            w[k] = SIMD16(lowHalf: a.evenHalf, highHalf: b.evenHalf)
-            w[8 + k] = SIMD16(lowHalf: a.oddHalf, highHalf: b.oddHalf)
-        }
-        for k in 0..<8 {
-            let (a, b) = (w[2 * k], w[2 * k + 1])
-            v[k] = SIMD16(lowHalf: a.evenHalf, highHalf: b.evenHalf)
-            v[8 + k] = SIMD16(lowHalf: a.oddHalf, highHalf: b.oddHalf)
-        }
-    }
-}
-
 /// For each of 16 rows, the sum of its 16-lane partial sums v[r] in `SIMD16.sum()`'s order (from
 /// -0, lane 0 first), as lane r of the result: the partials are transposed so that the 16
 /// sequential horizontal sums become 16 vector additions. `tile` holds 32 vectors; v = tile[0..<16].
 @inline(__always)
 private func laneSums16(_ tile: UnsafeMutablePointer<SIMD16<Float>>) -> SIMD16<Float> {
-    transpose16x16(tile, scratch: tile + 16)
+    transpose16x16(tile)
     var total = SIMD16<Float>(repeating: -0.0)
     for l in 0..<16 { total += tile[l] }
     return total
