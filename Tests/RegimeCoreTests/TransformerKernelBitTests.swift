@@ -93,7 +93,7 @@ final class TransformerKernelBitTests: XCTestCase {
 
     func testTranspose16x16() {
         let values = (0..<256).map { Float($0) }
-        withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 32) { tile in
+        withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 16) { tile in
             for r in 0..<16 { tile[r] = SIMD16(values[(r * 16)..<(r * 16 + 16)]) }
             transpose16x16(tile.baseAddress!)
             for r in 0..<16 {

@@ -246,7 +246,7 @@ private func transposeRows(_ dst: UnsafeMutablePointer<Float>, padded: Int, _ ro
 }
 
 /// `transposeRows` for `depth` a multiple of 16, by 16 x 16 tiles (`transpose16x16`; `tile` holds
-/// 32 vectors): the same values moved, and the columns count..<roundUp(count, 16) (which must fit
+/// 16 vectors): the same values moved, and the columns count..<roundUp(count, 16) (which must fit
 /// in `padded`) set to 0. The scalar form's 256 stores per tile, each to another row of dst, were a
 /// third of the attention forward's time.
 @inline(__always)
@@ -396,7 +396,7 @@ func attentionForward(out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePoin
     let scale = 1 / Float(Dh).squareRoot()
     let qt = scratch  // Q_h^T, Dh x Tp, zero in the padding columns
     qt.update(repeating: 0, count: Dh * Tp)
-    withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 32) { tileBuffer in
+    withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 16) { tileBuffer in
         let tile = tileBuffer.baseAddress!
         for b in 0..<B {
             let base = qkv + b * T * 3 * D
@@ -442,7 +442,7 @@ func attentionBackward(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Fl
     let dot = scratch                   // dO_h^T, Dh x Tp, zero in the padding columns
     let ds = scratch + 2 * Dh * Tp      // dP^T, then dS^T (T x Tp, scaled by 1/sqrt(Dh))
     dot.update(repeating: 0, count: Dh * Tp)
-    withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 32) { tileBuffer in
+    withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 16) { tileBuffer in
         let tile = tileBuffer.baseAddress!
         for b in 0..<B {
             let base = qkv + b * T * 3 * D

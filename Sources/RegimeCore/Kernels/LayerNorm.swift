@@ -49,7 +49,7 @@ func layerNormForward(_ y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePoint
     let inverseN = 1 / Float(N)
     var r = 0
     if N % 16 == 0 && rows >= 16 {
-        withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 32) { tile in
+        withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 16) { tile in
             while r + 16 <= rows {
                 // The next 16 rows of y (in this call or, at its end, in the caller's next call,
                 // which continues the rows): in the training forward they are lines last touched
@@ -74,7 +74,7 @@ func layerNormForward(_ y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePoint
 
 /// For each of 16 rows, the sum of its 16-lane partial sums v[r] in `SIMD16.sum()`'s order (from
 /// -0, lane 0 first), as lane r of the result: the partials are transposed so that the 16
-/// sequential horizontal sums become 16 vector additions. `tile` holds 32 vectors; v = tile[0..<16].
+/// sequential horizontal sums become 16 vector additions. `tile` holds the 16 vectors v.
 @inline(__always)
 private func laneSums16(_ tile: UnsafeMutablePointer<SIMD16<Float>>) -> SIMD16<Float> {
     transpose16x16(tile)
