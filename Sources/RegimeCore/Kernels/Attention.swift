@@ -297,9 +297,14 @@ private func softmaxChunk(_ p: UnsafeMutablePointer<Float>, rows n: Int, padded:
         while s < n { partial += load16(p + s * padded); s += 16 }
         total += partial
     }
-    var inverse = 1 / total
-    if validLanes < 16 { inverse.replace(with: 0, where: softmaxLane .>= SIMD16<Int32>(repeating: Int32(validLanes))) }
+    let inverse = zeroingLanes(1 / total, from: validLanes)
     for s in 0..<n { store16(load16(p + s * padded) * inverse, p + s * padded) }
+}
+
+/// v with lanes `validLanes ..< 16` set to 0 (a chunk's padding columns); v itself when all 16 are valid.
+@inline(__always)
+private func zeroingLanes(_ v: SIMD16<Float>, from validLanes: Int) -> SIMD16<Float> {
+    validLanes < 16 ? v.replacing(with: 0, where: softmaxLane .>= SIMD16<Int32>(repeating: Int32(validLanes))) : v
 }
 
 private let softmaxLane = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
@@ -338,11 +343,8 @@ private func softmaxChunks4(_ p: (UnsafeMutablePointer<Float>, UnsafeMutablePoin
         }
         t0 += q0; t1 += q1; t2 += q2; t3 += q3
     }
-    var i0 = 1 / t0, i1 = 1 / t1, i2 = 1 / t2, i3 = 1 / t3
-    if validLanes[0] < 16 { i0.replace(with: 0, where: softmaxLane .>= SIMD16<Int32>(repeating: Int32(validLanes[0]))) }
-    if validLanes[1] < 16 { i1.replace(with: 0, where: softmaxLane .>= SIMD16<Int32>(repeating: Int32(validLanes[1]))) }
-    if validLanes[2] < 16 { i2.replace(with: 0, where: softmaxLane .>= SIMD16<Int32>(repeating: Int32(validLanes[2]))) }
-    if validLanes[3] < 16 { i3.replace(with: 0, where: softmaxLane .>= SIMD16<Int32>(repeating: Int32(validLanes[3]))) }
+    let i0 = zeroingLanes(1 / t0, from: validLanes[0]), i1 = zeroingLanes(1 / t1, from: validLanes[1])
+    let i2 = zeroingLanes(1 / t2, from: validLanes[2]), i3 = zeroingLanes(1 / t3, from: validLanes[3])
     for s in 0..<n {
         let o = s * padded
         store16(load16(p0 + o) * i0, p0 + o); store16(load16(p1 + o) * i1, p1 + o)
